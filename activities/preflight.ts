@@ -1,0 +1,125 @@
+/**
+ * Preflight activities: each checks one dependency for real and returns a CheckResult rather
+ * than throwing, so the workflow can report every failure at once.
+ */
+import { statfsSync } from 'node:fs';
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Db } from 'mongodb';
+import { loadConfig, type LoadedConfig } from '../src/config/load';
+import { timedCheck, type CheckResult } from '../src/domain/checks';
+import { SEARCH_ATTRIBUTES, services } from '../src/stack/services';
+import type { PreflightReport } from '../workflows/preflight';
+
+export interface PreflightDeps {
+  config: LoadedConfig;
+  db: Db;
+  bus: NatsConnection;
+  temporal: Client;
+}
+
+export const PREFLIGHT_COLLECTION = 'preflight_runs';
+const PROBE_COLLECTION = 'preflight_probes';
+
+export function createPreflightActivities({ config, db, bus, temporal }: PreflightDeps) {
+  return {
+    /** Read-only: re-reads and validates the config file the worker was started with. */
+    async checkConfig(): Promise<CheckResult> {
+      return timedCheck('config', async () => {
+        loadConfig(config.configFile);
+        return `${config.configFile} is valid`;
+      });
+    },
+
+    /** Read-only: the frontend answers, the namespace exists and our search attributes are registered. */
+    async checkTemporal(): Promise<CheckResult> {
+      return timedCheck('temporal', async () => {
+        const info = await temporal.workflowService.getSystemInfo({});
+        const { customAttributes } = await temporal.connection.operatorService.listSearchAttributes({
+          namespace: config.temporal.namespace,
+        });
+        const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(customAttributes && k in customAttributes));
+        if (missing.length > 0) throw new Error(`search attributes not registered: ${missing.join(', ')}`);
+        return `server ${info.serverVersion}, namespace ${config.temporal.namespace}, search attributes registered`;
+      });
+    },
+
+    /** Writes a probe document and reads it back. */
+    async checkStore(): Promise<CheckResult> {
+      return timedCheck('store', async () => {
+        const id = randomUUID();
+        const coll = db.collection<{ _id: string; at: Date }>(PROBE_COLLECTION);
+        // Idempotent: a fresh probe id per attempt, removed once read back.
+        await coll.insertOne({ _id: id, at: new Date() });
+        const back = await coll.findOne({ _id: id });
+        await coll.deleteOne({ _id: id });
+        if (!back) throw new Error('wrote a probe document but could not read it back');
+        return `wrote and read back a document in ${config.store.database}.${PROBE_COLLECTION}`;
+      });
+    },
+
+    /** Publishes on a fresh subject and consumes it on a subscription opened first. */
+    async checkBus(): Promise<CheckResult> {
+      return timedCheck('bus', async () => {
+        const subject = `layer1.preflight.${randomUUID()}`;
+        const sub = bus.subscribe(subject, { max: 1, timeout: 3_000 });
+        const payload = randomUUID();
+        bus.publish(subject, payload);
+        for await (const msg of sub) {
+          if (msg.string() !== payload) throw new Error('consumed a different payload than was published');
+          return `published and consumed on ${subject}`;
+        }
+        throw new Error('no message consumed within 3 s');
+      });
+    },
+
+    /** Read-only: free space in the state directory against preflight.minFreeDiskMb. */
+    async checkDisk(): Promise<CheckResult> {
+      return timedCheck('disk', async () => {
+        const st = statfsSync(config.stateDir);
+        const freeMb = Math.floor((st.bavail * st.bsize) / 1024 / 1024);
+        if (freeMb < config.preflight.minFreeDiskMb) {
+          throw new Error(`${freeMb} MiB free in ${config.stateDir}, below preflight.minFreeDiskMb ${config.preflight.minFreeDiskMb}`);
+        }
+        return `${freeMb} MiB free in ${config.stateDir} (threshold ${config.preflight.minFreeDiskMb})`;
+      });
+    },
+
+    /** Read-only: every configured server address accepts TCP connections. */
+    async checkPorts(): Promise<CheckResult> {
+      return timedCheck('ports', async () => {
+        const results = await Promise.all(services(config).map(async (s) => [s.address, await tcpOpen(s.address)] as const));
+        const closed = results.filter(([, ok]) => !ok).map(([a]) => a);
+        if (closed.length > 0) throw new Error(`not accepting connections: ${closed.join(', ')}`);
+        return `listening: ${results.map(([a]) => a).join(', ')}`;
+      });
+    },
+
+    /** Stores the report. Idempotent: upsert keyed on the workflow id. */
+    async recordPreflight(report: PreflightReport): Promise<void> {
+      await db
+        .collection<PreflightReport & { _id: string }>(PREFLIGHT_COLLECTION)
+        .replaceOne({ _id: report.workflowId }, report, { upsert: true });
+    },
+  };
+}
+
+export type PreflightActivities = ReturnType<typeof createPreflightActivities>;
+
+function tcpOpen(address: string): Promise<boolean> {
+  const i = address.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)), timeout: 2_000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

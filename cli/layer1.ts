@@ -1,0 +1,44 @@
+/**
+ * `layer1` — the command line of Layer 1. Each verb lives in its own file under scripts/ and
+ * registers itself here; this file only wires them together and maps failures to exit codes.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../src/config/load';
+import { ExitCode, UserError } from '../src/errors';
+import { registerStackVerbs } from '../scripts/stack-verbs';
+
+export function buildProgram(): Command {
+  const program = new Command('layer1')
+    .description('Durable, self-healing control layer on Temporal')
+    .option('-c, --config <file>', 'config file (default: temporal.config.yaml, or $LAYER1_CONFIG)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerStackVerbs(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      return;
+    }
+    throw err;
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(ExitCode.CONFIG);
+  }
+  if (err instanceof UserError) {
+    console.error(`layer1: ${err.message}`);
+    process.exit(err.exitCode);
+  }
+  console.error(err);
+  process.exit(ExitCode.FAILURE);
+});

@@ -1,0 +1,111 @@
+/**
+ * The shape of temporal.config.yaml, defined once. The loader validates against it, and
+ * `scripts/gen-schema.ts` turns it into the JSON Schema editors use, so the two can never disagree.
+ */
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$/, 'expected HOST:PORT, for example 127.0.0.1:7233');
+
+const port = z.number().int().min(1).max(65535);
+
+export const TlsSchema = z
+  .strictObject({
+    serverName: z.string().optional().describe('Server name to verify (SNI)'),
+    caFile: z.string().optional().describe('PEM file of the CA that signed the server certificate'),
+    certFile: z.string().optional().describe('PEM client certificate, for mutual TLS'),
+    keyFile: z.string().optional().describe('PEM client key, for mutual TLS'),
+  })
+  .describe('TLS for a remote Temporal cluster or Temporal Cloud');
+
+export const TemporalSchema = z.strictObject({
+  address: hostPort.default('127.0.0.1:7233').describe('Frontend gRPC address (env TEMPORAL_ADDRESS)'),
+  namespace: z.string().min(1).default('default'),
+  embedded: z
+    .boolean()
+    .default(true)
+    .describe('Start the Temporal CLI dev server on this machine; false for a real cluster'),
+  uiPort: port.default(8233).describe('Port of the embedded Web UI'),
+  taskQueues: z
+    .strictObject({
+      healing: z.string().min(1).default('layer1-healing'),
+      codingAgent: z.string().min(1).default('layer1-coding-agent'),
+    })
+    .prefault({}),
+  tls: TlsSchema.optional(),
+});
+
+export const StoreSchema = z.strictObject({
+  uri: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// or mongodb+srv:// URI')
+    .default('mongodb://127.0.0.1:27018/?retryWrites=false')
+    .describe('MongoDB URI (env MONGODB_URI); FerretDB needs retryWrites=false'),
+  database: z.string().min(1).default('layer1'),
+  embedded: z.boolean().default(true).describe('Start the embedded FerretDB; false for a real MongoDB'),
+});
+
+export const BusSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://HOST:PORT')
+    .default('nats://127.0.0.1:4222')
+    .describe('NATS server URL (env NATS_URL)'),
+  monitorPort: port.default(8222).describe('HTTP monitoring port of the embedded server (/healthz)'),
+  embedded: z.boolean().default(true).describe('Start the embedded nats-server; false for a NATS cluster'),
+  credentials: z
+    .strictObject({
+      user: z.string().min(1),
+      password: z.string().min(1),
+    })
+    .optional()
+    .describe('User and password for a NATS server that requires them'),
+});
+
+export const WorkerSchema = z.strictObject({
+  replicas: z.number().int().min(1).max(8).default(1),
+});
+
+export const PreflightSchema = z.strictObject({
+  minFreeDiskMb: z.number().int().min(0).default(512).describe('Free space required in the state directory'),
+});
+
+export const ScheduleSchema = z.strictObject({
+  cron: z.string().min(1).optional(),
+  every: z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as 30s, 5m, 1h')
+    .optional(),
+  paused: z.boolean().default(false),
+});
+
+export const ConfigSchema = z
+  .strictObject({
+    stateDir: z
+      .string()
+      .min(1)
+      .default('.layer1')
+      .describe('Databases, logs and pid files; relative paths are taken from the config file (env LAYER1_STATE_DIR)'),
+    temporal: TemporalSchema.prefault({}),
+    store: StoreSchema.prefault({}),
+    bus: BusSchema.prefault({}),
+    workers: z
+      .strictObject({
+        healing: WorkerSchema.prefault({ replicas: 2 }),
+        codingAgent: WorkerSchema.prefault({}),
+      })
+      .prefault({}),
+    preflight: PreflightSchema.prefault({}),
+    kernels: z.record(z.string(), z.unknown()).default({}).describe('Kernel settings (filled by the kernels)'),
+    schedules: z.record(z.string(), ScheduleSchema).default({}),
+  })
+  .describe('Layer 1 configuration (temporal.config.yaml)');
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** The JSON Schema published at schema/temporal.config.schema.json. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(ConfigSchema, { io: 'input', target: 'draft-2020-12' });
+}

@@ -1,0 +1,229 @@
+/**
+ * The process manager: the narrow seam through which Layer 1 starts and stops the processes it
+ * supervises (servers, workers, kernels). The embedded implementation runs them detached with pid
+ * and log files in the state directory, so a worker or CLI crash does not take them down; systemd
+ * or Kubernetes can implement the same interface later.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** What to run. `name` is the identity: one process per name. */
+export interface ProcessSpec {
+  name: string;
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ProcessInfo {
+  name: string;
+  pid: number | null;
+  alive: boolean;
+  logPath: string;
+  /** Set when a pid file exists but its process is gone or is another program (pid reused). */
+  stale: boolean;
+}
+
+export interface ProcessManager {
+  /** Starts the process unless one of that name is already alive (then a no-op returning it). */
+  start(spec: ProcessSpec): Promise<ProcessInfo>;
+  /** TERM, then KILL after `graceMs`. Stopping a process that is not running is a no-op. */
+  stop(name: string, graceMs?: number): Promise<void>;
+  signal(name: string, signal: NodeJS.Signals): boolean;
+  isAlive(name: string): boolean;
+  pid(name: string): number | null;
+  logPath(name: string): string;
+  info(name: string): ProcessInfo;
+  /** Names of every process this manager has a record of, alive or stale. */
+  list(): string[];
+}
+
+/** Contents of a pid file. The start time guards against a recycled pid being taken for ours. */
+interface PidRecord {
+  pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks since boot) when we started it. */
+  startTicks: number | null;
+  command: string;
+  args: string[];
+  startedAt: string;
+}
+
+export const DEFAULT_STOP_GRACE_MS = 5_000;
+
+/**
+ * Runs processes detached (own session, stdio to a log file) and tracks them by pid files in
+ * `<stateDir>/run`. Never finds processes by name: only by the pid files it wrote.
+ */
+export class DetachedProcessManager implements ProcessManager {
+  readonly runDir: string;
+  readonly logDir: string;
+
+  constructor(stateDir: string) {
+    this.runDir = path.join(stateDir, 'run');
+    this.logDir = path.join(stateDir, 'logs');
+  }
+
+  logPath(name: string): string {
+    return path.join(this.logDir, `${name}.log`);
+  }
+
+  private pidPath(name: string): string {
+    return path.join(this.runDir, `${name}.pid`);
+  }
+
+  private readRecord(name: string): PidRecord | null {
+    const file = this.pidPath(name);
+    if (!existsSync(file)) return null;
+    try {
+      const rec = JSON.parse(readFileSync(file, 'utf8')) as PidRecord;
+      return typeof rec.pid === 'number' ? rec : null;
+    } catch {
+      return null;
+    }
+  }
+
+  info(name: string): ProcessInfo {
+    const rec = this.readRecord(name);
+    const alive = rec !== null && isOurProcess(rec);
+    return {
+      name,
+      pid: alive ? rec.pid : null,
+      alive,
+      logPath: this.logPath(name),
+      stale: rec !== null && !alive,
+    };
+  }
+
+  list(): string[] {
+    if (!existsSync(this.runDir)) return [];
+    return readdirSync(this.runDir)
+      .filter((f) => f.endsWith('.pid'))
+      .map((f) => f.slice(0, -'.pid'.length))
+      .sort();
+  }
+
+  isAlive(name: string): boolean {
+    return this.info(name).alive;
+  }
+
+  pid(name: string): number | null {
+    return this.info(name).pid;
+  }
+
+  async start(spec: ProcessSpec): Promise<ProcessInfo> {
+    const current = this.info(spec.name);
+    if (current.alive) return current; // Idempotent: one process per name.
+    mkdirSync(this.runDir, { recursive: true });
+    mkdirSync(this.logDir, { recursive: true });
+    if (current.stale) rmSync(this.pidPath(spec.name), { force: true });
+
+    const logFd = openSync(this.logPath(spec.name), 'a');
+    try {
+      const child = spawn(spec.command, spec.args, {
+        cwd: spec.cwd,
+        env: spec.env ?? process.env,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      });
+      const pid = await new Promise<number>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('spawn', () => resolve(child.pid as number));
+      });
+      child.unref();
+      const record: PidRecord = {
+        pid,
+        startTicks: procStartTicks(pid),
+        command: spec.command,
+        args: spec.args,
+        startedAt: new Date().toISOString(),
+      };
+      // Write then rename, so a reader never sees half a pid file.
+      const tmp = `${this.pidPath(spec.name)}.tmp`;
+      writeFileSync(tmp, JSON.stringify(record));
+      renameSync(tmp, this.pidPath(spec.name));
+      return { name: spec.name, pid, alive: true, logPath: this.logPath(spec.name), stale: false };
+    } finally {
+      closeSync(logFd);
+    }
+  }
+
+  signal(name: string, sig: NodeJS.Signals): boolean {
+    const rec = this.readRecord(name);
+    if (!rec || !isOurProcess(rec)) return false;
+    try {
+      process.kill(rec.pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async stop(name: string, graceMs = DEFAULT_STOP_GRACE_MS): Promise<void> {
+    const rec = this.readRecord(name);
+    if (!rec) return;
+    if (isOurProcess(rec)) {
+      signalGroup(rec.pid, 'SIGTERM');
+      const deadline = Date.now() + graceMs;
+      while (isOurProcess(rec) && Date.now() < deadline) await sleep(50);
+      if (isOurProcess(rec)) {
+        signalGroup(rec.pid, 'SIGKILL');
+        while (isOurProcess(rec)) await sleep(20);
+      }
+    }
+    rmSync(this.pidPath(name), { force: true });
+  }
+}
+
+/** Signals the process group the detached child leads, so helpers it spawned stop with it. */
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function isOurProcess(rec: PidRecord): boolean {
+  if (!pidAlive(rec.pid)) return false;
+  if (rec.startTicks === null) return true;
+  // A zombie or a recycled pid has another start time (or none).
+  const ticks = procStartTicks(rec.pid);
+  return ticks === rec.startTicks && !isZombie(rec.pid);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readStat(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Field 22 of /proc/PID/stat; null where /proc is not available. */
+export function procStartTicks(pid: number): number | null {
+  const fields = readStat(pid);
+  return fields ? Number(fields[19]) : null;
+}
+
+function isZombie(pid: number): boolean {
+  const fields = readStat(pid);
+  return fields !== null && fields[0] === 'Z';
+}

@@ -1,0 +1,220 @@
+/**
+ * The three servers of the embedded stack — Temporal dev server, FerretDB store, NATS bus — each
+ * described once: how to start it, where it listens, and what "healthy" means for real
+ * (Temporal answers gRPC; the store pings, writes and reads back; the bus answers /healthz with
+ * JetStream enabled).
+ */
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { MongoClient } from 'mongodb';
+import type { LoadedConfig } from '../config/load';
+import type { ProcessSpec } from '../process/manager';
+import type { Tools } from './tools';
+
+export type ServiceName = 'temporal' | 'store' | 'bus';
+export const SERVICE_NAMES: ServiceName[] = ['temporal', 'store', 'bus'];
+
+/** Custom search attributes registered on the embedded server; a real cluster needs them too. */
+export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Bool' | 'Datetime'> = {
+  Layer1Kernel: 'Keyword',
+  Layer1Phase: 'Keyword',
+  Layer1Outcome: 'Keyword',
+  Layer1Playbook: 'Keyword',
+};
+
+export interface HealthResult {
+  healthy: boolean;
+  detail: string;
+}
+
+export interface ServiceDef {
+  name: ServiceName;
+  /** Whether this stack starts it, or it is a real server reached by configuration. */
+  embedded: boolean;
+  /** Where clients reach it. */
+  address: string;
+  /** The local TCP ports it must bind (checked before start). */
+  ports: Array<{ host: string; port: number; what: string }>;
+  spec(tools: Tools): ProcessSpec;
+  health(timeoutMs: number): Promise<HealthResult>;
+}
+
+export function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+function hostPortOfUrl(url: string, defaultPort: number): { host: string; port: number } {
+  const u = new URL(url.replace(/^mongodb(\+srv)?:/, 'http:').replace(/^(nats|tls):/, 'http:'));
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : defaultPort };
+}
+
+export function webUiUrl(config: LoadedConfig): string {
+  const { host } = splitHostPort(config.temporal.address);
+  return `http://${host}:${config.temporal.uiPort}`;
+}
+
+export function temporalService(config: LoadedConfig): ServiceDef {
+  const { host, port } = splitHostPort(config.temporal.address);
+  const dir = path.join(config.stateDir, 'temporal');
+  return {
+    name: 'temporal',
+    embedded: config.temporal.embedded,
+    address: config.temporal.address,
+    ports: [
+      { host, port, what: 'Temporal frontend (temporal.address)' },
+      { host, port: config.temporal.uiPort, what: 'Temporal Web UI (temporal.uiPort)' },
+    ],
+    spec: (tools) => {
+      mkdirSync(dir, { recursive: true });
+      return {
+        name: 'temporal',
+        command: tools.temporal,
+        args: [
+          'server', 'start-dev',
+          '--db-filename', path.join(dir, 'temporal.db'),
+          '--ip', host,
+          '--port', String(port),
+          '--ui-port', String(config.temporal.uiPort),
+          '--namespace', config.temporal.namespace,
+          '--log-level', 'warn',
+          ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
+        ],
+      };
+    },
+    health: async (timeoutMs) => {
+      let connection: Connection | undefined;
+      try {
+        connection = await Connection.connect({ address: config.temporal.address, connectTimeout: timeoutMs });
+        const info = await connection.workflowService.getSystemInfo({});
+        await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace });
+        return { healthy: true, detail: `gRPC ok (server ${info.serverVersion || 'unknown'})` };
+      } catch (err) {
+        return { healthy: false, detail: errorText(err) };
+      } finally {
+        await connection?.close().catch(() => undefined);
+      }
+    },
+  };
+}
+
+export function storeService(config: LoadedConfig): ServiceDef {
+  const { host, port } = hostPortOfUrl(config.store.uri, 27017);
+  const dir = path.join(config.stateDir, 'store');
+  return {
+    name: 'store',
+    embedded: config.store.embedded,
+    address: `${host}:${port}`,
+    ports: [{ host, port, what: 'document store (store.uri)' }],
+    spec: (tools) => {
+      mkdirSync(dir, { recursive: true });
+      return {
+        name: 'store',
+        command: tools.ferretdb,
+        args: ['--listen', `${host}:${port}`, '--data-dir', dir, '--log-level', 'warn'],
+      };
+    },
+    health: (timeoutMs) => storeHealth(config.store.uri, config.store.database, timeoutMs),
+  };
+}
+
+/** Ping, write and read back: a store that accepts connections but cannot write is not healthy. */
+export async function storeHealth(uri: string, database: string, timeoutMs: number): Promise<HealthResult> {
+  const client = new MongoClient(uri, {
+    serverSelectionTimeoutMS: timeoutMs,
+    connectTimeoutMS: timeoutMs,
+    socketTimeoutMS: timeoutMs * 2,
+  });
+  try {
+    await client.connect();
+    const db = client.db(database);
+    await db.command({ ping: 1 });
+    const probe = `health-${process.pid}-${Date.now()}`;
+    const coll = db.collection<{ _id: string; at: Date }>('_health');
+    // Idempotent: keyed on a probe id unique to this call.
+    await coll.updateOne({ _id: probe }, { $set: { at: new Date() } }, { upsert: true });
+    const back = await coll.findOne({ _id: probe });
+    await coll.deleteOne({ _id: probe });
+    if (!back) return { healthy: false, detail: 'wrote a probe document but could not read it back' };
+    return { healthy: true, detail: 'ping, write and read ok' };
+  } catch (err) {
+    return { healthy: false, detail: errorText(err) };
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+export function busService(config: LoadedConfig): ServiceDef {
+  const { host, port } = hostPortOfUrl(config.bus.url, 4222);
+  const dir = path.join(config.stateDir, 'bus');
+  const monitor = config.bus.monitorPort;
+  return {
+    name: 'bus',
+    embedded: config.bus.embedded,
+    address: `${host}:${port}`,
+    ports: [
+      { host, port, what: 'NATS client port (bus.url)' },
+      { host, port: monitor, what: 'NATS monitoring port (bus.monitorPort)' },
+    ],
+    spec: (tools) => {
+      mkdirSync(dir, { recursive: true });
+      return {
+        name: 'bus',
+        command: tools.natsServer,
+        args: ['-js', '-sd', dir, '-a', host, '-p', String(port), '-m', String(monitor), '-n', 'layer1-bus'],
+      };
+    },
+    health: async (timeoutMs) => {
+      if (!config.bus.embedded) return tcpHealth(host, port, timeoutMs);
+      try {
+        const res = await fetch(`http://${host}:${monitor}/healthz?js-enabled-only=true`, {
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const body = (await res.json()) as { status?: string; error?: string };
+        return res.ok && body.status === 'ok'
+          ? { healthy: true, detail: 'healthz ok, JetStream enabled' }
+          : { healthy: false, detail: body.error ?? `healthz answered ${res.status}` };
+      } catch (err) {
+        return { healthy: false, detail: errorText(err) };
+      }
+    },
+  };
+}
+
+function tcpHealth(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: timeoutMs });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve({ healthy: true, detail: 'TCP connect ok' });
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve({ healthy: false, detail: `no answer within ${timeoutMs} ms` });
+    });
+    socket.once('error', (err) => resolve({ healthy: false, detail: err.message }));
+  });
+}
+
+/** Resolves true when something already listens on host:port. */
+export function portInUse(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(true));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(false)));
+  });
+}
+
+export function services(config: LoadedConfig): ServiceDef[] {
+  return [temporalService(config), storeService(config), busService(config)];
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    return cause instanceof Error && cause.message !== err.message ? `${err.message} (${cause.message})` : err.message;
+  }
+  return String(err);
+}

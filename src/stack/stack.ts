@@ -1,0 +1,309 @@
+/**
+ * Brings the embedded stack and the workers up and down, and reports their health. Idempotent:
+ * `up` on a running stack starts nothing; `down` stops only what our pid files name.
+ */
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LoadedConfig } from '../config/load';
+import { ConfigError } from '../config/load';
+import { ExitCode, UserError } from '../errors';
+import { DetachedProcessManager, type ProcessManager } from '../process/manager';
+import { connectClient } from '../clients/temporal';
+import { portInUse, services, webUiUrl, errorText, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES } from './services';
+import { ensureTools, REPO_ROOT, type Progress } from './tools';
+
+export interface WorkerDef {
+  /** Process name, also the prefix of the worker's Temporal identity. */
+  name: string;
+  taskQueue: string;
+  /** Compiled entry point under dist/workers. */
+  entry: string;
+}
+
+export interface ServiceStatus {
+  healthy: boolean;
+  pid: number | null;
+  address: string;
+  log: string | null;
+  embedded: boolean;
+  detail: string;
+}
+
+export interface WorkerStatus {
+  name: string;
+  taskQueue: string;
+  pid: number | null;
+  healthy: boolean;
+  detail: string;
+}
+
+/** The `status --json` contract: add fields, never rename these. */
+export interface StackStatus {
+  healthy: boolean;
+  webUi: string;
+  services: Record<ServiceName, ServiceStatus>;
+  workers: WorkerStatus[];
+}
+
+export const STACK_START_TIMEOUT_MS = 60_000;
+export const WORKER_START_TIMEOUT_MS = 60_000;
+const HEALTH_PROBE_TIMEOUT_MS = 1_500;
+
+export function processManager(config: LoadedConfig): ProcessManager {
+  return new DetachedProcessManager(config.stateDir);
+}
+
+export function workerDefs(config: LoadedConfig): WorkerDef[] {
+  const defs: WorkerDef[] = [];
+  for (let i = 1; i <= config.workers.healing.replicas; i++) {
+    defs.push({ name: `healing-${i}`, taskQueue: config.temporal.taskQueues.healing, entry: 'healing.js' });
+  }
+  for (let i = 1; i <= config.workers.codingAgent.replicas; i++) {
+    defs.push({ name: `coding-agent-${i}`, taskQueue: config.temporal.taskQueues.codingAgent, entry: 'coding-agent.js' });
+  }
+  return defs;
+}
+
+function isLocalHost(host: string): boolean {
+  if (host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '0.0.0.0') return true;
+  return Object.values(os.networkInterfaces()).some((addrs) => addrs?.some((a) => a.address === host));
+}
+
+const ADDRESS_PATHS: Record<ServiceName, string> = { temporal: 'temporal.address', store: 'store.uri', bus: 'bus.url' };
+
+/**
+ * Checks everything that can be checked before starting anything: embedded servers must bind
+ * local addresses on free ports (or be ours already), external servers must answer.
+ */
+async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: ProcessManager): Promise<void> {
+  const problems: Array<{ path: string; message: string }> = [];
+  await Promise.all(
+    defs.map(async (svc) => {
+      if (svc.embedded) {
+        if (pm.isAlive(svc.name)) return;
+        for (const p of svc.ports) {
+          if (!isLocalHost(p.host)) {
+            problems.push({ path: ADDRESS_PATHS[svc.name], message: `${p.host} is not an address of this machine, so the embedded ${svc.name} cannot listen there (set ${svc.name}.embedded: false for a remote server)` });
+          } else if (await portInUse(p.host, p.port)) {
+            problems.push({ path: ADDRESS_PATHS[svc.name], message: `port ${p.port} (${p.what}) is already in use by another program` });
+          }
+        }
+      } else {
+        const h = await svc.health(3_000);
+        if (!h.healthy) problems.push({ path: ADDRESS_PATHS[svc.name], message: `cannot reach ${svc.name} at ${svc.address}: ${h.detail}` });
+      }
+    }),
+  );
+  if (problems.length > 0) {
+    throw new ConfigError(
+      config.configFile,
+      problems.map((p) => ({ ...p, file: config.configFile })),
+    );
+  }
+}
+
+function checkStateDir(config: LoadedConfig): void {
+  const dir = existsSync(config.stateDir) ? config.stateDir : path.dirname(config.stateDir);
+  const st = statfsSync(dir);
+  const freeMb = (st.bavail * st.bsize) / 1024 / 1024;
+  if (freeMb < config.preflight.minFreeDiskMb) {
+    throw new UserError(
+      `only ${Math.floor(freeMb)} MiB free under ${dir}; preflight.minFreeDiskMb asks for ${config.preflight.minFreeDiskMb}`,
+      ExitCode.PREREQUISITE,
+    );
+  }
+}
+
+async function waitHealthy(svc: ServiceDef, logPath: string | null, timeoutMs: number, progress: Progress): Promise<void> {
+  const started = Date.now();
+  let last = '';
+  while (Date.now() - started < timeoutMs) {
+    const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS);
+    if (h.healthy) {
+      progress(`${svc.name} healthy at ${svc.address} in ${((Date.now() - started) / 1000).toFixed(1)} s (${h.detail})`);
+      return;
+    }
+    last = h.detail;
+    await sleep(100);
+  }
+  throw new UserError(
+    `${svc.name} did not become healthy within ${timeoutMs / 1000} s: ${last}` +
+      (logPath ? `\n  its log: ${logPath}\n${tail(logPath, 15)}` : ''),
+  );
+}
+
+export function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    | ${l}`).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Starts the stack servers (not the workers). Returns once each is healthy. */
+export async function startServices(config: LoadedConfig, progress: Progress): Promise<void> {
+  const pm = processManager(config);
+  const defs = services(config);
+  await checkBeforeStart(config, defs, pm);
+  checkStateDir(config);
+  const tools = await ensureTools(progress);
+  await Promise.all(
+    defs.map(async (svc) => {
+      if (!svc.embedded) {
+        progress(`${svc.name}: using external server at ${svc.address}`);
+        return;
+      }
+      const already = pm.isAlive(svc.name);
+      const info = await pm.start(svc.spec(tools));
+      progress(`${svc.name}: ${already ? 'already running' : 'started'} (pid ${info.pid}, log ${info.logPath})`);
+      await waitHealthy(svc, info.logPath, STACK_START_TIMEOUT_MS, progress);
+    }),
+  );
+  await ensureSearchAttributes(config);
+}
+
+/** Registers our search attributes where they are missing (a real cluster; the dev server has them). */
+async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
+  const client = await connectClient(config);
+  try {
+    const { customAttributes } = await client.connection.operatorService.listSearchAttributes({
+      namespace: config.temporal.namespace,
+    });
+    const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(customAttributes && k in customAttributes));
+    if (missing.length === 0) return;
+    // Indexed value type enum: KEYWORD = 2 in temporal.api.enums.v1.IndexedValueType.
+    const KEYWORD = 2;
+    await client.connection.operatorService.addSearchAttributes({
+      namespace: config.temporal.namespace,
+      searchAttributes: Object.fromEntries(missing.map((k) => [k, KEYWORD])),
+    });
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Starts each worker process unless it runs already, then waits until each polls its task queue. */
+export async function startWorkers(config: LoadedConfig, progress: Progress): Promise<void> {
+  const pm = processManager(config);
+  const defs = workerDefs(config);
+  for (const w of defs) {
+    const entry = path.join(REPO_ROOT, 'dist', 'workers', w.entry);
+    if (!existsSync(entry)) {
+      throw new UserError(`worker entry ${entry} is missing: run \`npm install\` (or \`npm run build\`) first`, ExitCode.PREREQUISITE);
+    }
+    const already = pm.isAlive(w.name);
+    const info = await pm.start({
+      name: w.name,
+      command: process.execPath,
+      args: [entry],
+      cwd: REPO_ROOT,
+      env: { ...process.env, LAYER1_CONFIG: config.configFile, LAYER1_STATE_DIR: config.stateDir, LAYER1_WORKER_NAME: w.name },
+    });
+    progress(`worker ${w.name}: ${already ? 'already running' : 'started'} (pid ${info.pid}, log ${info.logPath})`);
+  }
+  const started = Date.now();
+  for (;;) {
+    const statuses = await workerStatuses(config);
+    const notReady = statuses.filter((s) => !s.healthy);
+    if (notReady.length === 0) {
+      progress(`workers polling in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return;
+    }
+    const dead = notReady.find((s) => s.pid === null);
+    if (dead || Date.now() - started > WORKER_START_TIMEOUT_MS) {
+      const w = dead ?? notReady[0];
+      const log = pm.logPath(w.name);
+      throw new UserError(`worker ${w.name} is not polling ${w.taskQueue}: ${w.detail}\n  its log: ${log}\n${tail(log, 15)}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Identity a worker presents to Temporal; status matches pollers to processes by it. */
+export function workerIdentity(name: string, pid: number): string {
+  return `${name}:${pid}@${os.hostname()}`;
+}
+
+export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus[]> {
+  const pm = processManager(config);
+  const defs = workerDefs(config);
+  const pollers = new Map<string, Set<string>>();
+  let pollerError: string | null = null;
+  try {
+    const client = await connectClient(config, HEALTH_PROBE_TIMEOUT_MS);
+    try {
+      for (const queue of new Set(defs.map((d) => d.taskQueue))) {
+        const ids = new Set<string>();
+        // Workflow-task pollers: a worker that polls these is running its workflows.
+        const res = await client.workflowService.describeTaskQueue({
+          namespace: config.temporal.namespace,
+          taskQueue: { name: queue },
+          taskQueueType: 1,
+        });
+        for (const p of res.pollers ?? []) if (p.identity) ids.add(p.identity);
+        pollers.set(queue, ids);
+      }
+    } finally {
+      await client.connection.close();
+    }
+  } catch (err) {
+    pollerError = errorText(err);
+  }
+  return defs.map((w) => {
+    const pid = pm.pid(w.name);
+    if (pid === null) return { name: w.name, taskQueue: w.taskQueue, pid, healthy: false, detail: 'not running' };
+    if (pollerError) return { name: w.name, taskQueue: w.taskQueue, pid, healthy: false, detail: `cannot ask Temporal: ${pollerError}` };
+    const polling = pollers.get(w.taskQueue)?.has(workerIdentity(w.name, pid)) ?? false;
+    return { name: w.name, taskQueue: w.taskQueue, pid, healthy: polling, detail: polling ? 'polling' : 'running, not polling yet' };
+  });
+}
+
+export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
+  const pm = processManager(config);
+  const defs = services(config);
+  const entries = await Promise.all(
+    defs.map(async (svc): Promise<[ServiceName, ServiceStatus]> => {
+      const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS);
+      return [
+        svc.name,
+        {
+          healthy: h.healthy,
+          pid: svc.embedded ? pm.pid(svc.name) : null,
+          address: svc.address,
+          log: svc.embedded ? pm.logPath(svc.name) : null,
+          embedded: svc.embedded,
+          detail: h.detail,
+        },
+      ];
+    }),
+  );
+  const servicesStatus = Object.fromEntries(entries) as Record<ServiceName, ServiceStatus>;
+  const workers = await workerStatuses(config);
+  return {
+    healthy: entries.every(([, s]) => s.healthy) && workers.every((w) => w.healthy),
+    webUi: webUiUrl(config),
+    services: servicesStatus,
+    workers,
+  };
+}
+
+/**
+ * Stops everything our pid files name: workers and kernels first (they hold connections to the
+ * servers), then the servers. Never looks processes up by name.
+ */
+export async function stopAll(config: LoadedConfig, progress: Progress): Promise<void> {
+  const pm = processManager(config);
+  const serviceNames = new Set<string>(services(config).map((s) => s.name));
+  const stopGroup = (names: string[]): Promise<void[]> =>
+    Promise.all(
+      names.map(async (name) => {
+        if (pm.isAlive(name)) progress(`stopping ${name}`);
+        await pm.stop(name, 10_000);
+      }),
+    );
+  const known = pm.list();
+  await stopGroup(known.filter((n) => !serviceNames.has(n)));
+  await stopGroup(known.filter((n) => serviceNames.has(n)));
+}

@@ -1,0 +1,5 @@
+/**
+ * Every workflow the healing worker runs. Deterministic code only: no Node built-ins, no I/O,
+ * no clients — those live in activities/ (the ESLint config enforces it).
+ */
+export * from './preflight';

@@ -1,0 +1,17 @@
+/**
+ * Named activity timeouts and retry policies. Workflow code picks one of these by name rather
+ * than scattering literals, so a reader sees every policy in one place.
+ */
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/** Quick self-tests against a server: a hung server fails the attempt in 10 s; three tries. */
+export const checkActivity: ActivityOptions = {
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 3 },
+};
+
+/** Small writes to the store or the log: retried until they land, with a cap on the interval. */
+export const recordActivity: ActivityOptions = {
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 20 },
+};
