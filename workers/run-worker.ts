@@ -5,11 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
 import { connectStore } from '../src/clients/store';
-import { connectClient, connectWorkerConnection } from '../src/clients/temporal';
+import { connectClient, tlsOptions } from '../src/clients/temporal';
 import { workerIdentity } from '../src/stack/stack';
 import { createActivities, type ActivityDeps } from '../activities';
 import { logger } from '../src/log';
@@ -32,7 +32,7 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
   const store = await connectStore(config);
   const bus = await connectBus(config, { name: `layer1-${name}` });
   const temporal = await connectClient(config);
-  const connection = await connectWorkerConnection(config);
+  const connection = await NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) });
   try {
     const deps: ActivityDeps = { config, db: store.db, bus, temporal };
     const workflowOptions: Partial<WorkerOptions> =

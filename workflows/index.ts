@@ -3,3 +3,4 @@
  * no clients — those live in activities/ (the ESLint config enforces it).
  */
 export * from './preflight';
+export * from './bench';

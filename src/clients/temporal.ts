@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import type { LoadedConfig } from '../config/load';
 
 export function tlsOptions(config: LoadedConfig): TLSConfig | undefined {
@@ -29,8 +28,4 @@ export async function connectClient(config: LoadedConfig, connectTimeoutMs = 5_0
     connectTimeout: connectTimeoutMs,
   });
   return new Client({ connection, namespace: config.temporal.namespace });
-}
-
-export function connectWorkerConnection(config: LoadedConfig): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) });
 }

@@ -26,7 +26,9 @@ export class ConfigError extends Error {
   ) {
     super(
       `invalid configuration in ${file}:\n` +
-        problems.map((p) => `  ${formatProblem(p)}`).join('\n'),
+        sortProblems(problems)
+          .map((p) => `  ${formatProblem(p)}`)
+          .join('\n'),
     );
   }
 }
@@ -167,6 +169,30 @@ function zodProblems(
     });
   }
   return problems;
+}
+
+/**
+ * A problem found after validation (an unreachable server, a busy port), pointed at the line of
+ * the setting that caused it when the file has one.
+ */
+export function configProblem(config: LoadedConfig, dottedPath: string, message: string): ConfigProblem {
+  let pos: { line?: number; col?: number } = {};
+  try {
+    const lineCounter = new LineCounter();
+    const doc = parseDocument(readFileSync(config.configFile, 'utf8'), { lineCounter });
+    const segments = dottedPath.split('.');
+    const node =
+      findKeyNode(doc, segments.slice(0, -1), segments[segments.length - 1]) ?? findKeyNode(doc, [], segments[0]);
+    pos = position(node, lineCounter);
+  } catch {
+    // The file was valid a moment ago; without a position the message still names the path.
+  }
+  return { path: dottedPath, file: config.configFile, message, ...pos };
+}
+
+/** Sorts problems by position, so they read top to bottom like the file. */
+export function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
 }
 
 function envSource(dotted: string, env: NodeJS.ProcessEnv): string | undefined {

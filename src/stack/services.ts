@@ -24,6 +24,9 @@ export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Bool' | 'Dat
   Layer1Playbook: 'Keyword',
 };
 
+/** temporal.api.enums.v1.IndexedValueType, for registering the attributes over gRPC. */
+export const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3, Bool: 5, Datetime: 6 } as const;
+
 export interface HealthResult {
   healthy: boolean;
   detail: string;
@@ -36,7 +39,7 @@ export interface ServiceDef {
   /** Where clients reach it. */
   address: string;
   /** The local TCP ports it must bind (checked before start). */
-  ports: Array<{ host: string; port: number; what: string }>;
+  ports: Array<{ host: string; port: number; what: string; path: string }>;
   spec(tools: Tools): ProcessSpec;
   health(timeoutMs: number): Promise<HealthResult>;
 }
@@ -64,8 +67,8 @@ export function temporalService(config: LoadedConfig): ServiceDef {
     embedded: config.temporal.embedded,
     address: config.temporal.address,
     ports: [
-      { host, port, what: 'Temporal frontend (temporal.address)' },
-      { host, port: config.temporal.uiPort, what: 'Temporal Web UI (temporal.uiPort)' },
+      { host, port, what: 'Temporal frontend', path: 'temporal.address' },
+      { host, port: config.temporal.uiPort, what: 'Temporal Web UI', path: 'temporal.uiPort' },
     ],
     spec: (tools) => {
       mkdirSync(dir, { recursive: true });
@@ -107,7 +110,7 @@ export function storeService(config: LoadedConfig): ServiceDef {
     name: 'store',
     embedded: config.store.embedded,
     address: `${host}:${port}`,
-    ports: [{ host, port, what: 'document store (store.uri)' }],
+    ports: [{ host, port, what: 'document store', path: 'store.uri' }],
     spec: (tools) => {
       mkdirSync(dir, { recursive: true });
       return {
@@ -155,8 +158,8 @@ export function busService(config: LoadedConfig): ServiceDef {
     embedded: config.bus.embedded,
     address: `${host}:${port}`,
     ports: [
-      { host, port, what: 'NATS client port (bus.url)' },
-      { host, port: monitor, what: 'NATS monitoring port (bus.monitorPort)' },
+      { host, port, what: 'NATS client port', path: 'bus.url' },
+      { host, port: monitor, what: 'NATS monitoring port', path: 'bus.monitorPort' },
     ],
     spec: (tools) => {
       mkdirSync(dir, { recursive: true });

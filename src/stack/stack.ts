@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../config/load';
-import { ConfigError } from '../config/load';
+import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
 import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager } from '../process/manager';
 import { connectClient } from '../clients/temporal';
-import { portInUse, services, webUiUrl, errorText, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES } from './services';
+import { portInUse, services, webUiUrl, errorText, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
 import { ensureTools, REPO_ROOT, type Progress } from './tools';
 
 export interface WorkerDef {
@@ -78,30 +78,28 @@ const ADDRESS_PATHS: Record<ServiceName, string> = { temporal: 'temporal.address
  * local addresses on free ports (or be ours already), external servers must answer.
  */
 async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: ProcessManager): Promise<void> {
-  const problems: Array<{ path: string; message: string }> = [];
+  const problems: ConfigProblem[] = [];
+  const add = (p: string, message: string): void => {
+    problems.push(configProblem(config, p, message));
+  };
   await Promise.all(
     defs.map(async (svc) => {
       if (svc.embedded) {
         if (pm.isAlive(svc.name)) return;
         for (const p of svc.ports) {
           if (!isLocalHost(p.host)) {
-            problems.push({ path: ADDRESS_PATHS[svc.name], message: `${p.host} is not an address of this machine, so the embedded ${svc.name} cannot listen there (set ${svc.name}.embedded: false for a remote server)` });
+            add(p.path, `${p.host} is not an address of this machine, so the embedded ${svc.name} cannot listen there (set ${svc.name}.embedded: false for a remote server)`);
           } else if (await portInUse(p.host, p.port)) {
-            problems.push({ path: ADDRESS_PATHS[svc.name], message: `port ${p.port} (${p.what}) is already in use by another program` });
+            add(p.path, `port ${p.port} (${p.what}) is already in use by another program`);
           }
         }
       } else {
         const h = await svc.health(3_000);
-        if (!h.healthy) problems.push({ path: ADDRESS_PATHS[svc.name], message: `cannot reach ${svc.name} at ${svc.address}: ${h.detail}` });
+        if (!h.healthy) add(ADDRESS_PATHS[svc.name], `cannot reach ${svc.name} at ${svc.address}: ${h.detail}`);
       }
     }),
   );
-  if (problems.length > 0) {
-    throw new ConfigError(
-      config.configFile,
-      problems.map((p) => ({ ...p, file: config.configFile })),
-    );
-  }
+  if (problems.length > 0) throw new ConfigError(config.configFile, problems);
 }
 
 function checkStateDir(config: LoadedConfig): void {
@@ -173,11 +171,9 @@ async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
     });
     const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(customAttributes && k in customAttributes));
     if (missing.length === 0) return;
-    // Indexed value type enum: KEYWORD = 2 in temporal.api.enums.v1.IndexedValueType.
-    const KEYWORD = 2;
     await client.connection.operatorService.addSearchAttributes({
       namespace: config.temporal.namespace,
-      searchAttributes: Object.fromEntries(missing.map((k) => [k, KEYWORD])),
+      searchAttributes: Object.fromEntries(missing.map((k) => [k, INDEXED_VALUE_TYPE[SEARCH_ATTRIBUTES[k]]])),
     });
   } finally {
     await client.connection.close();
@@ -185,9 +181,9 @@ async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
 }
 
 /** Starts each worker process unless it runs already, then waits until each polls its task queue. */
-export async function startWorkers(config: LoadedConfig, progress: Progress): Promise<void> {
+export async function startWorkers(config: LoadedConfig, progress: Progress, only?: string[]): Promise<void> {
   const pm = processManager(config);
-  const defs = workerDefs(config);
+  const defs = workerDefs(config).filter((w) => !only || only.includes(w.name));
   for (const w of defs) {
     const entry = path.join(REPO_ROOT, 'dist', 'workers', w.entry);
     if (!existsSync(entry)) {
@@ -205,7 +201,7 @@ export async function startWorkers(config: LoadedConfig, progress: Progress): Pr
   }
   const started = Date.now();
   for (;;) {
-    const statuses = await workerStatuses(config);
+    const statuses = (await workerStatuses(config)).filter((s) => defs.some((d) => d.name === s.name));
     const notReady = statuses.filter((s) => !s.healthy);
     if (notReady.length === 0) {
       progress(`workers polling in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,0 +1,29 @@
+/** Small helpers shared by the benchmarks: percentiles and a table printer. */
+import path from 'node:path';
+import { loadConfig, type LoadedConfig } from '../src/config/load';
+import { REPO_ROOT } from '../src/stack/tools';
+
+export function benchConfig(): LoadedConfig {
+  return loadConfig(path.join(REPO_ROOT, 'bench', 'layer1.bench.yaml'), {});
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+export function ms(n: number): string {
+  return `${n.toFixed(0)} ms`;
+}
+
+export function printTable(rows: Array<Record<string, string | number>>): void {
+  if (rows.length === 0) return;
+  const cols = Object.keys(rows[0]);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i])).join('  ');
+  console.log(line(cols));
+  console.log(line(width.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(cols.map((c) => String(r[c]))));
+}

@@ -1,0 +1,50 @@
+// ESLint flat config. Temporal's own lint rules (no-floating-promises, consistent-type-imports,
+// import/no-cycle) plus the determinism fence: workflow files may not import Node built-ins,
+// database or bus clients, or activity implementations (types only).
+import tseslint from 'typescript-eslint';
+import importPlugin from 'eslint-plugin-import';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.layer1/**', '.layer1-test/**', 'bin/**', 'eslint.config.mjs'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { import: importPlugin },
+    settings: { 'import/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'import/no-cycle': 'error',
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })),
+            { name: 'mongodb', message: 'Workflow code must not do I/O: use an activity.' },
+            { name: 'nats', message: 'Workflow code must not do I/O: use an activity.' },
+            { name: '@temporalio/worker', message: 'Not for workflow code.' },
+            { name: '@temporalio/client', message: 'Not for workflow code: use child workflows or activities.' },
+          ],
+          patterns: [
+            { group: ['@nats-io/*'], message: 'Workflow code must not do I/O: use an activity.' },
+            { group: ['**/activities', '**/activities/*'], allowTypeImports: true, message: 'Import activities as types only.' },
+            { group: ['**/src/clients/*', '**/src/stack/*', '**/src/process/*', '**/kernels/**'], message: 'Node-side code: not for workflows.' },
+          ],
+        },
+      ],
+    },
+  },
+);

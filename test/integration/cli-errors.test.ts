@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ExitCode } from '../../src/errors';
+import { runCli } from '../support/cli';
+
+describe('the CLI refuses bad input before anything starts', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'layer1-cli-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function writeConfig(text: string): string {
+    const file = path.join(dir, 'temporal.config.yaml');
+    writeFileSync(file, text);
+    return file;
+  }
+
+  const startedNothing = (): void => {
+    const run = path.join(dir, 'state', 'run');
+    assert.ok(!existsSync(run) || readdirSync(run).length === 0, 'no process was started');
+  };
+
+  it('reports an unknown key and a wrong type with file:line:col and exits 3', async () => {
+    const file = writeConfig(['stateDir: state', 'temporal:', '  adress: 127.0.0.1:7233', '  uiPort: eighty'].join('\n'));
+    const res = await runCli(['--config', file, 'up']);
+    assert.equal(res.code, ExitCode.CONFIG);
+    assert.match(res.stderr, new RegExp(`${file}:3:3: unknown key "adress" → at temporal.adress`));
+    assert.match(res.stderr, new RegExp(`${file}:4:11: .*expected number.* → at temporal.uiPort`));
+    startedNothing();
+  });
+
+  it('reports an unreachable external server with its setting and exits 3', async () => {
+    const file = writeConfig(
+      ['stateDir: state', 'store:', '  embedded: false', '  uri: mongodb://127.0.0.1:1/?retryWrites=false'].join('\n'),
+    );
+    const res = await runCli(['--config', file, 'up']);
+    assert.equal(res.code, ExitCode.CONFIG, res.stderr);
+    assert.match(res.stderr, /:4:3: cannot reach store at 127\.0\.0\.1:1.* → at store\.uri/);
+    startedNothing();
+  });
+
+  it('names a missing prerequisite and how to get it, and exits 4', async () => {
+    const file = writeConfig(
+      ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }'].join('\n'),
+    );
+    // An empty tool cache and a PATH without Python or Go: nothing can be obtained.
+    const res = await runCli(['--config', file, 'up'], {
+      env: { ...process.env, LAYER1_CACHE_DIR: path.join(dir, 'cache'), PATH: path.join(dir, 'empty-bin') },
+    });
+    assert.equal(res.code, ExitCode.PREREQUISITE, res.stderr);
+    assert.match(res.stderr, /missing prerequisite: (Python 3 with pip and venv|Go 1\.24 or later)\. Install/);
+    startedNothing();
+  });
+
+  it('exits 2 on unknown verbs and options', async () => {
+    const res = await runCli(['frobnicate']);
+    assert.equal(res.code, ExitCode.USAGE);
+  });
+});

