@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../src/config/load';
 import { ExitCode, UserError } from '../src/errors';
 import { registerStackVerbs } from '../scripts/stack-verbs';
+import { registerSignatureVerbs } from '../scripts/signatures';
 
 export function buildProgram(): Command {
   const program = new Command('layer1')
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerStackVerbs(program);
+  registerSignatureVerbs(program);
   return program;
 }
 

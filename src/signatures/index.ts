@@ -1,0 +1,25 @@
+/**
+ * Error signatures.
+ *
+ * An error (kernel, error type, message) or a raw log line becomes a template, its variable parts
+ * masked as `<*>`, and a stable, readable id: `<kernel>_<ErrorType>_<hash of the template>`.
+ *
+ * - `masking.ts` — variable parts recognised by their shape (numbers, hex, ids, addresses, paths, …).
+ * - `miner.ts` — online grouping of masked messages into templates that generalise as variants arrive.
+ * - `signature.ts` — the id format.
+ * - `engine.ts` — ties them together per source and keeps every issued id resolvable (alias map).
+ * - `store.ts` — saves and restores what the engine learned in MongoDB, so ids survive restarts.
+ *
+ * One configuration serves every source: nothing here knows about a particular system's messages.
+ */
+export { WILDCARD, maskMessage, maskToken, isVariableValue, DEFAULT_MAX_TOKENS } from './masking';
+export { TemplateMiner, Slot, type Cluster, type MatchResult, type MinerOptions } from './miner';
+export { signatureId, templateHash, HASH_LENGTH, type SignatureSource } from './signature';
+export {
+  SignatureEngine,
+  type Signature,
+  type SignatureInput,
+  type SignatureEngineOptions,
+  type TemplateRecord,
+} from './engine';
+export { SignatureStore, SIGNATURES_COLLECTION, type StoredTemplate } from './store';
