@@ -2,14 +2,19 @@
  * Every activity, built by one factory from the clients it needs, so tests can hand in real or
  * fake clients without patching modules. Workflows import only the types.
  */
+import type { ProcessManager } from '../src/process/manager';
 import { createBenchActivities } from './bench';
+import { createKernelActivities } from './kernels';
 import { createPreflightActivities, type PreflightDeps } from './preflight';
 
-export type ActivityDeps = PreflightDeps;
+export interface ActivityDeps extends PreflightDeps {
+  pm: ProcessManager;
+}
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createPreflightActivities(deps),
+    ...createKernelActivities(deps),
     ...createBenchActivities(),
   };
 }

@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Db } from 'mongodb';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { timedCheck, type CheckResult } from '../src/domain/checks';
-import { SEARCH_ATTRIBUTES, services } from '../src/stack/services';
+import { SEARCH_ATTRIBUTES, services, type ServiceName } from '../src/stack/services';
 import type { PreflightReport } from '../workflows/preflight';
 
 export interface PreflightDeps {
@@ -87,10 +87,11 @@ export function createPreflightActivities({ config, db, bus, temporal }: Preflig
       });
     },
 
-    /** Read-only: every configured server address accepts TCP connections. */
-    async checkPorts(): Promise<CheckResult> {
+    /** Read-only: the named servers' addresses (all by default) accept TCP connections. */
+    async checkPorts(only?: ServiceName[]): Promise<CheckResult> {
       return timedCheck('ports', async () => {
-        const results = await Promise.all(services(config).map(async (s) => [s.address, await tcpOpen(s.address)] as const));
+        const wanted = services(config).filter((s) => !only || only.includes(s.name));
+        const results = await Promise.all(wanted.map(async (s) => [s.address, await tcpOpen(s.address)] as const));
         const closed = results.filter(([, ok]) => !ok).map(([a]) => a);
         if (closed.length > 0) throw new Error(`not accepting connections: ${closed.join(', ')}`);
         return `listening: ${results.map(([a]) => a).join(', ')}`;

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../src/config/load';
 import { ExitCode, UserError } from '../src/errors';
 import { registerStackVerbs } from '../scripts/stack-verbs';
+import { registerKernelVerbs } from '../scripts/kernel-verbs';
 import { registerSignatureVerbs } from '../scripts/signatures';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerStackVerbs(program);
+  registerKernelVerbs(program);
   registerSignatureVerbs(program);
   return program;
 }

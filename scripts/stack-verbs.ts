@@ -3,21 +3,17 @@
  * `--json` output on stdout stays machine-readable.
  */
 import type { Command } from 'commander';
-import { loadConfig, type LoadedConfig } from '../src/config/load';
+import type { LoadedConfig } from '../src/config/load';
+import { configOf, progress } from './cli-support';
 import { ExitCode, UserError } from '../src/errors';
 import { connectClient } from '../src/clients/temporal';
 import { webUiUrl } from '../src/stack/services';
 import { stackStatus, startServices, startWorkers, stopAll, type StackStatus } from '../src/stack/stack';
 import { ensureTools } from '../src/stack/tools';
+import { kernelStatuses, type KernelStatus } from '../src/stack/kernel-status';
+import { printBootReport, runBoot } from './kernel-verbs';
 import { preflightWorkflow, type PreflightReport } from '../workflows/preflight';
 
-export const progress = (message: string): void => {
-  process.stderr.write(`• ${message}\n`);
-};
-
-export function configOf(cmd: Command): LoadedConfig {
-  return loadConfig(cmd.optsWithGlobals<{ config?: string }>().config);
-}
 
 export async function runPreflight(config: LoadedConfig): Promise<PreflightReport> {
   const client = await connectClient(config);
@@ -40,7 +36,33 @@ function printReport(report: PreflightReport): void {
   }
 }
 
-function printStatus(status: StackStatus): void {
+export interface FullStatus extends StackStatus {
+  kernels: KernelStatus[];
+  degraded: boolean;
+}
+
+/** Stack status plus kernels; healthy needs every critical kernel ready, degraded an optional one not. */
+export async function fullStatus(config: LoadedConfig): Promise<FullStatus> {
+  const stack = await stackStatus(config);
+  let kernels: KernelStatus[] = [];
+  if (stack.services.temporal.healthy) {
+    const client = await connectClient(config, 2_000);
+    try {
+      kernels = await kernelStatuses(config, client);
+    } finally {
+      await client.connection.close();
+    }
+  }
+  const criticalReady = kernels.length > 0 && kernels.filter((k) => k.critical).every((k) => k.ready);
+  return {
+    ...stack,
+    healthy: stack.healthy && criticalReady,
+    kernels,
+    degraded: kernels.some((k) => !k.critical && !k.ready),
+  };
+}
+
+function printStatus(status: FullStatus): void {
   const mark = (ok: boolean): string => (ok ? '✓' : '✗');
   console.log(`Layer 1 is ${status.healthy ? 'healthy' : 'NOT healthy'}. Web UI: ${status.webUi}`);
   console.log('services:');
@@ -51,6 +73,17 @@ function printStatus(status: StackStatus): void {
   console.log('workers:');
   for (const w of status.workers) {
     console.log(`  ${mark(w.healthy)} ${w.name.padEnd(15)} ${w.taskQueue.padEnd(22)} pid ${String(w.pid ?? '-').padEnd(8)} ${w.detail}`);
+  }
+  console.log(`kernels:${status.degraded ? ' (DEGRADED mode)' : ''}`);
+  for (const k of status.kernels) {
+    const extra = [
+      `restarts ${k.restarts}`,
+      k.uptimeMs !== null ? `ready for ${Math.round(k.uptimeMs / 1000)} s` : null,
+      k.crashLoop ? `CRASH LOOP, backoff ${k.backoffMs} ms` : null,
+      k.lastReason ? `last: ${k.lastReason}` : null,
+    ].filter(Boolean);
+    console.log(`  ${mark(k.ready)} ${k.name.padEnd(15)} ${k.state.padEnd(12)} pid ${String(k.pid ?? '-').padEnd(8)} ${extra.join(', ')}`);
+    for (const c of k.checks) console.log(`      ${mark(c.ok)} ${c.name.padEnd(22)} ${c.detail} (${c.ms} ms)`);
   }
 }
 
@@ -65,18 +98,24 @@ export function registerStackVerbs(program: Command): void {
 
   program
     .command('up')
-    .description('Start the stack and the workers (idempotent), run preflight, and print the Web UI URL')
-    .option('--no-preflight', 'skip the preflight workflow')
-    .action(async (opts: { preflight: boolean }, cmd: Command) => {
+    .description('Start the stack and the workers (idempotent), boot the kernels, and print the Web UI URL')
+    .option('--no-boot', 'start the stack and workers only')
+    .action(async (opts: { boot: boolean }, cmd: Command) => {
       const config = configOf(cmd);
       progress(`config ${config.configFile}, state in ${config.stateDir}`);
       await startServices(config, progress);
       await startWorkers(config, progress);
-      if (opts.preflight) {
-        progress('running the preflight workflow');
-        const report = await runPreflight(config);
-        printReport(report);
-        if (!report.ok) throw new UserError(`preflight failed (workflow ${report.workflowId})`);
+      if (opts.boot) {
+        progress('booting the kernels (workflow layer1-boot)');
+        const client = await connectClient(config);
+        try {
+          const report = await runBoot(config, client, (p) => progress(`boot phase: ${p}`));
+          printBootReport(report);
+          if (!report.ok) throw new UserError(`boot failed: ${report.failedChecks.join('; ')}`);
+          if (report.degraded) progress('booted in DEGRADED mode: an optional kernel is not ready');
+        } finally {
+          await client.connection.close();
+        }
       }
       console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}`);
     });
@@ -92,11 +131,11 @@ export function registerStackVerbs(program: Command): void {
 
   program
     .command('status')
-    .description('Health of the servers and workers; exit 1 when anything is unhealthy')
+    .description('Health of the servers, workers and kernels (each self-test check); exit 1 when anything critical is unhealthy')
     .option('--json', 'print one JSON object (a stable contract for scripts)')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const config = configOf(cmd);
-      const status = await stackStatus(config);
+      const status = await fullStatus(config);
       if (opts.json) console.log(JSON.stringify(status));
       else printStatus(status);
       if (!status.healthy) process.exitCode = ExitCode.FAILURE;

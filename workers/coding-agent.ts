@@ -1,14 +1,41 @@
 /**
  * The coding-agent worker: polls its own task queue, where unknown failures are turned into
- * proposed fixes. Its fixers arrive with the coding-agent issue; it already polls, so readiness
- * ("task queue has pollers") is real.
+ * proposed fixes by its fixers. At start it loads the knowledge base and registers its fixers,
+ * which is what its readiness self-test reads ("fixers available", "knowledge loaded").
  */
-import { runWorker } from './run-worker';
+import { REGISTRATIONS_COLLECTION } from '../kernels/registry';
+import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
+import { runWorker, type WorkerContext } from './run-worker';
+
+let fixers: Fixers | undefined;
 
 runWorker({
+  kernel: 'coding_agent',
   taskQueue: (config) => config.temporal.taskQueues.codingAgent,
-  activities: () => ({}),
-  workflows: true,
+  activities: (ctx: WorkerContext) => {
+    fixers = new Fixers(ctx.db);
+    const f = fixers;
+    return {
+      /** Read-only: computes a signature and looks it up. */
+      async proposeFix(failure: Failure) {
+        return f.signatureLookup(failure);
+      },
+    };
+  },
+  onStart: async (ctx) => {
+    const knowledge = await fixers!.loadKnowledge();
+    const registrations = ctx.db.collection<{ _id: string }>(REGISTRATIONS_COLLECTION);
+    // Idempotent: one document per worker name, replaced by each start.
+    await registrations.updateOne(
+      { _id: ctx.name },
+      { $set: { kernel: 'coding_agent', pid: process.pid, fixers: [...FIXER_NAMES], knowledge, at: new Date() } },
+      { upsert: true },
+    );
+    ctx.log.info({ fixers: FIXER_NAMES, knowledge }, 'coding agent registered');
+    return async () => {
+      await registrations.deleteOne({ _id: ctx.name, pid: process.pid } as never);
+    };
+  },
 }).catch((err: unknown) => {
   console.error(err);
   process.exit(1);

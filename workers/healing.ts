@@ -1,10 +1,20 @@
 /**
- * The healing worker (the self-healing kernel): runs every Layer 1 workflow and its activities
- * on the healing task queue. `layer1 up` runs two replicas, so killing one stops nothing.
+ * The healing worker — the self-healing kernel. It runs every Layer 1 workflow and its activities
+ * on the healing task queue, and the trigger monitor that watches the other kernels. `layer1 up`
+ * runs two replicas, so killing one stops neither a playbook nor the watch.
  */
+import { TriggerMonitor } from '../src/healing/trigger-monitor';
 import { runWorker } from './run-worker';
 
-runWorker({ taskQueue: (config) => config.temporal.taskQueues.healing }).catch((err: unknown) => {
+runWorker({
+  kernel: 'self_healing',
+  taskQueue: (config) => config.temporal.taskQueues.healing,
+  onStart: async (ctx) => {
+    const monitor = new TriggerMonitor(ctx);
+    monitor.start();
+    return () => monitor.stop();
+  },
+}).catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });

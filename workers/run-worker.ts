@@ -1,59 +1,73 @@
 /**
  * Shared worker bootstrap: load config, connect the clients activities need, run one Temporal
  * worker on one task queue until SIGTERM, then close every connection. Each worker process is
- * started detached by `layer1 up` with pid and log files, so closing the terminal does not stop it.
+ * started detached (by `layer1 up` or the control plane) with pid and log files, so closing the
+ * terminal or losing a sibling does not stop it.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
 import { connectStore } from '../src/clients/store';
 import { connectClient, tlsOptions } from '../src/clients/temporal';
-import { workerIdentity } from '../src/stack/stack';
+import { processManager, workerIdentity } from '../src/stack/stack';
 import { createActivities, type ActivityDeps } from '../activities';
 import { logger } from '../src/log';
 
 /** The workflow bundle `npm run build` writes; bundling at start would cost seconds per worker. */
 export const WORKFLOW_BUNDLE = path.resolve(__dirname, '..', 'workflow-bundle.js');
 
+export interface WorkerContext extends ActivityDeps {
+  name: string;
+  log: Logger;
+}
+
 export interface WorkerSetup {
+  /** The kernel this worker is; it connects to the bus as that kernel's ACL user. */
+  kernel: 'self_healing' | 'coding_agent';
   taskQueue: (config: LoadedConfig) => string;
-  /** Which activities this worker serves. Defaults to all of them. */
-  activities?: (deps: ActivityDeps) => object;
-  /** Whether this worker runs workflows (the coding agent's queue has activities only, for now). */
-  workflows?: boolean;
+  /** Which activities this worker serves. Defaults to all of Layer 1's. */
+  activities?: (ctx: WorkerContext) => object;
+  /** Runs once the worker is created; the returned function runs at shutdown. */
+  onStart?: (ctx: WorkerContext) => Promise<() => Promise<void>>;
 }
 
 export async function runWorker(setup: WorkerSetup): Promise<void> {
   const config = loadConfig();
   const name = process.env.LAYER1_WORKER_NAME ?? `worker-${process.pid}`;
   const log = logger.child({ worker: name });
-  const store = await connectStore(config);
-  const bus = await connectBus(config, { name: `layer1-${name}` });
-  const temporal = await connectClient(config);
-  const connection = await NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) });
+  // Connect side by side: each waits on a network round trip, and start-up time is a target.
+  const [store, bus, temporal, connection] = await Promise.all([
+    connectStore(config),
+    connectBus(config, { name: `layer1-${name}`, user: setup.kernel }),
+    connectClient(config),
+    NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) }),
+  ]);
+  let onStop: (() => Promise<void>) | undefined;
   try {
-    const deps: ActivityDeps = { config, db: store.db, bus, temporal };
-    const workflowOptions: Partial<WorkerOptions> =
-      setup.workflows === false
-        ? {}
-        : existsSync(WORKFLOW_BUNDLE)
-          ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } }
-          : { workflowsPath: require.resolve('../workflows') };
+    const ctx: WorkerContext = { config, db: store.db, bus, temporal, pm: processManager(config), name, log };
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: setup.taskQueue(config),
       identity: workerIdentity(name, process.pid),
-      activities: (setup.activities ?? createActivities)(deps),
-      ...workflowOptions,
-    });
-    log.info({ taskQueue: setup.taskQueue(config), pid: process.pid }, 'worker polling');
+      // A replica may be killed at any moment: its cached (sticky) workflows move to the other
+      // replica after this, instead of the SDK's 10 s default.
+      stickyQueueScheduleToStartTimeout: '500 ms',
+      activities: (setup.activities ?? createActivities)(ctx),
+      ...(existsSync(WORKFLOW_BUNDLE)
+        ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } }
+        : { workflowsPath: require.resolve('../workflows') }),
+    } satisfies WorkerOptions);
+    onStop = await setup.onStart?.(ctx);
+    log.info({ taskQueue: setup.taskQueue(config), pid: process.pid, startupMs: Math.round(process.uptime() * 1000) }, 'worker polling');
     // Worker.run resolves after SIGTERM/SIGINT once in-flight tasks have finished or timed out.
     await worker.run();
     log.info('worker stopped');
   } finally {
+    await onStop?.().catch((err: unknown) => log.error({ err }, 'shutdown hook failed'));
     await connection.close();
     await temporal.connection.close();
     await bus.drain().catch(() => undefined);

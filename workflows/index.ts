@@ -3,4 +3,6 @@
  * no clients — those live in activities/ (the ESLint config enforces it).
  */
 export * from './preflight';
+export * from './boot';
+export * from './control-plane';
 export * from './bench';

@@ -15,3 +15,18 @@ export const recordActivity: ActivityOptions = {
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 20 },
 };
+
+/** Starting or stopping processes: quick, but a stop may wait out a grace period. */
+export const lifecycleActivity: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
+};
+
+/**
+ * One run of a self-test. Not retried by Temporal: the workflow loops over attempts itself, so
+ * retries and backoff show in the history and in the report.
+ */
+export const readinessActivity: ActivityOptions = {
+  startToCloseTimeout: '15 seconds',
+  retry: { maximumAttempts: 1 },
+};

@@ -71,6 +71,62 @@ export const PreflightSchema = z.strictObject({
   minFreeDiskMb: z.number().int().min(0).default(512).describe('Free space required in the state directory'),
 });
 
+/** Kubernetes liveness semantics: probe every periodMs; failureThreshold failures in a row is a breach. */
+export const LivenessSchema = z.strictObject({
+  periodMs: z.number().int().min(50).default(1000),
+  timeoutMs: z.number().int().min(10).default(500),
+  failureThreshold: z.number().int().min(1).default(3),
+});
+
+const kernelBase = {
+  critical: z.boolean().describe('A critical kernel that fails its self-test fails the boot; an optional one means degraded mode'),
+  liveness: LivenessSchema.prefault({}),
+  readiness: z
+    .strictObject({
+      attempts: z.number().int().min(1).default(20).describe('Self-test attempts before the kernel counts as failed'),
+      initialBackoffMs: z.number().int().min(10).default(100),
+      maxBackoffMs: z.number().int().min(10).default(2000),
+    })
+    .prefault({}),
+};
+
+export const KernelsSchema = z.strictObject({
+  message_bus: z
+    .strictObject({
+      ...kernelBase,
+      critical: kernelBase.critical.default(true),
+      aclPolicy: z.string().optional().describe('ACL policy YAML; default kernels/message-bus/acl-policy.yaml'),
+    })
+    .prefault({}),
+  immutable_log: z
+    .strictObject({
+      ...kernelBase,
+      critical: kernelBase.critical.default(true),
+      port: port.default(4280).describe('Loopback port of the log API'),
+      quotaMb: z.number().int().min(1).default(1024),
+      segmentKb: z.number().int().min(1).default(1024),
+      minFreeDiskMb: z.number().int().min(0).default(256).describe('Readiness: free space required in the log directory'),
+    })
+    .prefault({}),
+  self_healing: z.strictObject({ ...kernelBase, critical: kernelBase.critical.default(true) }).prefault({}),
+  coding_agent: z.strictObject({ ...kernelBase, critical: kernelBase.critical.default(false) }).prefault({}),
+});
+
+export const ControlPlaneSchema = z.strictObject({
+  restartBackoff: z
+    .strictObject({
+      initialMs: z.number().int().min(0).default(500).describe('Delay before the second restart within the window'),
+      maxMs: z.number().int().min(0).default(30000).describe('Cap of the exponential backoff'),
+    })
+    .prefault({}),
+  crashLoop: z
+    .strictObject({
+      restarts: z.number().int().min(1).default(5).describe('Restarts within windowMs that mean a crash loop'),
+      windowMs: z.number().int().min(1000).default(120000),
+    })
+    .prefault({}),
+});
+
 export const ScheduleSchema = z.strictObject({
   cron: z.string().min(1).optional(),
   every: z
@@ -97,7 +153,8 @@ export const ConfigSchema = z
       })
       .prefault({}),
     preflight: PreflightSchema.prefault({}),
-    kernels: z.record(z.string(), z.unknown()).default({}).describe('Kernel settings (filled by the kernels)'),
+    kernels: KernelsSchema.prefault({}),
+    controlPlane: ControlPlaneSchema.prefault({}),
     schedules: z.record(z.string(), ScheduleSchema).default({}),
   })
   .describe('Layer 1 configuration (temporal.config.yaml)');

@@ -25,6 +25,8 @@ export interface ProcessInfo {
   logPath: string;
   /** Set when a pid file exists but its process is gone or is another program (pid reused). */
   stale: boolean;
+  /** The pid the pid file names, alive or not: the evidence when a process died. */
+  recordedPid: number | null;
 }
 
 export interface ProcessManager {
@@ -94,6 +96,7 @@ export class DetachedProcessManager implements ProcessManager {
       alive,
       logPath: this.logPath(name),
       stale: rec !== null && !alive,
+      recordedPid: rec?.pid ?? null,
     };
   }
 
@@ -144,7 +147,7 @@ export class DetachedProcessManager implements ProcessManager {
       const tmp = `${this.pidPath(spec.name)}.tmp`;
       writeFileSync(tmp, JSON.stringify(record));
       renameSync(tmp, this.pidPath(spec.name));
-      return { name: spec.name, pid, alive: true, logPath: this.logPath(spec.name), stale: false };
+      return { name: spec.name, pid, alive: true, logPath: this.logPath(spec.name), stale: false, recordedPid: pid };
     } finally {
       closeSync(logFd);
     }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
+import { renderBus } from '../../kernels/message-bus/render';
 import type { ProcessSpec } from '../process/manager';
 import type { Tools } from './tools';
 
@@ -151,7 +152,6 @@ export async function storeHealth(uri: string, database: string, timeoutMs: numb
 
 export function busService(config: LoadedConfig): ServiceDef {
   const { host, port } = hostPortOfUrl(config.bus.url, 4222);
-  const dir = path.join(config.stateDir, 'bus');
   const monitor = config.bus.monitorPort;
   return {
     name: 'bus',
@@ -162,12 +162,9 @@ export function busService(config: LoadedConfig): ServiceDef {
       { host, port: monitor, what: 'NATS monitoring port', path: 'bus.monitorPort' },
     ],
     spec: (tools) => {
-      mkdirSync(dir, { recursive: true });
-      return {
-        name: 'bus',
-        command: tools.natsServer,
-        args: ['-js', '-sd', dir, '-a', host, '-p', String(port), '-m', String(monitor), '-n', 'layer1-bus'],
-      };
+      // Listeners, JetStream and the users with their permissions all come from the ACL policy.
+      const { confFile } = renderBus(config);
+      return { name: 'bus', command: tools.natsServer, args: ['-c', confFile] };
     },
     health: async (timeoutMs) => {
       if (!config.bus.embedded) return tcpHealth(host, port, timeoutMs);

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../config/load';
 import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
 import { ExitCode, UserError } from '../errors';
-import { DetachedProcessManager, type ProcessManager } from '../process/manager';
+import { DetachedProcessManager, type ProcessManager, type ProcessSpec } from '../process/manager';
 import { connectClient } from '../clients/temporal';
 import { portInUse, services, webUiUrl, errorText, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
 import { ensureTools, REPO_ROOT, type Progress } from './tools';
@@ -180,23 +180,28 @@ async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
   }
 }
 
+/** How a worker process is started: detached, told its config, state dir and name. */
+export function workerSpec(config: LoadedConfig, w: WorkerDef): ProcessSpec {
+  const entry = path.join(REPO_ROOT, 'dist', 'workers', w.entry);
+  if (!existsSync(entry)) {
+    throw new UserError(`worker entry ${entry} is missing: run \`npm install\` (or \`npm run build\`) first`, ExitCode.PREREQUISITE);
+  }
+  return {
+    name: w.name,
+    command: process.execPath,
+    args: [entry],
+    cwd: REPO_ROOT,
+    env: { ...process.env, LAYER1_CONFIG: config.configFile, LAYER1_STATE_DIR: config.stateDir, LAYER1_WORKER_NAME: w.name },
+  };
+}
+
 /** Starts each worker process unless it runs already, then waits until each polls its task queue. */
 export async function startWorkers(config: LoadedConfig, progress: Progress, only?: string[]): Promise<void> {
   const pm = processManager(config);
   const defs = workerDefs(config).filter((w) => !only || only.includes(w.name));
   for (const w of defs) {
-    const entry = path.join(REPO_ROOT, 'dist', 'workers', w.entry);
-    if (!existsSync(entry)) {
-      throw new UserError(`worker entry ${entry} is missing: run \`npm install\` (or \`npm run build\`) first`, ExitCode.PREREQUISITE);
-    }
     const already = pm.isAlive(w.name);
-    const info = await pm.start({
-      name: w.name,
-      command: process.execPath,
-      args: [entry],
-      cwd: REPO_ROOT,
-      env: { ...process.env, LAYER1_CONFIG: config.configFile, LAYER1_STATE_DIR: config.stateDir, LAYER1_WORKER_NAME: w.name },
-    });
+    const info = await pm.start(workerSpec(config, w));
     progress(`worker ${w.name}: ${already ? 'already running' : 'started'} (pid ${info.pid}, log ${info.logPath})`);
   }
   const started = Date.now();

@@ -1,0 +1,113 @@
+/**
+ * Kernel lifecycle activities used by the boot workflow and the control plane. Each is safe to
+ * retry or replay after a crash; the line that makes it so says why.
+ */
+import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Db } from 'mongodb';
+import type { LoadedConfig } from '../src/config/load';
+import type { KernelName, ReadinessResult } from '../src/domain/kernels';
+import type { ProcessManager } from '../src/process/manager';
+import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION, startKernel, stopKernel, type KernelContext } from '../kernels/registry';
+import { CONTROL_PLANE_WORKFLOW_ID, type ControlPlaneInput } from '../workflows/control-plane';
+import type { BootReport } from '../workflows/boot';
+
+export interface KernelActivityDeps {
+  config: LoadedConfig;
+  pm: ProcessManager;
+  db: Db;
+  bus: NatsConnection;
+  temporal: Client;
+}
+
+export const BOOTS_COLLECTION = 'boots';
+export const READINESS_COLLECTION = 'kernel_readiness';
+export const READINESS_SUBJECT = 'telemetry.layer1.readiness';
+
+export function createKernelActivities({ config, pm, db, bus, temporal }: KernelActivityDeps) {
+  const ctx: KernelContext = { config, pm, db, temporal };
+  return {
+    /** Idempotent: starts only the kernel's processes that are not alive; returns their pids. */
+    async startKernel(kernel: KernelName): Promise<Record<string, number | null>> {
+      return startKernel(ctx, kernel);
+    },
+
+    /** Idempotent: stopping a stopped process is a no-op (pid files name exactly what we started). */
+    async stopKernel(kernel: KernelName): Promise<void> {
+      await stopKernel(ctx, kernel);
+    },
+
+    /**
+     * Brings one process of a kernel back. `start` (it exited): starting a live process is a no-op,
+     * so a retry after the first attempt started it changes nothing. `restart` (it hangs): stop
+     * then start; a retry stops the new process and starts another, which is the same end state.
+     */
+    async restartKernelProcess(kernel: KernelName, processName: string, mode: 'start' | 'restart'): Promise<number | null> {
+      if (mode === 'restart') await pm.stop(processName, 2_000);
+      const pids = await startKernel(ctx, kernel, processName);
+      return pids[processName] ?? null;
+    },
+
+    /** Read-only apart from the log's own probe entry: runs the kernel's self-test once. */
+    async kernelReadiness(kernel: KernelName): Promise<ReadinessResult> {
+      const checks = await KERNELS[kernel].readiness(ctx);
+      return { kernel, ready: checks.every((c) => c.ok), checks };
+    },
+
+    /** Per kernel, the pid of each of its processes as the process manager sees them now. Read-only. */
+    async kernelPids(): Promise<Partial<Record<KernelName, Record<string, number | null>>>> {
+      const out: Partial<Record<KernelName, Record<string, number | null>>> = {};
+      for (const k of Object.values(KERNELS)) out[k.name] = Object.fromEntries(k.processes(config).map((p) => [p, pm.pid(p)]));
+      return out;
+    },
+
+    /**
+     * Stores the boot report and each kernel's readiness figures, and publishes them on the bus.
+     * Idempotent: upserts keyed on the boot id (and boot id + kernel); a re-publish after a retry is
+     * a duplicate telemetry sample with the same boot id, which consumers key on.
+     */
+    async recordBoot(report: BootReport): Promise<void> {
+      await db.collection<BootReport & { _id: string }>(BOOTS_COLLECTION).replaceOne({ _id: report.bootId }, report, { upsert: true });
+      for (const k of report.kernels) {
+        await db
+          .collection(READINESS_COLLECTION)
+          .replaceOne({ _id: `${report.bootId}:${k.kernel}` as never }, { ...k, bootId: report.bootId, at: new Date() }, { upsert: true });
+      }
+      bus.publish(
+        READINESS_SUBJECT,
+        JSON.stringify({
+          bootId: report.bootId,
+          ok: report.ok,
+          degraded: report.degraded,
+          kernels: report.kernels.map(({ kernel, ready, retries, timeToReadyMs, degraded }) => ({ kernel, ready, retries, timeToReadyMs, degraded })),
+        }),
+      );
+      await bus.flush();
+    },
+
+    /**
+     * Phase 7: the control plane runs. Idempotent: the workflow id is fixed and an existing run is
+     * used as is (conflict policy USE_EXISTING), so a retry never starts a second one.
+     */
+    async ensureControlPlane(input: ControlPlaneInput): Promise<string> {
+      const handle = await temporal.workflow.start('controlPlaneWorkflow', {
+        taskQueue: config.temporal.taskQueues.healing,
+        workflowId: CONTROL_PLANE_WORKFLOW_ID,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        args: [input],
+      });
+      return handle.firstExecutionRunId;
+    },
+
+    /** Phase 7: the trigger monitors (in the healing replicas) are heartbeating. Read-only. */
+    async watchdogsLive(): Promise<string[]> {
+      const fresh = await db
+        .collection<{ _id: string }>(TRIGGER_MONITORS_COLLECTION)
+        .find({ at: { $gte: new Date(Date.now() - MONITOR_FRESH_MS) } })
+        .toArray();
+      return fresh.map((m) => m._id);
+    },
+  };
+}
+
+export type KernelActivities = ReturnType<typeof createKernelActivities>;

@@ -1,0 +1,144 @@
+/**
+ * Kernel verbs: `boot` (the 7-phase boot workflow, with live phase progress) and
+ * `kernel start|stop|restart K` (updates to the control plane, which owns kernel lifecycle).
+ */
+import { WorkflowFailedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import type { LoadedConfig } from '../src/config/load';
+import { connectClient } from '../src/clients/temporal';
+import { isKernelName, KERNEL_NAMES, type KernelName } from '../src/domain/kernels';
+import { ExitCode, UserError } from '../src/errors';
+import { BOOT_FAILED, getBootReportQuery, type BootInput, type BootReport } from '../workflows/boot';
+import {
+  CONTROL_PLANE_WORKFLOW_ID,
+  restartKernelUpdate,
+  startKernelUpdate,
+  stopKernelUpdate,
+  type KernelRecord,
+} from '../workflows/control-plane';
+import { configOf, progress } from './cli-support';
+
+export const BOOT_WORKFLOW_ID = 'layer1-boot';
+
+export function bootInput(config: LoadedConfig): BootInput {
+  return {
+    kernels: Object.fromEntries(
+      KERNEL_NAMES.map((k) => [k, { critical: config.kernels[k].critical, readiness: config.kernels[k].readiness }]),
+    ) as BootInput['kernels'],
+    controlPlane: config.controlPlane,
+  };
+}
+
+export function printBootReport(report: BootReport): void {
+  for (const p of report.phases) {
+    process.stderr.write(`  ${p.ok ? '✓' : '✗'} phase ${p.phase} ${p.name.padEnd(24)} ${String(p.ms).padStart(5)} ms  ${p.detail}\n`);
+  }
+  for (const k of report.kernels) {
+    process.stderr.write(`    ${k.ready ? '✓' : '✗'} ${k.kernel.padEnd(14)} ready in ${k.timeToReadyMs} ms, ${k.retries} retries${k.degraded ? ', DEGRADED' : ''}\n`);
+    for (const c of k.checks) process.stderr.write(`        ${c.ok ? '✓' : '✗'} ${c.name.padEnd(20)} ${c.detail} (${c.ms} ms)\n`);
+  }
+}
+
+/**
+ * Runs the boot workflow and follows its phases. One boot at a time: a second `boot` while one
+ * runs attaches to it (conflict policy USE_EXISTING) instead of starting another.
+ */
+export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (phase: string) => void): Promise<BootReport> {
+  const handle = await client.workflow.start('bootWorkflow', {
+    taskQueue: config.temporal.taskQueues.healing,
+    workflowId: BOOT_WORKFLOW_ID,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    workflowExecutionTimeout: '10 minutes',
+    args: [bootInput(config)],
+  });
+  let lastPhase = '';
+  const poll = setInterval(() => {
+    handle
+      .query(getBootReportQuery)
+      .then((r) => {
+        if (r.currentPhase !== lastPhase) {
+          lastPhase = r.currentPhase;
+          onPhase?.(r.currentPhase);
+        }
+      })
+      .catch(() => undefined);
+  }, 200);
+  try {
+    return (await handle.result()) as BootReport;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause as { type?: string; details?: unknown[]; message?: string } | undefined;
+      if (cause?.type === BOOT_FAILED && cause.details?.[0]) return cause.details[0] as BootReport;
+    }
+    throw err;
+  } finally {
+    clearInterval(poll);
+  }
+}
+
+function parseKernel(k: string): KernelName {
+  if (!isKernelName(k)) throw new UserError(`unknown kernel "${k}"; expected one of ${KERNEL_NAMES.join(', ')}`, ExitCode.USAGE);
+  return k;
+}
+
+function printRecord(rec: KernelRecord): void {
+  console.log(`${rec.name}: ${rec.state}, restarts ${rec.restarts}, pids ${JSON.stringify(rec.pids)}`);
+  for (const c of rec.checks) console.log(`  ${c.ok ? '✓' : '✗'} ${c.name.padEnd(20)} ${c.detail}`);
+}
+
+export function registerKernelVerbs(program: Command): void {
+  program
+    .command('boot')
+    .description('Run the 7-phase boot workflow against the running stack (idempotent on a running system)')
+    .option('--json', 'print the boot report as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const config = configOf(cmd);
+      const client = await connectClient(config);
+      try {
+        const report = await runBoot(config, client, (p) => progress(`boot phase: ${p}`));
+        if (opts.json) console.log(JSON.stringify(report));
+        printBootReport(report);
+        if (!report.ok) throw new UserError(`boot failed: ${report.failedChecks.join('; ')}`);
+        progress(report.degraded ? 'booted in DEGRADED mode' : 'booted: every kernel ready');
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  const kernel = program.command('kernel').description('Start, stop or restart a kernel through the control plane');
+  const verbs = [
+    ['start', startKernelUpdate, 'start a kernel and wait until its self-test passes'],
+    ['stop', stopKernelUpdate, 'stop a kernel (the control plane will not restart it until started)'],
+    ['restart', restartKernelUpdate, 'stop and start a kernel, then wait until its self-test passes'],
+  ] as const;
+  for (const [verb, update, description] of verbs) {
+    kernel
+      .command(`${verb} <kernel>`)
+      .description(`${description}; kernels: ${KERNEL_NAMES.join(', ')}`)
+      .option('--json', 'print the kernel record as JSON')
+      .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
+        const k = parseKernel(name);
+        const config = configOf(cmd);
+        const client = await connectClient(config);
+        try {
+          const handle = client.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+          progress(`${verb} ${k}…`);
+          const rec =
+            update === restartKernelUpdate
+              ? await handle.executeUpdate(restartKernelUpdate, { args: [k, 'operator request (layer1 kernel restart)'] })
+              : await handle.executeUpdate(update as typeof startKernelUpdate, { args: [k] });
+          if (opts.json) console.log(JSON.stringify(rec));
+          else printRecord(rec);
+          if (verb !== 'stop' && rec.state !== 'READY') process.exitCode = ExitCode.FAILURE;
+        } catch (err) {
+          if ((err as Error).name === 'WorkflowNotFoundError') {
+            throw new UserError('the control plane is not running: run `layer1 boot` (or `layer1 up`) first');
+          }
+          throw err;
+        } finally {
+          await client.connection.close();
+        }
+      });
+  }
+}

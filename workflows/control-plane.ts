@@ -1,0 +1,256 @@
+/**
+ * The control plane: a long-lived workflow (entity pattern) that owns kernel state and lifecycle.
+ *
+ * - Operators start, stop and restart kernels through updates whose validators refuse unknown
+ *   kernels before anything is recorded.
+ * - The trigger monitors signal `kernelUnwell` with evidence; the control plane restarts the
+ *   failed process, with no delay for the first restart in a window, then exponential backoff
+ *   with a cap, and calls it a crash loop past a threshold. Both healing replicas may report the
+ *   same death: evidence is deduplicated on the pid that died.
+ * - Each kernel's work runs under its own mutex, so a restart and an operator's stop never interleave.
+ * - Status is a query. The workflow continues-as-new when Temporal suggests it, after every
+ *   handler has finished, carrying its state.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { Mutex } from 'async-mutex';
+import type { CheckResult } from '../src/domain/checks';
+import { isKernelName, KERNEL_NAMES, KernelState, type KernelName, type KernelUnwell } from '../src/domain/kernels';
+import type { KernelActivities } from '../activities/kernels';
+import { lifecycleActivity } from './policies';
+import { waitKernelReady, type ReadinessPolicy } from './readiness';
+
+export const CONTROL_PLANE_WORKFLOW_ID = 'layer1-control-plane';
+
+export interface ControlPlaneSettings {
+  restartBackoff: { initialMs: number; maxMs: number };
+  crashLoop: { restarts: number; windowMs: number };
+}
+
+export interface KernelRecord {
+  name: KernelName;
+  state: KernelState;
+  desired: 'running' | 'stopped';
+  restarts: number;
+  /** Epoch ms of restarts inside the crash-loop window. */
+  recentRestarts: number[];
+  crashLoop: boolean;
+  /** The delay before the current or last restart. */
+  backoffMs: number;
+  lastReason: string | null;
+  lastRestartAt: string | null;
+  readySince: string | null;
+  pids: Record<string, number | null>;
+  /** Pids whose death has been handled: later reports of them are duplicates. */
+  handledPids: number[];
+  checks: CheckResult[];
+}
+
+export interface ControlPlaneEvent {
+  at: string;
+  kernel: KernelName;
+  what: string;
+}
+
+export interface ControlPlaneStatus {
+  kernels: Record<KernelName, KernelRecord>;
+  events: ControlPlaneEvent[];
+}
+
+export interface ControlPlaneInput {
+  settings: ControlPlaneSettings;
+  /** Per kernel, the pid of each of its processes. */
+  pids?: Partial<Record<KernelName, Record<string, number | null>>>;
+  kernels?: Array<{ kernel: KernelName; ready: boolean }>;
+  /** Carried across continue-as-new. */
+  state?: ControlPlaneStatus;
+}
+
+export const kernelUnwellSignal = defineSignal<[KernelUnwell]>('kernelUnwell');
+export const startKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('startKernel');
+export const stopKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('stopKernel');
+export const restartKernelUpdate = defineUpdate<KernelRecord, [KernelName, string]>('restartKernel');
+export const getControlPlaneStatusQuery = defineQuery<ControlPlaneStatus>('getControlPlaneStatus');
+
+const MAX_EVENTS = 50;
+const MAX_HANDLED_PIDS = 20;
+/** Self-test attempts after a restart: about 10 s with this backoff. */
+const AFTER_RESTART_READINESS: ReadinessPolicy = { attempts: 25, initialBackoffMs: 50, maxBackoffMs: 1_000 };
+
+const acts = proxyActivities<KernelActivities>(lifecycleActivity);
+
+/** The state class the handlers delegate to. */
+class ControlPlane {
+  readonly status: ControlPlaneStatus;
+  private readonly locks = new Map<KernelName, Mutex>();
+
+  constructor(private readonly input: ControlPlaneInput) {
+    this.status = input.state ?? {
+      kernels: Object.fromEntries(KERNEL_NAMES.map((k) => [k, newRecord(k)])) as Record<KernelName, KernelRecord>,
+      events: [],
+    };
+    if (!input.state) {
+      for (const [kernel, pids] of Object.entries(input.pids ?? {})) {
+        if (isKernelName(kernel)) this.status.kernels[kernel].pids = { ...pids };
+      }
+      for (const k of input.kernels ?? []) {
+        const rec = this.status.kernels[k.kernel];
+        rec.state = k.ready ? KernelState.READY : KernelState.UNHEALTHY;
+        if (k.ready) rec.readySince = new Date().toISOString();
+      }
+    }
+    for (const k of KERNEL_NAMES) this.locks.set(k, new Mutex());
+  }
+
+  private event(kernel: KernelName, what: string): void {
+    this.status.events.push({ at: new Date().toISOString(), kernel, what });
+    if (this.status.events.length > MAX_EVENTS) this.status.events.splice(0, this.status.events.length - MAX_EVENTS);
+  }
+
+  private withKernel<T>(kernel: KernelName, fn: (rec: KernelRecord) => Promise<T>): Promise<T> {
+    return this.locks.get(kernel)!.runExclusive(() => fn(this.status.kernels[kernel]));
+  }
+
+  /** The trigger monitor's report. Duplicates and stale evidence are recorded and dropped. */
+  async onUnwell(e: KernelUnwell): Promise<void> {
+    const rec = this.status.kernels[e.kernel];
+    if (rec.desired === 'stopped') {
+      this.event(e.kernel, `ignored ${e.reason} of ${e.process}: kernel stopped by an operator`);
+      return;
+    }
+    if (e.pid !== null && rec.handledPids.includes(e.pid)) return; // the other replica saw it first
+    if (e.pid !== null) {
+      rec.handledPids.push(e.pid);
+      if (rec.handledPids.length > MAX_HANDLED_PIDS) rec.handledPids.shift();
+    }
+    await this.withKernel(e.kernel, async (r) => {
+      if (r.desired === 'stopped') return;
+      if (e.pid !== null && r.pids[e.process] != null && r.pids[e.process] !== e.pid) {
+        this.event(e.kernel, `ignored ${e.reason} of ${e.process} pid ${e.pid}: already replaced by pid ${r.pids[e.process]}`);
+        return;
+      }
+      await this.restart(r, e.process, e.reason === 'exited' ? 'start' : 'restart', `${e.reason}: ${e.detail}`);
+    });
+  }
+
+  private async restart(rec: KernelRecord, proc: string, mode: 'start' | 'restart', reason: string): Promise<void> {
+    const { restartBackoff, crashLoop } = this.input.settings;
+    const now = Date.now();
+    rec.recentRestarts = rec.recentRestarts.filter((t) => now - t < crashLoop.windowMs);
+    const recent = rec.recentRestarts.length;
+    rec.crashLoop = recent >= crashLoop.restarts;
+    rec.backoffMs = recent === 0 ? 0 : Math.min(restartBackoff.initialMs * 2 ** (recent - 1), restartBackoff.maxMs);
+    rec.lastReason = reason;
+    this.event(rec.name, `${proc} ${reason}; restart #${rec.restarts + 1}${rec.backoffMs > 0 ? ` after ${rec.backoffMs} ms backoff` : ''}${rec.crashLoop ? ' (crash loop)' : ''}`);
+    if (rec.backoffMs > 0) {
+      rec.state = rec.crashLoop ? KernelState.CRASH_LOOP : KernelState.BACKING_OFF;
+      await sleep(rec.backoffMs);
+    }
+    rec.state = KernelState.RESTARTING;
+    rec.pids[proc] = await acts.restartKernelProcess(rec.name, proc, mode);
+    rec.restarts++;
+    rec.recentRestarts.push(Date.now());
+    rec.lastRestartAt = new Date().toISOString();
+    await this.awaitReady(rec);
+  }
+
+  private async awaitReady(rec: KernelRecord): Promise<void> {
+    const wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS);
+    rec.checks = wait.checks;
+    if (wait.ready) {
+      rec.state = rec.crashLoop ? KernelState.CRASH_LOOP : KernelState.READY;
+      rec.readySince = new Date().toISOString();
+      this.event(rec.name, `ready after ${wait.attempts} self-test attempt(s)`);
+    } else {
+      rec.state = KernelState.UNHEALTHY;
+      rec.readySince = null;
+      this.event(rec.name, `not ready: ${wait.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
+    }
+  }
+
+  async start(kernel: KernelName): Promise<KernelRecord> {
+    return this.withKernel(kernel, async (rec) => {
+      rec.desired = 'running';
+      rec.state = KernelState.STARTING;
+      this.event(kernel, 'start requested');
+      Object.assign(rec.pids, await acts.startKernel(kernel));
+      await this.awaitReady(rec);
+      return rec;
+    });
+  }
+
+  async stop(kernel: KernelName): Promise<KernelRecord> {
+    return this.withKernel(kernel, async (rec) => {
+      rec.desired = 'stopped';
+      this.event(kernel, 'stop requested');
+      await acts.stopKernel(kernel);
+      for (const p of Object.keys(rec.pids)) rec.pids[p] = null;
+      rec.state = KernelState.STOPPED;
+      rec.readySince = null;
+      return rec;
+    });
+  }
+
+  async restartAll(kernel: KernelName, reason: string): Promise<KernelRecord> {
+    return this.withKernel(kernel, async (rec) => {
+      rec.desired = 'running';
+      this.event(kernel, `restart requested: ${reason}`);
+      await acts.stopKernel(kernel);
+      rec.state = KernelState.RESTARTING;
+      Object.assign(rec.pids, await acts.startKernel(kernel));
+      rec.restarts++;
+      rec.recentRestarts.push(Date.now());
+      rec.lastRestartAt = new Date().toISOString();
+      rec.lastReason = reason;
+      await this.awaitReady(rec);
+      return rec;
+    });
+  }
+}
+
+function newRecord(name: KernelName): KernelRecord {
+  return {
+    name,
+    state: KernelState.UNKNOWN,
+    desired: 'running',
+    restarts: 0,
+    recentRestarts: [],
+    crashLoop: false,
+    backoffMs: 0,
+    lastReason: null,
+    lastRestartAt: null,
+    readySince: null,
+    pids: {},
+    handledPids: [],
+    checks: [],
+  };
+}
+
+function validateKernel(kernel: KernelName): void {
+  if (!isKernelName(kernel)) throw new Error(`unknown kernel "${String(kernel)}"; expected one of ${KERNEL_NAMES.join(', ')}`);
+}
+
+export async function controlPlaneWorkflow(input: ControlPlaneInput): Promise<void> {
+  const cp = new ControlPlane(input);
+  setHandler(getControlPlaneStatusQuery, () => cp.status);
+  setHandler(kernelUnwellSignal, (e) => cp.onUnwell(e));
+  setHandler(startKernelUpdate, (k) => cp.start(k), { validator: validateKernel });
+  setHandler(stopKernelUpdate, (k) => cp.stop(k), { validator: validateKernel });
+  setHandler(restartKernelUpdate, (k, reason) => cp.restartAll(k, reason || 'operator request'), {
+    validator: (k: KernelName, _reason: string) => validateKernel(k),
+  });
+
+  await condition(() => workflowInfo().continueAsNewSuggested);
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof controlPlaneWorkflow>({ ...input, pids: undefined, kernels: undefined, state: cp.status });
+}

@@ -1,0 +1,44 @@
+/**
+ * Waiting on a kernel's real self-test, with retries and exponential backoff counted in the
+ * workflow (so they show in the history and the report). Shared by boot and the control plane.
+ */
+import { proxyActivities, sleep } from '@temporalio/workflow';
+import type { CheckResult } from '../src/domain/checks';
+import type { KernelName, ReadinessResult } from '../src/domain/kernels';
+import type { KernelActivities } from '../activities/kernels';
+import { readinessActivity } from './policies';
+
+const { kernelReadiness } = proxyActivities<KernelActivities>(readinessActivity);
+
+export interface ReadinessPolicy {
+  attempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export interface ReadinessWait {
+  ready: boolean;
+  attempts: number;
+  ms: number;
+  checks: CheckResult[];
+}
+
+export async function waitKernelReady(kernel: KernelName, policy: ReadinessPolicy): Promise<ReadinessWait> {
+  const started = Date.now();
+  let backoff = policy.initialBackoffMs;
+  let last: ReadinessResult | undefined;
+  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+    try {
+      last = await kernelReadiness(kernel);
+    } catch (err) {
+      // The self-test could not run at all (its activity failed): that is a failed attempt too.
+      last = { kernel, ready: false, checks: [{ name: 'self_test', ok: false, detail: String((err as Error).message), ms: 0 }] };
+    }
+    if (last.ready) return { ready: true, attempts: attempt, ms: Date.now() - started, checks: last.checks };
+    if (attempt < policy.attempts) {
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, policy.maxBackoffMs);
+    }
+  }
+  return { ready: false, attempts: policy.attempts, ms: Date.now() - started, checks: last?.checks ?? [] };
+}
