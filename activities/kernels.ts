@@ -9,7 +9,7 @@ import type { LoadedConfig } from '../src/config/load';
 import type { KernelName, ReadinessResult } from '../src/domain/kernels';
 import type { ProcessManager } from '../src/process/manager';
 import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION, startKernel, stopKernel, type KernelContext } from '../kernels/registry';
-import { CONTROL_PLANE_WORKFLOW_ID, type ControlPlaneInput } from '../workflows/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID, kernelsBootedSignal, type ControlPlaneInput } from '../workflows/control-plane';
 import type { BootReport } from '../workflows/boot';
 
 export interface KernelActivityDeps {
@@ -86,8 +86,9 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
     },
 
     /**
-     * Phase 7: the control plane runs. Idempotent: the workflow id is fixed and an existing run is
-     * used as is (conflict policy USE_EXISTING), so a retry never starts a second one.
+     * Phase 7: the control plane runs and knows what this boot saw. Idempotent: the workflow id is
+     * fixed and an existing run is used as is (conflict policy USE_EXISTING), so a retry never
+     * starts a second one; the observation it is sent replaces, rather than adds to, its pids.
      */
     async ensureControlPlane(input: ControlPlaneInput): Promise<string> {
       const handle = await temporal.workflow.start('controlPlaneWorkflow', {
@@ -96,6 +97,7 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         args: [input],
       });
+      await handle.signal(kernelsBootedSignal, { pids: input.pids ?? {}, kernels: input.kernels ?? [] });
       return handle.firstExecutionRunId;
     },
 

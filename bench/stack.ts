@@ -6,6 +6,7 @@
  *   npm run build && node dist/bench/stack.js [--runs 30] [--cold 3]
  */
 import { rmSync } from 'node:fs';
+import os from 'node:os';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createBenchActivities } from '../activities/bench';
 import { connectClient } from '../src/clients/temporal';
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
   await connection.close();
   await stopAll(config, quiet);
 
-  console.log(`\nLayer 1 foundation benchmark (${new Date().toISOString()}, ${require('node:os').cpus().length} cores)\n`);
+  console.log(`\nLayer 1 foundation benchmark (${new Date().toISOString()}, ${os.cpus().length} cores)\n`);
   printTable([
     { measure: 'stack cold start → all healthy (tools cached)', p50: `${percentile(stackMs, 50).toFixed(0)} ms`, max: `${Math.max(...stackMs).toFixed(0)} ms`, runs: stackMs.length, target: '< 10000 ms' },
     { measure: 'worker process start → polling', p50: `${percentile(workerMs, 50).toFixed(0)} ms`, max: `${Math.max(...workerMs).toFixed(0)} ms`, runs: workerMs.length, target: '< 5000 ms' },

@@ -67,16 +67,23 @@ export interface ControlPlaneStatus {
   events: ControlPlaneEvent[];
 }
 
+export interface BootObservation {
+  /** Per kernel, the pid of each of its processes. */
+  pids: Partial<Record<KernelName, Record<string, number | null>>>;
+  kernels: Array<{ kernel: KernelName; ready: boolean }>;
+}
+
 export interface ControlPlaneInput {
   settings: ControlPlaneSettings;
-  /** Per kernel, the pid of each of its processes. */
-  pids?: Partial<Record<KernelName, Record<string, number | null>>>;
-  kernels?: Array<{ kernel: KernelName; ready: boolean }>;
+  pids?: BootObservation['pids'];
+  kernels?: BootObservation['kernels'];
   /** Carried across continue-as-new. */
   state?: ControlPlaneStatus;
 }
 
 export const kernelUnwellSignal = defineSignal<[KernelUnwell]>('kernelUnwell');
+/** A boot finished its kernels: the pids and readiness it saw replace what the control plane knew. */
+export const kernelsBootedSignal = defineSignal<[BootObservation]>('kernelsBooted');
 export const startKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('startKernel');
 export const stopKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('stopKernel');
 export const restartKernelUpdate = defineUpdate<KernelRecord, [KernelName, string]>('restartKernel');
@@ -99,17 +106,20 @@ class ControlPlane {
       kernels: Object.fromEntries(KERNEL_NAMES.map((k) => [k, newRecord(k)])) as Record<KernelName, KernelRecord>,
       events: [],
     };
-    if (!input.state) {
-      for (const [kernel, pids] of Object.entries(input.pids ?? {})) {
-        if (isKernelName(kernel)) this.status.kernels[kernel].pids = { ...pids };
-      }
-      for (const k of input.kernels ?? []) {
-        const rec = this.status.kernels[k.kernel];
-        rec.state = k.ready ? KernelState.READY : KernelState.UNHEALTHY;
-        if (k.ready) rec.readySince = new Date().toISOString();
-      }
-    }
+    if (!input.state) this.observeBoot({ pids: input.pids ?? {}, kernels: input.kernels ?? [] });
     for (const k of KERNEL_NAMES) this.locks.set(k, new Mutex());
+  }
+
+  observeBoot(obs: BootObservation): void {
+    for (const [kernel, pids] of Object.entries(obs.pids)) {
+      if (isKernelName(kernel)) this.status.kernels[kernel].pids = { ...pids };
+    }
+    for (const k of obs.kernels) {
+      const rec = this.status.kernels[k.kernel];
+      rec.desired = 'running';
+      rec.state = k.ready ? KernelState.READY : KernelState.UNHEALTHY;
+      rec.readySince = k.ready ? (rec.readySince ?? new Date().toISOString()) : null;
+    }
   }
 
   private event(kernel: KernelName, what: string): void {
@@ -135,7 +145,8 @@ class ControlPlane {
     }
     await this.withKernel(e.kernel, async (r) => {
       if (r.desired === 'stopped') return;
-      if (e.pid !== null && r.pids[e.process] != null && r.pids[e.process] !== e.pid) {
+      // A hung process's evidence is stale once that pid was replaced; restarting would kill the new one.
+      if (e.reason !== 'exited' && e.pid !== null && r.pids[e.process] != null && r.pids[e.process] !== e.pid) {
         this.event(e.kernel, `ignored ${e.reason} of ${e.process} pid ${e.pid}: already replaced by pid ${r.pids[e.process]}`);
         return;
       }
@@ -157,6 +168,7 @@ class ControlPlane {
       await sleep(rec.backoffMs);
     }
     rec.state = KernelState.RESTARTING;
+    rec.readySince = null;
     rec.pids[proc] = await acts.restartKernelProcess(rec.name, proc, mode);
     rec.restarts++;
     rec.recentRestarts.push(Date.now());
@@ -207,6 +219,7 @@ class ControlPlane {
       this.event(kernel, `restart requested: ${reason}`);
       await acts.stopKernel(kernel);
       rec.state = KernelState.RESTARTING;
+      rec.readySince = null;
       Object.assign(rec.pids, await acts.startKernel(kernel));
       rec.restarts++;
       rec.recentRestarts.push(Date.now());
@@ -244,6 +257,7 @@ export async function controlPlaneWorkflow(input: ControlPlaneInput): Promise<vo
   const cp = new ControlPlane(input);
   setHandler(getControlPlaneStatusQuery, () => cp.status);
   setHandler(kernelUnwellSignal, (e) => cp.onUnwell(e));
+  setHandler(kernelsBootedSignal, (obs) => cp.observeBoot(obs));
   setHandler(startKernelUpdate, (k) => cp.start(k), { validator: validateKernel });
   setHandler(stopKernelUpdate, (k) => cp.stop(k), { validator: validateKernel });
   setHandler(restartKernelUpdate, (k, reason) => cp.restartAll(k, reason || 'operator request'), {

@@ -2,7 +2,7 @@
  * Small durability helpers: atomic file replacement, directory fsync, a promise mutex, and the
  * directory lock that keeps two writers off one log.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LogLockedError } from './errors';
 
@@ -72,10 +72,17 @@ export class Mutex {
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: the process exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed holder stays a zombie until its parent reaps it, and a supervisor restarts the log
+  // within that window: a zombie holds nothing.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
   }
 }
 

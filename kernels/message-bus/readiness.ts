@@ -80,6 +80,11 @@ async function queueRoundTrip(nc: NatsConnection, policy: BusPolicy, timeoutMs: 
   const h = headers();
   h.set(PROBE_HEADER, 'queue_operational');
   let ack: PubAck | undefined;
+  // Without this, a missing stream shows up as the publish's "no responders", which nats.js words
+  // as "jetstream is not enabled": true of the subject, misleading about the bus.
+  await jsm.streams.info(stream).catch((err: unknown) => {
+    throw isNotFound(err) ? new MessageBusError(`stream ${stream} does not exist (ensureStreams creates it)`, { cause: err }) : err;
+  });
   try {
     // Idempotent: the message id de-duplicates a retried publish within the stream's window.
     ack = await js.publish(subject, payload, { msgID: subject, headers: h, timeout: timeoutMs });

@@ -60,18 +60,23 @@ export async function kernelStatuses(config: LoadedConfig, client: Client): Prom
           : [{ name: 'self_test', ok: false, detail: 'store unreachable', ms: 0 }];
         const ready = checks.every((c) => c.ok);
         const rec = cp?.kernels[name];
+        const readySince = rec?.readySince ? Date.parse(rec.readySince) : null;
+        // A crash loop ends once a whole window passes without a restart.
+        const lastRestart = rec?.lastRestartAt ? Date.parse(rec.lastRestartAt) : 0;
+        const crashLoop = (rec?.crashLoop ?? false) && Date.now() - lastRestart < config.controlPlane.crashLoop.windowMs;
         const state =
           rec && rec.state !== KernelState.UNKNOWN
             ? // The control plane's word, unless the self-test says otherwise right now.
-              rec.state === KernelState.READY && !ready
+              (rec.state === KernelState.READY || rec.state === KernelState.CRASH_LOOP) && !ready
               ? KernelState.UNHEALTHY
-              : rec.state
+              : rec.state === KernelState.CRASH_LOOP && !crashLoop
+                ? KernelState.READY
+                : rec.state
             : !anyAlive
               ? KernelState.STOPPED
               : ready
                 ? KernelState.READY
                 : KernelState.UNHEALTHY;
-        const readySince = rec?.readySince ? Date.parse(rec.readySince) : null;
         return {
           name,
           state,
@@ -82,7 +87,7 @@ export async function kernelStatuses(config: LoadedConfig, client: Client): Prom
           critical: config.kernels[name].critical,
           processes,
           uptimeMs: ready && readySince ? Date.now() - readySince : null,
-          crashLoop: rec?.crashLoop ?? false,
+          crashLoop,
           backoffMs: rec?.backoffMs ?? 0,
           lastReason: rec?.lastReason ?? null,
         };

@@ -3,6 +3,7 @@ import { connectClient } from '../../src/clients/temporal';
 import { connectStore } from '../../src/clients/store';
 import { processManager, startServices, startWorkers, stopAll } from '../../src/stack/stack';
 import { preflightWorkflow } from '../../workflows/preflight';
+import { runBoot } from '../../scripts/kernel-verbs';
 import { stackAvailable, testConfig, uniqueId } from '../support/env';
 
 describe('stopping and starting the stack keeps what it holds', () => {
@@ -34,6 +35,9 @@ describe('stopping and starting the stack keeps what it holds', () => {
     await startWorkers(config, quiet);
 
     client = await connectClient(config);
+    // Boot again, as `layer1 up` does, so the files after this one find every kernel ready.
+    const boot = await runBoot(config, client);
+    assert.equal(boot.ok, true, boot.failedChecks.join('; '));
     store = await connectStore(config);
     try {
       const handle = client.workflow.getHandle(workflowId);

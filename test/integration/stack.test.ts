@@ -68,7 +68,7 @@ describe('the embedded stack (real Temporal, FerretDB, NATS)', () => {
 
   it('up on a running stack is a no-op: same pids', async () => {
     const before = JSON.parse((await runCli(['--config', TEST_CONFIG_FILE, 'status', '--json'])).stdout);
-    const up = await runCli(['--config', TEST_CONFIG_FILE, 'up', '--no-preflight']);
+    const up = await runCli(['--config', TEST_CONFIG_FILE, 'up', '--no-boot']);
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stderr, /already running/);
     const after = JSON.parse((await runCli(['--config', TEST_CONFIG_FILE, 'status', '--json'])).stdout);

@@ -5,7 +5,9 @@
  */
 import { rmSync } from 'node:fs';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { connectClient } from '../../src/clients/temporal';
 import { startServices, startWorkers, stopAll } from '../../src/stack/stack';
+import { runBoot } from '../../scripts/kernel-verbs';
 import { testConfig } from './env';
 
 // In-process test workers log only warnings and errors; expected activity failures stay quiet.
@@ -23,6 +25,13 @@ export async function mochaGlobalSetup(): Promise<void> {
   rmSync(config.stateDir, { recursive: true, force: true });
   await startServices(config, log);
   await startWorkers(config, log);
+  const client = await connectClient(config);
+  try {
+    const report = await runBoot(config, client, (phase) => log(`boot phase: ${phase}`));
+    if (!report.ok) throw new Error(`the suite's stack did not boot: ${report.failedChecks.join('; ')}`);
+  } finally {
+    await client.connection.close();
+  }
   process.env.LAYER1_TEST_STACK_UP = '1';
   process.env.LAYER1_TEST_MONGODB_URI = config.store.uri;
   process.env.LAYER1_TEST_CONFIG = config.configFile;
