@@ -1,0 +1,188 @@
+/**
+ * The 18 action primitives a playbook step may name, each declared once: its parameters and output
+ * as zod schemas (the loader checks a step's `with` against them; the JSON Schema for editors is
+ * generated from them), what it does, and why running it twice does no harm. The implementations
+ * are activities in activities/actions.ts, one activity per action, named like the action.
+ *
+ * Pure declarations: no I/O here, so the loader, the CLI and the docs can use them anywhere.
+ */
+import { z } from 'zod';
+
+const kernel = z.enum(['message_bus', 'immutable_log', 'self_healing', 'coding_agent']).describe('A kernel name');
+/** Paths are relative to the state directory; anything that escapes it is refused at run time. */
+const statePath = z.string().min(1).describe('A path inside the state directory (relative to it)');
+const subject = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$*>-]+)*$/, 'expected a NATS subject such as layer1.events.x');
+
+export interface ActionSpec {
+  name: string;
+  description: string;
+  params: z.ZodObject;
+  output: z.ZodType;
+  /** Why a retry, or a replay after a crash, does no harm. */
+  idempotency: string;
+  /** Changes what runs (stop, kill, purge, restore): a natural place for an approval gate. */
+  risky: boolean;
+}
+
+function action(spec: ActionSpec): ActionSpec {
+  return spec;
+}
+
+export const ACTIONS = {
+  restart_kernel: action({
+    name: 'restart_kernel',
+    description: 'Stop and start every process of a kernel through the control plane, then wait until its self-test passes',
+    params: z.strictObject({ kernel, reason: z.string().default('playbook') }),
+    output: z.object({ kernel: z.string(), state: z.string(), restarts: z.number(), pids: z.record(z.string(), z.number().nullable()) }),
+    idempotency: 'The end state is the same however often it runs: the kernel running fresh and ready.',
+    risky: true,
+  }),
+  set_kernel_state: action({
+    name: 'set_kernel_state',
+    description: 'Start or stop a kernel through the control plane (start waits until its self-test passes)',
+    params: z.strictObject({ kernel, state: z.enum(['running', 'stopped']) }),
+    output: z.object({ kernel: z.string(), state: z.string(), pids: z.record(z.string(), z.number().nullable()) }),
+    idempotency: 'Starting a running kernel or stopping a stopped one is a no-op.',
+    risky: true,
+  }),
+  wait_kernel_ready: action({
+    name: 'wait_kernel_ready',
+    description: 'Run the kernel self-test until it passes or the timeout expires (heartbeats while waiting)',
+    params: z.strictObject({ kernel, timeoutMs: z.number().int().min(100).max(600_000).default(30_000) }),
+    output: z.object({ kernel: z.string(), ready: z.boolean(), attempts: z.number(), checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })) }),
+    idempotency: 'Read-only apart from the log readiness probe entry.',
+    risky: false,
+  }),
+  drain_queue: action({
+    name: 'drain_queue',
+    description: "Work off a durable consumer's backlog: fetch, archive each message to a file, and ack",
+    params: z.strictObject({
+      stream: z.string().min(1),
+      consumer: z.string().min(1),
+      maxMessages: z.number().int().min(1).max(1_000_000).default(10_000),
+      archive: statePath.default('archive/drained'),
+    }),
+    output: z.object({ drained: z.number(), remaining: z.number(), archiveFile: z.string() }),
+    idempotency: 'Messages are acked only after they are archived (keyed by stream sequence), so a retry archives each at most once and continues.',
+    risky: false,
+  }),
+  purge_queue: action({
+    name: 'purge_queue',
+    description: 'Archive every message of a stream (or one subject of it) to a file, then purge them',
+    params: z.strictObject({ stream: z.string().min(1), subject: subject.optional(), archive: statePath.default('archive/purged') }),
+    output: z.object({ archived: z.number(), purged: z.number(), archiveFile: z.string() }),
+    idempotency: 'The archive is written and fsynced before the purge, which only removes messages up to the archived sequence.',
+    risky: true,
+  }),
+  verify_log_chain: action({
+    name: 'verify_log_chain',
+    description: "Verify the immutable log's hash chain (incremental or full)",
+    params: z.strictObject({ full: z.boolean().default(false) }),
+    output: z.object({ ok: z.boolean(), checked: z.number(), firstBadSeq: z.number().nullable(), segment: z.string().nullable(), reason: z.string().nullable() }),
+    idempotency: 'Read-only.',
+    risky: false,
+  }),
+  restore_from_snapshot: action({
+    name: 'restore_from_snapshot',
+    description: 'Restore a file from the newest (or a named) snapshot, checking its SHA-256 before and after',
+    params: z.strictObject({ path: statePath, snapshot: z.string().optional() }),
+    output: z.object({ path: z.string(), snapshot: z.string(), sha256: z.string(), restored: z.boolean() }),
+    idempotency: 'When the file already has the snapshot checksum nothing is written; otherwise it is replaced atomically (write, fsync, rename).',
+    risky: true,
+  }),
+  rebuild_log_index: action({
+    name: 'rebuild_log_index',
+    description: "Rebuild the immutable log's index (sequence → offset) from its segments",
+    params: z.strictObject({}),
+    output: z.object({ entries: z.number(), segments: z.number() }),
+    idempotency: 'The index is derived from the segments: rebuilding it twice yields the same files.',
+    risky: false,
+  }),
+  archive_log_segments: action({
+    name: 'archive_log_segments',
+    description: 'Compress sealed log segments into the archive, keeping the newest ones uncompressed',
+    params: z.strictObject({ keep: z.number().int().min(0).default(2) }),
+    output: z.object({ archived: z.number(), bytesSaved: z.number() }),
+    idempotency: 'A segment already archived is skipped; an interrupted archive is finished when the log next opens.',
+    risky: false,
+  }),
+  cleanup_archives: action({
+    name: 'cleanup_archives',
+    description: 'Delete old compressed log archives beyond a count or an age (their checksums stay in the manifest)',
+    params: z.strictObject({ maxArchives: z.number().int().min(0).optional(), maxAgeMs: z.number().int().min(0).optional() }),
+    output: z.object({ removed: z.number(), bytesFreed: z.number() }),
+    idempotency: 'Deleting what is already deleted removes nothing.',
+    risky: true,
+  }),
+  apply_bus_acl: action({
+    name: 'apply_bus_acl',
+    description: "Re-render the bus configuration from the ACL policy and reload the bus without dropping its streams",
+    params: z.strictObject({}),
+    output: z.object({ changed: z.boolean(), hash: z.string(), configLoadTime: z.string() }),
+    idempotency: 'Rendering is deterministic (passwords are kept) and a reload of an unchanged config changes nothing.',
+    risky: true,
+  }),
+  validate_bus_acl: action({
+    name: 'validate_bus_acl',
+    description: 'Validate the ACL by real publishes: an allowed one must succeed and a forbidden one be refused',
+    params: z.strictObject({}),
+    output: z.object({ ok: z.boolean(), detail: z.string() }),
+    idempotency: 'Publishes probes on probe subjects only.',
+    risky: false,
+  }),
+  take_snapshot: action({
+    name: 'take_snapshot',
+    description: 'Copy files of the state directory into a timestamped snapshot with a SHA-256 manifest',
+    params: z.strictObject({ paths: z.array(statePath).min(1), label: z.string().regex(/^[a-z0-9_-]+$/).default('manual') }),
+    output: z.object({ snapshot: z.string(), files: z.number(), bytes: z.number() }),
+    idempotency: 'The snapshot id is derived from the run and step, so a retry completes the same snapshot rather than making another.',
+    risky: false,
+  }),
+  kill_process: action({
+    name: 'kill_process',
+    description: 'Signal a runaway process that Layer 1 manages (by its process name, never by pid or program name)',
+    params: z.strictObject({ process: z.string().regex(/^[a-z0-9-]+$/), signal: z.enum(['SIGTERM', 'SIGKILL', 'SIGSTOP', 'SIGCONT']).default('SIGTERM') }),
+    output: z.object({ process: z.string(), pid: z.number().nullable(), signalled: z.boolean() }),
+    idempotency: 'Signalling a process that is gone is a no-op; a retry signals the same pid only if it still runs.',
+    risky: true,
+  }),
+  publish_event: action({
+    name: 'publish_event',
+    description: 'Publish an event on the bus (JetStream, with a message id so duplicates are dropped)',
+    params: z.strictObject({ subject, payload: z.record(z.string(), z.unknown()).default({}) }),
+    output: z.object({ stream: z.string().nullable(), seq: z.number().nullable(), duplicate: z.boolean() }),
+    idempotency: 'The message id is the run and step id: JetStream drops a retried publish as a duplicate.',
+    risky: false,
+  }),
+  append_audit: action({
+    name: 'append_audit',
+    description: 'Append an entry to the immutable log (the audit trail)',
+    params: z.strictObject({ kind: z.string().min(1), data: z.record(z.string(), z.unknown()).default({}) }),
+    output: z.object({ seq: z.number(), hash: z.string() }),
+    idempotency: 'Carries the run and step id; a retry finds the entry already appended and returns it.',
+    risky: false,
+  }),
+  open_backlog_item: action({
+    name: 'open_backlog_item',
+    description: 'Open a backlog item for a human (or the coding agent) to follow up',
+    params: z.strictObject({ title: z.string().min(1), detail: z.string().default(''), severity: z.enum(['low', 'medium', 'high']).default('medium') }),
+    output: z.object({ id: z.string(), created: z.boolean() }),
+    idempotency: 'Upsert keyed on the run and step id.',
+    risky: false,
+  }),
+  run_verification: action({
+    name: 'run_verification',
+    description: 'Run the verification loop (targeted tests, lint, type check) over a change; a seam the coding agent fills',
+    params: z.strictObject({ target: z.string().default('.'), checks: z.array(z.enum(['tests', 'lint', 'types'])).default(['tests', 'lint', 'types']) }),
+    output: z.object({ ok: z.boolean(), results: z.array(z.object({ check: z.string(), ok: z.boolean(), detail: z.string() })) }),
+    idempotency: 'Runs checks only; writes nothing but their report.',
+    risky: false,
+  }),
+} as const satisfies Record<string, ActionSpec>;
+
+export type ActionName = keyof typeof ACTIONS;
+export const ACTION_NAMES = Object.keys(ACTIONS) as ActionName[];
+
+export function isActionName(name: unknown): name is ActionName {
+  return typeof name === 'string' && name in ACTIONS;
+}
