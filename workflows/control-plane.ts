@@ -91,8 +91,11 @@ export const getControlPlaneStatusQuery = defineQuery<ControlPlaneStatus>('getCo
 
 const MAX_EVENTS = 50;
 const MAX_HANDLED_PIDS = 20;
-/** Self-test attempts after a restart: about 10 s with this backoff. */
-const AFTER_RESTART_READINESS: ReadinessPolicy = { attempts: 25, initialBackoffMs: 50, maxBackoffMs: 1_000 };
+/**
+ * Self-test attempts after a restart: polled often (a restarted process is usually ready within a
+ * second, and a long backoff step would only add to the time to ready), for about 20 s.
+ */
+const AFTER_RESTART_READINESS: ReadinessPolicy = { attempts: 100, initialBackoffMs: 50, maxBackoffMs: 200 };
 
 const acts = proxyActivities<KernelActivities>(lifecycleActivity);
 
