@@ -3,8 +3,10 @@
  * fake clients without patching modules. Workflows import only the types.
  */
 import type { ProcessManager } from '../src/process/manager';
+import { createActionActivities } from './actions';
 import { createBenchActivities } from './bench';
 import { createKernelActivities } from './kernels';
+import { createPlaybookActivities } from './playbooks';
 import { createPreflightActivities, type PreflightDeps } from './preflight';
 
 export interface ActivityDeps extends PreflightDeps {
@@ -15,7 +17,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createPreflightActivities(deps),
     ...createKernelActivities(deps),
+    ...createPlaybookActivities(deps),
     ...createBenchActivities(),
+    ...createActionActivities(deps),
   };
 }
 

@@ -8,6 +8,8 @@ import { ExitCode, UserError } from '../src/errors';
 import { registerStackVerbs } from '../scripts/stack-verbs';
 import { registerKernelVerbs } from '../scripts/kernel-verbs';
 import { registerSignatureVerbs } from '../scripts/signatures';
+import { registerPlaybookVerbs } from '../scripts/playbook-verbs';
+import { registerPlaybookRunVerbs } from '../scripts/playbook-run-verbs';
 
 export function buildProgram(): Command {
   const program = new Command('layer1')
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerStackVerbs(program);
   registerKernelVerbs(program);
   registerSignatureVerbs(program);
+  registerPlaybookVerbs(program);
+  registerPlaybookRunVerbs(program);
   return program;
 }
 

@@ -3,12 +3,12 @@
  * them (idempotently), a cheap liveness probe per process, and its readiness self-test — a list
  * of named checks that exercise the kernel for real.
  */
-import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Db } from 'mongodb';
-import type { LoadedConfig } from '../src/config/load';
+import { formatProblem, type LoadedConfig } from '../src/config/load';
+import { loadPlaybooks } from '../src/playbooks/loader';
 import { timedCheck, type CheckResult } from '../src/domain/checks';
 import type { KernelName } from '../src/domain/kernels';
 import type { ProcessManager, ProcessSpec } from '../src/process/manager';
@@ -137,19 +137,13 @@ const immutableLog: KernelDef = {
   },
 };
 
-/** Playbook files under playbooks/: each must parse (their engine arrives with the playbook issue). */
+/** Every playbook under playbooks/ loads and validates (none at all is fine). */
 async function playbooksLoaded(): Promise<string> {
-  const dir = path.join(REPO_ROOT, 'playbooks');
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
-  const { parseDocument } = await import('yaml');
-  const { readFileSync } = await import('node:fs');
-  const bad: string[] = [];
-  for (const f of files) {
-    const doc = parseDocument(readFileSync(path.join(dir, f), 'utf8'));
-    if (doc.errors.length > 0) bad.push(`${f}: ${doc.errors[0].message.split('\n')[0]}`);
+  const { playbooks, problems } = loadPlaybooks();
+  if (problems.length > 0) {
+    throw new Error(`${problems.length} problem(s): ${problems.slice(0, 3).map(formatProblem).join('; ')}`);
   }
-  if (bad.length > 0) throw new Error(`invalid playbooks: ${bad.join('; ')}`);
-  return files.length === 0 ? 'no playbook files yet (none required)' : `${files.length} playbook file(s) valid`;
+  return playbooks.length === 0 ? 'no playbooks defined yet' : `${playbooks.length} playbook(s) valid`;
 }
 
 const selfHealing: KernelDef = {

@@ -1,13 +1,22 @@
 /**
- * Writes schema/temporal.config.schema.json from the one definition in src/config/schema.ts, so
- * editors complete and check temporal.config.yaml. A unit test fails when it is out of date.
+ * Writes the JSON Schemas editors use, each generated from its one definition so they never
+ * drift (unit tests fail when a file is out of date):
+ * - schema/temporal.config.schema.json from src/config/schema.ts;
+ * - schema/playbook.schema.json from src/playbooks/format.ts and the actions' parameter schemas.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { configJsonSchema } from '../src/config/schema';
+import { playbookJsonSchema } from '../src/playbooks/format';
 import { REPO_ROOT } from '../src/stack/tools';
 
-const out = path.join(REPO_ROOT, 'schema', 'temporal.config.schema.json');
-mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
-console.error(`wrote ${path.relative(process.cwd(), out)}`);
+const outputs: Array<[string, unknown]> = [
+  ['temporal.config.schema.json', configJsonSchema()],
+  ['playbook.schema.json', playbookJsonSchema()],
+];
+for (const [name, schema] of outputs) {
+  const out = path.join(REPO_ROOT, 'schema', name);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(schema, null, 2)}\n`);
+  console.error(`wrote ${path.relative(process.cwd(), out)}`);
+}

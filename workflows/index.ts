@@ -5,4 +5,6 @@
 export * from './preflight';
 export * from './boot';
 export * from './control-plane';
+export * from './playbook';
+export * from './kernel-lock';
 export * from './bench';

@@ -16,9 +16,12 @@ export const recordActivity: ActivityOptions = {
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 20 },
 };
 
-/** Starting or stopping processes: quick, but a stop may wait out a grace period. */
+/**
+ * Starting or stopping processes: quick, but a stop may wait out its 10 s grace period. Kept short
+ * because an attempt lost with a killed worker is only retried once this runs out.
+ */
 export const lifecycleActivity: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
 };
 

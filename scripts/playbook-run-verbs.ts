@@ -1,0 +1,157 @@
+/**
+ * `playbook run NAME [--param k=v]… [--dry-run]`, with live step progress and an exit code that
+ * reflects the outcome, and `playbook approve|reject RUN_ID STEP` for approval gates.
+ */
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import { connectClient } from '../src/clients/temporal';
+import type { LoadedConfig } from '../src/config/load';
+import { ExitCode, UserError } from '../src/errors';
+import { findPlaybook, resolveRunParams } from '../src/playbooks/loader';
+import type { Playbook } from '../src/playbooks/format';
+import {
+  approveStepUpdate,
+  getPlaybookProgressQuery,
+  PLAYBOOK_FAILED,
+  PLAYBOOK_REFUSED,
+  rejectStepUpdate,
+  type PlaybookReport,
+  type PlaybookRunInput,
+  type StepReport,
+} from '../workflows/playbook';
+import { configOf, progress } from './cli-support';
+import { playbookCommand } from './playbook-verbs';
+
+/** A business id: the playbook and a time, readable in the Web UI. */
+export function playbookRunId(name: string): string {
+  return `playbook-${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+}
+
+export interface RunOptions {
+  params: Record<string, unknown>;
+  dryRun: boolean;
+  workflowId?: string;
+  startedBy?: string;
+  onStep?: (step: StepReport) => void;
+}
+
+/** Starts a playbook run and follows it to the end; a failed run's report comes from its failure. */
+export async function runPlaybook(config: LoadedConfig, client: Client, playbook: Playbook, opts: RunOptions): Promise<PlaybookReport> {
+  const input: PlaybookRunInput = { playbook, params: opts.params, dryRun: opts.dryRun, startedBy: opts.startedBy ?? 'cli' };
+  const handle = await client.workflow.start('playbookWorkflow', {
+    taskQueue: config.temporal.taskQueues.healing,
+    workflowId: opts.workflowId ?? playbookRunId(playbook.name),
+    args: [input],
+  });
+  const seen = new Map<string, string>();
+  const follow = setInterval(() => {
+    handle
+      .query(getPlaybookProgressQuery)
+      .then((r) => {
+        for (const s of r.steps) {
+          if (seen.get(s.id) !== s.status) {
+            seen.set(s.id, s.status);
+            if (s.status !== 'pending') opts.onStep?.(s);
+          }
+        }
+      })
+      .catch(() => undefined);
+  }, 200);
+  try {
+    return (await handle.result()) as PlaybookReport;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause as { type?: string; details?: unknown[] } | undefined;
+      if ((cause?.type === PLAYBOOK_FAILED || cause?.type === PLAYBOOK_REFUSED) && cause.details?.[0]) {
+        return cause.details[0] as PlaybookReport;
+      }
+    }
+    throw err;
+  } finally {
+    clearInterval(follow);
+  }
+}
+
+function parseParams(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new UserError(`--param expects k=v, got "${p}"`, ExitCode.USAGE);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
+
+const MARK: Record<string, string> = {
+  succeeded: '✓',
+  failed: '✗',
+  rejected: '✗',
+  skipped: '-',
+  running: '…',
+  waiting_approval: '?',
+  planned: '·',
+};
+
+function printStep(s: StepReport): void {
+  const extra =
+    s.status === 'waiting_approval'
+      ? `waiting for approval${s.prompt ? `: ${s.prompt}` : ''} (layer1 playbook approve|reject RUN_ID ${s.id})`
+      : s.status === 'planned'
+        ? `would call with ${JSON.stringify(s.params)}`
+        : s.error ?? '';
+  process.stderr.write(`  ${MARK[s.status] ?? ' '} ${s.id.padEnd(20)} ${s.action.padEnd(22)} ${s.status.padEnd(16)} ${extra}\n`);
+}
+
+export function registerPlaybookRunVerbs(program: Command): void {
+  const playbook = playbookCommand(program);
+  playbook
+    .command('run <name>')
+    .description('Run a playbook as a durable workflow, showing each step; exit 0 only if it succeeded')
+    .option('-p, --param <k=v>', 'a playbook parameter (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--dry-run', 'show the plan with resolved parameters; run nothing')
+    .option('--dir <dir>', 'where the playbook files are (default: playbooks/)')
+    .option('--json', 'print the final report as JSON')
+    .action(async (name: string, opts: { param: string[]; dryRun?: boolean; json?: boolean; dir?: string }, cmd: Command) => {
+      const config = configOf(cmd);
+      const pb = findPlaybook(name, opts.dir);
+      const params = resolveRunParams(pb, parseParams(opts.param));
+      const client = await connectClient(config);
+      try {
+        const workflowId = playbookRunId(pb.name);
+        progress(`${opts.dryRun ? 'planning' : 'running'} ${pb.name} (workflow ${workflowId})`);
+        const report = await runPlaybook(config, client, pb, { params, dryRun: opts.dryRun ?? false, workflowId, onStep: printStep });
+        if (opts.dryRun) report.steps.forEach(printStep);
+        for (const c of report.compensations) {
+          process.stderr.write(`  ↺ compensate ${c.stepId.padEnd(9)} ${c.action.padEnd(22)} ${c.ok ? 'ok' : `FAILED: ${c.error}`}\n`);
+        }
+        if (opts.json) console.log(JSON.stringify(report));
+        progress(`${pb.name}: ${report.outcome}`);
+        if (report.outcome !== 'succeeded' && report.outcome !== 'dry_run') process.exitCode = ExitCode.FAILURE;
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  for (const [verb, update] of [
+    ['approve', approveStepUpdate],
+    ['reject', rejectStepUpdate],
+  ] as const) {
+    playbook
+      .command(`${verb} <runId> <step>`)
+      .description(`${verb} a step that waits at its approval gate`)
+      .option('--by <name>', 'who decides (recorded in the report)', process.env.USER ?? 'operator')
+      .action(async (runId: string, step: string, opts: { by: string }, cmd: Command) => {
+        const config = configOf(cmd);
+        const client = await connectClient(config);
+        try {
+          const s = await client.workflow.getHandle(runId).executeUpdate(update, { args: [{ step, by: opts.by }] });
+          console.log(`${runId}: step ${s.id} ${verb}d`);
+        } catch (err) {
+          const cause = (err as { cause?: Error }).cause;
+          throw new UserError(`cannot ${verb} ${step} of ${runId}: ${cause?.message ?? (err as Error).message}`);
+        } finally {
+          await client.connection.close();
+        }
+      });
+  }
+}

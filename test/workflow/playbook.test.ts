@@ -1,0 +1,299 @@
+import assert from 'node:assert/strict';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Playbook, PlaybookStep } from '../../src/playbooks/format';
+import {
+  approveStepUpdate,
+  getPlaybookProgressQuery,
+  playbookWorkflow,
+  rejectStepUpdate,
+  type PlaybookReport,
+  type PlaybookRunInput,
+} from '../../workflows/playbook';
+import { acquireLockSignal, kernelLockId } from '../../workflows/kernel-lock';
+import { createTimeSkippingEnv } from '../support/time-skipping';
+import { uniqueId } from '../support/env';
+
+function step(id: string, action: string, extra: Partial<PlaybookStep> = {}): PlaybookStep {
+  return {
+    id,
+    action: action as PlaybookStep['action'],
+    with: {},
+    output: null,
+    when: null,
+    timeoutMs: 10_000,
+    retry: { attempts: 1, backoffMs: 100, nonRetryable: [] },
+    onFailure: 'abort',
+    compensate: null,
+    approval: null,
+    ...extra,
+  };
+}
+
+function playbook(steps: PlaybookStep[], extra: Partial<Playbook> = {}): Playbook {
+  return {
+    name: 'test_playbook',
+    description: '',
+    file: 'test.yaml',
+    trigger: { kernel: 'message_bus', events: ['exited'], signatures: [] },
+    parameters: {},
+    concurrency: 'wait',
+    steps,
+    ...extra,
+  };
+}
+
+/** Stub activities that record every call, in order, by action name and step id. */
+function recorder(failing: Record<string, string> = {}) {
+  const calls: Array<{ action: string; stepId: string; params: unknown }> = [];
+  const make = (action: string) => async (params: unknown, meta: { stepId: string }) => {
+    calls.push({ action, stepId: meta.stepId, params });
+    if (failing[meta.stepId]) throw ApplicationFailure.create({ type: 'Boom', message: failing[meta.stepId], nonRetryable: true });
+    return { action, echo: params, snapshot: `snap-${meta.stepId}` };
+  };
+  const names = ['take_snapshot', 'restore_from_snapshot', 'restart_kernel', 'publish_event', 'purge_queue', 'open_backlog_item', 'verify_log_chain'];
+  const activities: Record<string, unknown> = Object.fromEntries(names.map((n) => [n, make(n)]));
+  activities.append_audit = async (params: { kind: string }, meta: { stepId: string }) => {
+    calls.push({ action: 'append_audit', stepId: meta.stepId, params });
+    return { seq: calls.length, hash: 'h' };
+  };
+  activities.recordPlaybookRun = async () => undefined;
+  return { calls, activities, actions: () => calls.filter((c) => c.action !== 'append_audit') };
+}
+
+describe('playbook workflow (time-skipping server, stub activities)', function () {
+  this.timeout(60_000);
+  let env: TestWorkflowEnvironment;
+  let bundle: WorkflowBundleWithSourceMap;
+
+  before(async function () {
+    this.timeout(120_000);
+    env = await createTimeSkippingEnv();
+    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
+  });
+
+  after(async () => {
+    await env?.teardown();
+  });
+
+  async function withWorker<T>(activities: object, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = uniqueId('playbook');
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    return worker.runUntil(fn(taskQueue));
+  }
+
+  const input = (pb: Playbook, extra: Partial<PlaybookRunInput> = {}): PlaybookRunInput => ({ playbook: pb, params: {}, kernel: null, ...extra });
+
+  async function failureReport(p: Promise<unknown>): Promise<PlaybookReport> {
+    try {
+      await p;
+    } catch (err) {
+      assert.ok(err instanceof WorkflowFailedError, String(err));
+      return (err.cause as ApplicationFailure).details![0] as PlaybookReport;
+    }
+    assert.fail('the run was expected to fail');
+  }
+
+  it('passes parameters and earlier outputs into later steps, and skips a step whose condition is false', async () => {
+    const rec = recorder();
+    const pb = playbook(
+      [
+        step('snap', 'take_snapshot', { with: { paths: ['${{ params.file }}'], label: 'x' }, output: 'snap' }),
+        step('skip', 'purge_queue', { when: '${{ params.purge }}', with: { stream: 'S' } }),
+        step('tell', 'publish_event', { with: { subject: 'layer1.events.x', payload: { snapshot: '${{ steps.snap.snapshot }}', n: '${{ params.n }}' } } }),
+      ],
+      { parameters: {} },
+    );
+    const report = await withWorker(rec.activities, (taskQueue) =>
+      env.client.workflow.execute(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb, { params: { file: 'bus/nats.conf', purge: false, n: 3 } })] }),
+    );
+    assert.equal(report.outcome, 'succeeded');
+    assert.deepEqual(rec.actions().map((c) => c.stepId), ['snap', 'tell']);
+    assert.deepEqual(rec.actions()[0].params, { paths: ['bus/nats.conf'], label: 'x' });
+    assert.deepEqual(rec.actions()[1].params, { subject: 'layer1.events.x', payload: { snapshot: 'snap-snap', n: 3 } });
+    assert.equal(report.steps[1].status, 'skipped');
+    assert.ok(rec.calls.some((c) => c.action === 'append_audit' && c.stepId === 'audit:tell'), 'each step is audited');
+  });
+
+  it('a failing step compensates the completed steps in reverse, and a failing compensation does not stop the others', async () => {
+    const rec = recorder({ c: 'step c broke', 'compensate:a': 'compensation of a broke' });
+    const comp = (id: string) => ({ action: 'restore_from_snapshot' as const, with: { path: `file-${id}`, snapshot: `\${{ steps.${id}.snapshot }}` } });
+    const pb = playbook([
+      step('a', 'take_snapshot', { output: 'a', compensate: comp('a') }),
+      step('b', 'take_snapshot', { output: 'b', compensate: comp('b') }),
+      step('c', 'restart_kernel', { onFailure: 'compensate' }),
+      step('d', 'publish_event'),
+    ]);
+    const report = await withWorker(rec.activities, (taskQueue) =>
+      failureReport(env.client.workflow.execute(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb)] })),
+    );
+    assert.equal(report.outcome, 'compensated');
+    assert.deepEqual(rec.actions().map((c) => c.stepId), ['a', 'b', 'c', 'compensate:b', 'compensate:a']);
+    assert.deepEqual(rec.actions()[3].params, { path: 'file-b', snapshot: 'snap-b' });
+    assert.deepEqual(report.compensations.map((c) => [c.stepId, c.ok]), [['b', true], ['a', false]]);
+    assert.equal(report.steps[3].status, 'pending', 'nothing runs after the failure');
+  });
+
+  it('on_failure abort stops without compensating; continue goes on', async () => {
+    const rec = recorder({ b: 'nope' });
+    const pb = playbook([
+      step('a', 'take_snapshot', { compensate: { action: 'restore_from_snapshot', with: { path: 'p' } } }),
+      step('b', 'restart_kernel', { onFailure: 'continue' }),
+      step('c', 'publish_event'),
+    ]);
+    const report = await withWorker(rec.activities, (taskQueue) =>
+      env.client.workflow.execute(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb)] }),
+    );
+    assert.equal(report.outcome, 'succeeded');
+    assert.deepEqual(report.steps.map((s) => s.status), ['succeeded', 'failed', 'succeeded']);
+
+    const rec2 = recorder({ b: 'nope' });
+    const pb2 = playbook([step('a', 'take_snapshot', { compensate: { action: 'restore_from_snapshot', with: { path: 'p' } } }), step('b', 'restart_kernel'), step('c', 'publish_event')]);
+    const report2 = await withWorker(rec2.activities, (taskQueue) =>
+      failureReport(env.client.workflow.execute(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb2)] })),
+    );
+    assert.equal(report2.outcome, 'failed');
+    assert.deepEqual(rec2.actions().map((c) => c.stepId), ['a', 'b']);
+  });
+
+  describe('approval gates', () => {
+    const gated = (def: 'approve' | 'reject') =>
+      playbook([
+        step('a', 'take_snapshot', { compensate: { action: 'restore_from_snapshot', with: { path: 'p' } } }),
+        step('purge', 'purge_queue', { approval: { timeoutMs: 600_000, default: def, prompt: 'Purge?' }, onFailure: 'compensate' }),
+      ]);
+
+    async function waitUntilWaiting(handle: { query: (q: typeof getPlaybookProgressQuery) => Promise<PlaybookReport> }): Promise<void> {
+      for (let i = 0; i < 100; i++) {
+        const r = await handle.query(getPlaybookProgressQuery);
+        if (r.steps[1].status === 'waiting_approval') return;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.fail('never waited for approval');
+    }
+
+    it('waits, then proceeds on approve', async () => {
+      const rec = recorder();
+      const report = await withWorker(rec.activities, async (taskQueue) => {
+        const handle = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('reject'))] });
+        await waitUntilWaiting(handle);
+        assert.deepEqual(rec.actions().map((c) => c.stepId), ['a'], 'the gated step has not run');
+        await handle.executeUpdate(approveStepUpdate, { args: [{ step: 'purge', by: 'alice' }] });
+        return handle.result();
+      });
+      assert.equal(report.outcome, 'succeeded');
+      assert.deepEqual(report.steps[1].approval, { decision: 'approve', by: 'alice', timedOut: false });
+      assert.deepEqual(rec.actions().map((c) => c.stepId), ['a', 'purge']);
+    });
+
+    it('compensates on reject', async () => {
+      const rec = recorder();
+      const report = await withWorker(rec.activities, async (taskQueue) => {
+        const handle = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] });
+        await waitUntilWaiting(handle);
+        await handle.executeUpdate(rejectStepUpdate, { args: [{ step: 'purge', by: 'bob' }] });
+        return failureReport(handle.result());
+      });
+      assert.equal(report.outcome, 'compensated');
+      assert.equal(report.steps[1].status, 'rejected');
+      assert.deepEqual(rec.actions().map((c) => c.stepId), ['a', 'compensate:a']);
+    });
+
+    it('takes its default on timeout (time skipped), approve or reject', async () => {
+      const rec = recorder();
+      const approved = await withWorker(rec.activities, (taskQueue) =>
+        env.client.workflow.execute(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] }),
+      );
+      assert.equal(approved.outcome, 'succeeded');
+      assert.deepEqual(approved.steps[1].approval, { decision: 'approve', by: 'timeout', timedOut: true });
+
+      const rec2 = recorder();
+      const rejected = await withWorker(rec2.activities, (taskQueue) =>
+        failureReport(env.client.workflow.execute(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('reject'))] })),
+      );
+      assert.equal(rejected.outcome, 'compensated');
+      assert.deepEqual(rejected.steps[1].approval, { decision: 'reject', by: 'timeout', timedOut: true });
+    });
+
+    it('refuses an approval for a step that is not waiting, before anything is recorded', async () => {
+      const rec = recorder();
+      await withWorker(rec.activities, async (taskQueue) => {
+        const handle = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] });
+        await waitUntilWaiting(handle);
+        const because = (re: RegExp) => (err: Error & { cause?: Error }) => re.test(err.cause?.message ?? '');
+        await assert.rejects(handle.executeUpdate(approveStepUpdate, { args: [{ step: 'a' }] }), because(/not waiting for approval/));
+        await assert.rejects(handle.executeUpdate(approveStepUpdate, { args: [{ step: 'nope' }] }), because(/no step "nope"/));
+        const during = await handle.query(getPlaybookProgressQuery);
+        assert.equal(during.steps[0].approval, null, 'the refused updates recorded nothing');
+        await handle.executeUpdate(approveStepUpdate, { args: [{ step: 'purge' }] });
+        await handle.result();
+      });
+    });
+  });
+
+  it('dry run shows the plan with resolved parameters and runs nothing', async () => {
+    const rec = recorder();
+    const pb = playbook([
+      step('snap', 'take_snapshot', { with: { paths: ['${{ params.file }}'] }, output: 'snap' }),
+      step('tell', 'publish_event', { with: { subject: 'layer1.events.x', payload: { s: '${{ steps.snap.snapshot }}' } } }),
+    ]);
+    const report = await withWorker(rec.activities, (taskQueue) =>
+      env.client.workflow.execute(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb, { params: { file: 'a.conf' }, dryRun: true })] }),
+    );
+    assert.equal(report.outcome, 'dry_run');
+    assert.equal(rec.calls.length, 0, 'no activity ran');
+    assert.deepEqual(report.steps[0].params, { paths: ['a.conf'] });
+    assert.deepEqual(report.steps[1].params, { subject: 'layer1.events.x', payload: { s: '${{ steps.snap.snapshot }}' } });
+  });
+
+  it('one run per kernel: a second run waits (concurrency wait) or is refused (concurrency refuse)', async () => {
+    const rec = recorder();
+    let currentQueue = '';
+    const lockActivities = {
+      ...rec.activities,
+      requestKernelLock: async (kernel: string, requester: string, mode: 'wait' | 'refuse') => {
+        await env.client.workflow.signalWithStart('kernelLockWorkflow', {
+          workflowId: kernelLockId(kernel),
+          taskQueue: currentQueue,
+          args: [],
+          signal: acquireLockSignal,
+          signalArgs: [{ requester, mode }],
+        });
+      },
+    };
+    // A kernel name of this test's own, so its lock workflow is this test's alone.
+    const kernel = uniqueId('kernel');
+    const gatedPb = playbook([step('hold', 'take_snapshot', { approval: { timeoutMs: 600_000, default: 'approve', prompt: '' } })]);
+    await withWorker(lockActivities, async (taskQueue) => {
+      currentQueue = taskQueue;
+      const first = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb1'), args: [input(gatedPb, { kernel })] });
+      for (let i = 0; i < 100 && (await first.query(getPlaybookProgressQuery)).steps[0].status !== 'waiting_approval'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // No awaiting of results until the end: while the client awaits one, the time-skipping
+      // server fast-forwards, and the first run's approval would time out.
+      const second = await env.client.workflow.start(playbookWorkflow, {
+        taskQueue,
+        workflowId: uniqueId('pb2'),
+        args: [input(playbook([step('x', 'publish_event')], { concurrency: 'refuse' }), { kernel })],
+      });
+      for (let i = 0; i < 100 && (await second.describe()).status.name === 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await second.describe()).status.name, 'FAILED');
+      const refused = await second.query(getPlaybookProgressQuery);
+      assert.equal(refused.outcome, 'refused');
+      const waiting = await env.client.workflow.start(playbookWorkflow, {
+        taskQueue,
+        workflowId: uniqueId('pb3'),
+        args: [input(playbook([step('y', 'publish_event')]), { kernel })],
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await waiting.query(getPlaybookProgressQuery)).outcome, 'waiting_lock');
+      await first.executeUpdate(approveStepUpdate, { args: [{ step: 'hold' }] });
+      assert.equal((await first.result()).outcome, 'succeeded');
+      assert.equal((await waiting.result()).outcome, 'succeeded', 'the waiting run got the lock once released');
+    });
+    assert.deepEqual(rec.actions().map((c) => c.stepId), ['hold', 'y']);
+  });
+});
