@@ -298,7 +298,7 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
 
     verify_log_chain: action('verify_log_chain', async ({ full }) => {
       // Read-only.
-      const res = await heartbeatWhile(log(full ? 300_000 : 60_000).verify({ full }));
+      const res = await log(full ? 300_000 : 60_000).verify({ full });
       return {
         ok: res.ok,
         checked: res.checked,
@@ -315,13 +315,13 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
 
     rebuild_log_index: action('rebuild_log_index', async () => {
       // Idempotent: the index is derived from the segments, so a second rebuild writes the same files.
-      const res = await heartbeatWhile(log(120_000).rebuildIndex());
+      const res = await log(120_000).rebuildIndex();
       return { entries: res.entries, segments: res.segments };
     }),
 
     archive_log_segments: action('archive_log_segments', async ({ keep }) => {
       // Idempotent: the log skips segments already archived.
-      const res = await heartbeatWhile(log(300_000).archive(keep));
+      const res = await log(300_000).archive(keep);
       return { archived: res.archived.length, bytesSaved: Math.max(0, res.bytesIn - res.bytesOut) };
     }),
 
@@ -338,7 +338,7 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
       const rendered = renderBus(config);
       // Reload even when nothing changed: an attempt that rendered and then crashed before the
       // reload leaves `changed: false` for the retry, and reloading an unchanged config is harmless.
-      const { configLoadTime } = await heartbeatWhile(reloadBus(config, { render: false, pm }));
+      const { configLoadTime } = await reloadBus(config, { render: false, pm });
       return { changed: rendered.changed, hash: rendered.hash, configLoadTime };
     }),
 
@@ -469,7 +469,7 @@ function action<N extends ActionName>(name: N, impl: ActionActivity<N>): ActionA
       });
     }
     try {
-      const out = await impl(parsed.data as ActionParams[N], meta);
+      const out = await heartbeatWhile(impl(parsed.data as ActionParams[N], meta));
       return spec.output.parse(out) as ActionOutputs[N];
     } catch (err) {
       throw asFailure(err);
@@ -518,7 +518,7 @@ async function controlPlaneUpdate(temporal: Client, update: KernelUpdate, args: 
   try {
     const desc = await handle.describe();
     if (desc.status.name !== 'RUNNING') throw notRunning();
-    return await heartbeatWhile(handle.executeUpdate(update as typeof restartKernelUpdate, { args: args as [KernelName, string], updateId }));
+    return await handle.executeUpdate(update as typeof restartKernelUpdate, { args: args as [KernelName, string], updateId });
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw notRunning(err);
     // A retry with the same update id gets the same outcome, so retrying cannot help.
@@ -561,7 +561,10 @@ async function throwIfCancelled(): Promise<void> {
   if (ctx?.cancellationSignal.aborted) await ctx.cancelled;
 }
 
-/** Heartbeats every second while `work` runs, so a long call is not taken for a dead worker. */
+/**
+ * Heartbeats every second while `work` runs, so a long call (a restart awaited through the control
+ * plane, a full log verify, a big snapshot) is not taken for a dead worker by the step's heartbeat timeout.
+ */
 async function heartbeatWhile<T>(work: Promise<T>): Promise<T> {
   const timer = setInterval(() => heartbeat(), 1_000);
   try {

@@ -42,10 +42,16 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
      * so a retry after the first attempt started it changes nothing. `restart` (it hangs): stop
      * then start; a retry stops the new process and starts another, which is the same end state.
      */
-    async restartKernelProcess(kernel: KernelName, processName: string, mode: 'start' | 'restart'): Promise<number | null> {
+    async restartKernelProcess(
+      kernel: KernelName,
+      processName: string,
+      mode: 'start' | 'restart',
+    ): Promise<{ pid: number | null; started: boolean }> {
       if (mode === 'restart') await pm.stop(processName, 2_000);
+      const before = pm.pid(processName);
       const pids = await startKernel(ctx, kernel, processName);
-      return pids[processName] ?? null;
+      const pid = pids[processName] ?? null;
+      return { pid, started: pid !== null && pid !== before };
     },
 
     /** Read-only apart from the log's own probe entry: runs the kernel's self-test once. */

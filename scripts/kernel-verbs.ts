@@ -53,8 +53,11 @@ export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (p
     args: [bootInput(config)],
   });
   let lastPhase = '';
+  // One progress query at a time, and none left in flight when the caller closes the connection.
+  let inflight: Promise<void> | null = null;
   const poll = setInterval(() => {
-    handle
+    if (inflight) return;
+    inflight = handle
       .query(getBootReportQuery)
       .then((r) => {
         if (r.currentPhase !== lastPhase) {
@@ -62,7 +65,10 @@ export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (p
           onPhase?.(r.currentPhase);
         }
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => {
+        inflight = null;
+      });
   }, 200);
   try {
     return (await handle.result()) as BootReport;
@@ -74,6 +80,7 @@ export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (p
     throw err;
   } finally {
     clearInterval(poll);
+    await inflight;
   }
 }
 

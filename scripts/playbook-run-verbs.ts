@@ -44,8 +44,11 @@ export async function runPlaybook(config: LoadedConfig, client: Client, playbook
     args: [input],
   });
   const seen = new Map<string, string>();
+  // One progress query at a time, and none left in flight when the caller closes the connection.
+  let inflight: Promise<void> | null = null;
   const follow = setInterval(() => {
-    handle
+    if (inflight) return;
+    inflight = handle
       .query(getPlaybookProgressQuery)
       .then((r) => {
         for (const s of r.steps) {
@@ -55,7 +58,10 @@ export async function runPlaybook(config: LoadedConfig, client: Client, playbook
           }
         }
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => {
+        inflight = null;
+      });
   }, 200);
   try {
     return (await handle.result()) as PlaybookReport;
@@ -69,6 +75,7 @@ export async function runPlaybook(config: LoadedConfig, client: Client, playbook
     throw err;
   } finally {
     clearInterval(follow);
+    await inflight;
   }
 }
 

@@ -172,7 +172,17 @@ class ControlPlane {
     }
     rec.state = KernelState.RESTARTING;
     rec.readySince = null;
-    rec.pids[proc] = await acts.restartKernelProcess(rec.name, proc, mode);
+    const result: unknown = await acts.restartKernelProcess(rec.name, proc, mode);
+    // Histories recorded before the activity said whether it started anything carry a bare pid.
+    const { pid, started } =
+      typeof result === 'number' || result === null ? { pid: result as number | null, started: true } : (result as { pid: number | null; started: boolean });
+    rec.pids[proc] = pid;
+    if (!started) {
+      // Someone brought it back first (an operator's restart racing the report): not a restart.
+      this.event(rec.name, `${proc} already running as pid ${pid}`);
+      await this.awaitReady(rec);
+      return;
+    }
     rec.restarts++;
     rec.recentRestarts.push(Date.now());
     rec.lastRestartAt = new Date().toISOString();
@@ -261,9 +271,11 @@ export async function controlPlaneWorkflow(input: ControlPlaneInput): Promise<vo
   setHandler(getControlPlaneStatusQuery, () => cp.status);
   setHandler(kernelUnwellSignal, (e) => cp.onUnwell(e));
   setHandler(kernelsBootedSignal, (obs) => cp.observeBoot(obs));
-  setHandler(startKernelUpdate, (k) => cp.start(k), { validator: validateKernel });
-  setHandler(stopKernelUpdate, (k) => cp.stop(k), { validator: validateKernel });
-  setHandler(restartKernelUpdate, (k, reason) => cp.restartAll(k, reason || 'operator request'), {
+  // Updates answer with a copy: a concurrent handler may change the live record before it is sent.
+  const copy = (r: KernelRecord): KernelRecord => JSON.parse(JSON.stringify(r)) as KernelRecord;
+  setHandler(startKernelUpdate, async (k) => copy(await cp.start(k)), { validator: validateKernel });
+  setHandler(stopKernelUpdate, async (k) => copy(await cp.stop(k)), { validator: validateKernel });
+  setHandler(restartKernelUpdate, async (k, reason) => copy(await cp.restartAll(k, reason || 'operator request')), {
     validator: (k: KernelName, _reason: string) => validateKernel(k),
   });
 
