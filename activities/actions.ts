@@ -24,7 +24,7 @@ import { ConfigError } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
 import type { KernelName } from '../src/domain/kernels';
 import type { ProcessManager } from '../src/process/manager';
-import { ACTIONS, type ActionName } from '../src/playbooks/actions';
+import { ACTIONS, type ActionName, type ActionOutputOf, type ActionParamsOf } from '../src/playbooks/actions';
 import { confinePath, PathEscapeError, relativeToState } from '../src/playbooks/paths';
 import { ChecksumMismatchError, fsyncPath, SnapshotNotFoundError, SnapshotStore, snapshotIdOf } from '../src/snapshots/store';
 import { openBacklogItem } from '../src/backlog/store';
@@ -109,54 +109,9 @@ export const NON_RETRYABLE_ACTION_ERRORS: readonly ActionErrorType[] = [
   ActionErrorType.ACL_POLICY_INVALID,
 ];
 
-/*
- * The parsed params and the output of each action. They mirror the zod schemas of
- * src/playbooks/actions.ts, because its `action()` helper returns the wide `ActionSpec` and so
- * erases each schema's own type (`z.output<typeof ACTIONS.x.params>` is `Record<string, unknown>`).
- * Every call is checked against the real schemas at run time, in and out.
- */
-type CheckOut = { name: string; ok: boolean; detail: string };
-type Pids = Record<string, number | null>;
-export interface ActionParams {
-  restart_kernel: { kernel: KernelName; reason: string };
-  set_kernel_state: { kernel: KernelName; state: 'running' | 'stopped' };
-  wait_kernel_ready: { kernel: KernelName; timeoutMs: number };
-  drain_queue: { stream: string; consumer: string; maxMessages: number; archive: string };
-  purge_queue: { stream: string; subject?: string; archive: string };
-  verify_log_chain: { full: boolean };
-  restore_from_snapshot: { path: string; snapshot?: string };
-  rebuild_log_index: Record<string, never>;
-  archive_log_segments: { keep: number };
-  cleanup_archives: { maxArchives?: number; maxAgeMs?: number };
-  apply_bus_acl: Record<string, never>;
-  validate_bus_acl: Record<string, never>;
-  take_snapshot: { paths: string[]; label: string };
-  kill_process: { process: string; signal: 'SIGTERM' | 'SIGKILL' | 'SIGSTOP' | 'SIGCONT' };
-  publish_event: { subject: string; payload: Record<string, unknown> };
-  append_audit: { kind: string; data: Record<string, unknown> };
-  open_backlog_item: { title: string; detail: string; severity: 'low' | 'medium' | 'high' };
-  run_verification: { target: string; checks: VerificationCheck[] };
-}
-export interface ActionOutputs {
-  restart_kernel: { kernel: string; state: string; restarts: number; pids: Pids };
-  set_kernel_state: { kernel: string; state: string; pids: Pids };
-  wait_kernel_ready: { kernel: string; ready: boolean; attempts: number; checks: CheckOut[] };
-  drain_queue: { drained: number; remaining: number; archiveFile: string };
-  purge_queue: { archived: number; purged: number; archiveFile: string };
-  verify_log_chain: { ok: boolean; checked: number; firstBadSeq: number | null; segment: string | null; reason: string | null };
-  restore_from_snapshot: { path: string; snapshot: string; sha256: string; restored: boolean };
-  rebuild_log_index: { entries: number; segments: number };
-  archive_log_segments: { archived: number; bytesSaved: number };
-  cleanup_archives: { removed: number; bytesFreed: number };
-  apply_bus_acl: { changed: boolean; hash: string; configLoadTime: string };
-  validate_bus_acl: { ok: boolean; detail: string };
-  take_snapshot: { snapshot: string; files: number; bytes: number };
-  kill_process: { process: string; pid: number | null; signalled: boolean };
-  publish_event: { stream: string | null; seq: number | null; duplicate: boolean };
-  append_audit: { seq: number; hash: string };
-  open_backlog_item: { id: string; created: boolean };
-  run_verification: { ok: boolean; results: Array<{ check: string; ok: boolean; detail: string }> };
-}
+/** Each action's parameters and output, from its zod schemas in src/playbooks/actions.ts. */
+export type ActionParams = { [N in ActionName]: ActionParamsOf<N> };
+export type ActionOutputs = { [N in ActionName]: ActionOutputOf<N> };
 
 export type ActionActivity<N extends ActionName> = (params: ActionParams[N], meta: ActionMeta) => Promise<ActionOutputs[N]>;
 export type ActionActivities = { [N in ActionName]: ActionActivity<N> };

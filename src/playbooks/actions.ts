@@ -13,18 +13,19 @@ const kernel = z.enum(['message_bus', 'immutable_log', 'self_healing', 'coding_a
 const statePath = z.string().min(1).describe('A path inside the state directory (relative to it)');
 const subject = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$*>-]+)*$/, 'expected a NATS subject such as layer1.events.x');
 
-export interface ActionSpec {
+export interface ActionSpec<P extends z.ZodObject = z.ZodObject, O extends z.ZodType = z.ZodType> {
   name: string;
   description: string;
-  params: z.ZodObject;
-  output: z.ZodType;
+  params: P;
+  output: O;
   /** Why a retry, or a replay after a crash, does no harm. */
   idempotency: string;
   /** Changes what runs (stop, kill, purge, restore): a natural place for an approval gate. */
   risky: boolean;
 }
 
-function action(spec: ActionSpec): ActionSpec {
+/** Keeps each action's own schema types, so activities get typed params and outputs from them. */
+function action<P extends z.ZodObject, O extends z.ZodType>(spec: ActionSpec<P, O>): ActionSpec<P, O> {
   return spec;
 }
 
@@ -181,6 +182,10 @@ export const ACTIONS = {
 } as const satisfies Record<string, ActionSpec>;
 
 export type ActionName = keyof typeof ACTIONS;
+/** The parameters an action's activity receives (defaults applied). */
+export type ActionParamsOf<N extends ActionName> = z.output<(typeof ACTIONS)[N]['params']>;
+/** What an action's activity returns. */
+export type ActionOutputOf<N extends ActionName> = z.output<(typeof ACTIONS)[N]['output']>;
 export const ACTION_NAMES = Object.keys(ACTIONS) as ActionName[];
 
 export function isActionName(name: unknown): name is ActionName {
