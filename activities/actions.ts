@@ -361,9 +361,13 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
       const key = idempotencyKey(meta);
       const client = log();
       // Idempotent: the entry carries the run and step; a retry (even after an append whose answer
-      // was lost) finds it in the log's tail and returns it instead of appending again.
-      const existing = await findAuditEntry(client, kind, key);
-      if (existing) return { seq: existing.seq, hash: existing.hash };
+      // was lost) finds it in the log's tail and returns it instead of appending again. A first
+      // attempt has nothing to find (the key is unique to this run and step), so it skips the look;
+      // outside an activity (scripts, tests) it always looks.
+      if ((activityContext()?.info.attempt ?? 2) > 1) {
+        const existing = await findAuditEntry(client, kind, key);
+        if (existing) return { seq: existing.seq, hash: existing.hash };
+      }
       const res = await client.append(kind, toJson({ ...data, [AUDIT_META_FIELD]: { key, ...meta } }));
       return { seq: res.seq, hash: res.hash };
     }),
