@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, type ConfigProblem, type LoadedConfig } from '../../src/config/load';
+import { ConfigError, findKeyNode, position, type ConfigProblem, type LoadedConfig } from '../../src/config/load';
 import { REPO_ROOT } from '../../src/stack/tools';
 
 /** The policy shipped with Layer 1, used unless `kernels.message_bus.aclPolicy` names another. */
@@ -213,31 +213,17 @@ function zodIssuesAt(error: z.ZodError, doc: Document, lineCounter: LineCounter,
     const segments = issue.path.map((s) => (typeof s === 'symbol' ? String(s) : s));
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        problems.push({ path: [...segments, key].join('.'), file, ...position(keyNode(doc, segments, key), lineCounter), message: `unknown key "${key}"` });
+        problems.push({ path: [...segments, key].join('.'), file, ...position(findKeyNode(doc, segments, key), lineCounter), message: `unknown key "${key}"` });
       }
       continue;
     }
     // A record key that fails its own schema (a bad user name) is reported at the key.
     const node =
       issue.code === 'invalid_key'
-        ? keyNode(doc, segments.slice(0, -1), String(segments.at(-1)))
-        : ((doc.getIn(segments, true) as Node | undefined) ?? keyNode(doc, segments.slice(0, -1), String(segments.at(-1))));
+        ? findKeyNode(doc, segments.slice(0, -1), String(segments.at(-1)))
+        : ((doc.getIn(segments, true) as Node | undefined) ?? findKeyNode(doc, segments.slice(0, -1), String(segments.at(-1))));
     problems.push({ path: segments.join('.'), file, ...position(node, lineCounter), message: issue.message });
   }
   return problems;
 }
 
-function keyNode(doc: Document, parentPath: Array<string | number>, key: string): Node | undefined {
-  const parent = parentPath.length === 0 ? doc.contents : doc.getIn(parentPath, true);
-  if (!isMap(parent)) return undefined;
-  for (const pair of parent.items) {
-    if (isScalar(pair.key) && String(pair.key.value) === key) return pair.key;
-  }
-  return undefined;
-}
-
-function position(node: Node | undefined, lineCounter: LineCounter): { line?: number; col?: number } {
-  if (!node?.range) return {};
-  const pos = lineCounter.linePos(node.range[0]);
-  return { line: pos.line, col: pos.col };
-}

@@ -206,7 +206,8 @@ function envSource(dotted: string, env: NodeJS.ProcessEnv): string | undefined {
   return name && env[name] ? name : undefined;
 }
 
-function findKeyNode(doc: Document, parentPath: Array<string | number>, key: string): Node | undefined {
+/** The key node of `key` in the mapping at `parentPath`: where an unknown or misplaced key is. */
+export function findKeyNode(doc: Document, parentPath: Array<string | number>, key: string): Node | undefined {
   const parent = parentPath.length === 0 ? doc.contents : doc.getIn(parentPath, true);
   if (!isMap(parent)) return undefined;
   for (const pair of parent.items) {
@@ -215,7 +216,8 @@ function findKeyNode(doc: Document, parentPath: Array<string | number>, key: str
   return undefined;
 }
 
-function position(node: Node | undefined, lineCounter: LineCounter): { line?: number; col?: number } {
+/** The 1-based line and column a YAML node starts at. */
+export function position(node: Node | undefined, lineCounter: LineCounter): { line?: number; col?: number } {
   if (!node?.range) return {};
   const pos = lineCounter.linePos(node.range[0]);
   return { line: pos.line, col: pos.col };
