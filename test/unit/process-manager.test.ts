@@ -31,7 +31,9 @@ describe('DetachedProcessManager', () => {
   });
 
   it('stops with TERM, and KILLs what ignores TERM after the grace period', async () => {
-    const stubborn = await pm.start({ name: 'b', command: 'sh', args: ['-c', 'trap "" TERM; sleep 300'] });
+    const stubborn = await pm.start({ name: 'b', command: 'sh', args: ['-c', 'trap "" TERM; echo trapped; exec sleep 300'] });
+    // Only once the shell has set its trap does it ignore TERM; a TERM before that would kill it.
+    for (let i = 0; i < 200 && !readFileSync(pm.logPath('b'), 'utf8').includes('trapped'); i++) await new Promise((r) => setTimeout(r, 10));
     const started = Date.now();
     await pm.stop('b', 300);
     assert.ok(Date.now() - started >= 300, 'waited for the grace period');
