@@ -1,4 +1,6 @@
 /** What every verb shares: how it finds its config and how it reports progress. */
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { QueryDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 
@@ -9,4 +11,41 @@ export const progress = (message: string): void => {
 
 export function configOf(cmd: Command): LoadedConfig {
   return loadConfig(cmd.optsWithGlobals<{ config?: string }>().config);
+}
+
+/**
+ * Waits for a run's result while polling one of its queries for progress, one query in flight at
+ * a time and none left when it returns (the caller may close the connection next). A run that
+ * failed with one of `reportFailureTypes` carries its report as the failure's first detail: that
+ * report is returned, so callers print it the same way as a success.
+ */
+export async function followRun<R>(
+  handle: WorkflowHandle,
+  query: QueryDefinition<R>,
+  onProgress: (progress: R) => void,
+  reportFailureTypes: string[],
+): Promise<R> {
+  let inflight: Promise<void> | null = null;
+  const poll = setInterval(() => {
+    if (inflight) return;
+    inflight = handle
+      .query(query)
+      .then(onProgress)
+      .catch(() => undefined)
+      .finally(() => {
+        inflight = null;
+      });
+  }, 200);
+  try {
+    return (await handle.result()) as R;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause as { type?: string; details?: unknown[] } | undefined;
+      if (cause?.type && reportFailureTypes.includes(cause.type) && cause.details?.[0]) return cause.details[0] as R;
+    }
+    throw err;
+  } finally {
+    clearInterval(poll);
+    await inflight;
+  }
 }

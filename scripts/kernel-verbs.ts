@@ -2,7 +2,7 @@
  * Kernel verbs: `boot` (the 7-phase boot workflow, with live phase progress) and
  * `kernel start|stop|restart K` (updates to the control plane, which owns kernel lifecycle).
  */
-import { WorkflowFailedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../src/config/load';
 import { connectClient } from '../src/clients/temporal';
@@ -16,7 +16,7 @@ import {
   stopKernelUpdate,
   type KernelRecord,
 } from '../workflows/control-plane';
-import { configOf, progress } from './cli-support';
+import { configOf, followRun, progress } from './cli-support';
 
 export const BOOT_WORKFLOW_ID = 'layer1-boot';
 
@@ -53,35 +53,17 @@ export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (p
     args: [bootInput(config)],
   });
   let lastPhase = '';
-  // One progress query at a time, and none left in flight when the caller closes the connection.
-  let inflight: Promise<void> | null = null;
-  const poll = setInterval(() => {
-    if (inflight) return;
-    inflight = handle
-      .query(getBootReportQuery)
-      .then((r) => {
-        if (r.currentPhase !== lastPhase) {
-          lastPhase = r.currentPhase;
-          onPhase?.(r.currentPhase);
-        }
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        inflight = null;
-      });
-  }, 200);
-  try {
-    return (await handle.result()) as BootReport;
-  } catch (err) {
-    if (err instanceof WorkflowFailedError) {
-      const cause = err.cause as { type?: string; details?: unknown[]; message?: string } | undefined;
-      if (cause?.type === BOOT_FAILED && cause.details?.[0]) return cause.details[0] as BootReport;
-    }
-    throw err;
-  } finally {
-    clearInterval(poll);
-    await inflight;
-  }
+  return followRun(
+    handle,
+    getBootReportQuery,
+    (r) => {
+      if (r.currentPhase !== lastPhase) {
+        lastPhase = r.currentPhase;
+        onPhase?.(r.currentPhase);
+      }
+    },
+    [BOOT_FAILED],
+  );
 }
 
 function parseKernel(k: string): KernelName {

@@ -2,7 +2,7 @@
  * `playbook run NAME [--param k=v]… [--dry-run]`, with live step progress and an exit code that
  * reflects the outcome, and `playbook approve|reject RUN_ID STEP` for approval gates.
  */
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { connectClient } from '../src/clients/temporal';
 import type { LoadedConfig } from '../src/config/load';
@@ -19,7 +19,7 @@ import {
   type PlaybookRunInput,
   type StepReport,
 } from '../workflows/playbook';
-import { configOf, progress } from './cli-support';
+import { configOf, followRun, progress } from './cli-support';
 import { playbookCommand } from './playbook-verbs';
 
 /** A business id: the playbook and a time, readable in the Web UI. */
@@ -44,39 +44,19 @@ export async function runPlaybook(config: LoadedConfig, client: Client, playbook
     args: [input],
   });
   const seen = new Map<string, string>();
-  // One progress query at a time, and none left in flight when the caller closes the connection.
-  let inflight: Promise<void> | null = null;
-  const follow = setInterval(() => {
-    if (inflight) return;
-    inflight = handle
-      .query(getPlaybookProgressQuery)
-      .then((r) => {
-        for (const s of r.steps) {
-          if (seen.get(s.id) !== s.status) {
-            seen.set(s.id, s.status);
-            if (s.status !== 'pending') opts.onStep?.(s);
-          }
+  return followRun(
+    handle,
+    getPlaybookProgressQuery,
+    (r) => {
+      for (const s of r.steps) {
+        if (seen.get(s.id) !== s.status) {
+          seen.set(s.id, s.status);
+          if (s.status !== 'pending') opts.onStep?.(s);
         }
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        inflight = null;
-      });
-  }, 200);
-  try {
-    return (await handle.result()) as PlaybookReport;
-  } catch (err) {
-    if (err instanceof WorkflowFailedError) {
-      const cause = err.cause as { type?: string; details?: unknown[] } | undefined;
-      if ((cause?.type === PLAYBOOK_FAILED || cause?.type === PLAYBOOK_REFUSED) && cause.details?.[0]) {
-        return cause.details[0] as PlaybookReport;
       }
-    }
-    throw err;
-  } finally {
-    clearInterval(follow);
-    await inflight;
-  }
+    },
+    [PLAYBOOK_FAILED, PLAYBOOK_REFUSED],
+  );
 }
 
 function parseParams(pairs: string[]): Record<string, string> {
@@ -152,7 +132,7 @@ export function registerPlaybookRunVerbs(program: Command): void {
         const client = await connectClient(config);
         try {
           const s = await client.workflow.getHandle(runId).executeUpdate(update, { args: [{ step, by: opts.by }] });
-          console.log(`${runId}: step ${s.id} ${verb}d`);
+          console.log(`${runId}: step ${s.id} ${verb === 'approve' ? 'approved' : 'rejected'}`);
         } catch (err) {
           const cause = (err as { cause?: Error }).cause;
           throw new UserError(`cannot ${verb} ${step} of ${runId}: ${cause?.message ?? (err as Error).message}`);
