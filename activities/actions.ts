@@ -13,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { asyncLocalStorage, type Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { headers as natsHeaders, PermissionViolationError, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
@@ -35,12 +35,17 @@ import type { JsonValue, LogEntry } from '../kernels/immutable-log/format';
 import { BusReloadError } from '../kernels/message-bus/errors';
 import { busReadiness, reloadBus } from '../kernels/message-bus/readiness';
 import { renderBus } from '../kernels/message-bus/render';
-import { isNotFound } from '../kernels/message-bus/streams';
+import { ensureStreams, isNotFound } from '../kernels/message-bus/streams';
+import { loadPolicy, policyFileOf } from '../kernels/message-bus/policy';
+import { analyseViolations } from '../kernels/message-bus/violations';
 import {
   CONTROL_PLANE_WORKFLOW_ID,
   restartKernelUpdate,
   startKernelUpdate,
   stopKernelUpdate,
+  getControlPlaneStatusQuery,
+  type ControlPlaneInput,
+  type ControlPlaneStatus,
   type KernelRecord,
 } from '../workflows/control-plane';
 
@@ -89,6 +94,10 @@ export const ActionErrorType = {
   ACL_POLICY_INVALID: 'AclPolicyInvalid',
   /** The bus did not take the new configuration (retryable). */
   BUS_RELOAD_FAILED: 'BusReloadFailed',
+  /** verify_log_chain with `require`: the chain does not verify (retryable: a repair may be under way). */
+  LOG_CHAIN_BROKEN: 'LogChainBroken',
+  /** validate_bus_acl with `require`: the real publishes did not behave as the policy says (retryable). */
+  ACL_INVALID: 'AclInvalid',
   /** The immutable log answered with an error (retryable for a 5xx). */
   LOG_REQUEST_FAILED: 'ImmutableLogRequestFailed',
 } as const;
@@ -144,7 +153,7 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
     restart_kernel: action('restart_kernel', async ({ kernel, reason }, meta) => {
       // Idempotent: the update id is the run and step, so a retry attaches to the same update (or
       // gets its result) instead of restarting the kernel a second time.
-      const rec = await controlPlaneUpdate(temporal, restartKernelUpdate, [kernel, reason], `${idempotencyKey(meta)}:restart_kernel`);
+      const rec = await controlPlaneUpdate(config, temporal, restartKernelUpdate, [kernel, reason], `${idempotencyKey(meta)}:restart_kernel`);
       requireReady(rec);
       return { kernel, state: rec.state, restarts: rec.restarts, pids: rec.pids };
     }),
@@ -153,12 +162,12 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
       const update = state === 'running' ? startKernelUpdate : stopKernelUpdate;
       // Idempotent: one update per run and step; and starting a running kernel (or stopping a
       // stopped one) is a no-op in the control plane anyway.
-      const rec = await controlPlaneUpdate(temporal, update, [kernel], `${idempotencyKey(meta)}:set_kernel_state:${state}`);
+      const rec = await controlPlaneUpdate(config, temporal, update, [kernel], `${idempotencyKey(meta)}:set_kernel_state:${state}`);
       if (state === 'running') requireReady(rec);
       return { kernel, state: rec.state, pids: rec.pids };
     }),
 
-    wait_kernel_ready: action('wait_kernel_ready', async ({ kernel, timeoutMs }) => {
+    wait_kernel_ready: action('wait_kernel_ready', async ({ kernel, timeoutMs, require }) => {
       const deadline = Date.now() + timeoutMs;
       let backoffMs = 100;
       for (let attempts = 1; ; attempts++) {
@@ -166,7 +175,12 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
         const checks = (await KERNELS[kernel].readiness(kernelCtx)).map(({ name, ok, detail }) => ({ name, ok, detail }));
         heartbeat({ attempts });
         if (checks.every((c) => c.ok)) return { kernel, ready: true, attempts, checks };
-        if (Date.now() + backoffMs >= deadline) return { kernel, ready: false, attempts, checks };
+        if (Date.now() + backoffMs >= deadline) {
+          if (!require) return { kernel, ready: false, attempts, checks };
+          const failed = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+          // Retryable: the step's retry policy decides whether to give the kernel more time.
+          throw failure(ActionErrorType.KERNEL_NOT_READY, `${kernel} is not ready after ${attempts} self-test attempts: ${failed.join('; ')}`, { kernel, checks }, false);
+        }
         await sleepOrCancel(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 2_000);
       }
@@ -251,9 +265,14 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
       }
     }),
 
-    verify_log_chain: action('verify_log_chain', async ({ full }) => {
+    verify_log_chain: action('verify_log_chain', async ({ full, require }) => {
       // Read-only.
       const res = await log(full ? 300_000 : 60_000).verify({ full });
+      if (require && !res.ok) {
+        throw failure(ActionErrorType.LOG_CHAIN_BROKEN, `the log chain does not verify: ${res.failure?.reason ?? 'unknown'} at seq ${res.failure?.seq ?? '?'} in ${res.failure?.segment ?? '?'}`, {
+          failure: res.failure ?? null,
+        });
+      }
       return {
         ok: res.ok,
         checked: res.checked,
@@ -294,14 +313,25 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
       // Reload even when nothing changed: an attempt that rendered and then crashed before the
       // reload leaves `changed: false` for the retry, and reloading an unchanged config is harmless.
       const { configLoadTime } = await reloadBus(config, { render: false, pm });
-      return { changed: rendered.changed, hash: rendered.hash, configLoadTime };
+      // The policy also names the streams and consumers (a deleted consumer comes back here).
+      const report = await ensureStreams(config);
+      const ensured = [
+        ...report.streams.filter((x) => x.action !== 'unchanged').map((x) => x.stream),
+        ...report.consumers.filter((x) => x.action !== 'unchanged').map((x) => `${x.stream}/${x.consumer}`),
+      ];
+      return { changed: rendered.changed, hash: rendered.hash, configLoadTime, ensured };
     }),
 
-    validate_bus_acl: action('validate_bus_acl', async () => {
-      // Publishes probes on probe subjects only; the self-test cleans up after itself.
+    validate_bus_acl: action('validate_bus_acl', async ({ analyseLog, logKb, require }) => {
+      // Read-only but for probes on probe subjects, which the self-test cleans up after itself.
       const checks = await busReadiness(config);
       const acl = checks.find((c) => c.name === 'acl_loaded');
-      return acl ? { ok: acl.ok, detail: acl.detail } : { ok: false, detail: 'the bus self-test has no acl_loaded check' };
+      const { ok, detail } = acl ? { ok: acl.ok, detail: acl.detail } : { ok: false, detail: 'the bus self-test has no acl_loaded check' };
+      if (require && !ok) throw failure(ActionErrorType.ACL_INVALID, `the bus ACL does not behave as the policy says: ${detail}`, { detail });
+      if (!analyseLog) return { ok, detail, violations: [], verdict: 'not_analysed' as const };
+      const violations = analyseViolations(pm.logPath('bus'), loadPolicy(policyFileOf(config)), logKb * 1024);
+      const verdict = violations.length === 0 ? 'none' : violations.some((v) => v.allowedByPolicy) ? 'acl_drift' : 'policy_enforced';
+      return { ok, detail, violations, verdict };
     }),
 
     take_snapshot: action('take_snapshot', async ({ paths, label }, meta) => {
@@ -319,6 +349,12 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
           process: name,
           known,
         });
+      }
+      // Idempotent by nature: continuing a process that runs does nothing. No record either, so
+      // resuming a stopped store does not wait on that store.
+      if (signal === 'SIGCONT') {
+        const pid = pm.pid(name);
+        return { process: name, pid, signalled: pid !== null && pm.signal(name, signal) };
       }
       const records = db.collection<{ _id: string; process: string; pid: number | null; signal: string; at: Date }>(ACTION_RECORDS_COLLECTION);
       const _id = `${idempotencyKey(meta)}:kill_process`;
@@ -467,16 +503,43 @@ function asFailure(err: unknown): unknown {
 
 type KernelUpdate = typeof restartKernelUpdate | typeof startKernelUpdate | typeof stopKernelUpdate;
 
-async function controlPlaneUpdate(temporal: Client, update: KernelUpdate, args: unknown[], updateId: string): Promise<KernelRecord> {
+/**
+ * Failover: the control plane's workflow was started once and is now closed (terminated, failed,
+ * timed out). Its last state is read back by a query on the closed run — Temporal replays its
+ * history to answer — and a new run starts from it, so restart counts, crash-loop windows and
+ * operator decisions survive ("state snapshot and replay"). Idempotent: the workflow id is fixed
+ * and an already running control plane (another step or replica got there first) is used as is.
+ */
+export async function failOverControlPlane(config: LoadedConfig, temporal: Client, was: string): Promise<WorkflowHandle> {
+  const closed = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+  let state: ControlPlaneStatus | undefined;
+  try {
+    state = await closed.query(getControlPlaneStatusQuery);
+  } catch {
+    // A history that cannot be replayed: start afresh; the next boot or restart fills it in.
+    state = undefined;
+  }
+  if (state) {
+    state.events.push({ at: new Date().toISOString(), kernel: 'self_healing', what: `control plane failed over: the previous run was ${was}` });
+  }
+  return temporal.workflow.start('controlPlaneWorkflow', {
+    taskQueue: config.temporal.taskQueues.healing,
+    workflowId: CONTROL_PLANE_WORKFLOW_ID,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    args: [{ settings: config.controlPlane, ...(state ? { state } : {}) } satisfies ControlPlaneInput],
+  });
+}
+
+async function controlPlaneUpdate(config: LoadedConfig, temporal: Client, update: KernelUpdate, args: unknown[], updateId: string): Promise<KernelRecord> {
   const notRunning = (cause?: unknown): ApplicationFailure =>
     failure(
       ActionErrorType.CONTROL_PLANE_NOT_RUNNING,
       `the control plane (workflow ${CONTROL_PLANE_WORKFLOW_ID}) is not running${cause ? `: ${(cause as Error).message}` : ''}; run \`layer1 up\``,
     );
-  const handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+  let handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   try {
     const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') throw notRunning();
+    if (desc.status.name !== 'RUNNING') handle = await failOverControlPlane(config, temporal, desc.status.name);
     return await handle.executeUpdate(update as typeof restartKernelUpdate, { args: args as [KernelName, string], updateId });
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw notRunning(err);

@@ -5,6 +5,7 @@
  */
 import { REGISTRATIONS_COLLECTION } from '../kernels/registry';
 import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
+import { ensureModels } from '../src/coding-agent/models';
 import { runWorker, type WorkerContext } from './run-worker';
 
 let fixers: Fixers | undefined;
@@ -23,6 +24,8 @@ runWorker({
     };
   },
   onStart: async (ctx) => {
+    // The model files its fixers load, checksummed and snapshotted (src/coding-agent/models.ts).
+    await ensureModels(ctx.config.stateDir);
     const knowledge = await fixers!.loadKnowledge();
     const registrations = ctx.db.collection<{ _id: string }>(REGISTRATIONS_COLLECTION);
     // Idempotent: one document per worker name, replaced by each start.

@@ -78,8 +78,24 @@ export interface PlaybookReport {
   compensations: CompensationReport[];
   /** Audit entries the immutable log could not take (the run went on without them). */
   auditErrors: string[];
+  /**
+   * The evidence that started the run (dispatcher) and what arrived while it ran, folded into it:
+   * one entry per evidence id, `count` how often it was reported.
+   */
+  evidence: FoldedEvidence[];
   startedAt: string;
   finishedAt: string | null;
+}
+
+/** Evidence as the run keeps it (the full record is in the store's `evidence` collection). */
+export interface FoldedEvidence {
+  id: string;
+  kind: string;
+  signature: string;
+  detail: string;
+  observer: string;
+  at: number;
+  count: number;
 }
 
 export interface PlaybookRunInput {
@@ -91,6 +107,8 @@ export interface PlaybookRunInput {
   kernel?: string | null;
   /** What started it (a person, or evidence from the dispatcher); kept in the report's audit trail. */
   startedBy?: string;
+  /** The evidence the dispatcher started it for (src/healing/evidence.ts `Evidence`). */
+  evidence?: unknown;
 }
 
 export interface ApprovalDecision {
@@ -146,7 +164,9 @@ function errorText(err: unknown): string {
 export async function playbookWorkflow(input: PlaybookRunInput): Promise<PlaybookReport> {
   const { playbook } = input;
   const info = workflowInfo();
-  const kernel = input.kernel === undefined ? playbook.trigger.kernel : input.kernel;
+  // A trigger on `any` kernel locks nothing unless the run names its kernel (the dispatcher does).
+  const triggerKernel = (playbook.trigger.kernel as string) === 'any' ? null : playbook.trigger.kernel;
+  const kernel = input.kernel === undefined ? triggerKernel : input.kernel;
   const report: PlaybookReport = {
     workflowId: info.workflowId,
     playbook: playbook.name,
@@ -168,6 +188,7 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
     })),
     compensations: [],
     auditErrors: [],
+    evidence: [],
     startedAt: new Date().toISOString(),
     finishedAt: null,
   };
@@ -194,7 +215,36 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
   setHandler(lockRefusedSignal, () => {
     lock.state = 'refused';
   });
-  setHandler(evidenceSignal, () => undefined);
+  // Duplicates of the evidence (the other replica, a repeated probe failure) fold into this run.
+  const fold = (e: unknown): void => {
+    if (!e || typeof e !== 'object') return;
+    const ev = e as Partial<FoldedEvidence>;
+    const id = String(ev.id ?? '');
+    const known = report.evidence.find((x) => x.id === id);
+    if (known) {
+      known.count++;
+      return;
+    }
+    report.evidence.push({
+      id,
+      kind: String(ev.kind ?? ''),
+      signature: String(ev.signature ?? ''),
+      detail: String(ev.detail ?? ''),
+      observer: String(ev.observer ?? ''),
+      at: typeof ev.at === 'number' ? ev.at : 0,
+      count: 1,
+    });
+  };
+  if (input.evidence) fold(input.evidence);
+  // The dispatcher's signal-with-start delivers the starting evidence again: counted once.
+  let startSignalSeen = !input.evidence;
+  setHandler(evidenceSignal, (e) => {
+    if (!startSignalSeen && (e as { id?: unknown } | null)?.id === (input.evidence as { id?: unknown }).id) {
+      startSignalSeen = true;
+      return;
+    }
+    fold(e);
+  });
 
   upsertSearchAttributes([
     { key: PlaybookAttr, value: playbook.name },
@@ -254,7 +304,11 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
   const compensations: Array<{ stepId: string; action: string; params: unknown; retry: PlaybookStep['retry']; timeoutMs: number }> = [];
   let failed: { step: string; error: string; compensate: boolean } | null = null;
   try {
-    await auditEntry('playbook.started', { params: input.params, startedBy: input.startedBy ?? 'unknown' }, 'start');
+    await auditEntry(
+      'playbook.started',
+      { params: input.params, startedBy: input.startedBy ?? 'unknown', ...(input.evidence ? { evidence: input.evidence } : {}) },
+      'start',
+    );
     for (const [i, step] of playbook.steps.entries()) {
       const r = report.steps[i];
       let skip: boolean;
@@ -335,7 +389,11 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
     }
   }
   upsertSearchAttributes([{ key: OutcomeAttr, value: report.outcome }]);
-  await auditEntry('playbook.finished', { outcome: report.outcome, failedStep: failed?.step ?? null }, 'finish');
+  await auditEntry(
+    'playbook.finished',
+    { outcome: report.outcome, failedStep: failed?.step ?? null, ...(report.evidence.length ? { evidence: report.evidence } : {}) },
+    'finish',
+  );
   await auditChain;
   await records.recordPlaybookRun(report);
   if (failed) {

@@ -105,6 +105,20 @@ export function renderBus(config: LoadedConfig, policyFile: string = policyFileO
 }
 
 /**
+ * What {@link renderBus} would write to nats.conf now, without writing anything: the config-drift
+ * detector compares it with the file. `null` before the first render (no passwords yet) or when a
+ * user of the policy has no password yet (a render would add one: that is a change, not drift).
+ */
+export function renderBusText(config: LoadedConfig, policyFile: string = policyFileOf(config)): string | null {
+  const policy = loadPolicy(policyFile);
+  const paths = busPaths(config);
+  const creds = readCredentials(paths.credentialsFile);
+  if (!creds || Object.keys(policy.users).some((u) => !creds.users[u])) return null;
+  const { host, port } = hostPortOfNatsUrl(config.bus.url);
+  return renderNatsConf({ policy, policyFile, host, port, monitorPort: config.bus.monitorPort, storeDir: paths.storeDir, passwords: Object.fromEntries(Object.keys(policy.users).map((u) => [u, creds.users[u]])) });
+}
+
+/**
  * The user and password `user` authenticates with on the embedded bus, from the rendered
  * credentials.
  * @throws BusCredentialsError when the bus was not rendered or the policy has no such user.

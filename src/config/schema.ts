@@ -127,6 +127,70 @@ export const ControlPlaneSchema = z.strictObject({
     .prefault({}),
 });
 
+const ms = (def: number, min = 0) => z.number().int().min(min).default(def);
+
+/**
+ * The trigger monitor's detectors (src/healing/detectors/) and their thresholds. Each reports
+ * evidence when its condition starts and again only after it has cleared.
+ */
+export const DetectorsSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Run the periodic detectors (the process watch and liveness probes always run)'),
+  dispatch: z.boolean().default(true).describe('Start the matching playbook for each new piece of evidence'),
+  latency: z
+    .strictObject({
+      thresholdMs: ms(250, 1).describe('A liveness probe slower than this is a slow sample'),
+      samples: z.number().int().min(1).default(3).describe('Slow samples in a row that make a latency spike'),
+    })
+    .prefault({}),
+  cpu: z
+    .strictObject({
+      percent: z.number().min(1).max(800).default(90).describe('CPU use of one managed process, in % of one core'),
+      windowMs: ms(5000, 500).describe('Averaged over this window'),
+    })
+    .prefault({}),
+  memory: z
+    .strictObject({ rssMb: z.number().int().min(1).default(1536).describe('Resident memory of one managed process') })
+    .prefault({}),
+  logIntegrity: z
+    .strictObject({ everyMs: ms(10000, 200).describe('How often the whole chain of the immutable log is verified') })
+    .prefault({}),
+  logQuota: z
+    .strictObject({ percent: z.number().min(1).max(100).default(90).describe('Alert when the log uses this share of its quota') })
+    .prefault({}),
+  queueBacklog: z
+    .strictObject({
+      maxPending: z.number().int().min(1).default(1000).describe('Pending messages on one durable consumer'),
+      everyMs: ms(2000, 200),
+    })
+    .prefault({}),
+  disk: z
+    .strictObject({
+      minFreeMb: z.number().int().min(0).default(256).describe('Free space required on the state directory\'s file system'),
+      archivesMaxMb: z.number().int().min(1).default(2048).describe('Size allowed to the log archives'),
+      everyMs: ms(5000, 200),
+    })
+    .prefault({}),
+  snapshots: z
+    .strictObject({
+      maxAgeMs: ms(86_400_000, 1000).describe('The newest snapshot may be this old'),
+      everyMs: ms(10000, 200),
+    })
+    .prefault({}),
+  controlPlane: z
+    .strictObject({
+      deadlockMs: ms(30000, 500).describe('A kernel in a lifecycle transition longer than this is stuck'),
+      queryTimeoutMs: ms(5000, 100).describe('The control plane must answer its status query within this'),
+      everyMs: ms(1000, 200),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      timeoutMs: ms(1500, 100).describe('A store ping slower than this fails'),
+      failures: z.number().int().min(1).default(2).describe('Failed pings in a row that make the store unreachable'),
+    })
+    .prefault({}),
+});
+
 export const ScheduleSchema = z.strictObject({
   cron: z.string().min(1).optional(),
   every: z
@@ -155,6 +219,7 @@ export const ConfigSchema = z
     preflight: PreflightSchema.prefault({}),
     kernels: KernelsSchema.prefault({}),
     controlPlane: ControlPlaneSchema.prefault({}),
+    detectors: DetectorsSchema.prefault({}),
     schedules: z.record(z.string(), ScheduleSchema).default({}),
   })
   .describe('Layer 1 configuration (temporal.config.yaml)');

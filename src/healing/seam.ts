@@ -1,37 +1,110 @@
 /**
  * The one seam where "kernel K is unwell, evidence E" enters Layer 1. Everything that notices a
- * failure (the trigger monitor's process watch and liveness probes, events on the bus) calls
- * `reportUnwell`; incidents and playbook dispatch will sit behind it. Evidence is always
- * recorded, never dropped, and then handed to the control plane when one is running.
+ * failure (the trigger monitor's process watch, liveness probes and detectors, events on the bus)
+ * calls `reportEvidence`. Here, in order:
+ *  1. a chaos drill declared for the kernel re-signs the evidence (`chaos_<card>`), so drill
+ *     playbooks can tell a drill from a real fault;
+ *  2. the evidence is recorded in the store — always, matched or not, never dropped. The record is
+ *     keyed on the evidence id, so the second replica reporting the same fault finds it there;
+ *  3. lifecycle evidence (exited, liveness_failed, not_ready) goes to the control plane, which
+ *     restarts the process;
+ *  4. new evidence goes to the dispatcher, which starts the matching playbook (or folds it into the
+ *     one running); what it did is added to the record.
+ * The store may be the thing that is down: recording waits at most `detectors.store.timeoutMs`,
+ * and dispatch goes ahead without it (Temporal folds duplicates by workflow id).
  */
 import type { Client } from '@temporalio/client';
 import type { Db } from 'mongodb';
+import type { LoadedConfig } from '../config/load';
 import type { KernelUnwell } from '../domain/kernels';
 import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../workflows/control-plane';
+import { activeDrill } from '../chaos/drills';
+import { dispatch, type DispatchResult } from './dispatcher';
+import { evidenceSignature, fromKernelUnwell, toKernelUnwell, type Evidence } from './evidence';
 
 export const EVIDENCE_COLLECTION = 'evidence';
 
 export interface SeamDeps {
+  config: LoadedConfig;
   db: Db;
   temporal: Client;
+  /** Where the playbooks are (default playbooks/). */
+  playbookDir?: string;
 }
 
-export type SeamOutcome = 'signalled' | 'recorded';
+export interface SeamReport {
+  /** False when the other replica recorded this evidence first; null when the store did not answer. */
+  recordedFirst: boolean | null;
+  /** The control plane was signalled (lifecycle evidence only). */
+  controlPlane: 'signalled' | 'not_running' | 'not_lifecycle';
+  dispatch: DispatchResult | { outcome: 'duplicate' | 'disabled' };
+}
 
-export async function reportUnwell({ db, temporal }: SeamDeps, e: KernelUnwell): Promise<SeamOutcome> {
-  // Idempotent: both healing replicas may see the same death; the id folds them into one record.
-  const id = `${e.process}:${e.pid ?? 'none'}:${e.reason}`;
-  await db.collection<{ _id: string }>(EVIDENCE_COLLECTION).updateOne(
-    { _id: id },
-    { $setOnInsert: { ...e, firstSeen: new Date(e.at) }, $addToSet: { observers: e.observer } },
-    { upsert: true },
-  );
+/** Resolves to `undefined` when `p` does not settle in time (the store may be stopped). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
   try {
-    await temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).signal(kernelUnwellSignal, e);
-    return 'signalled';
-  } catch (err) {
-    // No control plane yet (before the first boot): the evidence stays recorded for whoever looks.
-    if ((err as Error).name === 'WorkflowNotFoundError') return 'recorded';
-    throw err;
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+export type StoredEvidence = Evidence & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };
+
+export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promise<SeamReport> {
+  const { config, db, temporal } = deps;
+  const storeMs = config.detectors.store.timeoutMs;
+  const coll = db.collection<StoredEvidence>(EVIDENCE_COLLECTION);
+
+  let e = evidence;
+  if (e.kernel) {
+    const drill = await within(activeDrill(db, e.kernel).catch(() => null), storeMs);
+    if (drill) e = { ...e, signature: evidenceSignature(e.kind, e.kernel, drill.card), data: { ...e.data, drill: drill.card, drill_id: drill._id } };
+  }
+
+  // Idempotent: keyed on the evidence id, which both replicas compute alike.
+  const { id, ...rest } = e;
+  const recorded = await within(
+    coll
+      .updateOne({ _id: id }, { $setOnInsert: { ...rest, firstSeen: new Date(e.at) }, $addToSet: { observers: e.observer } }, { upsert: true })
+      .then((r) => r.upsertedCount === 1)
+      .catch(() => undefined),
+    storeMs,
+  );
+  const recordedFirst = recorded === undefined ? null : recorded;
+
+  let controlPlane: SeamReport['controlPlane'] = 'not_lifecycle';
+  const unwell = toKernelUnwell(e);
+  if (unwell) {
+    try {
+      await temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).signal(kernelUnwellSignal, unwell);
+      controlPlane = 'signalled';
+    } catch (err) {
+      // No control plane yet (before the first boot, or it is lost): the evidence stays recorded,
+      // and the dispatcher below may start the playbook that brings it back.
+      if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+      controlPlane = 'not_running';
+    }
+  }
+
+  let result: SeamReport['dispatch'];
+  if (!config.detectors.dispatch) result = { outcome: 'disabled' };
+  else if (recordedFirst === false) result = { outcome: 'duplicate' };
+  else {
+    result = await dispatch(deps, e);
+    await within(
+      coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined),
+      storeMs,
+    );
+  }
+  return { recordedFirst, controlPlane, dispatch: result };
+}
+
+/** Lifecycle evidence from the process watch and liveness probes (the kernels issue's seam). */
+export async function reportUnwell(deps: SeamDeps, u: KernelUnwell): Promise<SeamReport> {
+  return reportEvidence(deps, fromKernelUnwell(u));
 }

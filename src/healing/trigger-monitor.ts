@@ -6,10 +6,17 @@
  *    waiting for a slow probe;
  *  - liveness probes: each kernel's cheap probe on its own period, timeout and failure threshold
  *    (Kubernetes semantics); the threshold-th failure in a row is reported;
+ *    A single failed probe is already `heartbeat_missed` (a stall), and probes slower than
+ *    `detectors.latency.thresholdMs` several times in a row are a `latency_spike`;
+ *  - detectors (./detectors/): periodic checks of the bus, the log, resources, models, snapshots,
+ *    dependencies and the control plane, each with its thresholds in config;
  *  - the bus: events on the durable `self_healing_triggers` consumer that describe an unwell
  *    kernel enter the same seam; others are recorded as evidence.
  * It heartbeats into the store so readiness can tell its triggers are subscribed. Both replicas
- * watch everything; the control plane folds their duplicate reports.
+ * watch processes and probes (the evidence ids fold their duplicate reports); the periodic
+ * detectors run only in the replica that leads — the one with the smallest name among those
+ * heartbeating — so a condition is not reported twice, and the other takes over within
+ * MONITOR_FRESH_MS when the leader dies.
  */
 import type { Client } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -18,9 +25,11 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load';
 import { isKernelName, KERNEL_NAMES, type KernelName, type KernelUnwell } from '../domain/kernels';
 import type { ProcessManager } from '../process/manager';
-import { KERNELS, TRIGGER_MONITORS_COLLECTION } from '../../kernels/registry';
+import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION } from '../../kernels/registry';
 import { consumeTriggers } from '../../kernels/message-bus/triggers';
-import { EVIDENCE_COLLECTION, reportUnwell } from './seam';
+import { DETECTORS, type Detector, type Finding } from './detectors';
+import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
+import { EVIDENCE_COLLECTION, reportEvidence, reportUnwell } from './seam';
 
 export interface TriggerMonitorDeps {
   config: LoadedConfig;
@@ -46,6 +55,13 @@ export class TriggerMonitor {
   private readonly probing = new Set<string>();
   private consuming: Promise<void> | undefined;
   private subscribed = false;
+  /** Slow probes in a row, per process and pid. */
+  private readonly slow = new Map<string, number>();
+  /** Whether this replica runs the periodic detectors (see the module comment). */
+  private leader = false;
+  private readonly running = new Set<string>();
+  /** Conditions holding now, per detector finding key: when they started (their episode). */
+  private readonly active = new Map<string, number>();
 
   constructor(private readonly deps: TriggerMonitorDeps) {}
 
@@ -57,6 +73,9 @@ export class TriggerMonitor {
     }
     this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
     void this.heartbeat();
+    if (this.deps.config.detectors.enabled) {
+      for (const d of DETECTORS) this.timers.push(setInterval(() => void this.runDetector(d), d.everyMs(this.deps.config)));
+    }
     this.consuming = consumeTriggers(this.deps.bus, (msg) => this.onBusEvent(msg.subject, msg.string()), {
       signal: this.abort.signal,
       onEvent: (e) => {
@@ -89,6 +108,58 @@ export class TriggerMonitor {
     );
   }
 
+  /** Evidence other than the lifecycle kind: straight to the seam, logged either way. */
+  private reportOther(e: Evidence): void {
+    this.deps.log.warn({ evidence: e }, `${e.kind} on ${e.kernel ?? e.process ?? 'layer1'}: ${e.detail}`);
+    reportEvidence(this.deps, e).then(
+      (r) => this.deps.log.info({ id: e.id, dispatch: r.dispatch }, 'evidence handed to the seam'),
+      (err: unknown) => {
+        this.active.delete(e.id);
+        this.deps.log.error({ err, id: e.id }, 'could not report evidence');
+      },
+    );
+  }
+
+  private async runDetector(d: Detector): Promise<void> {
+    if (!this.leader || this.running.has(d.name)) return;
+    this.running.add(d.name);
+    try {
+      const findings = await d.check({ ...this.deps });
+      const now = Date.now();
+      const holding = new Set<string>();
+      for (const f of findings) {
+        const cond = `${d.name}:${f.kind}:${f.key}`;
+        if (f.event) {
+          this.reportOther(this.evidenceOf(f, f.key, now));
+          continue;
+        }
+        holding.add(cond);
+        if (this.active.has(cond)) continue; // still the same episode: reported when it began
+        this.active.set(cond, now);
+        this.reportOther(this.evidenceOf(f, `${f.key}@${now}`, now));
+      }
+      for (const cond of this.active.keys()) if (cond.startsWith(`${d.name}:`) && !holding.has(cond)) this.active.delete(cond);
+    } catch (err) {
+      this.deps.log.warn({ err, detector: d.name }, 'detector failed this round');
+    } finally {
+      this.running.delete(d.name);
+    }
+  }
+
+  private evidenceOf(f: Finding, key: string, at: number): Evidence {
+    return makeEvidence({
+      kind: f.kind,
+      kernel: f.kernel,
+      process: f.process ?? null,
+      pid: f.pid ?? null,
+      detail: f.detail,
+      data: f.data ?? {},
+      at,
+      observer: this.deps.name,
+      key,
+    });
+  }
+
   private watchProcesses(): void {
     const { config, pm, name } = this.deps;
     for (const kernel of KERNEL_NAMES) {
@@ -119,16 +190,24 @@ export class TriggerMonitor {
       const pid = pm.pid(proc);
       if (pid === null || this.probing.has(proc)) continue;
       this.probing.add(proc);
+      const started = Date.now();
       KERNELS[kernel]
         .liveness({ config, pm }, proc, timeoutMs)
         .then((h) => {
           const key = `${proc}:${pid}`;
           if (h.healthy) {
             this.failures.delete(key);
+            this.observeLatency(kernel, proc, pid, Date.now() - started);
             return;
           }
           const n = (this.failures.get(key) ?? 0) + 1;
           this.failures.set(key, n);
+          if (n === 1 && pm.pid(proc) === pid) {
+            // One miss is a stall, not yet a failure: reported so a drill or a playbook can watch it.
+            this.reportOther(
+              makeEvidence({ kind: 'heartbeat_missed', kernel, process: proc, pid, detail: `liveness probe failed: ${h.detail}`, at: Date.now(), observer: name, key: `${proc}:${pid}:${started}` }),
+            );
+          }
           const reportKey = `${proc}:${pid}:liveness_failed`;
           if (n >= failureThreshold && !this.reported.has(reportKey) && pm.pid(proc) === pid) {
             this.reported.add(reportKey);
@@ -140,15 +219,45 @@ export class TriggerMonitor {
     }
   }
 
+  /** Probes slower than the threshold `samples` times in a row are a latency spike (once per pid). */
+  private observeLatency(kernel: KernelName, proc: string, pid: number, ms: number): void {
+    const { thresholdMs, samples } = this.deps.config.detectors.latency;
+    const key = `${proc}:${pid}`;
+    if (ms < thresholdMs) {
+      this.slow.delete(key);
+      return;
+    }
+    const n = (this.slow.get(key) ?? 0) + 1;
+    this.slow.set(key, n);
+    if (n !== samples || !this.leader) return;
+    this.reportOther(
+      makeEvidence({
+        kind: 'latency_spike',
+        kernel,
+        process: proc,
+        pid,
+        detail: `${n} liveness probes of ${proc} in a row took ${thresholdMs} ms or more (last ${ms} ms)`,
+        data: { latencyMs: ms, thresholdMs },
+        at: Date.now(),
+        observer: this.deps.name,
+        key: `${proc}:${pid}:${Date.now()}`,
+      }),
+    );
+  }
+
   private async heartbeat(): Promise<void> {
-    await this.deps.db
-      .collection<{ _id: string; pid: number; at: Date; subscribed: boolean }>(TRIGGER_MONITORS_COLLECTION)
-      .updateOne(
-        { _id: this.deps.name },
-        { $set: { pid: process.pid, at: new Date(), subscribed: this.subscribed } },
-        { upsert: true },
-      )
-      .catch((err: unknown) => this.deps.log.warn({ err }, 'trigger monitor heartbeat failed'));
+    const monitors = this.deps.db.collection<{ _id: string; pid: number; at: Date; subscribed: boolean }>(TRIGGER_MONITORS_COLLECTION);
+    try {
+      await monitors.updateOne({ _id: this.deps.name }, { $set: { pid: process.pid, at: new Date(), subscribed: this.subscribed } }, { upsert: true });
+      const fresh = await monitors.find({ at: { $gte: new Date(Date.now() - MONITOR_FRESH_MS) } }).toArray();
+      const first = fresh.map((m) => m._id).sort()[0];
+      const leader = first === undefined || first === this.deps.name;
+      if (leader !== this.leader) this.deps.log.info({ leader }, leader ? 'this replica now runs the detectors' : 'another replica runs the detectors');
+      this.leader = leader;
+    } catch (err) {
+      // The store may be what is down: keep the leadership as it was, so detection goes on.
+      this.deps.log.warn({ err }, 'trigger monitor heartbeat failed');
+    }
   }
 
   /** Events on the bus: a kernel-unwell event enters the seam; anything else is kept as evidence. */
@@ -169,6 +278,24 @@ export class TriggerMonitor {
         at: typeof event.at === 'number' ? event.at : Date.now(),
         observer: `${this.deps.name} via ${subject}`,
       });
+      return;
+    }
+    // Other evidence published by a kernel or a tool (`{kind, kernel, detail, key?}`) enters the seam too.
+    if (isEvidenceKind(event.kind) && (event.kernel === undefined || event.kernel === null || isKernelName(event.kernel))) {
+      await reportEvidence(
+        this.deps,
+        makeEvidence({
+          kind: event.kind,
+          kernel: (event.kernel as KernelName | null | undefined) ?? null,
+          process: typeof event.process === 'string' ? event.process : null,
+          pid: typeof event.pid === 'number' ? event.pid : null,
+          detail: String(event.detail ?? subject),
+          data: event.data && typeof event.data === 'object' ? (event.data as Record<string, unknown>) : {},
+          at: typeof event.at === 'number' ? event.at : Date.now(),
+          observer: `${this.deps.name} via ${subject}`,
+          key: typeof event.key === 'string' ? event.key : `${subject}:${body.length}:${String(event.at ?? '')}`,
+        }),
+      );
       return;
     }
     // Idempotent on redelivery: keyed on the subject and body.

@@ -49,7 +49,12 @@ export const ACTIONS = {
   wait_kernel_ready: action({
     name: 'wait_kernel_ready',
     description: 'Run the kernel self-test until it passes or the timeout expires (heartbeats while waiting)',
-    params: z.strictObject({ kernel, timeoutMs: z.number().int().min(100).max(600_000).default(30_000) }),
+    params: z.strictObject({
+      kernel,
+      timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+      /** Fail the step (KernelNotReady, retried by the step's policy) instead of returning `ready: false`. */
+      require: z.boolean().default(false),
+    }),
     output: z.object({ kernel: z.string(), ready: z.boolean(), attempts: z.number(), checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })) }),
     idempotency: 'Read-only apart from the log readiness probe entry.',
     risky: false,
@@ -78,7 +83,11 @@ export const ACTIONS = {
   verify_log_chain: action({
     name: 'verify_log_chain',
     description: "Verify the immutable log's hash chain (incremental or full)",
-    params: z.strictObject({ full: z.boolean().default(false) }),
+    params: z.strictObject({
+      full: z.boolean().default(false),
+      /** Fail the step (LogChainBroken) instead of returning `ok: false`: a repair that did not work fails its run. */
+      require: z.boolean().default(false),
+    }),
     output: z.object({ ok: z.boolean(), checked: z.number(), firstBadSeq: z.number().nullable(), segment: z.string().nullable(), reason: z.string().nullable() }),
     idempotency: 'Read-only.',
     risky: false,
@@ -117,17 +126,39 @@ export const ACTIONS = {
   }),
   apply_bus_acl: action({
     name: 'apply_bus_acl',
-    description: "Re-render the bus configuration from the ACL policy and reload the bus without dropping its streams",
+    description:
+      "Re-render the bus configuration from the ACL policy, reload the bus without dropping its streams, and make the policy's streams and durable consumers exist",
     params: z.strictObject({}),
-    output: z.object({ changed: z.boolean(), hash: z.string(), configLoadTime: z.string() }),
-    idempotency: 'Rendering is deterministic (passwords are kept) and a reload of an unchanged config changes nothing.',
+    output: z.object({
+      changed: z.boolean(),
+      hash: z.string(),
+      configLoadTime: z.string(),
+      /** Streams and consumers this call created or updated (`STREAM` or `STREAM/CONSUMER`). */
+      ensured: z.array(z.string()),
+    }),
+    idempotency: 'Rendering is deterministic (passwords are kept), a reload of an unchanged config changes nothing, and streams and consumers already as the policy says are left alone.',
     risky: true,
   }),
   validate_bus_acl: action({
     name: 'validate_bus_acl',
-    description: 'Validate the ACL by real publishes: an allowed one must succeed and a forbidden one be refused',
-    params: z.strictObject({}),
-    output: z.object({ ok: z.boolean(), detail: z.string() }),
+    description:
+      "Validate the ACL by real publishes (an allowed one must succeed and a forbidden one be refused); with analyseLog, also read the bus's own log for the violations it refused and tell, for each, whether the policy allows it (the rendered ACL drifted) or forbids it",
+    params: z.strictObject({
+      analyseLog: z.boolean().default(false),
+      /** Fail the step (AclInvalid) when the real publishes do not behave as the policy says. */
+      require: z.boolean().default(false),
+      /** How much of the end of the bus log to read, in KB. */
+      logKb: z.number().int().min(1).max(65_536).default(1024),
+    }),
+    output: z.object({
+      ok: z.boolean(),
+      detail: z.string(),
+      violations: z.array(
+        z.object({ user: z.string(), subject: z.string(), op: z.string(), count: z.number(), allowedByPolicy: z.boolean(), lastLine: z.string() }),
+      ),
+      /** `none` (no violation in the log), `policy_enforced` (all refused as the policy says), `acl_drift` (something the policy allows was refused). */
+      verdict: z.enum(['not_analysed', 'none', 'policy_enforced', 'acl_drift']),
+    }),
     idempotency: 'Publishes probes on probe subjects only.',
     risky: false,
   }),

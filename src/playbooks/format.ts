@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { KERNEL_NAMES, type KernelName } from '../domain/kernels';
 import { ACTION_NAMES, ACTIONS, type ActionName, type ActionSpec } from './actions';
+import { EVIDENCE_KIND_NAMES } from '../healing/evidence';
 
 // ---------------------------------------------------------------------------------------------
 // The normalized form: what the loader returns and the workflow runs.
@@ -32,8 +33,12 @@ export interface PlaybookParameter {
 
 /** What starts a playbook automatically (a later issue dispatches on it). */
 export interface PlaybookTrigger {
-  kernel: KernelName;
-  /** Evidence kinds, e.g. `exited`, `liveness_failed`, `not_ready`. */
+  /** The kernel whose evidence starts it; `any`: evidence about any kernel or managed process. */
+  kernel: KernelName | 'any';
+  /**
+   * Evidence kinds (src/healing/evidence.ts `EVIDENCE_KINDS`, e.g. `exited`, `acl_violation`), or
+   * `manual` for a playbook that is only run by hand.
+   */
   events: string[];
   /** Glob patterns (`*`, `?`) over error-signature ids; empty means any. @default [] */
   signatures: string[];
@@ -185,9 +190,19 @@ const ParameterSchema = z
     }
   });
 
+/** Trigger event kinds: the evidence kinds detectors report, and `manual`. */
+export const TRIGGER_EVENTS = [...EVIDENCE_KIND_NAMES, 'manual'] as const;
+
 export const TriggerSchema = z.strictObject({
-  kernel: z.enum(KERNEL_NAMES),
-  events: z.array(z.string().min(1)).min(1, 'a trigger needs at least one event kind'),
+  kernel: z.enum([...KERNEL_NAMES, 'any']),
+  events: z
+    .array(
+      z.enum(TRIGGER_EVENTS as unknown as [string, ...string[]], {
+        error: (issue) =>
+          issue.input === undefined ? undefined : `unknown event kind ${JSON.stringify(issue.input)}${suggest(issue.input, TRIGGER_EVENTS)}; expected one of ${TRIGGER_EVENTS.join(', ')}`,
+      }),
+    )
+    .min(1, 'a trigger needs at least one event kind'),
   signatures: z.array(z.string().min(1)).optional(),
 });
 

@@ -111,12 +111,12 @@ describe('actions on the real stack', function () {
     });
 
     it('verify_log_chain, incremental and full, is read-only and ok', async () => {
-      const [a, b] = await twice(() => acts.verify_log_chain({ full: true }, meta('verify')));
+      const [a, b] = await twice(() => acts.verify_log_chain({ full: true, require: false }, meta('verify')));
       assert.equal(a.ok, true, JSON.stringify(a));
       assert.equal(b.ok, true);
       assert.ok(a.checked > 0);
       assert.equal(a.firstBadSeq, null);
-      assert.equal((await acts.verify_log_chain({ full: false }, meta('verify-inc'))).ok, true);
+      assert.equal((await acts.verify_log_chain({ full: false, require: false }, meta('verify-inc'))).ok, true);
     });
 
     it('rebuild_log_index yields the same index twice, and the log stays valid', async () => {
@@ -238,7 +238,7 @@ describe('actions on the real stack', function () {
     });
 
     it('validate_bus_acl: an allowed publish passes and a forbidden one is refused', async () => {
-      const [a, b] = await twice(() => acts.validate_bus_acl({}, meta('acl-validate')));
+      const [a, b] = await twice(() => acts.validate_bus_acl({ analyseLog: false, logKb: 1024, require: false }, meta('acl-validate')));
       assert.equal(a.ok, true, a.detail);
       assert.equal(b.ok, true, b.detail);
       assert.match(a.detail, /refused/);
@@ -309,7 +309,7 @@ describe('actions on the real stack', function () {
       env.on('heartbeat', () => beats++);
       const out: Awaited<ReturnType<ActionActivities['wait_kernel_ready']>> = await env.run(
         acts.wait_kernel_ready,
-        { kernel: 'immutable_log' as const, timeoutMs: 10_000 },
+        { kernel: 'immutable_log' as const, timeoutMs: 10_000, require: false },
         meta('wait'),
       );
       assert.equal(out.ready, true, JSON.stringify(out.checks));
@@ -326,13 +326,13 @@ describe('actions on the real stack', function () {
         assert.ok(Object.values(stopped[0].pids).every((p) => p === null));
         assert.equal(await coderEvents('stop requested'), stopsBefore + 1, 'the retried update ran once');
 
-        const gaveUp = await acts.wait_kernel_ready({ kernel: 'coding_agent', timeoutMs: 300 }, meta('wait-stopped'));
+        const gaveUp = await acts.wait_kernel_ready({ kernel: 'coding_agent', timeoutMs: 300, require: false }, meta('wait-stopped'));
         assert.equal(gaveUp.ready, false);
         assert.ok(gaveUp.checks.some((c) => !c.ok));
 
         const env = new MockActivityEnvironment();
         env.on('heartbeat', () => env.cancel());
-        await assert.rejects(env.run(acts.wait_kernel_ready, { kernel: 'coding_agent' as const, timeoutMs: 60_000 }, meta('wait-cancel')), CancelledFailure);
+        await assert.rejects(env.run(acts.wait_kernel_ready, { kernel: 'coding_agent' as const, timeoutMs: 60_000, require: false }, meta('wait-cancel')), CancelledFailure);
       } finally {
         const started = await twice(() => acts.set_kernel_state({ kernel: 'coding_agent', state: 'running' }, meta('start', 'coding_agent')));
         assert.equal(started[0].state, KernelState.READY);

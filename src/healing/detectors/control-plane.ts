@@ -1,0 +1,130 @@
+/**
+ * The control plane, watched from outside it:
+ *  - lost: its workflow was seen running and is now closed (terminated, failed, timed out);
+ *  - deadlock: it does not answer its status query within `detectors.controlPlane.queryTimeoutMs`,
+ *    or a kernel has stayed in one lifecycle transition (STARTING, RESTARTING) longer than
+ *    `deadlockMs` — its lifecycle activity is stuck on a process that neither stops nor starts;
+ *  - crash loop: it says a kernel is in a crash loop.
+ */
+import { readFileSync } from 'node:fs';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { KERNEL_NAMES, KernelState } from '../../domain/kernels';
+import { KERNELS } from '../../../kernels/registry';
+import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../workflows/control-plane';
+import type { Detector, Finding } from './types';
+
+let seenRunning = false;
+/** Per kernel: since when it has been in its current transition (keyed by state and restart time). */
+const transitions = new Map<string, { key: string; since: number }>();
+const TRANSITIONS: readonly string[] = [KernelState.STARTING, KernelState.RESTARTING];
+
+export const controlPlane: Detector = {
+  name: 'control_plane',
+  everyMs: (config) => config.detectors.controlPlane.everyMs,
+  async check({ config, temporal, pm }): Promise<Finding[]> {
+    const { deadlockMs, queryTimeoutMs } = config.detectors.controlPlane;
+    const handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+    let status: string;
+    let runId: string;
+    try {
+      const d = await handle.describe();
+      status = d.status.name;
+      runId = d.runId;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return []; // never started: boot has not reached phase 7
+      throw err;
+    }
+    if (status !== 'RUNNING') {
+      if (!seenRunning) return [];
+      return [
+        {
+          kind: 'control_plane_lost',
+          kernel: 'self_healing',
+          key: runId,
+          detail: `the control plane workflow ${CONTROL_PLANE_WORKFLOW_ID} is ${status} (run ${runId})`,
+          data: { status, runId },
+        },
+      ];
+    }
+    seenRunning = true;
+
+    let cp: ControlPlaneStatus;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      cp = await Promise.race([
+        handle.query(getControlPlaneStatusQuery),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${queryTimeoutMs} ms`)), queryTimeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      return [
+        {
+          kind: 'control_plane_deadlock',
+          kernel: 'self_healing',
+          key: `query:${runId}`,
+          detail: `the control plane does not answer its status query: ${(err as Error).message}`,
+          data: { cause: 'query', runId },
+        },
+      ];
+    } finally {
+      clearTimeout(timer);
+    }
+
+    const out: Finding[] = [];
+    const now = Date.now();
+    for (const k of KERNEL_NAMES) {
+      const rec = cp.kernels[k];
+      if (rec.crashLoop) {
+        out.push({
+          kind: 'crash_loop',
+          kernel: k,
+          key: `${rec.recentRestarts[0] ?? 0}`,
+          detail: `${k} is in a crash loop: ${rec.recentRestarts.length} restarts in the window; last: ${rec.lastReason ?? 'unknown'}`,
+          data: { restarts: rec.restarts, recent: rec.recentRestarts.length, lastReason: rec.lastReason ?? '' },
+        });
+      }
+      if (!TRANSITIONS.includes(rec.state)) {
+        transitions.delete(k);
+        continue;
+      }
+      const key = `${rec.state}:${rec.lastRestartAt ?? ''}`;
+      const t = transitions.get(k);
+      if (!t || t.key !== key) {
+        transitions.set(k, { key, since: now });
+        continue;
+      }
+      if (now - t.since < deadlockMs) continue;
+      // A slow start is not a deadlock: only a transition waiting on a process that cannot move
+      // (stopped, or in uninterruptible I/O) is, and that process is what the playbook kills.
+      const stuck = KERNELS[k].processes(config).find((p) => ['T', 't', 'D'].includes(procState(pm.pid(p)) ?? ''));
+      if (!stuck) continue;
+      out.push({
+        kind: 'control_plane_deadlock',
+        kernel: k,
+        process: stuck,
+        pid: pm.pid(stuck),
+        key,
+        detail: `${k} has been ${rec.state} for ${Math.round((now - t.since) / 1000)} s (threshold ${deadlockMs} ms); ${stuck} is ${describeState(procState(pm.pid(stuck)))}`,
+        data: { state: rec.state, stuckMs: now - t.since, process: stuck, cause: 'transition' },
+      });
+    }
+    return out;
+  },
+};
+
+
+/** The one-letter state of /proc/PID/stat (R, S, D, T, Z…); null when gone. */
+export function procState(pid: number | null): string | null {
+  if (pid === null) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return null;
+  }
+}
+
+function describeState(s: string | null): string {
+  return s === null ? 'gone' : s === 'T' ? 'stopped (SIGSTOP)' : s === 'D' ? 'in uninterruptible I/O' : s === 'Z' ? 'a zombie' : `in state ${s}`;
+}

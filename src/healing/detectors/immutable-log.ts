@@ -1,0 +1,60 @@
+/**
+ * The immutable log's detectors, through its loopback API:
+ *  - integrity: the whole chain is verified on a period (`detectors.logIntegrity.everyMs`); a
+ *    failure names the first bad entry and its segment, which is what the repair playbook restores;
+ *  - quota: the log's usage against its quota (`detectors.logQuota.percent`).
+ * An unreachable log API finds nothing here: the liveness probe reports that.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { immutableLogClient } from '../../../kernels/registry';
+import type { Detector, Finding } from './types';
+
+export const logIntegrity: Detector = {
+  name: 'log_integrity',
+  everyMs: (config) => config.detectors.logIntegrity.everyMs,
+  async check({ config }): Promise<Finding[]> {
+    // A full verify reads every segment: give it far longer than a probe.
+    const result = await immutableLogClient(config, 60_000).verify({ full: true }, 60_000);
+    if (result.ok || !result.failure) return [];
+    const f = result.failure;
+    const archived = !existsSync(path.join(config.stateDir, 'log', 'segments', f.segment));
+    return [
+      {
+        kind: 'log_corruption',
+        kernel: 'immutable_log',
+        process: 'immutable-log',
+        key: `${f.segment}:${f.seq}`,
+        detail: `chain broken at seq ${f.seq} in ${f.segment}: ${f.reason} (${f.detail})`,
+        data: {
+          seq: f.seq,
+          reason: f.reason,
+          // The segment as a path relative to the state directory: what restore_from_snapshot takes.
+          segment: archived ? `log/archive/${f.segment}` : `log/segments/${f.segment}`,
+          archived,
+        },
+      },
+    ];
+  },
+};
+
+export const logQuota: Detector = {
+  name: 'log_quota',
+  everyMs: () => 2_000,
+  async check({ config }): Promise<Finding[]> {
+    const { usage } = await immutableLogClient(config).usage();
+    if (usage.quotaFraction === null) return [];
+    const percent = Math.round(usage.quotaFraction * 1000) / 10;
+    if (percent < config.detectors.logQuota.percent) return [];
+    return [
+      {
+        kind: 'log_quota',
+        kernel: 'immutable_log',
+        process: 'immutable-log',
+        key: 'quota',
+        detail: `the log uses ${percent}% of its ${Math.round((usage.quotaBytes ?? 0) / 1048576)} MB quota (alert at ${config.detectors.logQuota.percent}%)`,
+        data: { percent, usedBytes: usage.usedBytes, quotaBytes: usage.quotaBytes ?? 0, archiveBytes: usage.archiveBytes },
+      },
+    ];
+  },
+};
