@@ -1,7 +1,7 @@
 /**
  * ACL violations as the bus itself records them. nats-server logs every publish or subscribe its
  * permissions refuse, e.g.
- *   [ERR] 127.0.0.1:50412 - cid:9 - "v3.4.0:nats.js:x" - Publish Violation - User "immutable_log", Subject "system.control"
+ *   [ERR] 127.0.0.1:58654 - cid:37 - "v3.4.0:nats.js:x" - "$G/user:immutable_log" - Publish Violation - Subject "system.control"
  * The violation detector reads new lines as they come; the message_bus_acl_violation_fix playbook
  * (validate_bus_acl with analyseLog) reads the recent ones and says, for each, whether the policy
  * allows what was refused — then the rendered ACL has drifted from the policy and re-rendering it
@@ -18,13 +18,24 @@ export interface Violation {
   line: string;
 }
 
-const VIOLATION = /(Publish|Subscription) Violation - (?:User|Account) "([^"]*)".*?Subject "([^"]*)"/;
+// nats-server 2.10+: `"$G/user:NAME" - Publish Violation - Subject "S"`; older servers wrote
+// `Publish Violation - User "NAME", Subject "S"`. Both are read.
+const VIOLATION_2_10 = /"[^"/]*\/user:([^"]+)" - (Publish|Subscription) Violation - Subject "([^"]*)"/;
+const VIOLATION_OLD = /(Publish|Subscription) Violation - (?:User|Account) "([^"]*)".*?Subject "([^"]*)"/;
+
+/**
+ * The ACL user of the bus's own readiness self-test: its `acl_loaded` check publishes to
+ * system.control on purpose to see it refused. Those refusals are the ACL working, not evidence.
+ */
+export const PROBE_USER = 'probe';
 
 /** Parses one line of nats-server's log; null for lines that are not a permission violation. */
 export function parseViolation(line: string): Violation | null {
-  const m = VIOLATION.exec(line);
-  if (!m) return null;
-  return { op: m[1] === 'Publish' ? 'publish' : 'subscribe', user: m[2], subject: m[3], line: line.trim() };
+  const m = VIOLATION_2_10.exec(line);
+  if (m) return { op: m[2] === 'Publish' ? 'publish' : 'subscribe', user: m[1], subject: m[3], line: line.trim() };
+  const o = VIOLATION_OLD.exec(line);
+  if (!o) return null;
+  return { op: o[1] === 'Publish' ? 'publish' : 'subscribe', user: o[2], subject: o[3], line: line.trim() };
 }
 
 /** Whether the policy lets `user` do `op` on `subject` (its allow lists cover it and no deny does). */
@@ -65,7 +76,7 @@ export function analyseViolations(logFile: string, policy: BusPolicy, maxBytes =
   const groups = new Map<string, ViolationSummary>();
   for (const line of text.split('\n')) {
     const v = parseViolation(line);
-    if (!v) continue;
+    if (!v || v.user === PROBE_USER) continue;
     const key = `${v.user}\u0000${v.op}\u0000${v.subject}`;
     const g = groups.get(key);
     if (g) {

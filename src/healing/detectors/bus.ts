@@ -12,7 +12,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { isNotFound } from '../../../kernels/message-bus/streams';
 import { loadPolicy, policyFileOf } from '../../../kernels/message-bus/policy';
 import { busPaths, renderBusText } from '../../../kernels/message-bus/render';
-import { parseViolation } from '../../../kernels/message-bus/violations';
+import { parseViolation, PROBE_USER } from '../../../kernels/message-bus/violations';
+import { connectBus } from '../../clients/bus';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { Detector, Finding } from './types';
 
 /** Where the last read of the bus log stopped, per log file. Starts at the end: old lines are history. */
@@ -57,7 +59,7 @@ export const aclViolations: Detector = {
     const out: Finding[] = [];
     for (const [i, line] of lines.entries()) {
       const v = parseViolation(line);
-      if (!v) continue;
+      if (!v || v.user === PROBE_USER) continue;
       out.push({
         kind: 'acl_violation',
         kernel: 'message_bus',
@@ -72,12 +74,17 @@ export const aclViolations: Detector = {
   },
 };
 
+let operator: NatsConnection | undefined;
+
 export const busConsumers: Detector = {
   name: 'bus_consumers',
   everyMs: (config) => config.detectors.queueBacklog.everyMs,
-  async check({ config, bus }): Promise<Finding[]> {
+  async check({ config }): Promise<Finding[]> {
     const policy = loadPolicy(policyFileOf(config));
-    const jsm = await jetstreamManager(bus, { timeout: 2_000 });
+    // As the operator: the healing kernel's own ACL user may read only its own consumers, and a
+    // refused JetStream API call would itself be an ACL violation in the bus log.
+    operator ??= await connectBus(config, { name: 'layer1-detector-consumers' });
+    const jsm = await jetstreamManager(operator, { timeout: 2_000, checkAPI: false });
     const out: Finding[] = [];
     for (const [stream, s] of Object.entries(policy.streams)) {
       for (const consumer of Object.keys(s.consumers)) {

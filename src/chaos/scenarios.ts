@@ -1,0 +1,277 @@
+/**
+ * One failure scenario per playbook: the real fault that makes a detector report the evidence the
+ * playbook's trigger matches. The integration suite (test/integration/playbooks.test.ts) runs each
+ * once and the benchmark (bench/playbooks-dispatch.ts) five times; chaos drills will draw on them.
+ *
+ * A scenario only injects. Waiting for the dispatched run and checking that the system is healthy
+ * again is the caller's (see `awaitDispatchedRun` and `allKernelsReady`), so nobody heals by hand.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Db } from 'mongodb';
+import type { LoadedConfig } from '../config/load';
+import { KERNEL_NAMES, type KernelName } from '../domain/kernels';
+import type { ProcessManager } from '../process/manager';
+import { immutableLogClient, KERNELS } from '../../kernels/registry';
+import { SnapshotStore } from '../snapshots/store';
+import { MODEL_SNAPSHOT_LABEL } from '../coding-agent/models';
+import type { PlaybookReport } from '../../workflows/playbook';
+import { declareDrill, endDrill } from './drills';
+import * as faults from './faults';
+import type { Injected } from './faults';
+
+export interface ScenarioContext {
+  config: LoadedConfig;
+  pm: ProcessManager;
+  db: Db;
+  temporal: Client;
+}
+
+export interface Scenario {
+  playbook: string;
+  /** What is broken, in a few words. */
+  fault: string;
+  /** The dispatched run's workflow id (the dispatcher's `dispatch-<playbook>-<kernel|process|any>`). */
+  workflowId: string;
+  /** Breaks it for real. The returned restore() undoes what is still undone. */
+  inject(ctx: ScenarioContext): Promise<Injected>;
+  /** How long detection plus repair may take. */
+  timeoutMs?: number;
+}
+
+/** Appends small entries until the log has at least one sealed segment, then snapshots the segments. */
+async function sealedSegmentSnapshotted(ctx: ScenarioContext): Promise<void> {
+  const log = immutableLogClient(ctx.config, 30_000);
+  const payload = 'x'.repeat(1024);
+  for (let i = 0; (await log.usage()).usage.segments.sealed === 0; i++) {
+    await Promise.all(Array.from({ length: 32 }, (_, j) => log.append('scenario.fill', { i, j, payload })));
+  }
+  // What the snapshot schedule keeps: the segments as they are now, sealed ones included.
+  await new SnapshotStore(ctx.config.stateDir).take({ id: `scenario-${Date.now().toString(36)}`, label: 'hygiene', paths: ['log/segments'] });
+}
+
+/** Runs `inject` inside a declared drill, and ends the drill on restore. */
+async function inDrill(ctx: ScenarioContext, kernel: KernelName, card: string, inject: () => Promise<Injected>): Promise<Injected> {
+  const id = `drill-${card}-${Date.now().toString(36)}`;
+  await declareDrill(ctx.db, { id, kernel, card, durationMs: 120_000 });
+  try {
+    const injected = await inject();
+    return {
+      ...injected,
+      detail: `drill ${id}: ${injected.detail}`,
+      restore: async () => {
+        await injected.restore();
+        await endDrill(ctx.db, id);
+      },
+    };
+  } catch (err) {
+    await endDrill(ctx.db, id);
+    throw err;
+  }
+}
+
+const id = (playbook: string, target: string): string => `dispatch-${playbook}-${target}`;
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    playbook: 'message_bus_acl_violation_fix',
+    fault: 'the immutable_log kernel user publishes to system.control, which its policy forbids',
+    workflowId: id('message_bus_acl_violation_fix', 'message_bus'),
+    inject: (ctx) => faults.forbiddenPublish(ctx, { user: 'immutable_log', subject: 'system.control' }),
+  },
+  {
+    playbook: 'immutable_log_integrity_repair',
+    fault: 'a flipped byte in a sealed segment of the immutable log',
+    workflowId: id('immutable_log_integrity_repair', 'immutable_log'),
+    inject: async (ctx) => {
+      await sealedSegmentSnapshotted(ctx);
+      return faults.corruptSealedLogEntry(ctx);
+    },
+  },
+  {
+    playbook: 'micro_chaos_log_entry_corrupt',
+    fault: 'drill: a flipped byte in a sealed segment',
+    workflowId: id('micro_chaos_log_entry_corrupt', 'immutable_log'),
+    inject: async (ctx) => {
+      await sealedSegmentSnapshotted(ctx);
+      return inDrill(ctx, 'immutable_log', 'log_entry_corrupt', () => faults.corruptSealedLogEntry(ctx));
+    },
+  },
+  {
+    playbook: 'config_drift',
+    fault: "nats.conf edited by hand: control_plane loses system.control, and the bus reloads it",
+    workflowId: id('config_drift', 'message_bus'),
+    inject: (ctx) => faults.tamperBusConfig(ctx),
+  },
+  {
+    playbook: 'message_bus_consumer_restore',
+    fault: 'the durable consumer self_healing_triggers deleted',
+    workflowId: id('message_bus_consumer_restore', 'message_bus'),
+    inject: (ctx) => faults.deleteConsumer(ctx, { stream: 'LAYER1_EVENTS', consumer: 'self_healing_triggers' }),
+  },
+  {
+    playbook: 'queue_backlog',
+    fault: 'a flood of telemetry that nobody consumes',
+    workflowId: id('queue_backlog', 'message_bus'),
+    inject: (ctx) => faults.floodStream(ctx, { count: ctx.config.detectors.queueBacklog.maxPending * 2 }),
+  },
+  {
+    playbook: 'model_file_corruption',
+    fault: "a flipped byte in the coding agent's model file",
+    workflowId: id('model_file_corruption', 'coding_agent'),
+    inject: (ctx) => faults.corruptModelFile(ctx),
+  },
+  {
+    playbook: 'stale_snapshot',
+    fault: 'every snapshot moved away',
+    workflowId: id('stale_snapshot', 'any'),
+    inject: (ctx) => faults.hideSnapshots(ctx, { keepLabels: [MODEL_SNAPSHOT_LABEL] }),
+  },
+  {
+    playbook: 'cpu_pressure',
+    fault: 'a managed process in a busy loop',
+    workflowId: id('cpu_pressure', 'runaway-cpu'),
+    inject: (ctx) => faults.startRunaway(ctx, { kind: 'cpu' }),
+  },
+  {
+    playbook: 'memory_pressure',
+    fault: 'a managed process holding more memory than the threshold',
+    workflowId: id('memory_pressure', 'runaway-memory'),
+    inject: (ctx) => faults.startRunaway(ctx, { kind: 'memory', mb: ctx.config.detectors.memory.rssMb + 150 }),
+  },
+  {
+    playbook: 'disk_pressure',
+    fault: 'log archives grown past their threshold',
+    workflowId: id('disk_pressure', 'immutable_log'),
+    inject: (ctx) => faults.growLogArchives(ctx, { mb: ctx.config.detectors.disk.archivesMaxMb + 1 }),
+    timeoutMs: 120_000,
+  },
+  {
+    playbook: 'immutable_log_disk_full',
+    fault: "the immutable log filled past its quota's alert threshold",
+    workflowId: id('immutable_log_disk_full', 'immutable_log'),
+    inject: (ctx) => faults.fillLogQuota(ctx, { percent: ctx.config.detectors.logQuota.percent + 2 }),
+    timeoutMs: 120_000,
+  },
+  {
+    playbook: 'latency_spike',
+    fault: 'the immutable log server throttled (SIGSTOP/SIGCONT cycles)',
+    workflowId: id('latency_spike', 'immutable_log'),
+    inject: (ctx) => faults.throttleProcess(ctx, { process: 'immutable-log', ms: 60_000, stopMs: 600, runMs: 15 }),
+  },
+  {
+    playbook: 'control_plane_deadlock',
+    fault: 'the immutable log server stopped (SIGSTOP): its restart hangs on a process that cannot exit',
+    workflowId: id('control_plane_deadlock', 'immutable_log'),
+    inject: (ctx) => faults.stallProcess(ctx, { process: 'immutable-log', ms: 120_000 }),
+    timeoutMs: 90_000,
+  },
+  {
+    playbook: 'message_bus_restart_drain',
+    fault: 'kill -9 of nats-server',
+    workflowId: id('message_bus_restart_drain', 'message_bus'),
+    inject: (ctx) => faults.killProcess(ctx, { process: 'bus' }),
+  },
+  {
+    playbook: 'micro_chaos_message_bus_heartbeat',
+    fault: 'drill: nats-server stopped for 5 s',
+    workflowId: id('micro_chaos_message_bus_heartbeat', 'message_bus'),
+    inject: (ctx) => inDrill(ctx, 'message_bus', 'message_bus_heartbeat', () => faults.stallProcess(ctx, { process: 'bus', ms: 5_000 })),
+  },
+  {
+    playbook: 'self_healing_bootstrap',
+    fault: 'kill -9 of a healing replica',
+    workflowId: id('self_healing_bootstrap', 'self_healing'),
+    inject: (ctx) => faults.killProcess(ctx, { process: 'healing-2' }),
+  },
+  {
+    playbook: 'coding_agent_bootstrap',
+    fault: 'kill -9 of the coding-agent worker',
+    workflowId: id('coding_agent_bootstrap', 'coding_agent'),
+    inject: (ctx) => faults.killProcess(ctx, { process: 'coding-agent-1' }),
+  },
+  {
+    playbook: 'crash_loop',
+    fault: 'the immutable log server killed again each time it is back',
+    workflowId: id('crash_loop', 'immutable_log'),
+    // Each kill waits for the restart to be ready: a death during the control plane's readiness
+    // wait is only handled when that wait ends.
+    inject: (ctx) => faults.crashLoop(ctx, { process: 'immutable-log', kills: ctx.config.controlPlane.crashLoop.restarts + 1, intervalMs: 2_500 }),
+    timeoutMs: 180_000,
+  },
+  {
+    playbook: 'control_plane_failover',
+    fault: 'the control plane workflow terminated',
+    workflowId: id('control_plane_failover', 'self_healing'),
+    inject: (ctx) => faults.terminateControlPlane(ctx),
+  },
+  {
+    playbook: 'micro_chaos_control_plane_restart',
+    fault: 'drill: the control plane workflow terminated',
+    workflowId: id('micro_chaos_control_plane_restart', 'self_healing'),
+    inject: (ctx) => inDrill(ctx, 'self_healing', 'control_plane_restart', () => faults.terminateControlPlane(ctx)),
+  },
+  {
+    playbook: 'dependency_unreachable',
+    fault: 'the store (FerretDB) stopped with SIGSTOP',
+    workflowId: id('dependency_unreachable', 'store'),
+    inject: (ctx) => faults.stallProcess(ctx, { process: 'store', ms: 120_000 }),
+  },
+];
+
+export interface DispatchedRun {
+  workflowId: string;
+  runId: string;
+  report: PlaybookReport;
+  /** Epoch ms: when the run started, and when the detector saw the evidence that started it. */
+  startedAt: number;
+  evidenceAt: number | null;
+}
+
+/**
+ * Waits for the dispatcher's run of `workflowId` that started at or after `sinceMs`, then for its
+ * result. A failed run rejects with Temporal's WorkflowFailedError (its cause names the step).
+ */
+export async function awaitDispatchedRun(temporal: Client, workflowId: string, sinceMs: number, timeoutMs: number): Promise<DispatchedRun> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const d = await temporal.workflow.getHandle(workflowId).describe();
+      if (d.startTime.getTime() >= sinceMs - 1_000) {
+        const handle = temporal.workflow.getHandle(workflowId, d.runId);
+        const report = (await Promise.race([
+          handle.result(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error(`${workflowId} did not finish within ${timeoutMs} ms`)), Math.max(1, deadline - Date.now()))),
+        ])) as PlaybookReport;
+        const evidenceAt = report.evidence[0]?.at ?? null;
+        return { workflowId, runId: d.runId, report, startedAt: d.startTime.getTime(), evidenceAt };
+      }
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`no run of ${workflowId} was dispatched within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Polls until every kernel's self-test passes; resolves with when it did. */
+export async function allKernelsReady(ctx: ScenarioContext, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const results = await Promise.all(
+      KERNEL_NAMES.map(async (k) => {
+        try {
+          return { k, checks: await KERNELS[k].readiness(ctx) };
+        } catch (err) {
+          return { k, checks: [{ name: 'self-test', ok: false, detail: (err as Error).message, ms: 0 }] };
+        }
+      }),
+    );
+    const failed = results.flatMap(({ k, checks }) => checks.filter((c) => !c.ok).map((c) => `${k}.${c.name}: ${c.detail}`));
+    if (failed.length === 0) return Date.now();
+    last = failed.join('; ');
+    if (Date.now() > deadline) throw new Error(`not every kernel is ready after ${timeoutMs} ms: ${last}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

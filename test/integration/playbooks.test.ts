@@ -1,0 +1,104 @@
+/**
+ * Every shipped playbook, started by the dispatcher for a failure produced for real on the suite's
+ * stack (src/chaos/scenarios.ts says how each one is broken). Nobody runs a playbook here: each test
+ * injects its fault, waits for the dispatched run, and then checks that
+ *  - the run succeeded, every step it did not skip succeeded, and it carries the evidence;
+ *  - the immutable log holds the run's start (with the evidence), each step and its outcome;
+ *  - every kernel's self-test passes again;
+ * and restores whatever the fault left undone. The disruptive scenarios (kills, a terminated control
+ * plane, a stopped store) come last, as SCENARIOS orders them.
+ */
+import assert from 'node:assert/strict';
+import type { Client } from '@temporalio/client';
+import { connectClient } from '../../src/clients/temporal';
+import { connectStore, type Store } from '../../src/clients/store';
+import { processManager } from '../../src/stack/stack';
+import { immutableLogClient } from '../../kernels/registry';
+import { loadPlaybooks } from '../../src/playbooks/loader';
+import { allKernelsReady, awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../../src/chaos/scenarios';
+import { EVIDENCE_COLLECTION } from '../../src/healing/seam';
+import type { LogEntry } from '../../kernels/immutable-log/format';
+import { stackAvailable, testConfig } from '../support/env';
+
+describe('the 22 playbooks, dispatched for real failures', function () {
+  this.timeout(240_000);
+  const config = testConfig();
+  const pm = processManager(config);
+  let client: Client;
+  let store: Store;
+  let ctx: ScenarioContext;
+
+  before(async function () {
+    if (!stackAvailable()) this.skip();
+    client = await connectClient(config);
+    store = await connectStore(config);
+    ctx = { config, pm, db: store.db, temporal: client };
+    await allKernelsReady(ctx, 60_000);
+  });
+
+  after(async () => {
+    await client?.connection.close();
+    await store?.close();
+  });
+
+  it('there is a scenario for every shipped playbook', () => {
+    const names = loadPlaybooks().playbooks.map((p) => p.name).sort();
+    assert.equal(names.length, 22);
+    assert.deepEqual(SCENARIOS.map((s) => s.playbook).sort(), names);
+  });
+
+  /** The run's entries in the immutable log, read from `fromSeq` on. */
+  async function runEntries(workflowId: string, fromSeq: number): Promise<LogEntry[]> {
+    const log = immutableLogClient(config, 30_000);
+    const out: LogEntry[] = [];
+    for (let from = fromSeq; ; ) {
+      const page = await log.entries(from, 1000);
+      for (const e of page.entries) {
+        const data = e.data as { run?: string } | null;
+        if (data?.run === workflowId) out.push(e);
+      }
+      if (page.entries.length === 0) return out;
+      from = page.entries[page.entries.length - 1].seq + 1;
+    }
+  }
+
+  for (const scenario of SCENARIOS) {
+    it(`${scenario.playbook}: ${scenario.fault}`, async function () {
+      const timeoutMs = scenario.timeoutMs ?? 90_000;
+      this.timeout(timeoutMs + 90_000);
+      const logHead = (await immutableLogClient(config).head()).seq;
+      const since = Date.now();
+      const injected = await scenario.inject(ctx);
+      try {
+        const run = await awaitDispatchedRun(client, scenario.workflowId, since, timeoutMs);
+        const { report } = run;
+        assert.equal(report.playbook, scenario.playbook);
+        assert.equal(report.outcome, 'succeeded', JSON.stringify(report.steps));
+        for (const s of report.steps) assert.ok(['succeeded', 'skipped'].includes(s.status), `${s.id}: ${s.status} ${s.error ?? ''}`);
+        assert.ok(report.steps.some((s) => s.status === 'succeeded'), 'at least one step ran');
+
+        // The evidence that started it: in the report, and recorded in the store with the dispatch.
+        assert.ok(report.evidence.length >= 1, 'the run carries its evidence');
+        const ev = report.evidence[0];
+        assert.ok(ev.at >= since - 1_000, `evidence seen after the fault (${ev.at} vs ${since})`);
+        const stored = await store.db.collection(EVIDENCE_COLLECTION).findOne({ _id: ev.id as never });
+        assert.ok(stored, `evidence ${ev.id} is recorded`);
+
+        // The immutable log: the start with the evidence, every step, the outcome.
+        const entries = await runEntries(report.workflowId, logHead + 1);
+        const kinds = entries.map((e) => e.kind);
+        const started = entries.find((e) => e.kind === 'playbook.started');
+        assert.ok(started, `playbook.started in the log (saw ${kinds.join(', ')})`);
+        assert.equal((started.data as { evidence?: { id?: string } }).evidence?.id, ev.id, 'the start entry holds the evidence');
+        const stepsLogged = new Set(entries.filter((e) => e.kind === 'playbook.step').map((e) => (e.data as { step: string }).step));
+        for (const s of report.steps) assert.ok(stepsLogged.has(s.id), `step ${s.id} is in the log`);
+        const finished = entries.find((e) => e.kind === 'playbook.finished');
+        assert.equal((finished?.data as { outcome?: string } | undefined)?.outcome, 'succeeded');
+
+        await allKernelsReady(ctx, 60_000);
+      } finally {
+        await injected.restore();
+      }
+    });
+  }
+});

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { dispatchWorkflowId, globMatch, matchingPlaybooks, paramsFromEvidence } from '../../src/healing/dispatcher';
+import { EVIDENCE_KIND_NAMES, evidenceSignature, fromKernelUnwell, makeEvidence, toKernelUnwell, type Evidence } from '../../src/healing/evidence';
+import { parseViolation, policyAllows } from '../../kernels/message-bus/violations';
+import { loadPolicy } from '../../kernels/message-bus/policy';
+import { loadPlaybooks, loadPlaybookSources, resolveRunParams } from '../../src/playbooks/loader';
+
+const evidence = (over: Partial<Parameters<typeof makeEvidence>[0]> = {}): Evidence =>
+  makeEvidence({ kind: 'log_corruption', kernel: 'immutable_log', process: 'immutable-log', pid: 42, detail: 'x', at: 1, observer: 'healing-1', key: 'k', ...over });
+
+describe('dispatcher: matching evidence to playbooks', () => {
+  const { playbooks, problems } = loadPlaybooks();
+
+  it('the shipped playbooks load: exactly 22, no problems', () => {
+    assert.deepEqual(problems, []);
+    assert.equal(playbooks.length, 22);
+  });
+
+  it('every evidence kind a detector reports, on each kernel it concerns, has a playbook or is knowingly unmatched', () => {
+    // Kinds that reach no playbook on purpose: recorded only.
+    const recordedOnly = new Set(['heartbeat_missed:immutable_log', 'heartbeat_missed:self_healing', 'heartbeat_missed:coding_agent', 'heartbeat_missed:message_bus', 'liveness_failed:immutable_log', 'exited:immutable_log', 'not_ready:message_bus', 'not_ready:immutable_log']);
+    for (const kind of EVIDENCE_KIND_NAMES) {
+      for (const kernel of ['message_bus', 'immutable_log', 'self_healing', 'coding_agent'] as const) {
+        const m = matchingPlaybooks(evidence({ kind, kernel }), playbooks);
+        if (m.length === 0) assert.ok(recordedOnly.has(`${kind}:${kernel}`) || !['exited', 'liveness_failed', 'not_ready', 'heartbeat_missed'].includes(kind), `${kind} on ${kernel} matches nothing`);
+      }
+    }
+  });
+
+  it('a corrupt log entry starts the integrity repair; during a declared drill, the drill playbook', () => {
+    assert.equal(matchingPlaybooks(evidence(), playbooks)[0].playbook.name, 'immutable_log_integrity_repair');
+    const drill = { ...evidence(), signature: evidenceSignature('log_corruption', 'immutable_log', 'log_entry_corrupt') };
+    const m = matchingPlaybooks(drill, playbooks);
+    assert.equal(m[0].playbook.name, 'micro_chaos_log_entry_corrupt');
+    assert.ok(m[0].score > m[1].score, 'a signature match is more specific than a bare one');
+  });
+
+  it('an ACL violation starts message_bus_acl_violation_fix with the user and subject from the evidence', () => {
+    const e = evidence({ kind: 'acl_violation', kernel: 'message_bus', process: 'bus', data: { user: 'immutable_log', subject: 'system.control', op: 'publish' } });
+    const [m] = matchingPlaybooks(e, playbooks);
+    assert.equal(m.playbook.name, 'message_bus_acl_violation_fix');
+    assert.deepEqual(resolveRunParams(m.playbook, paramsFromEvidence(m.playbook, e)), { user: 'immutable_log', subject: 'system.control' });
+  });
+
+  it('a named kernel beats `any`; among equals the first in file order', () => {
+    const { playbooks: pbs } = loadPlaybookSources([
+      {
+        file: 'x.yaml',
+        text: [
+          'playbooks:',
+          '  - name: general',
+          '    trigger: { kernel: any, events: [cpu_pressure] }',
+          '    steps: [{ id: a, action: verify_log_chain }]',
+          '  - name: specific',
+          '    trigger: { kernel: coding_agent, events: [cpu_pressure] }',
+          '    steps: [{ id: a, action: verify_log_chain }]',
+          '  - name: specific_too',
+          '    trigger: { kernel: coding_agent, events: [cpu_pressure] }',
+          '    steps: [{ id: a, action: verify_log_chain }]',
+        ].join('\n'),
+      },
+    ]);
+    const names = (kernel: 'coding_agent' | null) => matchingPlaybooks(evidence({ kind: 'cpu_pressure', kernel }), pbs).map((m) => m.playbook.name);
+    assert.deepEqual(names('coding_agent'), ['specific', 'specific_too', 'general']);
+    assert.deepEqual(names(null), ['general']);
+  });
+
+  it('camelCase measurements fill snake_case parameters; values of the wrong type are left out', () => {
+    const pb = playbooks.find((p) => p.name === 'memory_pressure')!;
+    const e = evidence({ kind: 'memory_pressure', kernel: null, process: 'runaway-memory', data: { rssMb: 812 } });
+    assert.deepEqual(paramsFromEvidence(pb, e), { rss_mb: 812, process: 'runaway-memory' });
+    assert.deepEqual(paramsFromEvidence(pb, { ...e, data: { rssMb: 'lots' } }), { process: 'runaway-memory' });
+  });
+
+  it('one run per playbook and kernel: the workflow id folds duplicates', () => {
+    const pb = playbooks.find((p) => p.name === 'immutable_log_integrity_repair')!;
+    assert.equal(dispatchWorkflowId(pb, evidence({ key: 'a' })), dispatchWorkflowId(pb, evidence({ key: 'b' })));
+  });
+
+  it('globs: * and ? only, everything else literal', () => {
+    assert.ok(globMatch('message_bus_*', 'message_bus_AclViolation_1234abcd'));
+    assert.ok(globMatch('chaos_?og', 'chaos_log'));
+    assert.ok(!globMatch('a.b', 'axb'));
+  });
+});
+
+describe('evidence', () => {
+  it('ids: both replicas seeing one death compute the same id; lifecycle kinds round-trip to the control plane', () => {
+    const u = { kernel: 'message_bus' as const, process: 'bus', pid: 7, reason: 'exited' as const, detail: 'gone', at: 5, observer: 'healing-1' };
+    const a = fromKernelUnwell(u);
+    const b = fromKernelUnwell({ ...u, observer: 'healing-2', at: 6 });
+    assert.equal(a.id, b.id);
+    assert.deepEqual(toKernelUnwell(a), u);
+    assert.equal(toKernelUnwell(evidence()), null, 'non-lifecycle evidence never restarts anything');
+  });
+
+  it('signatures read like the knowledge base ids', () => {
+    assert.match(evidenceSignature('acl_violation', 'message_bus'), /^message_bus_ACLViolation_[0-9a-f]{8}$/);
+    assert.equal(evidenceSignature('acl_violation', 'message_bus', 'x'), 'chaos_x');
+  });
+});
+
+describe('bus ACL violations', () => {
+  it('parses the violation lines nats-server writes, and nothing else', () => {
+    // Verbatim from nats-server 2.15.1's log.
+    const v = parseViolation(
+      '[12462] 2026/11/27 04:40:00.473579 [ERR] 127.0.0.1:58654 - cid:37 - "v3.4.0:nats.js:layer1-chaos-immutable_log" - "$G/user:immutable_log" - Publish Violation - Subject "system.control"',
+    );
+    assert.deepEqual({ ...v, line: undefined }, { op: 'publish', user: 'immutable_log', subject: 'system.control', line: undefined });
+    const old = parseViolation('[ERR] 127.0.0.1:50412 - cid:9 - Subscription Violation - User "coding_agent", Subject "layer1.events.x"');
+    assert.deepEqual({ ...old, line: undefined }, { op: 'subscribe', user: 'coding_agent', subject: 'layer1.events.x', line: undefined });
+    assert.equal(parseViolation('[INF] Server is ready'), null);
+  });
+
+  it('tells a refusal the policy wants from one caused by a drifted ACL', () => {
+    const policy = loadPolicy();
+    assert.equal(policyAllows(policy, { op: 'publish', user: 'immutable_log', subject: 'system.control' }), false);
+    assert.equal(policyAllows(policy, { op: 'publish', user: 'control_plane', subject: 'system.control' }), true);
+  });
+});
