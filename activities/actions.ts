@@ -13,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { asyncLocalStorage, type Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { headers as natsHeaders, PermissionViolationError, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
@@ -22,7 +22,6 @@ import { z } from 'zod';
 import type { LoadedConfig } from '../src/config/load';
 import { ConfigError } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
-import type { KernelName } from '../src/domain/kernels';
 import type { ProcessManager } from '../src/process/manager';
 import { ACTIONS, type ActionName, type ActionOutputOf, type ActionParamsOf } from '../src/playbooks/actions';
 import { confinePath, PathEscapeError, relativeToState } from '../src/playbooks/paths';
@@ -40,10 +39,9 @@ import { loadPolicy, policyFileOf } from '../kernels/message-bus/policy';
 import { analyseViolations } from '../kernels/message-bus/violations';
 import {
   CONTROL_PLANE_WORKFLOW_ID,
-  restartKernelUpdate,
-  startKernelUpdate,
-  stopKernelUpdate,
   getControlPlaneStatusQuery,
+  kernelCommandSignal,
+  type KernelCommand,
   type ControlPlaneInput,
   type ControlPlaneStatus,
   type KernelRecord,
@@ -151,18 +149,18 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
 
   return {
     restart_kernel: action('restart_kernel', async ({ kernel, reason }, meta) => {
-      // Idempotent: the update id is the run and step, so a retry attaches to the same update (or
+      // Idempotent: the request id is the run and step, so a retry waits for the same restart (or
       // gets its result) instead of restarting the kernel a second time.
-      const rec = await controlPlaneUpdate(config, temporal, restartKernelUpdate, [kernel, reason], `${idempotencyKey(meta)}:restart_kernel`);
+      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:restart_kernel`, op: 'restart', kernel, reason });
       requireReady(rec);
       return { kernel, state: rec.state, restarts: rec.restarts, pids: rec.pids };
     }),
 
     set_kernel_state: action('set_kernel_state', async ({ kernel, state }, meta) => {
-      const update = state === 'running' ? startKernelUpdate : stopKernelUpdate;
-      // Idempotent: one update per run and step; and starting a running kernel (or stopping a
+      // Idempotent: one command per run and step; and starting a running kernel (or stopping a
       // stopped one) is a no-op in the control plane anyway.
-      const rec = await controlPlaneUpdate(config, temporal, update, [kernel], `${idempotencyKey(meta)}:set_kernel_state:${state}`);
+      const op = state === 'running' ? 'start' : 'stop';
+      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:set_kernel_state:${state}`, op, kernel });
       if (state === 'running') requireReady(rec);
       return { kernel, state: rec.state, pids: rec.pids };
     }),
@@ -501,7 +499,6 @@ function asFailure(err: unknown): unknown {
 
 // ---- the control plane -------------------------------------------------------------------------
 
-type KernelUpdate = typeof restartKernelUpdate | typeof startKernelUpdate | typeof stopKernelUpdate;
 
 /**
  * Failover: the control plane's workflow was started once and is now closed (terminated, failed,
@@ -530,24 +527,39 @@ export async function failOverControlPlane(config: LoadedConfig, temporal: Clien
   });
 }
 
-async function controlPlaneUpdate(config: LoadedConfig, temporal: Client, update: KernelUpdate, args: unknown[], updateId: string): Promise<KernelRecord> {
+/**
+ * Runs a lifecycle command in the control plane: a `kernelCommand` signal, then the status query
+ * polled (heartbeating) until the command's result is there. Signals rather than updates: see
+ * `KernelCommand` in workflows/control-plane.ts. Idempotent: the request id is the run and step,
+ * and the control plane runs a request id once, so a retry only waits for the same result.
+ */
+async function controlPlaneCommand(config: LoadedConfig, temporal: Client, command: KernelCommand): Promise<KernelRecord> {
   const notRunning = (cause?: unknown): ApplicationFailure =>
     failure(
       ActionErrorType.CONTROL_PLANE_NOT_RUNNING,
       `the control plane (workflow ${CONTROL_PLANE_WORKFLOW_ID}) is not running${cause ? `: ${(cause as Error).message}` : ''}; run \`layer1 up\``,
     );
-  let handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+  let handle: WorkflowHandle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   try {
     const desc = await handle.describe();
     if (desc.status.name !== 'RUNNING') handle = await failOverControlPlane(config, temporal, desc.status.name);
-    return await handle.executeUpdate(update as typeof restartKernelUpdate, { args: args as [KernelName, string], updateId });
+    await handle.signal(kernelCommandSignal, command);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw notRunning(err);
-    // A retry with the same update id gets the same outcome, so retrying cannot help.
-    if (err instanceof WorkflowUpdateFailedError) {
-      throw failure(ActionErrorType.KERNEL_UPDATE_FAILED, `the control plane's ${update.name} failed: ${(err.cause ?? err).message}`, { update: update.name, args });
-    }
     throw err;
+  }
+  for (;;) {
+    heartbeat({ waitingFor: command.requestId });
+    const status = await handle.query(getControlPlaneStatusQuery).catch(() => null);
+    const result = status?.commands?.find((c) => c.requestId === command.requestId);
+    if (result?.done) {
+      if (result.error !== null || result.record === null) {
+        // The control plane refused or failed it; the same request id gets the same outcome.
+        throw failure(ActionErrorType.KERNEL_UPDATE_FAILED, `the control plane's ${command.op} of ${command.kernel} failed: ${result.error ?? 'no record'}`, { command });
+      }
+      return result.record;
+    }
+    await sleepOrCancel(250);
   }
 }
 

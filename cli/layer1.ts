@@ -10,6 +10,7 @@ import { registerKernelVerbs } from '../scripts/kernel-verbs';
 import { registerSignatureVerbs } from '../scripts/signatures';
 import { registerPlaybookVerbs } from '../scripts/playbook-verbs';
 import { registerPlaybookRunVerbs } from '../scripts/playbook-run-verbs';
+import { registerHealingVerbs } from '../scripts/healing-verbs';
 
 export function buildProgram(): Command {
   const program = new Command('layer1')
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerSignatureVerbs(program);
   registerPlaybookVerbs(program);
   registerPlaybookRunVerbs(program);
+  registerHealingVerbs(program);
   return program;
 }
 

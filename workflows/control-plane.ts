@@ -65,6 +65,31 @@ export interface ControlPlaneEvent {
 export interface ControlPlaneStatus {
   kernels: Record<KernelName, KernelRecord>;
   events: ControlPlaneEvent[];
+  /** Results of recent `kernelCommand` signals, by request id (absent in states carried from before). */
+  commands?: CommandResult[];
+}
+
+/**
+ * A lifecycle command sent as a signal by automated callers (playbook actions). They poll the
+ * status query for its result. Unlike an update, a signal cannot be reordered against the
+ * activities another handler schedules in the same workflow task when a killed worker's task
+ * times out and the history is replayed elsewhere (a nondeterminism that updates hit here).
+ */
+export interface KernelCommand {
+  /** Idempotency key: a command whose id was seen is not run again. */
+  requestId: string;
+  op: 'start' | 'stop' | 'restart';
+  kernel: KernelName;
+  reason?: string;
+}
+
+export interface CommandResult {
+  requestId: string;
+  op: KernelCommand['op'];
+  kernel: string;
+  done: boolean;
+  record: KernelRecord | null;
+  error: string | null;
 }
 
 export interface BootObservation {
@@ -88,8 +113,10 @@ export const startKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('start
 export const stopKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('stopKernel');
 export const restartKernelUpdate = defineUpdate<KernelRecord, [KernelName, string]>('restartKernel');
 export const getControlPlaneStatusQuery = defineQuery<ControlPlaneStatus>('getControlPlaneStatus');
+export const kernelCommandSignal = defineSignal<[KernelCommand]>('kernelCommand');
 
 const MAX_EVENTS = 50;
+const MAX_COMMANDS = 50;
 const MAX_HANDLED_PIDS = 20;
 /**
  * Self-test attempts after a restart: polled often (a restarted process is usually ready within a
@@ -226,6 +253,23 @@ class ControlPlane {
     });
   }
 
+  /** A `kernelCommand` signal: run once per request id, its result kept for the caller's query. */
+  async command(c: KernelCommand): Promise<void> {
+    const commands = (this.status.commands ??= []);
+    if (commands.some((r) => r.requestId === c.requestId)) return; // a retried signal
+    const result: CommandResult = { requestId: c.requestId, op: c.op, kernel: String(c.kernel), done: false, record: null, error: null };
+    commands.push(result);
+    if (commands.length > MAX_COMMANDS) commands.splice(0, commands.length - MAX_COMMANDS);
+    try {
+      validateKernel(c.kernel);
+      const rec = c.op === 'start' ? await this.start(c.kernel) : c.op === 'stop' ? await this.stop(c.kernel) : await this.restartAll(c.kernel, c.reason || 'playbook');
+      result.record = JSON.parse(JSON.stringify(rec)) as KernelRecord;
+    } catch (err) {
+      result.error = err instanceof Error ? err.message : String(err);
+    }
+    result.done = true;
+  }
+
   async restartAll(kernel: KernelName, reason: string): Promise<KernelRecord> {
     return this.withKernel(kernel, async (rec) => {
       rec.desired = 'running';
@@ -271,6 +315,7 @@ export async function controlPlaneWorkflow(input: ControlPlaneInput): Promise<vo
   setHandler(getControlPlaneStatusQuery, () => cp.status);
   setHandler(kernelUnwellSignal, (e) => cp.onUnwell(e));
   setHandler(kernelsBootedSignal, (obs) => cp.observeBoot(obs));
+  setHandler(kernelCommandSignal, (c) => cp.command(c));
   // Updates answer with a copy: a concurrent handler may change the live record before it is sent.
   const copy = (r: KernelRecord): KernelRecord => JSON.parse(JSON.stringify(r)) as KernelRecord;
   setHandler(startKernelUpdate, async (k) => copy(await cp.start(k)), { validator: validateKernel });

@@ -53,7 +53,7 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   }
 }
 
-export type StoredEvidence = Evidence & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };
+export type StoredEvidence = Omit<Evidence, 'id'> & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };
 
 export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promise<SeamReport> {
   const { config, db, temporal } = deps;

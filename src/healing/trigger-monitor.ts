@@ -27,6 +27,7 @@ import { isKernelName, KERNEL_NAMES, type KernelName, type KernelUnwell } from '
 import type { ProcessManager } from '../process/manager';
 import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION } from '../../kernels/registry';
 import { consumeTriggers } from '../../kernels/message-bus/triggers';
+import { CONTROL_PLANE_WORKFLOW_ID } from '../../workflows/control-plane';
 import { DETECTORS, type Detector, type Finding } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
 import { EVIDENCE_COLLECTION, reportEvidence, reportUnwell } from './seam';
@@ -59,6 +60,9 @@ export class TriggerMonitor {
   private readonly slow = new Map<string, number>();
   /** Whether this replica runs the periodic detectors (see the module comment). */
   private leader = false;
+  /** The control plane has been seen running: boot got through its last phase. */
+  private booted = false;
+  private beats = 0;
   private readonly running = new Set<string>();
   /** Conditions holding now, per detector finding key: when they started (their episode). */
   private readonly active = new Map<string, number>();
@@ -121,7 +125,9 @@ export class TriggerMonitor {
   }
 
   private async runDetector(d: Detector): Promise<void> {
-    if (!this.leader || this.running.has(d.name)) return;
+    // Before the first boot has finished (its last phase starts the control plane), kernels are
+    // still coming up: their streams, consumers and snapshots are not missing, only not yet there.
+    if (!this.leader || !this.booted || this.running.has(d.name)) return;
     this.running.add(d.name);
     try {
       const findings = await d.check({ ...this.deps });
@@ -253,7 +259,12 @@ export class TriggerMonitor {
       const first = fresh.map((m) => m._id).sort()[0];
       const leader = first === undefined || first === this.deps.name;
       if (leader !== this.leader) this.deps.log.info({ leader }, leader ? 'this replica now runs the detectors' : 'another replica runs the detectors');
-      this.leader = leader;
+      // Both replicas see only themselves on their first beat: lead from the second one on.
+      this.leader = leader && this.beats++ > 0;
+      if (!this.booted) {
+        const d = await this.deps.temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).describe().catch(() => null);
+        this.booted = d?.status.name === 'RUNNING';
+      }
     } catch (err) {
       // The store may be what is down: keep the leadership as it was, so detection goes on.
       this.deps.log.warn({ err }, 'trigger monitor heartbeat failed');

@@ -1,0 +1,103 @@
+/**
+ * `layer1 evidence` — what the trigger monitor saw and what the dispatcher did with it.
+ * `layer1 playbook rehearse NAME` — break, for real, what playbook NAME heals (its scenario in
+ * src/chaos/scenarios.ts), then follow the run the dispatcher starts by itself until every kernel is
+ * ready again, and restore whatever the fault left undone. For operators who want to see a
+ * recovery happen before they trust it; the integration suite does the same for every playbook.
+ */
+import type { Command } from 'commander';
+import { connectClient } from '../src/clients/temporal';
+import { connectStore } from '../src/clients/store';
+import { ExitCode, UserError } from '../src/errors';
+import { EVIDENCE_COLLECTION, type StoredEvidence } from '../src/healing/seam';
+import { allKernelsReady, awaitDispatchedRun, SCENARIOS } from '../src/chaos/scenarios';
+import { suggest } from '../src/playbooks/format';
+import { processManager } from '../src/stack/stack';
+import { configOf, progress } from './cli-support';
+import { playbookCommand } from './playbook-verbs';
+
+export function registerHealingVerbs(program: Command): void {
+  program
+    .command('evidence')
+    .description('List recent evidence (newest first): what was seen, and the playbook run it started, if any')
+    .option('-n, --limit <n>', 'how many', (v) => Number(v), 20)
+    .option('--kind <kind>', 'only evidence of this kind (e.g. acl_violation)')
+    .option('--json', 'print a JSON array of evidence records')
+    .action(async (opts: { limit: number; kind?: string; json?: boolean }, cmd: Command) => {
+      if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new UserError('--limit expects a positive integer', ExitCode.USAGE);
+      const config = configOf(cmd);
+      const store = await connectStore(config);
+      try {
+        const docs = await store.db
+          .collection<StoredEvidence>(EVIDENCE_COLLECTION)
+          .find(opts.kind ? { kind: opts.kind as StoredEvidence['kind'] } : {})
+          .sort({ firstSeen: -1 })
+          .limit(opts.limit)
+          .toArray();
+        if (opts.json) {
+          console.log(JSON.stringify(docs.map(({ _id, ...d }) => ({ id: _id, ...d }))));
+          return;
+        }
+        if (docs.length === 0) console.log('no evidence recorded');
+        for (const d of docs) {
+          const dispatch = d.dispatch as { outcome?: string; playbook?: string | null; workflowId?: string } | undefined;
+          const what = dispatch?.outcome === 'started' ? `→ ${dispatch.playbook} (${dispatch.workflowId})` : dispatch ? `→ ${dispatch.outcome}` : '';
+          console.log(`${d.firstSeen.toISOString()}  ${String(d.kind ?? '?').padEnd(22)} ${String(d.kernel ?? '-').padEnd(13)} ${d.detail ?? ''} ${what}`);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
+  playbookCommand(program)
+    .command('rehearse <name>')
+    .description("Break for real what playbook NAME heals, watch the dispatcher start it, wait until every kernel is ready, then restore what is left")
+    .option('--timeout <ms>', 'how long detection and repair may take', (v) => Number(v))
+    .option('--json', 'print {playbook, fault, evidence, report, detectionMs, repairMs, healthyMs} as JSON')
+    .action(async (name: string, opts: { timeout?: number; json?: boolean }, cmd: Command) => {
+      const scenario = SCENARIOS.find((s) => s.playbook === name);
+      if (!scenario) {
+        const known = SCENARIOS.map((s) => s.playbook);
+        throw new UserError(`no rehearsal for "${name}"${suggest(name, known)}; known: ${known.join(', ')}`, ExitCode.USAGE);
+      }
+      const config = configOf(cmd);
+      const client = await connectClient(config);
+      const store = await connectStore(config);
+      const ctx = { config, pm: processManager(config), db: store.db, temporal: client };
+      try {
+        progress('checking every kernel is ready first');
+        await allKernelsReady(ctx, 30_000);
+        const t0 = Date.now();
+        const injected = await scenario.inject(ctx);
+        progress(`injected: ${injected.detail}`);
+        try {
+          progress(`waiting for the dispatcher to start ${name} (workflow ${scenario.workflowId})`);
+          const run = await awaitDispatchedRun(client, scenario.workflowId, t0, opts.timeout ?? scenario.timeoutMs ?? 90_000);
+          const ev = run.report.evidence[0];
+          if (ev) progress(`evidence after ${ev.at - t0} ms: ${ev.kind} (${ev.signature}) — ${ev.detail}`);
+          for (const s of run.report.steps) progress(`  ${s.status === 'succeeded' ? '✓' : s.status === 'skipped' ? '-' : '✗'} ${s.id.padEnd(20)} ${s.action.padEnd(22)} ${s.status}${s.error ? ` ${s.error}` : ''}`);
+          const ready = await allKernelsReady(ctx, 60_000);
+          const done = Date.parse(run.report.finishedAt ?? '') || ready;
+          progress(`${run.report.outcome}; every kernel ready ${ready - t0} ms after the fault`);
+          if (opts.json) {
+            console.log(
+              JSON.stringify({
+                playbook: name,
+                fault: scenario.fault,
+                evidence: ev ?? null,
+                report: run.report,
+                detectionMs: ev ? ev.at - t0 : null,
+                repairMs: ev ? done - ev.at : null,
+                healthyMs: ready - t0,
+              }),
+            );
+          }
+        } finally {
+          await injected.restore();
+        }
+      } finally {
+        await client.connection.close();
+        await store.close();
+      }
+    });
+}
