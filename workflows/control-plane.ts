@@ -18,6 +18,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -130,6 +131,16 @@ const acts = proxyActivities<KernelActivities>(lifecycleActivity);
 class ControlPlane {
   readonly status: ControlPlaneStatus;
   private readonly locks = new Map<KernelName, Mutex>();
+  /**
+   * Kernels whose process died while the control plane awaited its self-test: the wait gives up at
+   * once instead of polling a dead process until its attempts run out (a crash loop, or a start
+   * that hung and was killed, would otherwise hold the kernel for tens of seconds). Patched: runs
+   * recorded before replay without it.
+   */
+  private readonly interrupted = new Set<KernelName>();
+  /** While a kernel's self-test is awaited: the pids it waits on (a death of another pid is old news). */
+  private readonly awaiting = new Map<KernelName, number[]>();
+  private readonly interruptWaits = patched('readiness-interrupted-by-death');
 
   constructor(private readonly input: ControlPlaneInput) {
     this.status = input.state ?? {
@@ -168,6 +179,9 @@ class ControlPlane {
       this.event(e.kernel, `ignored ${e.reason} of ${e.process}: kernel stopped by an operator`);
       return;
     }
+    // Before deduplication: a failed probe of this pid may have been reported first, and its
+    // handler waits behind the very readiness wait this death must cut short.
+    if (e.reason === 'exited' && e.pid !== null && this.awaiting.get(e.kernel)?.includes(e.pid)) this.interrupted.add(e.kernel);
     if (e.pid !== null && rec.handledPids.includes(e.pid)) return; // the other replica saw it first
     if (e.pid !== null) {
       rec.handledPids.push(e.pid);
@@ -217,7 +231,18 @@ class ControlPlane {
   }
 
   private async awaitReady(rec: KernelRecord): Promise<void> {
-    const wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS);
+    let wait;
+    if (this.interruptWaits) {
+      this.interrupted.delete(rec.name);
+      this.awaiting.set(rec.name, Object.values(rec.pids).filter((p): p is number => p !== null));
+      try {
+        wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS, () => this.interrupted.has(rec.name));
+      } finally {
+        this.awaiting.delete(rec.name);
+      }
+    } else {
+      wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS);
+    }
     rec.checks = wait.checks;
     if (wait.ready) {
       rec.state = rec.crashLoop ? KernelState.CRASH_LOOP : KernelState.READY;

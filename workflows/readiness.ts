@@ -23,11 +23,19 @@ export interface ReadinessWait {
   checks: CheckResult[];
 }
 
-export async function waitKernelReady(kernel: KernelName, policy: ReadinessPolicy): Promise<ReadinessWait> {
+/**
+ * @param interrupted checked before each attempt: true gives up at once (the control plane learnt
+ *   that the process being waited on died, so waiting on its self-test can only time out).
+ */
+export async function waitKernelReady(kernel: KernelName, policy: ReadinessPolicy, interrupted: () => boolean = () => false): Promise<ReadinessWait> {
   const started = Date.now();
   let backoff = policy.initialBackoffMs;
   let last: ReadinessResult | undefined;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+    if (interrupted()) {
+      const checks = last?.checks ?? [];
+      return { ready: false, attempts: attempt - 1, ms: Date.now() - started, checks: [...checks, { name: 'self_test', ok: false, detail: 'interrupted: the process died while its self-test was awaited', ms: 0 }] };
+    }
     try {
       last = await kernelReadiness(kernel);
     } catch (err) {

@@ -161,9 +161,20 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     playbook: 'control_plane_deadlock',
-    fault: 'the immutable log server stopped (SIGSTOP): its restart hangs on a process that cannot exit',
+    fault: 'the immutable log server hangs while it starts (stopped as soon as the control plane restarts it): the restart waits on it',
     workflowId: id('control_plane_deadlock', 'immutable_log'),
-    inject: (ctx) => faults.stallProcess(ctx, { process: 'immutable-log', ms: 120_000 }),
+    inject: async (ctx) => {
+      const killed = await faults.killProcess(ctx, { process: 'immutable-log' });
+      // Caught before it listens: the control plane's wait for its self-test cannot end.
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        const pid = ctx.pm.pid('immutable-log');
+        if (pid !== null && pid !== killed.pid) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const stalled = await faults.stallProcess(ctx, { process: 'immutable-log', ms: 120_000 });
+      return { ...stalled, detail: `${killed.detail}; then ${stalled.detail}` };
+    },
     timeoutMs: 90_000,
   },
   {
