@@ -7,17 +7,16 @@
  *
  *   npm run build && node dist/bench/kernels.js [--kills 20] [--boots 10]
  */
-import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore } from '../src/clients/store';
 import type { KernelName } from '../src/domain/kernels';
 import { EVIDENCE_COLLECTION } from '../src/healing/seam';
 import { controlPlaneStatus } from '../src/stack/kernel-status';
-import { processManager, startServices, startWorkers, stopAll } from '../src/stack/stack';
+import { processManager, stopAll } from '../src/stack/stack';
 import { bootInput, BOOT_WORKFLOW_ID } from '../scripts/kernel-verbs';
 import type { BootReport } from '../workflows/boot';
-import { benchConfig, percentile, printTable } from './support';
+import { benchConfig, freshStack, percentile, printTable } from './support';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,10 +32,7 @@ async function main(): Promise<void> {
   const boots = arg('boots', 10);
   const config = benchConfig();
   const pm = processManager(config);
-  await stopAll(config, () => undefined);
-  rmSync(config.stateDir, { recursive: true, force: true });
-  await startServices(config, () => undefined);
-  await startWorkers(config, () => undefined);
+  await freshStack(config);
   const client = await connectClient(config);
   const store = await connectStore(config);
   const rows: Array<Record<string, string | number>> = [];

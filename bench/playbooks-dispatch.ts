@@ -8,18 +8,17 @@
  *
  *   npm run build && node dist/bench/playbooks-dispatch.js [--runs 5] [--only name,name]
  */
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config/load';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore } from '../src/clients/store';
 import { REPO_ROOT } from '../src/stack/tools';
-import { processManager, startServices, startWorkers, stopAll } from '../src/stack/stack';
+import { processManager, stopAll } from '../src/stack/stack';
 import { controlPlaneStatus } from '../src/stack/kernel-status';
 import { runBoot } from '../scripts/kernel-verbs';
 import { allKernelsReady, awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
-import { percentile, printTable } from './support';
+import { freshStack, percentile, printTable } from './support';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,10 +34,7 @@ async function main(): Promise<void> {
   const only = arg('only')?.split(',');
   const config = loadConfig(path.join(REPO_ROOT, 'bench', 'layer1.playbooks.yaml'), {});
   const pm = processManager(config);
-  await stopAll(config, () => undefined);
-  rmSync(config.stateDir, { recursive: true, force: true });
-  await startServices(config, () => undefined);
-  await startWorkers(config, () => undefined);
+  await freshStack(config);
   const client = await connectClient(config);
   const store = await connectStore(config);
   const ctx: ScenarioContext = { config, pm, db: store.db, temporal: client };

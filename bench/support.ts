@@ -1,10 +1,20 @@
 /** Small helpers shared by the benchmarks: percentiles and a table printer. */
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
+import { startServices, startWorkers, stopAll } from '../src/stack/stack';
 import { REPO_ROOT } from '../src/stack/tools';
 
 export function benchConfig(): LoadedConfig {
   return loadConfig(path.join(REPO_ROOT, 'bench', 'layer1.bench.yaml'), {});
+}
+
+/** A benchmark starts from nothing: leftovers stopped, state removed, servers and workers started. */
+export async function freshStack(config: LoadedConfig, log: (m: string) => void = () => undefined): Promise<void> {
+  await stopAll(config, log);
+  rmSync(config.stateDir, { recursive: true, force: true });
+  await startServices(config, log);
+  await startWorkers(config, log);
 }
 
 export function percentile(values: number[], p: number): number {
