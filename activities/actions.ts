@@ -137,8 +137,10 @@ const LOG_PAGE = 1_000;
 const FETCH_BATCH = 256;
 const NATS_NAME = /^[A-Za-z0-9_-]+$/;
 
-export function idempotencyKey(meta: Pick<ActionMeta, 'workflowId' | 'stepId'>): string {
-  return `${meta.workflowId}:${meta.stepId}`;
+export function idempotencyKey(meta: Pick<ActionMeta, 'workflowId' | 'runId' | 'stepId'>): string {
+  // The run id too: the dispatcher reuses a workflow id for each new incident of a playbook and
+  // kernel, and a new run must act again rather than find the last run's effects.
+  return `${meta.workflowId}:${meta.runId}:${meta.stepId}`;
 }
 
 export function createActionActivities(deps: ActionDeps): ActionActivities {
@@ -267,9 +269,12 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
       // Read-only.
       const res = await log(full ? 300_000 : 60_000).verify({ full });
       if (require && !res.ok) {
-        throw failure(ActionErrorType.LOG_CHAIN_BROKEN, `the log chain does not verify: ${res.failure?.reason ?? 'unknown'} at seq ${res.failure?.seq ?? '?'} in ${res.failure?.segment ?? '?'}`, {
-          failure: res.failure ?? null,
-        });
+        throw failure(
+          ActionErrorType.LOG_CHAIN_BROKEN,
+          `the log chain does not verify: ${res.failure?.reason ?? 'unknown'} at seq ${res.failure?.seq ?? '?'} in ${res.failure?.segment ?? '?'}`,
+          { failure: res.failure ?? null },
+          false,
+        );
       }
       return {
         ok: res.ok,
@@ -325,7 +330,7 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
       const checks = await busReadiness(config);
       const acl = checks.find((c) => c.name === 'acl_loaded');
       const { ok, detail } = acl ? { ok: acl.ok, detail: acl.detail } : { ok: false, detail: 'the bus self-test has no acl_loaded check' };
-      if (require && !ok) throw failure(ActionErrorType.ACL_INVALID, `the bus ACL does not behave as the policy says: ${detail}`, { detail });
+      if (require && !ok) throw failure(ActionErrorType.ACL_INVALID, `the bus ACL does not behave as the policy says: ${detail}`, { detail }, false);
       if (!analyseLog) return { ok, detail, violations: [], verdict: 'not_analysed' as const };
       const violations = analyseViolations(pm.logPath('bus'), loadPolicy(policyFileOf(config)), logKb * 1024);
       const verdict = violations.length === 0 ? 'none' : violations.some((v) => v.allowedByPolicy) ? 'acl_drift' : 'policy_enforced';

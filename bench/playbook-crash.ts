@@ -260,7 +260,8 @@ export async function countEffects(deps: CrashDeps, workflowId: string, fromSeq:
       continue;
     }
     const key = (JSON.parse(readFileSync(manifest, 'utf8')) as { key: string | null }).key ?? '';
-    if (key.startsWith(`${workflowId}:`)) add(`snapshot ${key}${dir.startsWith('.tmp-') ? ' (partial)' : ''}`);
+    // Keys are RUN:RUN_ID:STEP (activities/actions.ts idempotencyKey); counted per RUN:STEP.
+    if (key.startsWith(`${workflowId}:`)) add(`snapshot ${workflowId}:${key.split(':').pop()}${dir.startsWith('.tmp-') ? ' (partial)' : ''}`);
   }
 
   for (const [k, n] of found) counts.set(k, n);

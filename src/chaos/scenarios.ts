@@ -250,10 +250,13 @@ export async function awaitDispatchedRun(temporal: Client, workflowId: string, s
       const d = await temporal.workflow.getHandle(workflowId).describe();
       if (d.startTime.getTime() >= sinceMs - 1_000) {
         const handle = temporal.workflow.getHandle(workflowId, d.runId);
+        let timer: NodeJS.Timeout | undefined;
         const report = (await Promise.race([
           handle.result(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error(`${workflowId} did not finish within ${timeoutMs} ms`)), Math.max(1, deadline - Date.now()))),
-        ])) as PlaybookReport;
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`${workflowId} did not finish within ${timeoutMs} ms`)), Math.max(1, deadline - Date.now()));
+          }),
+        ]).finally(() => clearTimeout(timer))) as PlaybookReport;
         const evidenceAt = report.evidence[0]?.at ?? null;
         return { workflowId, runId: d.runId, report, startedAt: d.startTime.getTime(), evidenceAt };
       }

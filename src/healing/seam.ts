@@ -93,8 +93,11 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
 
   let result: SeamReport['dispatch'];
   if (!config.detectors.dispatch) result = { outcome: 'disabled' };
-  else if (recordedFirst === false) result = { outcome: 'duplicate' };
-  else {
+  else if (recordedFirst === false && (await within(coll.findOne({ _id: id }).then((d) => d?.dispatch !== undefined), storeMs).catch(() => true)) !== false) {
+    result = { outcome: 'duplicate' };
+  } else {
+    // New evidence, or evidence whose first report never got as far as a dispatch (its observer
+    // died or the dispatch failed): dispatching again is safe, a running run folds it in.
     result = await dispatch(deps, e);
     await within(
       coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined),

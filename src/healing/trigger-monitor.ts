@@ -113,12 +113,13 @@ export class TriggerMonitor {
   }
 
   /** Evidence other than the lifecycle kind: straight to the seam, logged either way. */
-  private reportOther(e: Evidence): void {
+  private reportOther(e: Evidence, condition?: string): void {
     this.deps.log.warn({ evidence: e }, `${e.kind} on ${e.kernel ?? e.process ?? 'layer1'}: ${e.detail}`);
     reportEvidence(this.deps, e).then(
       (r) => this.deps.log.info({ id: e.id, dispatch: r.dispatch }, 'evidence handed to the seam'),
       (err: unknown) => {
-        this.active.delete(e.id);
+        // A condition not handed over is reported again on the detector's next round.
+        if (condition) this.active.delete(condition);
         this.deps.log.error({ err, id: e.id }, 'could not report evidence');
       },
     );
@@ -142,7 +143,7 @@ export class TriggerMonitor {
         holding.add(cond);
         if (this.active.has(cond)) continue; // still the same episode: reported when it began
         this.active.set(cond, now);
-        this.reportOther(this.evidenceOf(f, `${f.key}@${now}`, now));
+        this.reportOther(this.evidenceOf(f, `${f.key}@${now}`, now), cond);
       }
       for (const cond of this.active.keys()) if (cond.startsWith(`${d.name}:`) && !holding.has(cond)) this.active.delete(cond);
     } catch (err) {
@@ -171,8 +172,9 @@ export class TriggerMonitor {
     for (const kernel of KERNEL_NAMES) {
       for (const proc of KERNELS[kernel].processes(config)) {
         const info = pm.info(proc);
-        // A pid file naming a dead process: it died without being stopped (stop removes the file).
-        if (!info.stale || info.recordedPid === null) continue;
+        // A pid file naming a dead process: it died without being stopped (stop removes the file,
+        // and marks the process as stopping while it waits for it to exit).
+        if (!info.stale || info.recordedPid === null || info.stopping) continue;
         const key = `${proc}:${info.recordedPid}:exited`;
         if (this.reported.has(key)) continue;
         this.reported.add(key);

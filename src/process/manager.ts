@@ -27,6 +27,8 @@ export interface ProcessInfo {
   stale: boolean;
   /** The pid the pid file names, alive or not: the evidence when a process died. */
   recordedPid: number | null;
+  /** A stop is under way: its process exiting is expected, not a crash. */
+  stopping: boolean;
 }
 
 export interface ProcessManager {
@@ -97,6 +99,7 @@ export class DetachedProcessManager implements ProcessManager {
       logPath: this.logPath(name),
       stale: rec !== null && !alive,
       recordedPid: rec?.pid ?? null,
+      stopping: existsSync(this.stoppingPath(name)),
     };
   }
 
@@ -147,7 +150,7 @@ export class DetachedProcessManager implements ProcessManager {
       const tmp = `${this.pidPath(spec.name)}.tmp`;
       writeFileSync(tmp, JSON.stringify(record));
       renameSync(tmp, this.pidPath(spec.name));
-      return { name: spec.name, pid, alive: true, logPath: this.logPath(spec.name), stale: false, recordedPid: pid };
+      return { name: spec.name, pid, alive: true, logPath: this.logPath(spec.name), stale: false, recordedPid: pid, stopping: false };
     } finally {
       closeSync(logFd);
     }
@@ -167,6 +170,22 @@ export class DetachedProcessManager implements ProcessManager {
   async stop(name: string, graceMs = DEFAULT_STOP_GRACE_MS): Promise<void> {
     const rec = this.readRecord(name);
     if (!rec) return;
+    // Watchers (the trigger monitor) must not take the exit they are about to see for a crash.
+    const marker = this.stoppingPath(name);
+    writeFileSync(marker, `${rec.pid}\n`);
+    try {
+      await this.terminate(rec, graceMs);
+      rmSync(this.pidPath(name), { force: true });
+    } finally {
+      rmSync(marker, { force: true });
+    }
+  }
+
+  private stoppingPath(name: string): string {
+    return `${this.pidPath(name)}.stopping`;
+  }
+
+  private async terminate(rec: PidRecord, graceMs: number): Promise<void> {
     if (isOurProcess(rec)) {
       signalGroup(rec.pid, 'SIGTERM');
       const deadline = Date.now() + graceMs;
@@ -176,7 +195,6 @@ export class DetachedProcessManager implements ProcessManager {
         while (isOurProcess(rec)) await sleep(20);
       }
     }
-    rmSync(this.pidPath(name), { force: true });
   }
 }
 

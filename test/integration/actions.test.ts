@@ -103,10 +103,10 @@ describe('actions on the real stack', function () {
       const [first, second] = await twice(() => acts.append_audit({ kind: 'actions.test', data: { run } }, m));
       assert.deepEqual(second, first);
       const { entries } = await log().entries(headBefore + 1, 1000);
-      const ours = entries.filter((e: LogEntry) => JSON.stringify(e.data).includes(`"key":"${m.workflowId}:audit"`));
+      const ours = entries.filter((e: LogEntry) => JSON.stringify(e.data).includes(`"key":"${m.workflowId}:${m.runId}:audit"`));
       assert.equal(ours.length, 1, 'one entry carries the run and step');
       assert.equal(ours[0].seq, first.seq);
-      assert.deepEqual((ours[0].data as Record<string, unknown>).meta, { key: `${m.workflowId}:audit`, ...m });
+      assert.deepEqual((ours[0].data as Record<string, unknown>).meta, { key: `${m.workflowId}:${m.runId}:audit`, ...m });
       await assert.rejects(acts.append_audit({ kind: 'x', data: { meta: 1 } }, meta('audit-reserved')), failsWith(ActionErrorType.INVALID_PARAMS, /reserved/));
     });
 
@@ -141,7 +141,7 @@ describe('actions on the real stack', function () {
     it('open_backlog_item creates one document however often it runs', async () => {
       const m = meta('backlog');
       const [first, second] = await twice(() => acts.open_backlog_item({ title: `follow up ${run}`, detail: 'x', severity: 'high' }, m));
-      assert.deepEqual(first, { id: `${m.workflowId}:backlog`, created: true });
+      assert.deepEqual(first, { id: `${m.workflowId}:${m.runId}:backlog`, created: true });
       assert.deepEqual(second, { id: first.id, created: false });
       const coll = store.db.collection<{ _id: string }>(BACKLOG_COLLECTION);
       assert.equal(await coll.countDocuments({ _id: first.id }), 1);
