@@ -4,7 +4,7 @@
  * input fails at once and for good (`InvalidActionParams`); business failures are
  * `ApplicationFailure`s whose `type` comes from {@link ActionErrorType}.
  *
- * Idempotency: each side effect is keyed on `<workflowId>:<stepId>` (the run and the step), so a
+ * Idempotency: each side effect is keyed on `<workflowId>:<runId>:<stepId>` (the run and the step), so a
  * retry, or a replay after a worker crash, finds what the first attempt did and finishes it rather
  * than doing it twice. The line that makes each action idempotent says how.
  */
@@ -47,7 +47,7 @@ import {
   type KernelRecord,
 } from '../workflows/control-plane';
 
-/** Who runs an action: the playbook run and step. `workflowId:stepId` is every action's idempotency key. */
+/** Who runs an action: the playbook run and step. `workflowId:runId:stepId` is every action's idempotency key. */
 export interface ActionMeta {
   workflowId: string;
   runId: string;

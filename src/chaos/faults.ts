@@ -204,9 +204,9 @@ export async function throttleProcess(
  * new pid alive (up to 20 s) and then `intervalMs` (not after the last). What the control plane
  * should report as a crash loop once `controlPlane.crashLoop.restarts` fall in its window.
  *
- * Give `intervalMs` at least the kernel's time to ready (a second or two): the control plane holds
- * a kernel while it waits on the self-test after a restart, so a death inside that wait is only
- * acted on once the wait gives up, which takes longer than the 20 s allowed here.
+ * Give `intervalMs` at least the kernel's time to ready (a second or two), so each kill hits a
+ * process the control plane has seen ready: that is what a crash loop looks like (a death during
+ * the self-test wait interrupts the wait, but is a failed start rather than a crash).
  *
  * restore: nothing; the process is the control plane's to restart.
  * @throws FaultError when a restart does not come in time (its `message` lists the pids killed)

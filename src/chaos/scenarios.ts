@@ -205,8 +205,7 @@ export const SCENARIOS: readonly Scenario[] = [
     playbook: 'crash_loop',
     fault: 'the immutable log server killed again each time it is back',
     workflowId: id('crash_loop', 'immutable_log'),
-    // Each kill waits for the restart to be ready: a death during the control plane's readiness
-    // wait is only handled when that wait ends.
+    // Each kill lands on a process that has been ready: crashes, rather than failed starts.
     inject: (ctx) => faults.crashLoop(ctx, { process: 'immutable-log', kills: ctx.config.controlPlane.crashLoop.restarts + 1, intervalMs: 2_500 }),
     timeoutMs: 180_000,
   },

@@ -80,7 +80,7 @@ export function errorTypeOf(kind: string): string {
 
 /**
  * The signature of a kind of evidence for a kernel: the template is the kind itself, so the same
- * fault always has the same id (`message_bus_AclViolation_…` style, see src/signatures).
+ * fault always has the same id (`message_bus_ACLViolation_…` style, see src/signatures).
  * A chaos drill declares its card, and evidence seen during it is signed `chaos_<card>`, so drill
  * playbooks can match it apart from real faults.
  */

@@ -71,6 +71,9 @@ describe('the 22 playbooks, dispatched for real failures', function () {
       const injected = await scenario.inject(ctx);
       try {
         const run = await awaitDispatchedRun(client, scenario.workflowId, since, timeoutMs);
+        // Healthy first: some faults go on after the run starts (a crash loop's last kills), and
+        // the log must be up for the checks below.
+        await allKernelsReady(ctx, 60_000);
         const { report } = run;
         assert.equal(report.playbook, scenario.playbook);
         assert.equal(report.outcome, 'succeeded', JSON.stringify(report.steps));
@@ -94,8 +97,6 @@ describe('the 22 playbooks, dispatched for real failures', function () {
         for (const s of report.steps) assert.ok(stepsLogged.has(s.id), `step ${s.id} is in the log`);
         const finished = entries.find((e) => e.kind === 'playbook.finished');
         assert.equal((finished?.data as { outcome?: string } | undefined)?.outcome, 'succeeded');
-
-        await allKernelsReady(ctx, 60_000);
       } finally {
         await injected.restore();
       }

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { lineTime, readNewLines } from '../../src/healing/detectors/bus';
 import { dispatchWorkflowId, globMatch, matchingPlaybooks, paramsFromEvidence } from '../../src/healing/dispatcher';
 import { EVIDENCE_KIND_NAMES, evidenceSignature, fromKernelUnwell, makeEvidence, toKernelUnwell, type Evidence } from '../../src/healing/evidence';
 import { parseViolation, policyAllows } from '../../kernels/message-bus/violations';
@@ -116,5 +120,34 @@ describe('bus ACL violations', () => {
     const policy = loadPolicy();
     assert.equal(policyAllows(policy, { op: 'publish', user: 'immutable_log', subject: 'system.control' }), false);
     assert.equal(policyAllows(policy, { op: 'publish', user: 'control_plane', subject: 'system.control' }), true);
+  });
+});
+
+describe('the ACL-violation detector reading the bus log', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'layer1-buslog-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const stamp = (ms: number): string => {
+    const d = new Date(ms);
+    const p = (n: number, w = 2) => String(n).padStart(w, '0');
+    return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
+  };
+  const line = (ms: number, user: string) => `[1] ${stamp(ms)} [ERR] 127.0.0.1:1 - cid:1 - "x" - "$G/user:${user}" - Publish Violation - Subject "system.control"\n`;
+
+  it('reads nats-server timestamps', () => {
+    const ms = Date.parse('2026-11-27T04:40:00.473Z');
+    assert.equal(lineTime(line(ms, 'x')), ms);
+    assert.equal(lineTime('no time here'), null);
+  });
+
+  it('first look: only lines from shortly before it started; then every new line once, with stable offsets', () => {
+    const file = path.join(dir, 'bus.log');
+    writeFileSync(file, line(Date.now() - 3_600_000, 'old') + line(Date.now() - 1_000, 'recent'));
+    const first = readNewLines(file);
+    assert.deepEqual(first.map((l) => parseViolation(l.text)?.user), ['recent']);
+    appendFileSync(file, line(Date.now(), 'next') + 'partial line without newline');
+    const second = readNewLines(file);
+    assert.deepEqual(second.map((l) => parseViolation(l.text)?.user), ['next']);
+    assert.ok(second[0].offset > first[0].offset);
+    assert.deepEqual(readNewLines(file), []);
   });
 });

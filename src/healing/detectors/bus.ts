@@ -17,25 +17,41 @@ import { connectBus } from '../../clients/bus';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Detector, Finding } from './types';
 
-/** Where the last read of the bus log stopped, per log file. Starts at the end: old lines are history. */
+/** Where the last read of the bus log stopped, per log file. */
 const logOffsets = new Map<string, number>();
+/** How far back the first look reads: what was refused while this replica started still counts. */
+const FIRST_LOOK_BYTES = 1024 * 1024;
+const FIRST_LOOK_MS = 120_000;
+const startedAt = Date.now();
 
-/** New complete lines of `file` since the last call (none on the first call). */
-export function readNewLines(file: string): { lines: string[]; from: number } {
+/** The time nats-server wrote a log line (`[pid] 2026/11/27 04:40:00.473579 [ERR] …`, local time); null if none. */
+export function lineTime(line: string): number | null {
+  const m = /(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3})/.exec(line);
+  if (!m) return null;
+  const [y, mo, d, h, mi, sec, ms] = m.slice(1).map(Number);
+  return new Date(y, mo - 1, d, h, mi, sec, ms).getTime();
+}
+
+/**
+ * New complete lines of `file` since the last call, each with its byte offset (stable across
+ * replicas, so the offset names the event). The first look reads the end of the file and keeps
+ * only lines written since shortly before this replica started: older ones are history.
+ */
+export function readNewLines(file: string): Array<{ text: string; offset: number }> {
   let size: number;
   try {
     size = statSync(file).size;
   } catch {
-    return { lines: [], from: 0 };
+    return [];
   }
   const last = logOffsets.get(file);
-  if (last === undefined || size < last) {
-    // First look, or the file was replaced: start from its end (or its start, when it shrank).
-    logOffsets.set(file, last === undefined ? size : 0);
-    if (last === undefined) return { lines: [], from: size };
+  const firstLook = last === undefined;
+  // The file shrank: it was replaced, read it from its start.
+  const from = firstLook ? Math.max(0, size - FIRST_LOOK_BYTES) : size < last ? 0 : last;
+  if (size === from) {
+    logOffsets.set(file, from);
+    return [];
   }
-  const from = logOffsets.get(file)!;
-  if (size === from) return { lines: [], from };
   const buf = Buffer.alloc(Math.min(size - from, 4 * 1024 * 1024));
   const fd = openSync(file, 'r');
   try {
@@ -43,11 +59,22 @@ export function readNewLines(file: string): { lines: string[]; from: number } {
   } finally {
     closeSync(fd);
   }
-  const text = buf.toString('utf8');
-  const end = text.lastIndexOf('\n');
-  if (end < 0) return { lines: [], from };
-  logOffsets.set(file, from + Buffer.byteLength(text.slice(0, end + 1)));
-  return { lines: text.slice(0, end).split('\n'), from };
+  const end = buf.lastIndexOf(0x0a);
+  if (end < 0) return [];
+  logOffsets.set(file, from + end + 1);
+  const out: Array<{ text: string; offset: number }> = [];
+  let at = 0;
+  while (at <= end) {
+    const nl = buf.indexOf(0x0a, at);
+    const text = buf.subarray(at, nl).toString('utf8');
+    // A first look that starts mid-file also starts mid-line: skip that partial line.
+    if (!(firstLook && from > 0 && at === 0)) {
+      const t = firstLook ? lineTime(text) : null;
+      if (!firstLook || t === null || t >= startedAt - FIRST_LOOK_MS) out.push({ text, offset: from + at });
+    }
+    at = nl + 1;
+  }
+  return out;
 }
 
 export const aclViolations: Detector = {
@@ -55,16 +82,15 @@ export const aclViolations: Detector = {
   everyMs: () => 500,
   async check({ pm }): Promise<Finding[]> {
     const file = pm.logPath('bus');
-    const { lines, from } = readNewLines(file);
     const out: Finding[] = [];
-    for (const [i, line] of lines.entries()) {
+    for (const { text: line, offset } of readNewLines(file)) {
       const v = parseViolation(line);
       if (!v || v.user === PROBE_USER) continue;
       out.push({
         kind: 'acl_violation',
         kernel: 'message_bus',
         process: 'bus',
-        key: `${from}:${i}`,
+        key: `${offset}@${lineTime(line) ?? 0}`,
         event: true,
         detail: `ACL violation: ${v.user} -> ${v.subject} (${v.op} refused by the bus)`,
         data: { user: v.user, subject: v.subject, op: v.op, logLine: v.line, logFile: file },
