@@ -12,6 +12,7 @@ import { connectClient } from '../src/clients/temporal';
 import { connectStore } from '../src/clients/store';
 import type { KernelName } from '../src/domain/kernels';
 import { EVIDENCE_COLLECTION } from '../src/healing/seam';
+import { fromKernelUnwell } from '../src/healing/evidence';
 import { controlPlaneStatus } from '../src/stack/kernel-status';
 import { processManager, stopAll } from '../src/stack/stack';
 import { bootInput, BOOT_WORKFLOW_ID } from '../scripts/kernel-verbs';
@@ -79,7 +80,8 @@ async function main(): Promise<void> {
           if (Date.now() > deadline) throw new Error(`${kernel} not ready 30 s after kill ${i + 1}`);
           await sleep(20);
         }
-        const ev = await store.db.collection(EVIDENCE_COLLECTION).findOne({ _id: `${proc}:${pid}:exited` as never });
+        const id = fromKernelUnwell({ kernel, process: proc, pid, reason: 'exited', detail: '', at: 0, observer: '' }).id;
+        const ev = await store.db.collection(EVIDENCE_COLLECTION).findOne({ _id: id as never });
         if (ev?.firstSeen) detect.push((ev.firstSeen as Date).getTime() - killedAt);
         // Let the replacement settle (its bus connections, its pollers) before the next kill.
         await sleep(300);
