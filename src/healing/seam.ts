@@ -91,13 +91,16 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     }
   }
 
+  // Seen before: dispatched already, unless the first report never got that far (its observer died
+  // or its dispatch failed). When the store cannot say, it counts as dispatched.
+  const dispatchedBefore = async (): Promise<boolean> =>
+    (await within(coll.findOne({ _id: id }).then((d) => d?.dispatch !== undefined, () => true), storeMs)) ?? true;
+
   let result: SeamReport['dispatch'];
   if (!config.detectors.dispatch) result = { outcome: 'disabled' };
-  else if (recordedFirst === false && (await within(coll.findOne({ _id: id }).then((d) => d?.dispatch !== undefined), storeMs).catch(() => true)) !== false) {
-    result = { outcome: 'duplicate' };
-  } else {
-    // New evidence, or evidence whose first report never got as far as a dispatch (its observer
-    // died or the dispatch failed): dispatching again is safe, a running run folds it in.
+  else if (recordedFirst === false && (await dispatchedBefore())) result = { outcome: 'duplicate' };
+  else {
+    // Dispatching again is safe: a run already going for this playbook and kernel folds it in.
     result = await dispatch(deps, e);
     await within(
       coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined),
