@@ -247,7 +247,8 @@ export async function awaitDispatchedRun(temporal: Client, workflowId: string, s
   for (;;) {
     try {
       const d = await temporal.workflow.getHandle(workflowId).describe();
-      if (d.startTime.getTime() >= sinceMs - 1_000) {
+      // Runs of earlier incidents share the workflow id: only one started since the fault counts.
+      if (d.startTime.getTime() >= sinceMs) {
         const handle = temporal.workflow.getHandle(workflowId, d.runId);
         let timer: NodeJS.Timeout | undefined;
         const report = (await Promise.race([
