@@ -20,6 +20,8 @@ import { runBoot } from '../scripts/kernel-verbs';
 import { allKernelsReady, awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
 import { freshStack, percentile, printTable } from './support';
 
+const SETTLE_MS = 2_500;
+
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
@@ -52,6 +54,9 @@ async function main(): Promise<void> {
       const failures: string[] = [];
       for (let i = 1; i <= runs; i++) {
         await allKernelsReady(ctx, 120_000);
+        // A detector reports a condition again only once it has seen it clear: give the slowest
+        // (2 s periods) a look at the repaired system before breaking it the same way again.
+        if (i > 1) await sleep(SETTLE_MS);
         // A crash loop must have cleared for the next run to be a new one.
         for (let t = 0; t < 60 && Object.values((await controlPlaneStatus(client))?.kernels ?? {}).some((k) => k.crashLoop); t++) await sleep(1_000);
         const t0 = Date.now();
