@@ -60,7 +60,7 @@ export class TriggerMonitor {
   private readonly slow = new Map<string, number>();
   /** Whether this replica runs the periodic detectors (see the module comment). */
   private leader = false;
-  /** The control plane has been seen running: boot got through its last phase. */
+  /** The control plane's workflow exists: a boot got through its last phase at least once. */
   private booted = false;
   private beats = 0;
   private readonly running = new Set<string>();
@@ -264,8 +264,9 @@ export class TriggerMonitor {
       // Both replicas see only themselves on their first beat: lead from the second one on.
       this.leader = leader && this.beats++ > 0;
       if (!this.booted) {
+        // Started once, whatever its state now: a lost control plane is for the detectors to report.
         const d = await this.deps.temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).describe().catch(() => null);
-        this.booted = d?.status.name === 'RUNNING';
+        this.booted = d !== null;
       }
     } catch (err) {
       // The store may be what is down: keep the leadership as it was, so detection goes on.

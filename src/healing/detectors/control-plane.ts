@@ -1,6 +1,7 @@
 /**
  * The control plane, watched from outside it:
- *  - lost: its workflow was seen running and is now closed (terminated, failed, timed out);
+ *  - lost: its workflow exists and is closed (terminated, failed, timed out) — a boot started it,
+ *    so any replica, leader since whenever, can tell it is gone;
  *  - deadlock: it does not answer its status query within `detectors.controlPlane.queryTimeoutMs`,
  *    or a kernel has stayed in one lifecycle transition (STARTING, RESTARTING) longer than
  *    `deadlockMs` — its lifecycle activity is stuck on a process that neither stops nor starts;
@@ -13,7 +14,6 @@ import { KERNELS } from '../../../kernels/registry';
 import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../workflows/control-plane';
 import type { Detector, Finding } from './types';
 
-let seenRunning = false;
 /** Status queries unanswered in a row, and how many make a deadlock. */
 let unanswered = 0;
 const QUERY_FAILURES = 3;
@@ -38,7 +38,7 @@ export const controlPlane: Detector = {
       throw err;
     }
     if (status !== 'RUNNING') {
-      if (!seenRunning) return [];
+      // It ran (it has a history) and does not run now: terminated, failed or timed out.
       return [
         {
           kind: 'control_plane_lost',
@@ -49,7 +49,6 @@ export const controlPlane: Detector = {
         },
       ];
     }
-    seenRunning = true;
 
     let cp: ControlPlaneStatus;
     let timer: NodeJS.Timeout | undefined;
