@@ -283,7 +283,8 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
     auditChain = auditChain.then(() => appendAudit(kind, data, key));
   };
 
-  if (kernel) {
+  // `bypass` (a value runs recorded before it existed never carry) takes no lock: see format.ts.
+  if (kernel && playbook.concurrency !== 'bypass') {
     report.outcome = 'waiting_lock';
     await records.requestKernelLock(kernel, info.workflowId, playbook.concurrency);
     await condition(() => lock.state !== 'none');

@@ -109,8 +109,12 @@ export interface Playbook {
   trigger: PlaybookTrigger;
   /** By name, in the order written. */
   parameters: Record<string, PlaybookParameter>;
-  /** With a run of this kernel already going: `wait` for it, or `refuse` to start. @default 'wait' */
-  concurrency: 'wait' | 'refuse';
+  /**
+   * With a run of this kernel already going: `wait` for it, or `refuse` to start; `bypass` takes no
+   * lock at all, for an emergency playbook whose job is to unblock a kernel that the lock holder may
+   * itself be waiting on (control_plane_deadlock). @default 'wait'
+   */
+  concurrency: 'wait' | 'refuse' | 'bypass';
   steps: PlaybookStep[];
 }
 
@@ -237,7 +241,7 @@ export const PlaybookSchema = z.strictObject({
   description: z.string().optional(),
   trigger: TriggerSchema,
   parameters: z.record(identifier('a parameter name'), ParameterSchema).optional(),
-  concurrency: z.enum(['wait', 'refuse']).optional(),
+  concurrency: z.enum(['wait', 'refuse', 'bypass']).optional(),
   steps: z.array(StepSchema).min(1, 'a playbook needs at least one step'),
 });
 export type PlaybookSource = z.infer<typeof PlaybookSchema>;
