@@ -16,6 +16,7 @@ import { immutableLogClient, KERNELS } from '../../kernels/registry';
 import { SnapshotStore } from '../snapshots/store';
 import { MODEL_SNAPSHOT_LABEL } from '../coding-agent/models';
 import type { PlaybookReport } from '../../workflows/playbook';
+import { withDeadline } from '../deadline';
 import { declareDrill, endDrill } from './drills';
 import * as faults from './faults';
 import type { Injected } from './faults';
@@ -250,13 +251,7 @@ export async function awaitDispatchedRun(temporal: Client, workflowId: string, s
       // Runs of earlier incidents share the workflow id: only one started since the fault counts.
       if (d.startTime.getTime() >= sinceMs) {
         const handle = temporal.workflow.getHandle(workflowId, d.runId);
-        let timer: NodeJS.Timeout | undefined;
-        const report = (await Promise.race([
-          handle.result(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`${workflowId} did not finish within ${timeoutMs} ms`)), Math.max(1, deadline - Date.now()));
-          }),
-        ]).finally(() => clearTimeout(timer))) as PlaybookReport;
+        const report = (await withDeadline(handle.result(), deadline - Date.now(), `${workflowId} did not finish`)) as PlaybookReport;
         const evidenceAt = report.evidence[0]?.at ?? null;
         return { workflowId, runId: d.runId, report, startedAt: d.startTime.getTime(), evidenceAt };
       }

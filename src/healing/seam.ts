@@ -19,6 +19,7 @@ import type { LoadedConfig } from '../config/load';
 import type { KernelUnwell } from '../domain/kernels';
 import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../workflows/control-plane';
 import { activeDrill } from '../chaos/drills';
+import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';
 import { evidenceSignature, fromKernelUnwell, toKernelUnwell, type Evidence } from './evidence';
 
@@ -38,19 +39,6 @@ export interface SeamReport {
   /** The control plane was signalled (lifecycle evidence only). */
   controlPlane: 'signalled' | 'not_running' | 'not_lifecycle';
   dispatch: DispatchResult | { outcome: 'duplicate' | 'disabled' };
-}
-
-/** Resolves to `undefined` when `p` does not settle in time (the store may be stopped). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export type StoredEvidence = Omit<Evidence, 'id'> & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { withDeadline } from '../../deadline';
 import { KERNEL_NAMES, KernelState } from '../../domain/kernels';
 import { KERNELS } from '../../../kernels/registry';
 import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../workflows/control-plane';
@@ -51,14 +52,8 @@ export const controlPlane: Detector = {
     }
 
     let cp: ControlPlaneStatus;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      cp = await Promise.race([
-        handle.query(getControlPlaneStatusQuery),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${queryTimeoutMs} ms`)), queryTimeoutMs);
-        }),
-      ]);
+      cp = await withDeadline(handle.query(getControlPlaneStatusQuery), queryTimeoutMs);
     } catch (err) {
       // One slow answer is a busy worker (a replica just died and its sticky tasks move over):
       // several in a row is a control plane that cannot make progress.
@@ -72,8 +67,6 @@ export const controlPlane: Detector = {
           data: { cause: 'query', runId },
         },
       ];
-    } finally {
-      clearTimeout(timer);
     }
     unanswered = 0;
 

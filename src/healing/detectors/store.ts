@@ -3,23 +3,15 @@
  * `detectors.store.failures` misses in a row make one `dependency_unreachable`. The finding names
  * the managed process behind the dependency, so a playbook can resume or restart it.
  */
+import { withDeadline } from '../../deadline';
 import type { Detector, Finding } from './types';
 
+/** null when `p` settles in time, else why not (its error, or the deadline). */
 async function answers(p: Promise<unknown>, ms: number): Promise<string | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      p,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    clearTimeout(timer);
-  }
+  return withDeadline(p, ms).then(
+    () => null,
+    (err: unknown) => (err as Error).message,
+  );
 }
 
 const misses = new Map<string, number>();
