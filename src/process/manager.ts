@@ -228,7 +228,11 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function readStat(pid: number): string[] | null {
+/**
+ * The fields of /proc/PID/stat from the third (the state letter) on: index 0 is field 3, so field N
+ * is at N - 3. Null when the process is gone or there is no /proc.
+ */
+export function procStatFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
@@ -240,11 +244,11 @@ function readStat(pid: number): string[] | null {
 
 /** Field 22 of /proc/PID/stat; null where /proc is not available. */
 export function procStartTicks(pid: number): number | null {
-  const fields = readStat(pid);
+  const fields = procStatFields(pid);
   return fields ? Number(fields[19]) : null;
 }
 
 function isZombie(pid: number): boolean {
-  const fields = readStat(pid);
+  const fields = procStatFields(pid);
   return fields !== null && fields[0] === 'Z';
 }

@@ -7,12 +7,12 @@
  *    `deadlockMs` — its lifecycle activity is stuck on a process that neither stops nor starts;
  *  - crash loop: it says a kernel is in a crash loop.
  */
-import { readFileSync } from 'node:fs';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { withDeadline } from '../../deadline';
 import { KERNEL_NAMES, KernelState } from '../../domain/kernels';
 import { KERNELS } from '../../../kernels/registry';
 import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../workflows/control-plane';
+import { procStatFields } from '../../process/manager';
 import type { Detector, Finding } from './types';
 
 /** Status queries unanswered in a row, and how many make a deadlock. */
@@ -115,13 +115,7 @@ export const controlPlane: Detector = {
 
 /** The one-letter state of /proc/PID/stat (R, S, D, T, Z…); null when gone. */
 export function procState(pid: number | null): string | null {
-  if (pid === null) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return null;
-  }
+  return pid === null ? null : (procStatFields(pid)?.[0] ?? null);
 }
 
 function describeState(s: string | null): string {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { immutableLogClient, kernelOfProcess } from '../../../kernels/registry';
-import type { ProcessManager } from '../../process/manager';
+import { procStartTicks, procStatFields, type ProcessManager } from '../../process/manager';
 import type { Detector, Finding } from './types';
 
 /** Servers of the stack: watched by preflight and `status`, never signalled by a playbook. */
@@ -16,16 +16,10 @@ export const STACK_SERVERS = new Set(['temporal', 'store']);
 /** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
 const CLOCK_TICKS_PER_S = 100;
 
-/** utime + stime of a process in clock ticks; null when it is gone. */
+/** utime + stime (fields 14 and 15) of a process in clock ticks; null when it is gone. */
 export function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: fields are counted after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return null;
-  }
+  const fields = procStatFields(pid);
+  return fields ? Number(fields[11]) + Number(fields[12]) : null;
 }
 
 /** Resident memory in MB; null when the process is gone. */
@@ -48,13 +42,12 @@ function watched(pm: ProcessManager): Array<{ name: string; pid: number }> {
   return out;
 }
 
-/** Seconds since the process started (/proc/PID/stat field 22 against /proc/uptime); null when gone. */
+/** Seconds since the process started (its start ticks against /proc/uptime); null when gone. */
 export function processAgeS(pid: number): number | null {
+  const startTicks = procStartTicks(pid);
+  if (startTicks === null) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-    return uptime - startTicks / CLOCK_TICKS_PER_S;
+    return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) - startTicks / CLOCK_TICKS_PER_S;
   } catch {
     return null;
   }
