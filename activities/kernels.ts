@@ -2,6 +2,7 @@
  * Kernel lifecycle activities used by the boot workflow and the control plane. Each is safe to
  * retry or replay after a crash; the line that makes it so says why.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Db } from 'mongodb';
@@ -23,6 +24,8 @@ export interface KernelActivityDeps {
 export const BOOTS_COLLECTION = 'boots';
 export const READINESS_COLLECTION = 'kernel_readiness';
 export const READINESS_SUBJECT = 'telemetry.layer1.readiness';
+/** How often a waiting self-test runs again (each run is a few small requests). */
+export const READINESS_POLL_MS = 30;
 
 export function createKernelActivities({ config, pm, db, bus, temporal }: KernelActivityDeps) {
   const ctx: KernelContext = { config, pm, db, temporal };
@@ -54,10 +57,23 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
       return { pid, started: pid !== null && pid !== before };
     },
 
-    /** Read-only apart from the log's own probe entry: runs the kernel's self-test once. */
-    async kernelReadiness(kernel: KernelName): Promise<ReadinessResult> {
-      const checks = await KERNELS[kernel].readiness(ctx);
-      return { kernel, ready: checks.every((c) => c.ok), checks };
+    /**
+     * Read-only apart from the log's own probe entry: runs the kernel's self-test, once, or (with
+     * `waitMs`) again every READINESS_POLL_MS until it passes or `waitMs` is over. Waiting here
+     * rather than in a workflow timer is what makes a restart ready in tens of milliseconds: a
+     * sub-second Temporal timer can fire up to a second late, and a process that was just started
+     * usually needs a few hundred milliseconds. A kernel with a dead process will not pass by
+     * waiting, so the wait stops at once and the workflow decides what to do.
+     */
+    async kernelReadiness(kernel: KernelName, opts?: { waitMs?: number }): Promise<ReadinessResult> {
+      const deadline = Date.now() + (opts?.waitMs ?? 0);
+      for (let polls = 1; ; polls++) {
+        const checks = await KERNELS[kernel].readiness(ctx);
+        const ready = checks.every((c) => c.ok);
+        const dead = KERNELS[kernel].processes(config).some((p) => !pm.isAlive(p));
+        if (ready || dead || Date.now() + READINESS_POLL_MS >= deadline) return { kernel, ready, checks, polls };
+        await sleep(READINESS_POLL_MS);
+      }
     },
 
     /** Per kernel, the pid of each of its processes as the process manager sees them now. Read-only. */

@@ -40,6 +40,8 @@ export interface ReadinessResult {
   kernel: KernelName;
   ready: boolean;
   checks: CheckResult[];
+  /** How many times the self-test ran in this call (more than 1 when it was asked to wait). */
+  polls?: number;
 }
 
 /** What the trigger monitor saw. Enters the control plane through one seam (src/healing/seam.ts). */
