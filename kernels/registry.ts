@@ -11,7 +11,7 @@ import { formatProblem, type LoadedConfig } from '../src/config/load';
 import { loadPlaybooks } from '../src/playbooks/loader';
 import { timedCheck, type CheckResult } from '../src/domain/checks';
 import type { KernelName } from '../src/domain/kernels';
-import type { ProcessManager, ProcessSpec } from '../src/process/manager';
+import { standbyName, type ProcessManager, type ProcessSpec } from '../src/process/manager';
 import { busService, errorText, type HealthResult } from '../src/stack/services';
 import { workerDefs, workerSpec } from '../src/stack/stack';
 import { ensureTools, REPO_ROOT } from '../src/stack/tools';
@@ -245,9 +245,13 @@ export async function startKernel(ctx: KernelContext, name: KernelName, only?: s
       pids[p] = ctx.pm.pid(p);
       continue;
     }
-    // Idempotent: the process manager starts nothing when a live process holds the name.
-    const info = await ctx.pm.start(await kernel.spec(ctx.config, p));
+    // Idempotent: the process manager starts nothing when a live process holds the name (and
+    // promotes the process's warm spare, if it has one, rather than starting it cold).
+    const spec = await kernel.spec(ctx.config, p);
+    const info = await ctx.pm.start(spec);
     pids[p] = info.pid;
+    // A spare that died, or was never started, is started now (a no-op when one lives).
+    await ctx.pm.ensureStandby(spec);
   }
   if (kernel.afterStart) await waitThen(ctx, kernel, () => kernel.afterStart!(ctx));
   return pids;
@@ -267,7 +271,8 @@ async function waitThen(ctx: KernelContext, kernel: KernelDef, fn: () => Promise
 }
 
 export async function stopKernel(ctx: Pick<KernelContext, 'config' | 'pm'>, name: KernelName, graceMs = 10_000): Promise<void> {
-  await Promise.all(KERNELS[name].processes(ctx.config).map((p) => ctx.pm.stop(p, graceMs)));
+  // A stopped kernel leaves nothing of its own running: its processes' spares stop too.
+  await Promise.all(KERNELS[name].processes(ctx.config).flatMap((p) => [ctx.pm.stop(p, graceMs), ctx.pm.stop(standbyName(p), graceMs)]));
 }
 
 export function kernelNamesOfProcesses(config: LoadedConfig): string[] {

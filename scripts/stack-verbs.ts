@@ -72,7 +72,8 @@ function printStatus(status: FullStatus): void {
   }
   console.log('workers:');
   for (const w of status.workers) {
-    console.log(`  ${mark(w.healthy)} ${w.name.padEnd(15)} ${w.taskQueue.padEnd(22)} pid ${String(w.pid ?? '-').padEnd(8)} ${w.detail}`);
+    const spare = w.standby ? (w.standby.alive ? `; spare pid ${w.standby.pid} ${w.standby.warm ? 'warm' : 'warming'}` : '; no spare') : '';
+    console.log(`  ${mark(w.healthy)} ${w.name.padEnd(15)} ${w.taskQueue.padEnd(22)} pid ${String(w.pid ?? '-').padEnd(8)} ${w.detail}${spare}`);
   }
   console.log(`kernels:${status.degraded ? ' (DEGRADED mode)' : ''}`);
   for (const k of status.kernels) {

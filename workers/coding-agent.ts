@@ -3,6 +3,8 @@
  * proposed fixes by its fixers. At start it loads the knowledge base and registers its fixers,
  * which is what its readiness self-test reads ("fixers available", "knowledge loaded").
  */
+// First: a spare must catch its promotion signal before the slow requires below.
+import './standby';
 import { REGISTRATIONS_COLLECTION } from '../kernels/registry';
 import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
 import { ensureModels } from '../src/coding-agent/models';

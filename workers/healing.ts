@@ -3,6 +3,8 @@
  * on the healing task queue, and the trigger monitor that watches the other kernels. `layer1 up`
  * runs two replicas, so killing one stops neither a playbook nor the watch.
  */
+// First: a spare must catch its promotion signal before the slow requires below.
+import './standby';
 import { TriggerMonitor } from '../src/healing/trigger-monitor';
 import { runWorker } from './run-worker';
 

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
@@ -15,6 +15,11 @@ import { connectClient, tlsOptions } from '../src/clients/temporal';
 import { processManager, workerIdentity } from '../src/stack/stack';
 import { createActivities, type ActivityDeps } from '../activities';
 import { logger } from '../src/log';
+import { within } from '../src/deadline';
+import { announceWarm, awaitPromotion, isStandby } from './standby';
+
+/** The longest one shutdown step may take before the next runs. */
+const SHUTDOWN_STEP_MS = 2_000;
 
 /** The workflow bundle `npm run build` writes; bundling at start would cost seconds per worker. */
 export const WORKFLOW_BUNDLE = path.resolve(__dirname, '..', 'workflow-bundle.js');
@@ -37,7 +42,10 @@ export interface WorkerSetup {
 export async function runWorker(setup: WorkerSetup): Promise<void> {
   const config = loadConfig();
   const name = process.env.LAYER1_WORKER_NAME ?? `worker-${process.pid}`;
-  const log = logger.child({ worker: name });
+  const log = logger.child({ worker: name, ...(isStandby ? { standby: true } : {}) });
+  // SIGUSR2 promotes a spare (workers/standby.ts): it must not be one of the SDK's shutdown
+  // signals, which by default it is.
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM', 'SIGQUIT'] });
   // Connect side by side: each waits on a network round trip, and start-up time is a target.
   const [store, bus, temporal, connection] = await Promise.all([
     connectStore(config),
@@ -46,6 +54,8 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
     NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) }),
   ]);
   let onStop: (() => Promise<void>) | undefined;
+  let stoppedAsSpare = false;
+  let failed = false;
   try {
     const ctx: WorkerContext = { config, db: store.db, bus, temporal, pm: processManager(config), name, log };
     const worker = await Worker.create({
@@ -61,16 +71,52 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
         ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } }
         : { workflowsPath: require.resolve('../workflows') }),
     } satisfies WorkerOptions);
+    if (isStandby) {
+      // Everything slow is done: wait to be promoted (or stopped) before doing anything visible.
+      announceWarm();
+      log.info({ pid: process.pid, startupMs: Math.round(process.uptime() * 1000) }, 'standby warm, waiting for promotion');
+      if (!(await awaitPromotion())) {
+        log.info('standby stopped before promotion');
+        stoppedAsSpare = true;
+        return;
+      }
+    }
+    const promotedAt = Date.now();
     onStop = await setup.onStart?.(ctx);
-    log.info({ taskQueue: setup.taskQueue(config), pid: process.pid, startupMs: Math.round(process.uptime() * 1000) }, 'worker polling');
+    log.info(
+      {
+        taskQueue: setup.taskQueue(config),
+        pid: process.pid,
+        startupMs: Math.round(process.uptime() * 1000),
+        ...(isStandby ? { promotedMs: Date.now() - promotedAt } : {}),
+      },
+      isStandby ? 'worker polling (promoted standby)' : 'worker polling',
+    );
     // Worker.run resolves after SIGTERM/SIGINT once in-flight tasks have finished or timed out.
     await worker.run();
     log.info('worker stopped');
+  } catch (err) {
+    failed = true; // the entry reports it and exits 1
+    throw err;
   } finally {
-    await onStop?.().catch((err: unknown) => log.error({ err }, 'shutdown hook failed'));
-    await connection.close();
-    await temporal.connection.close();
-    await bus.drain().catch(() => undefined);
-    await store.close();
+    // Each step is bounded: a stop must end the process well within the manager's grace period
+    // (a pull consumer's open request, for one, can hold the trigger monitor's stop for its expiry).
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      const started = Date.now();
+      try {
+        if ((await within(fn().then(() => true), SHUTDOWN_STEP_MS)) === undefined) log.warn({ ms: Date.now() - started }, `${what}: still not done, going on`);
+      } catch (err) {
+        log.error({ err }, `${what} failed`);
+      }
+    };
+    await step('shutdown hook', async () => onStop?.());
+    // A spare's worker was created but never run: it holds the connection until the process ends.
+    if (!stoppedAsSpare) await step('close the Temporal worker connection', () => connection.close());
+    await step('close the Temporal client', () => temporal.connection.close());
+    await step('drain the bus connection', () => bus.drain());
+    await step('close the store', () => store.close());
+    // Whatever is left (a worker's workflow threads, a timer of a library) must not keep a stopped
+    // worker alive until the manager's KILL.
+    if (!failed) process.exit(0);
   }
 }

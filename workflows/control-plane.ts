@@ -230,7 +230,8 @@ class ControlPlane {
     await this.awaitReady(rec);
   }
 
-  private async awaitReady(rec: KernelRecord): Promise<void> {
+  /** @param readySince kept as the kernel's ready-since when it passes (nothing was restarted). */
+  private async awaitReady(rec: KernelRecord, readySince: string | null = null): Promise<void> {
     let wait;
     if (this.interruptWaits) {
       this.interrupted.delete(rec.name);
@@ -246,7 +247,7 @@ class ControlPlane {
     rec.checks = wait.checks;
     if (wait.ready) {
       rec.state = rec.crashLoop ? KernelState.CRASH_LOOP : KernelState.READY;
-      rec.readySince = new Date().toISOString();
+      rec.readySince = readySince ?? new Date().toISOString();
       this.event(rec.name, `ready after ${wait.attempts} self-test attempt(s)`);
     } else {
       rec.state = KernelState.UNHEALTHY;
@@ -258,10 +259,15 @@ class ControlPlane {
   async start(kernel: KernelName): Promise<KernelRecord> {
     return this.withKernel(kernel, async (rec) => {
       rec.desired = 'running';
+      // A start of a kernel that is ready and keeps its processes changes nothing: it stays ready
+      // since when it was (a playbook's start after the control plane's own restart is common).
+      const readySince = rec.state === KernelState.READY ? rec.readySince : null;
+      const before = { ...rec.pids };
       rec.state = KernelState.STARTING;
       this.event(kernel, 'start requested');
       Object.assign(rec.pids, await acts.startKernel(kernel));
-      await this.awaitReady(rec);
+      const same = Object.entries(rec.pids).every(([p, pid]) => pid !== null && before[p] === pid);
+      await this.awaitReady(rec, same ? readySince : null);
       return rec;
     });
   }

@@ -214,6 +214,10 @@ export const ConfigSchema = z
       .strictObject({
         healing: WorkerSchema.prefault({ replicas: 2 }),
         codingAgent: WorkerSchema.prefault({}),
+        standby: z
+          .boolean()
+          .default(true)
+          .describe('Keep a warm spare of each worker process, promoted in milliseconds when the worker dies (docs/kernels.md)'),
       })
       .prefault({}),
     preflight: PreflightSchema.prefault({}),

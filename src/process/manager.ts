@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -16,6 +17,36 @@ export interface ProcessSpec {
   args: string[];
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Keep a warm spare: a second process of the same spec, started with STANDBY_ENV=1, that does
+   * its slow start-up (loading, connecting) and then waits for SIGUSR2 to take the name's place.
+   * A start of a dead process promotes the spare (milliseconds) instead of starting cold
+   * (seconds), then starts the next spare. The process must implement that protocol
+   * (workers/standby.ts); one that does not would die of SIGUSR2's default action, so a spare is
+   * promoted only once /proc shows it catches SIGUSR2.
+   */
+  standby?: boolean;
+}
+
+/** Set in a spare's environment: do the start-up, then wait for SIGUSR2 (see ProcessSpec.standby). */
+export const STANDBY_ENV = 'LAYER1_STANDBY';
+/** Set in a spare's environment: the file it writes its pid to once its start-up is done. */
+export const STANDBY_WARM_FILE_ENV = 'LAYER1_STANDBY_WARM_FILE';
+/** The signal that promotes a spare. */
+export const PROMOTE_SIGNAL: NodeJS.Signals = 'SIGUSR2';
+
+export const STANDBY_SUFFIX = '.standby';
+
+/** The managed name of a process's spare. */
+export function standbyName(name: string): string {
+  return `${name}${STANDBY_SUFFIX}`;
+}
+
+export interface StandbyInfo {
+  pid: number | null;
+  alive: boolean;
+  /** Its start-up is done: a promotion makes it work at once. */
+  warm: boolean;
 }
 
 export interface ProcessInfo {
@@ -41,8 +72,11 @@ export interface ProcessManager {
   pid(name: string): number | null;
   logPath(name: string): string;
   info(name: string): ProcessInfo;
-  /** Names of every process this manager has a record of, alive or stale. */
+  /** Names of every process this manager has a record of, alive or stale (spares included). */
   list(): string[];
+  /** Starts the spare of a `standby` spec unless one is alive (a no-op for other specs). */
+  ensureStandby(spec: ProcessSpec): Promise<StandbyInfo>;
+  standbyInfo(name: string): StandbyInfo;
 }
 
 /** Contents of a pid file. The start time guards against a recycled pid being taken for ours. */
@@ -125,12 +159,82 @@ export class DetachedProcessManager implements ProcessManager {
     mkdirSync(this.runDir, { recursive: true });
     mkdirSync(this.logDir, { recursive: true });
     if (current.stale) rmSync(this.pidPath(spec.name), { force: true });
+    if (spec.standby) {
+      const promoted = this.promote(spec);
+      if (promoted) {
+        // The spare just used up is replaced at once, so the next failure finds one warming.
+        await this.ensureStandby(spec);
+        return promoted;
+      }
+    }
+    return this.spawnDetached(spec, spec.name, {});
+  }
 
-    const logFd = openSync(this.logPath(spec.name), 'a');
+  async ensureStandby(spec: ProcessSpec): Promise<StandbyInfo> {
+    const name = standbyName(spec.name);
+    if (!spec.standby) return { pid: null, alive: false, warm: false };
+    const current = this.info(name);
+    if (current.alive) return this.standbyInfo(spec.name);
+    mkdirSync(this.runDir, { recursive: true });
+    mkdirSync(this.logDir, { recursive: true });
+    if (current.stale) rmSync(this.pidPath(name), { force: true });
+    const warmFile = this.warmPath(spec.name);
+    rmSync(warmFile, { force: true });
+    // Its output goes to the log of the name it will take over: once promoted, that is its log.
+    const info = await this.spawnDetached(spec, name, { [STANDBY_ENV]: '1', [STANDBY_WARM_FILE_ENV]: warmFile }, spec.name);
+    return { pid: info.pid, alive: true, warm: false };
+  }
+
+  standbyInfo(name: string): StandbyInfo {
+    const info = this.info(standbyName(name));
+    let warm = false;
+    if (info.alive) {
+      try {
+        warm = readFileSync(this.warmPath(name), 'utf8').trim() === String(info.pid);
+      } catch {
+        warm = false;
+      }
+    }
+    return { pid: info.pid, alive: info.alive, warm };
+  }
+
+  private warmPath(name: string): string {
+    return path.join(this.runDir, `${standbyName(name)}.warm`);
+  }
+
+  /**
+   * Makes the live spare of `spec` the process of its name: its pid file is renamed onto the
+   * name's (atomic: a reader sees the old record or the new, and two promoters cannot both
+   * win), then it is told to go on. Null when there is no spare that can be promoted.
+   */
+  private promote(spec: ProcessSpec): ProcessInfo | null {
+    const name = standbyName(spec.name);
+    const rec = this.readRecord(name);
+    if (!rec || !isOurProcess(rec)) return null;
+    // A spare of an older spec (an upgrade, a changed config) must not take over: it is replaced.
+    if (rec.command !== spec.command || JSON.stringify(rec.args) !== JSON.stringify(spec.args) || !catchesSignal(rec.pid, PROMOTE_SIGNAL)) {
+      return null;
+    }
+    try {
+      renameSync(this.pidPath(name), this.pidPath(spec.name));
+    } catch {
+      return null; // another promoter took it
+    }
+    rmSync(this.warmPath(spec.name), { force: true });
+    try {
+      process.kill(rec.pid, PROMOTE_SIGNAL);
+    } catch {
+      return null; // it died between the check and the signal: the caller starts one cold
+    }
+    return { name: spec.name, pid: rec.pid, alive: true, logPath: this.logPath(spec.name), stale: false, recordedPid: rec.pid, stopping: false };
+  }
+
+  private async spawnDetached(spec: ProcessSpec, name: string, extraEnv: NodeJS.ProcessEnv, logName = name): Promise<ProcessInfo> {
+    const logFd = openSync(this.logPath(logName), 'a');
     try {
       const child = spawn(spec.command, spec.args, {
         cwd: spec.cwd,
-        env: spec.env ?? process.env,
+        env: { ...(spec.env ?? process.env), ...extraEnv },
         detached: true,
         stdio: ['ignore', logFd, logFd],
       });
@@ -147,10 +251,10 @@ export class DetachedProcessManager implements ProcessManager {
         startedAt: new Date().toISOString(),
       };
       // Write then rename, so a reader never sees half a pid file.
-      const tmp = `${this.pidPath(spec.name)}.tmp`;
+      const tmp = `${this.pidPath(name)}.tmp`;
       writeFileSync(tmp, JSON.stringify(record));
-      renameSync(tmp, this.pidPath(spec.name));
-      return { name: spec.name, pid, alive: true, logPath: this.logPath(spec.name), stale: false, recordedPid: pid, stopping: false };
+      renameSync(tmp, this.pidPath(name));
+      return { name, pid, alive: true, logPath: this.logPath(logName), stale: false, recordedPid: pid, stopping: false };
     } finally {
       closeSync(logFd);
     }
@@ -176,6 +280,7 @@ export class DetachedProcessManager implements ProcessManager {
     try {
       await this.terminate(rec, graceMs);
       rmSync(this.pidPath(name), { force: true });
+      if (name.endsWith(STANDBY_SUFFIX)) rmSync(this.warmPath(name.slice(0, -STANDBY_SUFFIX.length)), { force: true });
     } finally {
       rmSync(marker, { force: true });
     }
@@ -246,6 +351,19 @@ export function procStatFields(pid: number): string[] | null {
 export function procStartTicks(pid: number): number | null {
   const fields = procStatFields(pid);
   return fields ? Number(fields[19]) : null;
+}
+
+/** Whether the process has a handler for `sig` (the SigCgt mask of /proc/PID/status). */
+export function catchesSignal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status);
+    if (!mask) return false;
+    const bit = BigInt(osConstants.signals[sig] - 1);
+    return ((BigInt(`0x${mask[1]}`) >> bit) & 1n) === 1n;
+  } catch {
+    return false;
+  }
 }
 
 function isZombie(pid: number): boolean {

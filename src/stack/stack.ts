@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../config/load';
 import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
 import { ExitCode, UserError } from '../errors';
-import { DetachedProcessManager, type ProcessManager, type ProcessSpec } from '../process/manager';
+import { DetachedProcessManager, type ProcessManager, type ProcessSpec, type StandbyInfo } from '../process/manager';
 import { connectClient } from '../clients/temporal';
 import { portInUse, services, webUiUrl, errorText, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
 import { ensureTools, REPO_ROOT, type Progress } from './tools';
@@ -37,6 +37,8 @@ export interface WorkerStatus {
   pid: number | null;
   healthy: boolean;
   detail: string;
+  /** Its warm spare (`workers.standby`), null when spares are off. */
+  standby: StandbyInfo | null;
 }
 
 /** The `status --json` contract: add fields, never rename these. */
@@ -192,6 +194,8 @@ export function workerSpec(config: LoadedConfig, w: WorkerDef): ProcessSpec {
     args: [entry],
     cwd: REPO_ROOT,
     env: { ...process.env, LAYER1_CONFIG: config.configFile, LAYER1_STATE_DIR: config.stateDir, LAYER1_WORKER_NAME: w.name },
+    // A worker needs 2–3 s to load the SDK and its workflow bundle: a warm spare takes over in ms.
+    standby: config.workers.standby,
   };
 }
 
@@ -210,6 +214,10 @@ export async function startWorkers(config: LoadedConfig, progress: Progress, onl
     const notReady = statuses.filter((s) => !s.healthy);
     if (notReady.length === 0) {
       progress(`workers polling in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      // Spares only once the workers poll: loading them side by side would slow the workers down.
+      const spares = await Promise.all(defs.map((w) => pm.ensureStandby(workerSpec(config, w))));
+      const warming = spares.filter((s) => s.alive && !s.warm).length;
+      if (warming > 0) progress(`${warming} standby spare(s) warming (workers.standby)`);
       return;
     }
     const dead = notReady.find((s) => s.pid === null);
@@ -254,10 +262,12 @@ export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus
   }
   return defs.map((w) => {
     const pid = pm.pid(w.name);
-    if (pid === null) return { name: w.name, taskQueue: w.taskQueue, pid, healthy: false, detail: 'not running' };
-    if (pollerError) return { name: w.name, taskQueue: w.taskQueue, pid, healthy: false, detail: `cannot ask Temporal: ${pollerError}` };
+    const standby = config.workers.standby ? pm.standbyInfo(w.name) : null;
+    const base = { name: w.name, taskQueue: w.taskQueue, pid, standby };
+    if (pid === null) return { ...base, healthy: false, detail: 'not running' };
+    if (pollerError) return { ...base, healthy: false, detail: `cannot ask Temporal: ${pollerError}` };
     const polling = pollers.get(w.taskQueue)?.has(workerIdentity(w.name, pid)) ?? false;
-    return { name: w.name, taskQueue: w.taskQueue, pid, healthy: polling, detail: polling ? 'polling' : 'running, not polling yet' };
+    return { ...base, healthy: polling, detail: polling ? 'polling' : 'running, not polling yet' };
   });
 }
 

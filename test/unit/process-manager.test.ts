@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DetachedProcessManager } from '../../src/process/manager';
+import { DetachedProcessManager, STANDBY_ENV, STANDBY_WARM_FILE_ENV, type ProcessSpec } from '../../src/process/manager';
 
 describe('DetachedProcessManager', () => {
   let dir: string;
@@ -63,5 +63,63 @@ describe('DetachedProcessManager', () => {
     for (let i = 0; i < 100 && pm.isAlive('d'); i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(pm.isAlive('d'), false);
     assert.equal(pm.info('d').stale, true);
+  });
+
+  describe('warm spares (ProcessSpec.standby)', () => {
+    // A process that speaks the standby protocol as workers/standby.ts does: as a spare it catches
+    // SIGUSR2, writes its pid to the warm file, and says "promoted" when told; otherwise it says "working".
+    const script = `
+      const fs = require('node:fs');
+      if (process.env.${STANDBY_ENV} === '1') {
+        process.on('SIGUSR2', () => console.log('promoted ' + process.pid));
+        fs.writeFileSync(process.env.${STANDBY_WARM_FILE_ENV}, process.pid + '\\n');
+      } else console.log('working ' + process.pid);
+      setInterval(() => undefined, 1000);
+    `;
+    const worker = (name: string, tag = 'v1'): ProcessSpec => ({ name, command: process.execPath, args: ['-e', script, tag], standby: true });
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (let i = 0; i < 250 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(ok(), what);
+    };
+
+    it('keeps a spare that announces itself warm, and promotes it when the process is gone', async () => {
+      const first = await pm.start(worker('w'));
+      const spare = await pm.ensureStandby(worker('w'));
+      assert.ok(spare.pid && spare.pid !== first.pid);
+      assert.deepEqual(pm.list(), ['w', 'w.standby']);
+      await until('the spare is warm', () => pm.standbyInfo('w').warm);
+      assert.equal((await pm.ensureStandby(worker('w'))).pid, spare.pid, 'one spare per process');
+
+      process.kill(first.pid as number, 'SIGKILL');
+      await until('the process is gone', () => !pm.isAlive('w'));
+      const promoted = await pm.start(worker('w'));
+      assert.equal(promoted.pid, spare.pid, 'the spare took the name');
+      assert.equal(pm.pid('w'), spare.pid);
+      await until('the spare was told', () => readFileSync(pm.logPath('w'), 'utf8').includes(`promoted ${spare.pid}`));
+      const next = pm.standbyInfo('w');
+      assert.ok(next.alive && next.pid !== spare.pid, 'a new spare replaces the one used up');
+    });
+
+    it('starts cold instead of promoting a spare that does not catch the signal, or runs another spec', async () => {
+      // `sleep` would die of SIGUSR2's default action: it must never be sent one.
+      const notASpare: ProcessSpec = { name: 's', command: 'sleep', args: ['300'], standby: true };
+      const spare = await pm.ensureStandby(notASpare);
+      const started = await pm.start(notASpare);
+      assert.notEqual(started.pid, spare.pid);
+      assert.equal(pm.standbyInfo('s').pid, spare.pid, 'left alone, not signalled');
+
+      await pm.ensureStandby(worker('x', 'v1'));
+      await until('warm', () => pm.standbyInfo('x').warm);
+      const old = pm.standbyInfo('x').pid;
+      const upgraded = await pm.start(worker('x', 'v2'));
+      assert.notEqual(upgraded.pid, old, 'a spare of an older spec does not take over');
+      await until('started cold', () => readFileSync(pm.logPath('x'), 'utf8').includes(`working ${upgraded.pid}`));
+    });
+
+    it('a spec without standby has no spare', async () => {
+      const info = await pm.ensureStandby(sleeper('n'));
+      assert.equal(info.alive, false);
+      assert.deepEqual(pm.list(), []);
+    });
   });
 });

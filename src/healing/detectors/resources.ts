@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { immutableLogClient, kernelOfProcess } from '../../../kernels/registry';
-import { procStartTicks, procStatFields, type ProcessManager } from '../../process/manager';
+import { procStartTicks, procStatFields, STANDBY_SUFFIX, type ProcessManager } from '../../process/manager';
 import type { Detector, Finding } from './types';
 
 /** Servers of the stack: watched by preflight and `status`, never signalled by a playbook. */
@@ -35,7 +35,8 @@ export function rssMb(pid: number): number | null {
 function watched(pm: ProcessManager): Array<{ name: string; pid: number }> {
   const out: Array<{ name: string; pid: number }> = [];
   for (const name of pm.list()) {
-    if (STACK_SERVERS.has(name)) continue;
+    // A spare (ProcessSpec.standby) only loads and waits: it is watched once promoted.
+    if (STACK_SERVERS.has(name) || name.endsWith(STANDBY_SUFFIX)) continue;
     const pid = pm.pid(name);
     if (pid !== null) out.push({ name, pid });
   }
