@@ -247,11 +247,8 @@ export async function startKernel(ctx: KernelContext, name: KernelName, only?: s
     }
     // Idempotent: the process manager starts nothing when a live process holds the name (and
     // promotes the process's warm spare, if it has one, rather than starting it cold).
-    const spec = await kernel.spec(ctx.config, p);
-    const info = await ctx.pm.start(spec);
+    const info = await ctx.pm.start(await kernel.spec(ctx.config, p));
     pids[p] = info.pid;
-    // A spare that died, or was never started, is started now (a no-op when one lives).
-    await ctx.pm.ensureStandby(spec);
   }
   if (kernel.afterStart) await waitThen(ctx, kernel, () => kernel.afterStart!(ctx));
   return pids;

@@ -28,6 +28,7 @@ import type { ProcessManager } from '../process/manager';
 import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION } from '../../kernels/registry';
 import { consumeTriggers } from '../../kernels/message-bus/triggers';
 import { CONTROL_PLANE_WORKFLOW_ID } from '../../workflows/control-plane';
+import { workerDefs, workerSpec } from '../stack/stack';
 import { DETECTORS, type Detector, type Finding } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
 import { EVIDENCE_COLLECTION, reportEvidence, reportUnwell } from './seam';
@@ -268,10 +269,27 @@ export class TriggerMonitor {
         const d = await this.deps.temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).describe().catch(() => null);
         this.booted = d !== null;
       }
+      if (this.leader && this.booted) await this.keepSpares();
     } catch (err) {
       // The store may be what is down: keep the leadership as it was, so detection goes on.
       this.deps.log.warn({ err }, 'trigger monitor heartbeat failed');
     }
+  }
+
+  /**
+   * Each running worker keeps a warm spare (workers.standby; src/process/manager.ts): one that was
+   * used up, killed, or never started is started here, one at a time, so loading spares never
+   * takes both cores from the kernels. A stopped worker has none.
+   */
+  private async keepSpares(): Promise<void> {
+    const { config, pm, log } = this.deps;
+    if (!config.workers.standby) return;
+    const defs = workerDefs(config);
+    if (defs.some((w) => pm.standbyInfo(w.name).alive && !pm.standbyInfo(w.name).warm)) return; // one is warming
+    const next = defs.find((w) => pm.isAlive(w.name) && !pm.info(w.name).stopping && !pm.standbyInfo(w.name).alive);
+    if (!next) return;
+    const spare = await pm.ensureStandby(workerSpec(config, next));
+    if (spare.alive) log.info({ process: next.name, spare: spare.pid }, 'started a warm spare');
   }
 
   /** Events on the bus: a kernel-unwell event enters the seam; anything else is kept as evidence. */

@@ -5,7 +5,7 @@
  * or Kubernetes can implement the same interface later.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +21,7 @@ export interface ProcessSpec {
    * Keep a warm spare: a second process of the same spec, started with STANDBY_ENV=1, that does
    * its slow start-up (loading, connecting) and then waits for SIGUSR2 to take the name's place.
    * A start of a dead process promotes the spare (milliseconds) instead of starting cold
-   * (seconds), then starts the next spare. The process must implement that protocol
+   * (seconds); `ensureStandby` starts the next spare. The process must implement that protocol
    * (workers/standby.ts); one that does not would die of SIGUSR2's default action, so a spare is
    * promoted only once /proc shows it catches SIGUSR2.
    */
@@ -36,6 +36,8 @@ export const STANDBY_WARM_FILE_ENV = 'LAYER1_STANDBY_WARM_FILE';
 export const PROMOTE_SIGNAL: NodeJS.Signals = 'SIGUSR2';
 
 export const STANDBY_SUFFIX = '.standby';
+/** A claim to start a spare older than this is left over from a crashed caller. */
+const STANDBY_CLAIM_STALE_MS = 10_000;
 
 /** The managed name of a process's spare. */
 export function standbyName(name: string): string {
@@ -160,12 +162,10 @@ export class DetachedProcessManager implements ProcessManager {
     mkdirSync(this.logDir, { recursive: true });
     if (current.stale) rmSync(this.pidPath(spec.name), { force: true });
     if (spec.standby) {
+      // The spare used up is replaced by whoever keeps spares (ensureStandby; for the workers,
+      // the trigger monitor), not here: a start must not wait on it.
       const promoted = this.promote(spec);
-      if (promoted) {
-        // The spare just used up is replaced at once, so the next failure finds one warming.
-        await this.ensureStandby(spec);
-        return promoted;
-      }
+      if (promoted) return promoted;
     }
     return this.spawnDetached(spec, spec.name, {});
   }
@@ -178,11 +178,30 @@ export class DetachedProcessManager implements ProcessManager {
     mkdirSync(this.runDir, { recursive: true });
     mkdirSync(this.logDir, { recursive: true });
     if (current.stale) rmSync(this.pidPath(name), { force: true });
-    const warmFile = this.warmPath(spec.name);
-    rmSync(warmFile, { force: true });
-    // Its output goes to the log of the name it will take over: once promoted, that is its log.
-    const info = await this.spawnDetached(spec, name, { [STANDBY_ENV]: '1', [STANDBY_WARM_FILE_ENV]: warmFile }, spec.name);
-    return { pid: info.pid, alive: true, warm: false };
+    // Two callers at once (two healing replicas in a change of leader) must not start two spares:
+    // the one whose pid file lost would run untracked. An exclusive claim file decides; a claim
+    // older than a spawn can take is left over from a crash and is taken over.
+    const claim = `${this.pidPath(name)}.claim`;
+    let fd: number;
+    try {
+      fd = openSync(claim, 'wx');
+    } catch {
+      const age = Date.now() - (statSync(claim, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+      if (age < STANDBY_CLAIM_STALE_MS) return this.standbyInfo(spec.name);
+      rmSync(claim, { force: true });
+      return this.ensureStandby(spec);
+    }
+    try {
+      closeSync(fd);
+      if (this.info(name).alive) return this.standbyInfo(spec.name); // started by the claim's last holder
+      const warmFile = this.warmPath(spec.name);
+      rmSync(warmFile, { force: true });
+      // Its output goes to the log of the name it will take over: once promoted, that is its log.
+      const info = await this.spawnDetached(spec, name, { [STANDBY_ENV]: '1', [STANDBY_WARM_FILE_ENV]: warmFile }, spec.name);
+      return { pid: info.pid, alive: true, warm: false };
+    } finally {
+      rmSync(claim, { force: true });
+    }
   }
 
   standbyInfo(name: string): StandbyInfo {

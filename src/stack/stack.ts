@@ -213,11 +213,9 @@ export async function startWorkers(config: LoadedConfig, progress: Progress, onl
     const statuses = (await workerStatuses(config)).filter((s) => defs.some((d) => d.name === s.name));
     const notReady = statuses.filter((s) => !s.healthy);
     if (notReady.length === 0) {
+      // Their spares (workers.standby) are started by the trigger monitor once a boot is done:
+      // loading them now would slow the workers and the boot down on a small machine.
       progress(`workers polling in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      // Spares only once the workers poll: loading them side by side would slow the workers down.
-      const spares = await Promise.all(defs.map((w) => pm.ensureStandby(workerSpec(config, w))));
-      const warming = spares.filter((s) => s.alive && !s.warm).length;
-      if (warming > 0) progress(`${warming} standby spare(s) warming (workers.standby)`);
       return;
     }
     const dead = notReady.find((s) => s.pid === null);

@@ -96,8 +96,9 @@ describe('DetachedProcessManager', () => {
       assert.equal(promoted.pid, spare.pid, 'the spare took the name');
       assert.equal(pm.pid('w'), spare.pid);
       await until('the spare was told', () => readFileSync(pm.logPath('w'), 'utf8').includes(`promoted ${spare.pid}`));
-      const next = pm.standbyInfo('w');
-      assert.ok(next.alive && next.pid !== spare.pid, 'a new spare replaces the one used up');
+      assert.equal(pm.standbyInfo('w').alive, false, 'the spare is used up');
+      const next = await pm.ensureStandby(worker('w'));
+      assert.ok(next.alive && next.pid !== spare.pid, 'a new spare replaces it');
     });
 
     it('starts cold instead of promoting a spare that does not catch the signal, or runs another spec', async () => {
