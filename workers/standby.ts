@@ -20,6 +20,9 @@ if (isStandby) {
   process.on(PROMOTE_SIGNAL, () => {
     if (promotedAt !== null) return; // a repeated signal changes nothing
     promotedAt = Date.now();
+    // From now on a worker like any other: nothing it starts may take itself for a spare.
+    delete process.env[STANDBY_ENV];
+    delete process.env[STANDBY_WARM_FILE_ENV];
     for (const w of waiters.splice(0)) w();
   });
 }

@@ -217,7 +217,7 @@ export const ConfigSchema = z
         standby: z
           .boolean()
           .default(true)
-          .describe('Keep a warm spare of each worker process, promoted in milliseconds when the worker dies (docs/kernels.md)'),
+          .describe('Keep a warm spare of each worker process, promoted in milliseconds when the worker dies (docs/architecture.md, Supervision)'),
       })
       .prefault({}),
     preflight: PreflightSchema.prefault({}),

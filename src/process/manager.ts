@@ -250,10 +250,15 @@ export class DetachedProcessManager implements ProcessManager {
 
   private async spawnDetached(spec: ProcessSpec, name: string, extraEnv: NodeJS.ProcessEnv, logName = name): Promise<ProcessInfo> {
     const logFd = openSync(this.logPath(logName), 'a');
+    // Only a spare gets the standby variables: a caller that is itself a promoted spare (a healing
+    // worker) must not pass its own on, or what it starts would wait for a promotion forever.
+    const env = { ...(spec.env ?? process.env) };
+    delete env[STANDBY_ENV];
+    delete env[STANDBY_WARM_FILE_ENV];
     try {
       const child = spawn(spec.command, spec.args, {
         cwd: spec.cwd,
-        env: { ...(spec.env ?? process.env), ...extraEnv },
+        env: { ...env, ...extraEnv },
         detached: true,
         stdio: ['ignore', logFd, logFd],
       });

@@ -112,7 +112,8 @@ describe('DetachedProcessManager', () => {
       await pm.ensureStandby(worker('x', 'v1'));
       await until('warm', () => pm.standbyInfo('x').warm);
       const old = pm.standbyInfo('x').pid;
-      const upgraded = await pm.start(worker('x', 'v2'));
+      // Started by a promoted spare, whose environment still says so: the new process is no spare.
+      const upgraded = await pm.start({ ...worker('x', 'v2'), env: { ...process.env, [STANDBY_ENV]: '1' } });
       assert.notEqual(upgraded.pid, old, 'a spare of an older spec does not take over');
       await until('started cold', () => readFileSync(pm.logPath('x'), 'utf8').includes(`working ${upgraded.pid}`));
     });
