@@ -1,25 +1,27 @@
 /**
- * Playbook engine speed, on the bench's own stack (bench/layer1.bench.yaml), side by side in one run:
+ * Playbook engine speed, on the bench's own stack (bench/layer1.bench.yaml, or --config PATH), side
+ * by side in one run:
  *
  *  (a) a playbook of 10 no-op steps (a Playbook built in code whose steps call the activity `noop`),
- *      with `kernel` set — the real per-kernel lock — and the REAL audit appends (append_audit from
- *      createActionActivities: 12 entries per run, fsynced by the immutable log);
+ *      with `kernel` set — the real per-kernel lock (a store document, taken and released by local
+ *      activities) — and the REAL audit (12 entries per run, batched, appended with one fsync by the
+ *      immutable log at the end of the run);
  *  (b) the floor: a bare Temporal workflow of 10 no-op activities (`noopActivitiesWorkflow`);
  *
  * p50 of each over --runs runs (interleaved, after warm-up), and their ratio (target ≤ 1.15). To
- * show where the overhead goes, the same playbook also runs without the lock (`kernel: null`),
- * and with append_audit replaced by a stub (a second task queue whose worker registers a no-op
- * append_audit), and the audit append's own parts (the log's head, the page it scans for an
- * earlier attempt's entry, the append) are timed directly against the log.
+ * show where the overhead goes, the same playbook also runs without the lock (`kernel: null`), and
+ * the local activities' own parts are timed directly (what beginPlaybookRun and finishPlaybookRun
+ * do: the lock's acquire and release on a free lock, the log's head, the flush of 12 entries, the
+ * report's replace), each alone.
  *
  *  (c) throughput: playbooks completed per second with 50 started at once, `kernel: null` (no lock,
- *      so nothing serialises them) and with 50 distinct kernels (50 lock workflows); the floor
+ *      so nothing serialises them) and with 50 distinct kernels (50 lock documents); the floor
  *      workflow the same way for reference.
  *
- * The workflows run on an in-process worker (the stack's workers stay up: the kernel lock
- * workflows run on the healing queue, and the immutable log kernel must be booted for audits).
+ * The workflows run on an in-process worker (the stack's workers stay up: the immutable log kernel
+ * must be booted for audits).
  *
- *   npm run build && node dist/bench/playbooks.js [--runs 30] [--concurrent 50]
+ *   npm run build && node dist/bench/playbooks.js [--runs 30] [--concurrent 50] [--config PATH]
  */
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +29,8 @@ import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createActionActivities } from '../activities/actions';
-import { createPlaybookActivities } from '../activities/playbooks';
+import { createPlaybookActivities, flushAudit, type AuditEntry } from '../activities/playbooks';
+import { kernelLocks } from '../activities/kernel-locks';
 import { connectBus } from '../src/clients/bus';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore, type Store } from '../src/clients/store';
@@ -41,8 +44,6 @@ import { WORKFLOW_BUNDLE } from '../workers/run-worker';
 import { benchConfig, percentile, printTable } from './support';
 
 const QUEUE = 'bench-playbooks';
-/** Same workflows; its worker's append_audit is a stub, to take the audit's cost out. */
-const QUEUE_NO_AUDIT = 'bench-playbooks-noaudit';
 /** The kernel whose lock the (a) runs take; nothing else on the bench stack takes it. */
 const LOCK_KERNEL = 'self_healing';
 const STEPS = 10;
@@ -124,7 +125,8 @@ async function main(): Promise<void> {
     const actions = createActionActivities({ config, db: store.db, bus, temporal: client, pm });
     const pb = createPlaybookActivities({ config, db: store.db, temporal: client });
     const noop = async (x: unknown): Promise<unknown> => x;
-    const common = { noop, requestKernelLock: pb.requestKernelLock, recordPlaybookRun: pb.recordPlaybookRun };
+    // Every playbook activity (the local ones of today's runs among them) and the real append_audit.
+    const common = { noop, ...pb, append_audit: actions.append_audit };
 
     connection = await NativeConnection.connect({ address: config.temporal.address });
     const mkWorker = (taskQueue: string, activities: object) =>
@@ -135,10 +137,7 @@ async function main(): Promise<void> {
         workflowBundle: { codePath: WORKFLOW_BUNDLE },
         activities,
       });
-    const workers = [
-      await mkWorker(QUEUE, { ...common, append_audit: actions.append_audit }),
-      await mkWorker(QUEUE_NO_AUDIT, { ...common, append_audit: async () => ({ seq: 0, hash: '' }) }),
-    ];
+    const workers = [await mkWorker(QUEUE, common)];
     const running = workers.map((w) => w.run());
     const c = client;
     try {
@@ -154,8 +153,6 @@ async function main(): Promise<void> {
         { key: 'floor', label: `(b) bare workflow, ${STEPS} no-op activities (floor)`, run: (id) => c.workflow.execute(noopActivitiesWorkflow, { taskQueue: QUEUE, workflowId: id, args: [STEPS] }) },
         { key: 'full', label: `(a) playbook, ${STEPS} no-op steps, kernel set (lock + real audit)`, run: runPlaybook(QUEUE, LOCK_KERNEL) },
         { key: 'nolock', label: '    same, kernel: null (real audit, no lock)', run: runPlaybook(QUEUE, null) },
-        { key: 'noaudit', label: '    same, kernel set, audit stubbed (lock, no log)', run: runPlaybook(QUEUE_NO_AUDIT, LOCK_KERNEL) },
-        { key: 'bare', label: '    same, kernel: null, audit stubbed (engine only)', run: runPlaybook(QUEUE_NO_AUDIT, null) },
       ];
       const times = new Map<string, number[]>(variants.map((v) => [v.key, []]));
       const tag = Date.now().toString(36);
@@ -181,31 +178,42 @@ async function main(): Promise<void> {
       }
       notes.push(
         `ratio (a)/(b) = ${(p50('full') / p50('floor')).toFixed(2)} (target ≤ 1.15)`,
-        `the lock's round trip ≈ ${(p50('full') - p50('nolock')).toFixed(0)} ms per run (kernel set − kernel null, real audit); ` +
-          `${(p50('noaudit') - p50('bare')).toFixed(0)} ms with the audit stubbed`,
-        `the 12 audit appends ≈ ${(p50('full') - p50('noaudit')).toFixed(0)} ms per run, ${((p50('full') - p50('noaudit')) / 12).toFixed(1)} ms each (real − stubbed append_audit, kernel set)`,
-        `the engine alone (no lock, audit stubbed: still 12 audit activities + recordPlaybookRun) ≈ ${(p50('bare') / p50('floor')).toFixed(2)}× the floor`,
+        `the lock ≈ ${(p50('full') - p50('nolock')).toFixed(0)} ms per run (kernel set − kernel null)`,
+        `the engine without the lock ≈ ${(p50('nolock') / p50('floor')).toFixed(2)}× the floor ` +
+          `(${(p50('nolock') - p50('floor')).toFixed(0)} ms: two local activities, the batched audit, the report)`,
       );
 
-      // The audit append's parts, timed directly against the log (what append_audit does per call).
+      // What the two local activities do, part by part, timed alone against the same servers.
       const log = immutableLogClient(config, 10_000);
-      const part = { head: [] as number[], page: [] as number[], append: [] as number[] };
+      const locks = kernelLocks({ db: store.db, temporal: c });
+      const part = { head: [] as number[], acquire: [] as number[], release: [] as number[], flush: [] as number[], record: [] as number[] };
+      const time = async (into: number[], fn: () => Promise<unknown>): Promise<void> => {
+        const t = performance.now();
+        await fn();
+        into.push(performance.now() - t);
+      };
       for (let i = 0; i < runs; i++) {
-        let t = performance.now();
-        const head = (await log.head()).seq;
-        part.head.push(performance.now() - t);
-        t = performance.now();
-        await log.entries(Math.max(1, head - 999), Math.min(1_000, head));
-        part.page.push(performance.now() - t);
-        t = performance.now();
-        await log.append('bench.playbooks.probe', { i });
-        part.append.push(performance.now() - t);
+        // A kernel of its own each round, so the acquire finds the lock free (the common case; a
+        // held lock would cost a describe of its holder as well).
+        const owner = { workflowId: `bench-parts-${tag}-${i}`, runId: 'r' };
+        const lockKernel = `bench_parts_${tag}_${i}`;
+        await time(part.acquire, () => locks.acquire(lockKernel, owner, 'wait'));
+        await time(part.release, () => locks.release(lockKernel, owner));
+        let afterSeq = 0;
+        await time(part.head, async () => {
+          afterSeq = (await log.head()).seq;
+        });
+        const entries: AuditEntry[] = Array.from({ length: 12 }, (_, k) => ({ key: `k${k}`, kind: 'bench.playbooks.part', data: { k }, at: Date.now() }));
+        const run = { workflowId: owner.workflowId, runId: 'r', playbook: 'bench_noop', kernel: null };
+        await time(part.flush, () => flushAudit(log, { run, entries, afterSeq }));
+        await time(part.record, () => pb.recordPlaybookRun({ workflowId: owner.workflowId } as PlaybookReport));
       }
       const headSeq = (await log.head()).seq;
+      const m = (xs: number[]): string => `${percentile(xs, 50).toFixed(1)} ms`;
       notes.push(
-        `append_audit's parts (log of ${headSeq} entries, p50 of ${runs}): GET /head ${percentile(part.head, 50).toFixed(1)} ms, ` +
-          `GET /entries of the last ≤1000 (the scan for an earlier attempt's entry) ${percentile(part.page, 50).toFixed(1)} ms, ` +
-          `POST /append (fsync) ${percentile(part.append, 50).toFixed(1)} ms`,
+        `the local activities' parts (p50 of ${runs}, log of ${headSeq} entries): lock acquire (free) ${m(part.acquire)}, ` +
+          `release (no waiter) ${m(part.release)}, log head ${m(part.head)}, flush of 12 entries (scan since the head + POST /append-batch, one fsync) ${m(part.flush)}, ` +
+          `report replace ${m(part.record)}`,
       );
 
       // (c) Throughput: N started at once.
@@ -227,7 +235,7 @@ async function main(): Promise<void> {
         say(`${label}: ${rates.map((r) => r.toFixed(1)).join(', ')} completed/s`);
       };
       await burst('playbooks, kernel: null (real audit)', (id) => runPlaybook(QUEUE, null)(id));
-      await burst(`playbooks, ${concurrent} distinct kernels (real audit)`, (id, i) => runPlaybook(QUEUE, `bench_kernel_${i}`)(id));
+      await burst(`playbooks, ${concurrent} distinct kernels (one lock each, real audit)`, (id, i) => runPlaybook(QUEUE, `bench_kernel_${i}`)(id));
       await burst('floor workflows', (id) => c.workflow.execute(noopActivitiesWorkflow, { taskQueue: QUEUE, workflowId: id, args: [STEPS] }));
       const floorRate = rows.at(-1)!.p50;
       rows.at(-1)!['vs floor'] = '';

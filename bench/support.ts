@@ -5,8 +5,15 @@ import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { startServices, startWorkers, stopAll } from '../src/stack/stack';
 import { REPO_ROOT } from '../src/stack/tools';
 
-export function benchConfig(): LoadedConfig {
-  return loadConfig(path.join(REPO_ROOT, 'bench', 'layer1.bench.yaml'), {});
+/**
+ * The benchmarks' stack config: `--config PATH` on the command line (say, a copy with other ports,
+ * so two benchmarks can run side by side), else bench/layer1.bench.yaml.
+ */
+export function benchConfig(argv: readonly string[] = process.argv): LoadedConfig {
+  const i = argv.indexOf('--config');
+  if (i >= 0 && !argv[i + 1]) throw new Error('--config needs a file');
+  const file = i >= 0 ? path.resolve(argv[i + 1]!) : path.join(REPO_ROOT, 'bench', 'layer1.bench.yaml');
+  return loadConfig(file, {});
 }
 
 /** A benchmark starts from nothing: leftovers stopped, state removed, servers and workers started. */

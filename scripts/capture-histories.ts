@@ -7,9 +7,12 @@
  * Refresh them only when a workflow change is *meant* to change histories, and then keep old runs
  * replaying with `patched()` / versioning (see docs/replay.md):
  *
- *   npm run build && node dist/scripts/capture-histories.js
+ *   npm run build && node dist/scripts/capture-histories.js [--config FILE] [--out DIR]
+ *
+ * `--config` records on another stack config (other ports), `--out` writes the files elsewhere (to
+ * pick the ones to keep without overwriting the committed histories).
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
@@ -26,7 +29,12 @@ import { BOOT_WORKFLOW_ID, runBoot } from './kernel-verbs';
 import { runPlaybook } from './playbook-run-verbs';
 
 const execFileP = promisify(execFile);
-const OUT = path.join(REPO_ROOT, 'test', 'histories');
+const HISTORIES = path.join(REPO_ROOT, 'test', 'histories');
+function option(name: string): string | null {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? null) : null;
+}
+const OUT = path.resolve(option('out') ?? HISTORIES);
 const log = (m: string): void => {
   process.stderr.write(`• ${m}\n`);
 };
@@ -68,7 +76,8 @@ async function save(config: LoadedConfig, workflowId: string, file: string): Pro
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig(path.join(OUT, 'capture.yaml'), {});
+  mkdirSync(OUT, { recursive: true });
+  const config = loadConfig(path.resolve(option('config') ?? path.join(HISTORIES, 'capture.yaml')), {});
   const pm = processManager(config);
   await stopAll(config, () => undefined);
   rmSync(config.stateDir, { recursive: true, force: true });
@@ -114,7 +123,10 @@ async function main(): Promise<void> {
     await save(config, compensatedId, 'playbook-compensated.json');
 
     await save(config, CONTROL_PLANE_WORKFLOW_ID, 'control-plane.json');
-    await save(config, kernelLockId('message_bus'), 'kernel-lock.json');
+    // Runs since patched('playbook-local-lock-batched-audit') lock in the store, not with this workflow.
+    const lockRuns = await client.workflow.getHandle(kernelLockId('message_bus')).describe().then(() => true, () => false);
+    if (lockRuns) await save(config, kernelLockId('message_bus'), 'kernel-lock.json');
+    else log('no kernel lock workflow ran (the playbook runs used the store lock): kernel-lock.json not recorded');
   } finally {
     await client.connection.close();
     await stopAll(config, () => undefined);

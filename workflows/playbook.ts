@@ -6,9 +6,16 @@
  * - A failed step (after its retries) continues, aborts, or compensates: compensations of the
  *   completed steps run in reverse, and a failing compensation does not stop the others.
  * - Dry run: resolves what it can and returns the plan without running anything.
- * - One run per kernel at a time through the kernel's lock workflow (wait, or be refused).
+ * - One run per kernel at a time through the kernel's lock (wait, or be refused).
  * - Every step and the outcome are appended to the immutable log; the report is the result and a
  *   query (`getPlaybookProgress`), and is stored.
+ *
+ * Since `patched(FAST_PATH)`: the only server round trips are the steps themselves. The lock is a
+ * compare-and-set document in the store taken by a local activity; audit entries are buffered in
+ * the workflow and flushed in one batch (at the end, before a long wait, and when the oldest is
+ * AUDIT_FLUSH_AGE_MS old at a step boundary); the end — last flush, report, lock handed on — is one
+ * local activity. Runs started before it replay the old way: the lock workflow, one audit activity
+ * per entry, the report as an activity. See docs/self-healing.md ("The engine's own cost").
  */
 import {
   ApplicationFailure,
@@ -23,13 +30,14 @@ import {
   defineSignal,
   getExternalWorkflowHandle,
   patched,
+  proxyLocalActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Playbook, PlaybookStep } from '../src/playbooks/format';
 import { evalCondition, resolveValue, type TemplateScope } from '../src/playbooks/template';
-import type { PlaybookActivities } from '../activities/playbooks';
+import type { AuditEntry, PlaybookActivities } from '../activities/playbooks';
 import { kernelLockId, lockGrantedSignal, lockRefusedSignal, releaseLockSignal } from './kernel-lock';
-import { recordActivity } from './policies';
+import { localAuditActivity, localRecordActivity, recordActivity } from './policies';
 import { KernelAttr, OutcomeAttr, PlaybookAttr } from './search-attributes';
 
 export type StepStatus =
@@ -136,6 +144,20 @@ const quickAudit = proxyActivities<PlaybookActivities>({
   startToCloseTimeout: '3 seconds',
   retry: { initialInterval: '200 milliseconds', maximumAttempts: 5 },
 });
+
+/** Lock, audit flush and the run's end as local activities (see the header). */
+const local = proxyLocalActivities<PlaybookActivities>(localRecordActivity);
+const localAudit = proxyLocalActivities<PlaybookActivities>(localAuditActivity);
+
+/** The patch id of the local-activity lock and the batched audit (docs/replay.md). */
+export const FAST_PATH = 'playbook-local-lock-batched-audit';
+/** At a step boundary, buffered audit entries are flushed once the oldest is this old (workflow time). */
+export const AUDIT_FLUSH_AGE_MS = 2_000;
+/**
+ * A run waiting for the lock checks it again this often (besides the `lockGranted` signal): a holder
+ * whose run has ended without releasing (terminated) is then taken over.
+ */
+export const LOCK_RECHECK_MS = 15_000;
 
 function stepOptions(step: { timeoutMs: number; retry: { attempts: number; backoffMs: number; nonRetryable: string[] } }): ActivityOptions {
   return {
@@ -265,9 +287,33 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
   }
 
   const meta = (stepId: string) => ({ workflowId: info.workflowId, runId: info.runId, stepId, playbook: playbook.name, kernel });
+  // Decided once, in the first workflow task, as the run was first executed (see the header).
+  const fast = patched(FAST_PATH);
   // Audit entries leave the critical path (patched, so runs recorded before replay the old way):
   // chained so they land in order, awaited only before the run is recorded.
-  const auditOffPath = patched('audit-off-critical-path');
+  const auditOffPath = !fast && patched('audit-off-critical-path');
+  // The fast path's buffer: entries wait here, in order, until a flush appends them.
+  const buffer: AuditEntry[] = [];
+  const owner = { workflowId: info.workflowId, runId: info.runId };
+  const auditRun = { workflowId: info.workflowId, runId: info.runId, playbook: playbook.name, kernel };
+  // A log seq no flush attempt of this run can precede: bounds the search for an earlier attempt's entries.
+  let afterSeq: number | null = null;
+  const flushAudit = async (): Promise<void> => {
+    if (buffer.length === 0) return;
+    const entries = buffer.slice();
+    try {
+      const r = await localAudit.flushPlaybookAudit({ run: auditRun, entries, afterSeq });
+      buffer.splice(0, entries.length);
+      afterSeq = r.seq;
+    } catch {
+      // The log may be what this run repairs: the entries stay buffered (in order) for the next
+      // flush, and the last one lists what still did not land in the report's auditErrors.
+    }
+  };
+  /** A step boundary: flush when the oldest buffered entry is old enough, so the log is never far behind. */
+  const flushIfOld = async (): Promise<void> => {
+    if (buffer.length > 0 && Date.now() - buffer[0].at >= AUDIT_FLUSH_AGE_MS) await flushAudit();
+  };
   let auditChain: Promise<void> = Promise.resolve();
   const appendAudit = async (kind: string, data: Record<string, unknown>, key: string): Promise<void> => {
     try {
@@ -279,15 +325,39 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
     }
   };
   const auditEntry = async (kind: string, data: Record<string, unknown>, key: string): Promise<void> => {
+    if (fast) {
+      buffer.push({ key, kind, data: { playbook: playbook.name, run: info.workflowId, ...data }, at: Date.now() });
+      return;
+    }
     if (!auditOffPath) return appendAudit(kind, data, key);
     auditChain = auditChain.then(() => appendAudit(kind, data, key));
   };
 
   // `bypass` (a value runs recorded before it existed never carry) takes no lock: see format.ts.
-  if (kernel && playbook.concurrency !== 'bypass') {
+  const locked = kernel !== null && playbook.concurrency !== 'bypass';
+  if (fast) {
+    const mode = playbook.concurrency === 'refuse' ? 'refuse' : 'wait';
+    const begun = await local.beginPlaybookRun({ lock: locked && kernel ? { kernel, owner, mode } : null });
+    afterSeq = begun.logSeq;
+    if (begun.lock?.state === 'granted') lock.state = 'granted';
+    else if (begun.lock?.state === 'refused') lock.state = 'refused';
+    else if (begun.lock?.state === 'queued') {
+      report.outcome = 'waiting_lock';
+      await flushAudit();
+      // Told by the releasing run's signal; re-checked meanwhile so an ended holder is taken over.
+      // (A signal that arrived before the local activity's answer has set the state already.)
+      while (!(await condition(() => lock.state === 'granted', LOCK_RECHECK_MS))) {
+        const again = await local.acquireKernelLock(kernel!, owner, mode);
+        if (again.state === 'granted') lock.state = 'granted';
+      }
+    }
+  }
+  if (!fast && kernel && playbook.concurrency !== 'bypass') {
     report.outcome = 'waiting_lock';
     await records.requestKernelLock(kernel, info.workflowId, playbook.concurrency);
     await condition(() => lock.state !== 'none');
+  }
+  if (locked) {
     if (lock.state === 'refused') {
       report.outcome = 'refused';
       report.finishedAt = new Date().toISOString();
@@ -327,9 +397,12 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
       if (skip) {
         r.status = 'skipped';
         await auditEntry('playbook.step', { step: step.id, status: 'skipped' }, step.id);
+        if (fast) await flushIfOld();
         continue;
       }
       if (step.approval) {
+        // A gate may wait for hours: what happened so far goes to the log first.
+        if (fast) await flushAudit();
         r.status = 'waiting_approval';
         r.prompt = resolvePartially(step.approval.prompt, scope) as string;
         const decided = await condition(() => decisions.has(step.id), step.approval.timeoutMs);
@@ -369,6 +442,7 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
       }
       await auditEntry('playbook.step', { step: step.id, action: step.action, status: r.status, error: r.error }, step.id);
       if (failed) break;
+      if (fast) await flushIfOld();
     }
 
     if (failed?.compensate) {
@@ -385,7 +459,8 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
     report.outcome = failed ? (failed.compensate ? 'compensated' : 'failed') : 'succeeded';
   } finally {
     report.finishedAt = new Date().toISOString();
-    if (kernel && lock.state === 'granted') {
+    // The fast path hands the lock on in finishPlaybookRun, after the run's last audit entry.
+    if (!fast && kernel && lock.state === 'granted') {
       await getExternalWorkflowHandle(kernelLockId(kernel)).signal(releaseLockSignal, { requester: info.workflowId });
     }
   }
@@ -395,8 +470,19 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
     { outcome: report.outcome, failedStep: failed?.step ?? null, ...(report.evidence.length ? { evidence: report.evidence } : {}) },
     'finish',
   );
-  await auditChain;
-  await records.recordPlaybookRun(report);
+  if (fast) {
+    // One local activity: the remaining entries, the report, the lock handed on (all idempotent).
+    const done = await local.finishPlaybookRun({
+      report,
+      audit: { run: auditRun, entries: buffer.slice(), afterSeq },
+      lock: kernel && lock.state === 'granted' ? { kernel, owner } : null,
+    });
+    buffer.length = 0;
+    report.auditErrors.push(...done.auditErrors);
+  } else {
+    await auditChain;
+    await records.recordPlaybookRun(report);
+  }
   if (failed) {
     throw ApplicationFailure.create({
       type: PLAYBOOK_FAILED,

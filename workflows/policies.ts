@@ -2,7 +2,7 @@
  * Named activity timeouts and retry policies. Workflow code picks one of these by name rather
  * than scattering literals, so a reader sees every policy in one place.
  */
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 
 /** Quick self-tests against a server: a hung server fails the attempt in 10 s; three tries. */
 export const checkActivity: ActivityOptions = {
@@ -32,4 +32,24 @@ export const lifecycleActivity: ActivityOptions = {
 export const readinessActivity: ActivityOptions = {
   startToCloseTimeout: '15 seconds',
   retry: { maximumAttempts: 1 },
+};
+
+/**
+ * Local activities that must land — the kernel lock, the run's end (report, lock handed on): a few
+ * store and log calls of milliseconds each. A lost attempt is retried after 5 s at most; beyond
+ * `localRetryThreshold` the retries wait on workflow timers instead of holding the workflow task.
+ */
+export const localRecordActivity: LocalActivityOptions = {
+  startToCloseTimeout: '5 seconds',
+  localRetryThreshold: '5 seconds',
+  retry: { initialInterval: '100 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 20 },
+};
+
+/**
+ * A mid-run audit flush as a local activity: best effort (its entries stay buffered and the next
+ * flush tries again), so a log being repaired costs the run a few seconds, not its progress.
+ */
+export const localAuditActivity: LocalActivityOptions = {
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumAttempts: 3 },
 };

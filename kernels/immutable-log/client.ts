@@ -91,6 +91,14 @@ export class ImmutableLogClient {
     return this.call('POST', '/append', { kind, data });
   }
 
+  /**
+   * `POST /append-batch`: appends the entries in order, contiguously, with one fsync; resolves with
+   * one result per entry once all are on disk. On an error, a prefix of them may have landed.
+   */
+  appendBatch(entries: ReadonlyArray<{ kind: string; data?: JsonValue }>): Promise<{ entries: AppendResult[] }> {
+    return this.call('POST', '/append-batch', { entries: entries.map(({ kind, data }) => ({ kind, data: data ?? null })) });
+  }
+
   /** `GET /entries`: up to `limit` (≤ 1000) entries from `from`. */
   entries(from = 1, limit = 100): Promise<EntriesPage> {
     return this.call('GET', `/entries?from=${from}&limit=${limit}`);

@@ -238,6 +238,11 @@ interface PendingAppend {
   dataCanonical: string;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
+  /**
+   * Set for the entries of one {@link ImmutableLog.appendBatch}: they are committed in the same
+   * batch, and once one is refused the ones after it are refused too, so what lands is a prefix.
+   */
+  group?: { refused: unknown };
 }
 
 interface PlannedEntry {
@@ -620,10 +625,62 @@ export class ImmutableLog {
     }
   }
 
+  /**
+   * Appends several entries, in order and contiguous (no other append lands between them), written
+   * and fsynced together: one fsync for the batch unless it crosses a segment boundary. All are
+   * validated before any is queued, so an invalid entry appends nothing. If one is refused at
+   * commit time (quota, size), it and every entry after it are refused: what lands is always a
+   * prefix of the batch, in order.
+   *
+   * @returns one result per entry, in order
+   * @throws as {@link append}; LogInvalidArgumentError for an empty batch or one larger than
+   *   `maxBatchEntries`
+   */
+  appendBatch(entries: ReadonlyArray<{ kind: string; data?: unknown }>): Promise<AppendResult[]> {
+    try {
+      if (this.closed) throw new LogClosedError(this.dir);
+      if (this.failed) throw this.failed;
+      if (!Array.isArray(entries) || entries.length === 0 || entries.length > this.maxBatchEntries) {
+        throw new LogInvalidArgumentError('entries', `expected 1 to ${this.maxBatchEntries} entries`);
+      }
+      const prepared = entries.map(({ kind, data }) => {
+        if (typeof kind !== 'string' || kind.length === 0 || kind.length > 200) {
+          throw new LogInvalidEntryError('kind', 'expected a non-empty string of at most 200 characters');
+        }
+        const dataCanonical = canonicalJson(toJsonValue(data ?? null));
+        const dataBytes = Buffer.byteLength(dataCanonical);
+        if (dataBytes > this.maxEntryBytes) throw new LogEntryTooLargeError(dataBytes, this.maxEntryBytes);
+        return { kind, dataCanonical };
+      });
+      const group = { refused: null as unknown };
+      const results = prepared.map(
+        ({ kind, dataCanonical }) =>
+          new Promise<AppendResult>((resolve, reject) => {
+            this.pending.push({ kind, dataCanonical, resolve, reject, group });
+          }),
+      );
+      this.committing ??= this.commitLoop();
+      // Settled only once every entry is: a refusal must not answer before the prefix before it
+      // is on disk (a caller that retries would not find it yet, and append it again).
+      return Promise.allSettled(results).then((settled) => {
+        const refused = settled.find((r) => r.status === 'rejected');
+        if (refused) throw refused.reason;
+        return settled.map((r) => (r as PromiseFulfilledResult<AppendResult>).value);
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   private async commitLoop(): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, this.maxBatchEntries);
+        let take = Math.min(this.maxBatchEntries, this.pending.length);
+        // Never split an appendBatch across two commits (it would interleave with nothing, but
+        // would cost a second fsync and could be refused in part by a later commit).
+        const last = this.pending[take - 1]?.group;
+        while (last && take < this.pending.length && this.pending[take]!.group === last) take++;
+        const batch = this.pending.splice(0, take);
         // commitBatch settles every item itself; this only catches the unforeseen, so no caller hangs.
         await this.writeLock.run(() => this.commitBatch(batch)).catch((err: unknown) => {
           for (const item of batch) item.reject(err);
@@ -645,18 +702,27 @@ export class ImmutableLog {
     let size = this.active?.size ?? 0;
     let used = this.usedBytes;
     const ts = this.now().toISOString();
+    const refuse = (item: PendingAppend, err: unknown): void => {
+      if (item.group) item.group.refused ??= err;
+      item.reject(err);
+    };
     for (const item of batch) {
+      if (item.group?.refused) {
+        // An earlier entry of its appendBatch was refused: this one must not land after the gap.
+        item.reject(item.group.refused);
+        continue;
+      }
       const s = seq + 1;
       const hash = entryHash(s, ts, prev, item.kind, item.dataCanonical);
       const line = Buffer.from(encodeLine(s, ts, prev, hash, item.kind, item.dataCanonical));
       const cost = line.length + INDEX_RECORD_BYTES;
       if (line.length > this.maxEntryBytes) {
-        item.reject(new LogEntryTooLargeError(line.length, this.maxEntryBytes));
+        refuse(item, new LogEntryTooLargeError(line.length, this.maxEntryBytes));
         continue;
       }
       if (this.quotaBytes !== null && used + cost > this.quotaBytes) {
         // Rejected before it has a seq, so the chain stays dense.
-        item.reject(new LogQuotaExceededError(used, this.quotaBytes, cost));
+        refuse(item, new LogQuotaExceededError(used, this.quotaBytes, cost));
         continue;
       }
       const roll = size > 0 && size + line.length > this.segmentBytes;

@@ -95,7 +95,7 @@ function optionalNumber(body: Record<string, unknown>, name: string): number | u
 
 /**
  * Builds (does not start) the HTTP server. Routes:
- * `POST /append`, `GET /entries`, `GET /tail`, `GET /head`, `POST /verify`, `GET /ready`,
+ * `POST /append`, `POST /append-batch`, `GET /entries`, `GET /tail`, `GET /head`, `POST /verify`, `GET /ready`,
  * `GET /healthz`, `GET /usage`, `POST /rebuild-index`, `POST /archive`, `POST /cleanup`.
  * Errors answer `{ error: { name, message, ...typed fields } }` with a status that fits the error.
  */
@@ -115,6 +115,17 @@ export function createLogServer(log: ImmutableLog, options: LogServerOptions = {
         const body = await readJson(req);
         if (typeof body.kind !== 'string') throw new BadRequest('kind must be a string');
         return [200, await log.append(body.kind, body.data ?? null)];
+      }
+      case 'POST /append-batch': {
+        const body = await readJson(req);
+        if (!Array.isArray(body.entries)) throw new BadRequest('entries must be an array');
+        const entries = (body.entries as unknown[]).map((e, i) => {
+          if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new BadRequest(`entries[${i}] must be an object`);
+          const { kind, data } = e as Record<string, unknown>;
+          if (typeof kind !== 'string') throw new BadRequest(`entries[${i}].kind must be a string`);
+          return { kind, data: data ?? null };
+        });
+        return [200, { entries: await log.appendBatch(entries) }];
       }
       case 'GET /entries': {
         const from = intParam(url, 'from', 1, 1);

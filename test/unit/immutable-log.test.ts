@@ -6,6 +6,8 @@ import {
   GENESIS_HASH,
   ImmutableLog,
   LogCorruptionError,
+  LogInvalidArgumentError,
+  LogInvalidEntryError,
   LogLockedError,
   LogQuotaExceededError,
   checkReadiness,
@@ -286,6 +288,27 @@ describe('immutable log (library)', function () {
     const v = await log.verify({ full: true });
     assert.equal(v.ok, true, JSON.stringify(v.failure));
     assert.equal(v.checked, 500);
+  });
+
+  it('appends a batch in order and contiguously, and lands only a prefix of it when one entry is refused', async () => {
+    const log = await openLog({ dir: freshDir(), quotaBytes: 16 * 1024 });
+    const single = log.append('other', { before: true });
+    const batch = log.appendBatch([1, 2, 3].map((i) => ({ kind: 'batch', data: { i } })));
+    const after = log.append('other', { after: true });
+    const [s, b, a] = await Promise.all([single, batch, after]);
+    assert.deepEqual([s.seq, ...b.map((r) => r.seq), a.seq], [1, 2, 3, 4, 5], 'in call order, nothing between the batch entries');
+    assert.deepEqual((await log.read(2, 3)).map((e) => (e.data as { i: number }).i), [1, 2, 3]);
+    // Invalid input appends nothing at all.
+    await assert.rejects(log.appendBatch([{ kind: 'ok' }, { kind: '' }]), LogInvalidEntryError);
+    await assert.rejects(log.appendBatch([]), LogInvalidArgumentError);
+    assert.equal(log.head().seq, 5);
+    // A batch that crosses the quota: the entries before the refused one land, none after it.
+    const big = Array.from({ length: 60 }, (_, i) => ({ kind: 'fill', data: { i, pad: 'x'.repeat(200) } }));
+    await assert.rejects(log.appendBatch(big), LogQuotaExceededError);
+    const landed = await log.read(6, 100);
+    assert.ok(landed.length > 0 && landed.length < 60, `${landed.length} landed`);
+    assert.deepEqual(landed.map((e) => (e.data as { i: number }).i), Array.from({ length: landed.length }, (_, i) => i));
+    assert.equal((await log.verify({ full: true })).ok, true);
   });
 
   it('reads and verifies consistently while segments roll and get archived underneath', async () => {

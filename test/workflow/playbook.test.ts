@@ -12,9 +12,13 @@ import {
   type PlaybookReport,
   type PlaybookRunInput,
 } from '../../workflows/playbook';
-import { acquireLockSignal, kernelLockId } from '../../workflows/kernel-lock';
+import { MongoClient, type Db } from 'mongodb';
+import { createPlaybookActivities, flushAudit, type AuditEntry, type AuditFlush } from '../../activities/playbooks';
+import { kernelLocks } from '../../activities/kernel-locks';
+import { AUDIT_META_FIELD } from '../../activities/actions';
+import { immutableLogClient } from '../../kernels/registry';
 import { createTimeSkippingEnv } from '../support/time-skipping';
-import { uniqueId } from '../support/env';
+import { stackAvailable, testConfig, uniqueId } from '../support/env';
 
 function step(id: string, action: string, extra: Partial<PlaybookStep> = {}): PlaybookStep {
   return {
@@ -60,7 +64,34 @@ function recorder(failing: Record<string, string> = {}) {
     return { seq: calls.length, hash: 'h' };
   };
   activities.recordPlaybookRun = async () => undefined;
+  // Today's runs: the audit entries arrive in batches through the local activities.
+  const audited = (f: AuditFlush): void => {
+    for (const e of f.entries) calls.push({ action: 'append_audit', stepId: `audit:${e.key}`, params: { kind: e.kind, data: e.data } });
+  };
+  activities.beginPlaybookRun = async () => ({ lock: null, logSeq: 0 });
+  activities.flushPlaybookAudit = async (f: AuditFlush) => {
+    audited(f);
+    return { appended: f.entries.length, seq: calls.length };
+  };
+  activities.finishPlaybookRun = async ({ audit }: { audit: AuditFlush }) => {
+    audited(audit);
+    return { auditErrors: [], seq: calls.length };
+  };
   return { calls, activities, actions: () => calls.filter((c) => c.action !== 'append_audit') };
+}
+
+/** The entries of one run in the log (the suite's stack), in log order: kind and audit key. */
+async function runEntries(workflowId: string, fromSeq: number): Promise<Array<{ kind: string; stepId: string; seq: number }>> {
+  const log = immutableLogClient(testConfig(), 10_000);
+  const head = (await log.head()).seq;
+  const out: Array<{ kind: string; stepId: string; seq: number }> = [];
+  for (let from = fromSeq + 1; from <= head; from += 1000) {
+    for (const e of (await log.entries(from, 1000)).entries) {
+      const meta = (e.data as Record<string, Record<string, unknown>> | null)?.[AUDIT_META_FIELD];
+      if (meta?.workflowId === workflowId) out.push({ kind: e.kind, stepId: String(meta.stepId), seq: e.seq });
+    }
+  }
+  return out;
 }
 
 describe('playbook workflow (time-skipping server, stub activities)', function () {
@@ -248,52 +279,146 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     assert.deepEqual(report.steps[1].params, { subject: 'layer1.events.x', payload: { s: '${{ steps.snap.snapshot }}' } });
   });
 
-  it('one run per kernel: a second run waits (concurrency wait) or is refused (concurrency refuse)', async () => {
-    const rec = recorder();
-    let currentQueue = '';
-    const lockActivities = {
+  describe('kernel lock and audit log (the suite store and immutable log)', () => {
+    let mongo: MongoClient;
+    let db: Db;
+
+    before(async function () {
+      if (!stackAvailable()) this.skip();
+      const config = testConfig();
+      mongo = await MongoClient.connect(config.store.uri, { serverSelectionTimeoutMS: 5_000 });
+      db = mongo.db(config.store.database);
+    });
+    after(async () => {
+      await mongo?.close();
+    });
+
+    /** The stub actions, with the real lock, flush and finish (against the time-skipping server's client). */
+    const realEngine = (rec: ReturnType<typeof recorder>) => ({
       ...rec.activities,
-      requestKernelLock: async (kernel: string, requester: string, mode: 'wait' | 'refuse') => {
-        await env.client.workflow.signalWithStart('kernelLockWorkflow', {
-          workflowId: kernelLockId(kernel),
-          taskQueue: currentQueue,
-          args: [],
-          signal: acquireLockSignal,
-          signalArgs: [{ requester, mode }],
-        });
-      },
-    };
-    // A kernel name of this test's own, so its lock workflow is this test's alone.
-    const kernel = uniqueId('kernel');
-    const gatedPb = playbook([step('hold', 'take_snapshot', { approval: { timeoutMs: 600_000, default: 'approve', prompt: '' } })]);
-    await withWorker(lockActivities, async (taskQueue) => {
-      currentQueue = taskQueue;
-      const first = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb1'), args: [input(gatedPb, { kernel })] });
-      for (let i = 0; i < 100 && (await first.query(getPlaybookProgressQuery)).steps[0].status !== 'waiting_approval'; i++) {
+      ...createPlaybookActivities({ config: testConfig(), db, temporal: env.client }),
+      append_audit: rec.activities.append_audit,
+    });
+    const gatedPb = (extra: Partial<Playbook> = {}) =>
+      playbook([step('hold', 'take_snapshot', { approval: { timeoutMs: 600_000, default: 'approve', prompt: '' } })], extra);
+    type Handle = Awaited<ReturnType<typeof env.client.workflow.start<typeof playbookWorkflow>>>;
+    async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
+      for (let i = 0; i < 200; i++) {
+        if (await fn()) return;
         await new Promise((r) => setTimeout(r, 50));
       }
-      // No awaiting of results until the end: while the client awaits one, the time-skipping
-      // server fast-forwards, and the first run's approval would time out.
-      const second = await env.client.workflow.start(playbookWorkflow, {
-        taskQueue,
-        workflowId: uniqueId('pb2'),
-        args: [input(playbook([step('x', 'publish_event')], { concurrency: 'refuse' }), { kernel })],
+      assert.fail(`timed out waiting until ${what}`);
+    }
+    const progress = (h: Handle) => h.query(getPlaybookProgressQuery);
+
+    it('one run per kernel: a second run is refused (refuse) or waits (wait) and runs once the holder finishes', async () => {
+      const rec = recorder();
+      // A kernel name of this test's own, so its lock document is this test's alone.
+      const kernel = uniqueId('kernel');
+      await withWorker(realEngine(rec), async (taskQueue) => {
+        const first = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('pb1'), args: [input(gatedPb(), { kernel })] });
+        await until('the first run waits for approval', async () => (await progress(first)).steps[0].status === 'waiting_approval');
+        // No awaiting of results until the end: while the client awaits one, the time-skipping
+        // server fast-forwards, and the first run's approval would time out.
+        const second = await env.client.workflow.start(playbookWorkflow, {
+          taskQueue,
+          workflowId: uniqueId('pb2'),
+          args: [input(playbook([step('x', 'publish_event')], { concurrency: 'refuse' }), { kernel })],
+        });
+        await until('the refused run ends', async () => (await second.describe()).status.name !== 'RUNNING');
+        assert.equal((await second.describe()).status.name, 'FAILED');
+        assert.equal((await progress(second)).outcome, 'refused');
+        const waiting = await env.client.workflow.start(playbookWorkflow, {
+          taskQueue,
+          workflowId: uniqueId('pb3'),
+          args: [input(playbook([step('y', 'publish_event')]), { kernel })],
+        });
+        await until('the third run queues', async () => (await progress(waiting)).outcome === 'waiting_lock');
+        const doc = await kernelLocks({ db, temporal: env.client }).state(kernel);
+        assert.equal(doc?.holder?.workflowId, first.workflowId);
+        assert.deepEqual(doc?.waiters.map((w) => w.workflowId), [waiting.workflowId], 'the refused run never queued');
+        await first.executeUpdate(approveStepUpdate, { args: [{ step: 'hold' }] });
+        assert.equal((await first.result()).outcome, 'succeeded');
+        assert.equal((await waiting.result()).outcome, 'succeeded', 'the waiting run got the lock once released');
+        const after = await kernelLocks({ db, temporal: env.client }).state(kernel);
+        assert.deepEqual([after?.holder, after?.waiters], [null, []], 'released by the last run');
       });
-      for (let i = 0; i < 100 && (await second.describe()).status.name === 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.equal((await second.describe()).status.name, 'FAILED');
-      const refused = await second.query(getPlaybookProgressQuery);
-      assert.equal(refused.outcome, 'refused');
-      const waiting = await env.client.workflow.start(playbookWorkflow, {
-        taskQueue,
-        workflowId: uniqueId('pb3'),
-        args: [input(playbook([step('y', 'publish_event')]), { kernel })],
-      });
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal((await waiting.query(getPlaybookProgressQuery)).outcome, 'waiting_lock');
-      await first.executeUpdate(approveStepUpdate, { args: [{ step: 'hold' }] });
-      assert.equal((await first.result()).outcome, 'succeeded');
-      assert.equal((await waiting.result()).outcome, 'succeeded', 'the waiting run got the lock once released');
+      assert.deepEqual(rec.actions().map((c) => c.stepId), ['hold', 'y']);
     });
-    assert.deepEqual(rec.actions().map((c) => c.stepId), ['hold', 'y']);
+
+    it('a lock whose holder was terminated is taken over: at once by a new run, and by a waiting run at its re-check', async () => {
+      const rec = recorder();
+      const kernel = uniqueId('kernel');
+      await withWorker(realEngine(rec), async (taskQueue) => {
+        // A holder and a waiter; then the holder is terminated (it never releases).
+        const holder = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('holder'), args: [input(gatedPb(), { kernel })] });
+        await until('the holder holds', async () => (await progress(holder)).steps[0].status === 'waiting_approval');
+        const waiter = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('waiter'), args: [input(playbook([step('w', 'publish_event')]), { kernel })] });
+        await until('the waiter queues', async () => (await progress(waiter)).outcome === 'waiting_lock');
+        await holder.terminate('test: a holder that never releases');
+        // Awaiting the result lets the server skip to the waiter's periodic re-check (15 s).
+        assert.equal((await waiter.result()).outcome, 'succeeded', 'taken over from the terminated holder');
+
+        // A holder terminated with nobody waiting: the next run takes the lock over at once.
+        const holder2 = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId: uniqueId('holder2'), args: [input(gatedPb(), { kernel })] });
+        await until('the second holder holds', async () => (await progress(holder2)).steps[0].status === 'waiting_approval');
+        await holder2.terminate('test: a holder that never releases');
+        const refuser = await env.client.workflow.execute(playbookWorkflow, {
+          taskQueue,
+          workflowId: uniqueId('refuser'),
+          args: [input(playbook([step('r', 'publish_event')], { concurrency: 'refuse' }), { kernel })],
+        });
+        assert.equal(refuser.outcome, 'succeeded', 'a refuse run is not refused by an ended holder');
+      });
+      assert.deepEqual(rec.actions().map((c) => c.stepId), ['w', 'r'], 'the terminated holders never got past their gates');
+    });
+
+    it("appends the run's audit entries to the log in order, exactly once, flushing before an approval gate", async () => {
+      const rec = recorder();
+      const log = immutableLogClient(testConfig(), 10_000);
+      const fromSeq = (await log.head()).seq;
+      const pb = playbook([
+        step('a', 'take_snapshot'),
+        step('skipped', 'purge_queue', { when: '${{ params.never }}' }),
+        step('gate', 'publish_event', { approval: { timeoutMs: 600_000, default: 'reject', prompt: 'go?' } }),
+        step('b', 'publish_event'),
+      ]);
+      const workflowId = uniqueId('audited');
+      const report = await withWorker(realEngine(rec), async (taskQueue) => {
+        const h = await env.client.workflow.start(playbookWorkflow, { taskQueue, workflowId, args: [input(pb, { params: { never: false }, kernel: uniqueId('kernel') })] });
+        await until('the run waits at its gate', async () => (await progress(h)).steps[2].status === 'waiting_approval');
+        // What happened before the gate is in the log while the run waits.
+        assert.deepEqual((await runEntries(workflowId, fromSeq)).map((e) => e.stepId), ['audit:start', 'audit:a', 'audit:skipped']);
+        await h.executeUpdate(approveStepUpdate, { args: [{ step: 'gate' }] });
+        return h.result();
+      });
+      assert.equal(report.outcome, 'succeeded');
+      assert.deepEqual(report.auditErrors, []);
+      const entries = await runEntries(workflowId, fromSeq);
+      assert.deepEqual(
+        entries.map((e) => `${e.kind} ${e.stepId}`),
+        ['playbook.started audit:start', 'playbook.step audit:a', 'playbook.step audit:skipped', 'playbook.step audit:gate', 'playbook.step audit:b', 'playbook.finished audit:finish'],
+      );
+      const stored = await db.collection('playbook_runs').findOne({ _id: workflowId as unknown as never });
+      assert.equal((stored as unknown as { outcome: string } | null)?.outcome, 'succeeded', 'the report is stored');
+    });
+
+    it('a flush repeated after a lost answer, or after part of it landed, appends each entry once, in order', async () => {
+      const log = immutableLogClient(testConfig(), 10_000);
+      const afterSeq = (await log.head()).seq;
+      const workflowId = uniqueId('flush');
+      const run = { workflowId, runId: 'run-1', playbook: 'test_playbook', kernel: null };
+      const entries: AuditEntry[] = ['start', 'a', 'b', 'c', 'finish'].map((key, i) => ({ key, kind: 'test.flush', data: { i }, at: Date.now() }));
+      // An attempt that landed only its first two entries (a batch lands as a prefix), then lost.
+      await flushAudit(log, { run, entries: entries.slice(0, 2), afterSeq });
+      await log.append('other.writer', { between: true });
+      // The retry, and a retry of the retry (its answer lost too); one also with no afterSeq (time-bounded search).
+      assert.equal((await flushAudit(log, { run, entries, afterSeq })).appended, 3);
+      assert.equal((await flushAudit(log, { run, entries, afterSeq })).appended, 0);
+      assert.equal((await flushAudit(log, { run, entries, afterSeq: null })).appended, 0);
+      const got = await runEntries(workflowId, afterSeq);
+      assert.deepEqual(got.map((e) => e.stepId), ['audit:start', 'audit:a', 'audit:b', 'audit:c', 'audit:finish']);
+      assert.deepEqual(got.slice(2).map((e) => e.seq - got[2].seq), [0, 1, 2], 'one batch: contiguous');
+    });
   });
 });

@@ -21,7 +21,10 @@ describe('replay of committed histories', function () {
   });
 
   it('has histories of boot, the control plane, the kernel lock and playbooks', () => {
-    for (const f of ['boot.json', 'control-plane.json', 'kernel-lock.json', 'playbook-approved.json', 'playbook-compensated.json']) {
+    const expected = ['boot.json', 'control-plane.json', 'kernel-lock.json', 'playbook-approved.json', 'playbook-compensated.json'];
+    // Runs since patched('playbook-local-lock-batched-audit'): store lock, batched audit, local activities.
+    expected.push('playbook-approved-local.json', 'playbook-compensated-local.json');
+    for (const f of expected) {
       assert.ok(files.includes(f), `test/histories/${f} is missing`);
     }
   });
