@@ -260,10 +260,10 @@ export class TriggerMonitor {
       await monitors.updateOne({ _id: this.deps.name }, { $set: { pid: process.pid, at: new Date(), subscribed: this.subscribed } }, { upsert: true });
       const fresh = await monitors.find({ at: { $gte: new Date(Date.now() - MONITOR_FRESH_MS) } }).toArray();
       const first = fresh.map((m) => m._id).sort()[0];
-      const leader = first === undefined || first === this.deps.name;
-      if (leader !== this.leader) this.deps.log.info({ leader }, leader ? 'this replica now runs the detectors' : 'another replica runs the detectors');
       // Both replicas see only themselves on their first beat: lead from the second one on.
-      this.leader = leader && this.beats++ > 0;
+      const leader = (first === undefined || first === this.deps.name) && this.beats++ > 0;
+      if (leader !== this.leader) this.deps.log.info({ leader }, leader ? 'this replica now runs the detectors' : 'another replica runs the detectors');
+      this.leader = leader;
       if (!this.booted) {
         // Started once, whatever its state now: a lost control plane is for the detectors to report.
         const d = await this.deps.temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).describe().catch(() => null);

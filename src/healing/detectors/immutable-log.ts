@@ -5,7 +5,7 @@
  *  - quota: the log's usage against its quota (`detectors.logQuota.percent`).
  * An unreachable log API finds nothing here: the liveness probe reports that.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { immutableLogClient } from '../../../kernels/registry';
 import type { Detector, Finding } from './types';
@@ -19,12 +19,17 @@ export const logIntegrity: Detector = {
     if (result.ok || !result.failure) return [];
     const f = result.failure;
     const archived = !existsSync(path.join(config.stateDir, 'log', 'segments', f.segment));
+    const file = archived ? path.join(config.stateDir, 'log', 'archive', f.segment) : path.join(config.stateDir, 'log', 'segments', f.segment);
+    // The file's inode is part of the episode: a restore replaces the file (a new inode), so a
+    // corruption of the same entry after a repair is a new episode even when no round of this
+    // detector saw the log clean in between; a corruption that persists keeps its inode.
+    const inode = statSync(file, { throwIfNoEntry: false })?.ino ?? 0;
     return [
       {
         kind: 'log_corruption',
         kernel: 'immutable_log',
         process: 'immutable-log',
-        key: `${f.segment}:${f.seq}`,
+        key: `${f.segment}:${f.seq}:${inode}`,
         detail: `chain broken at seq ${f.seq} in ${f.segment}: ${f.reason} (${f.detail})`,
         data: {
           seq: f.seq,
