@@ -402,12 +402,14 @@ async function main(): Promise<void> {
     const window = Math.max(50, percentile(baseline, 50));
     say(`a run without a kill takes ${window} ms; each kill lands at a uniformly random moment within that`);
 
-    for (let i = 0; i < runs; i++) {
+    // `runs` runs with a kill: a run that ended before its kill (the kill's own lookup takes some of
+    // the window) is still checked, and another run is made in its place, up to 3 × runs in all.
+    for (let i = 0; results.filter((r) => r.kill).length < runs && i < runs * 3; i++) {
       const r = await crashRun(deps, `crash-bench-${tag}-${i}`, Math.floor(Math.random() * window * 0.9));
       results.push(r);
       const e = r.effects;
       say(
-        `run ${i + 1}/${runs}: ${r.outcome} in ${r.ms} ms; ` +
+        `run ${i + 1} (${results.filter((x) => x.kill).length}/${runs} with a kill): ${r.outcome} in ${r.ms} ms; ` +
           (r.kill ? `killed ${r.kill.process} (pid ${r.kill.pid}) at ${r.kill.atMs} ms during ${r.kill.during}, replica alive again at +${r.replica!.aliveMs} ms, ready at +${r.replica!.readyMs} ms${r.replica!.lastFailure ? ` (held up by ${r.replica!.lastFailure})` : ''}; ` : 'no kill (the run ended first); ') +
           `${e.counts.size} side effects: ${e.duplicates.length} duplicated, ${e.missing.length} missing${e.unexpected.length ? `, unexpected ${e.unexpected.join(', ')}` : ''}` +
           (e.duplicates.length || e.missing.length ? ` [${[...e.duplicates, ...e.missing].join('; ')}]` : ''),
@@ -447,7 +449,7 @@ async function main(): Promise<void> {
   ]);
   console.log(`\nkilled during: ${[...during].map(([k, n]) => `${k} ×${n}`).join(', ') || '—'}`);
   console.log(`max run with a kill: ${killed.length ? Math.max(...killed.map((r) => r.ms)) : '—'} ms; unexpected effects: ${unexpected}`);
-  const ok = completed.length === results.length && killed.length === results.length && dup === 0 && miss === 0 && unexpected === 0;
+  const ok = completed.length === results.length && killed.length >= runs && dup === 0 && miss === 0 && unexpected === 0;
   console.log(ok ? '\nEVERY RUN COMPLETED, EACH SIDE EFFECT EXACTLY ONCE' : '\nFAILED: see the runs above');
   if (!ok) process.exitCode = 1;
 }

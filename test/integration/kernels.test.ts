@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openSync, readdirSync, readSync, writeSync, closeSync, statSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readSync, writeSync, closeSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/clients/temporal';
@@ -67,7 +67,9 @@ describe('kernels on the real stack', function () {
   });
 
   it('boot on a running system changes nothing and verifies readiness', async () => {
-    const pidsBefore = pm.list().map((n) => [n, pm.pid(n)]);
+    // Spares are the trigger monitor's to start and replace, at any time: not the boot's business.
+    const processes = () => pm.list().filter((n) => !n.endsWith('.standby')).map((n) => [n, pm.pid(n)]);
+    const pidsBefore = processes();
     const report = (await client.workflow.execute('bootWorkflow', {
       taskQueue: config.temporal.taskQueues.healing,
       workflowId: `${BOOT_WORKFLOW_ID}-idempotent-${Date.now()}`,
@@ -75,7 +77,7 @@ describe('kernels on the real stack', function () {
     })) as BootReport;
     assert.equal(report.ok, true, report.failedChecks.join('; '));
     assert.deepEqual(report.phases.map((p) => p.phase), [1, 2, 3, 4, 5, 6, 7]);
-    assert.deepEqual(pm.list().map((n) => [n, pm.pid(n)]), pidsBefore);
+    assert.deepEqual(processes(), pidsBefore);
     const stored = await store.db.collection('boots').findOne({ _id: report.bootId as never });
     assert.ok(stored, 'the boot report is stored');
   });
@@ -155,6 +157,29 @@ describe('kernels on the real stack', function () {
       assert.equal((await readiness(kernel)).every((c) => c.ok), true);
     });
   }
+
+  it('a worker killed with a warm spare is taken over by that spare, and a killed spare is replaced', async () => {
+    const spare = await waitFor('coding-agent-1 has a warm spare', async () => pm.standbyInfo('coding-agent-1'), (s) => s.warm);
+    const before = await kernelRecord(client, 'coding_agent');
+    process.kill(pm.pid('coding-agent-1')!, 'SIGKILL');
+    await waitFor(
+      'coding_agent restarted and ready',
+      () => kernelRecord(client, 'coding_agent'),
+      (r) => r.restarts > before.restarts && r.state !== KernelState.RESTARTING && r.checks.every((c) => c.ok) && r.readySince !== null,
+    );
+    assert.equal(pm.pid('coding-agent-1'), spare.pid, 'the spare is the worker now');
+    const promoted = readFileSync(pm.logPath('coding-agent-1'), 'utf8')
+      .split('\n')
+      .some((l) => l.includes(`"pid":${spare.pid}`) && l.includes('worker polling (promoted standby)'));
+    assert.ok(promoted, 'the spare logged its promotion');
+
+    // The trigger monitor starts a new spare; killed, it is started again.
+    const next = await waitFor('a new spare', async () => pm.standbyInfo('coding-agent-1'), (s) => s.alive && s.pid !== spare.pid);
+    process.kill(next.pid!, 'SIGKILL');
+    const again = await waitFor('the killed spare replaced', async () => pm.standbyInfo('coding-agent-1'), (s) => s.alive && s.pid !== next.pid);
+    assert.notEqual(again.pid, pm.pid('coding-agent-1'));
+    await waitFor('warm again', async () => pm.standbyInfo('coding-agent-1'), (s) => s.warm);
+  });
 
   it('kill -9 of a healing replica during a boot: the boot still completes', async () => {
     const handle = await client.workflow.start('bootWorkflow', {
