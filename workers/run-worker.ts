@@ -42,7 +42,7 @@ export interface WorkerSetup {
 export async function runWorker(setup: WorkerSetup): Promise<void> {
   const config = loadConfig();
   const name = process.env.LAYER1_WORKER_NAME ?? `worker-${process.pid}`;
-  const log = logger.child({ worker: name, ...(isStandby ? { standby: true } : {}) });
+  const log = logger.child({ worker: name, ...(isStandby ? { startedAsSpare: true } : {}) });
   // SIGUSR2 promotes a spare (workers/standby.ts): it must not be one of the SDK's shutdown
   // signals, which by default it is.
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM', 'SIGQUIT'] });

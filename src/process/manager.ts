@@ -158,8 +158,6 @@ export class DetachedProcessManager implements ProcessManager {
   async start(spec: ProcessSpec): Promise<ProcessInfo> {
     const current = this.info(spec.name);
     if (current.alive) return current; // Idempotent: one process per name.
-    mkdirSync(this.runDir, { recursive: true });
-    mkdirSync(this.logDir, { recursive: true });
     if (current.stale) rmSync(this.pidPath(spec.name), { force: true });
     if (spec.standby) {
       // The spare used up is replaced by whoever keeps spares (ensureStandby; for the workers,
@@ -175,9 +173,8 @@ export class DetachedProcessManager implements ProcessManager {
     if (!spec.standby) return { pid: null, alive: false, warm: false };
     const current = this.info(name);
     if (current.alive) return this.standbyInfo(spec.name);
-    mkdirSync(this.runDir, { recursive: true });
-    mkdirSync(this.logDir, { recursive: true });
     if (current.stale) rmSync(this.pidPath(name), { force: true });
+    mkdirSync(this.runDir, { recursive: true });
     // Two callers at once (two healing replicas in a change of leader) must not start two spares:
     // the one whose pid file lost would run untracked. An exclusive claim file decides; a claim
     // older than a spawn can take is left over from a crash and is taken over.
@@ -249,6 +246,8 @@ export class DetachedProcessManager implements ProcessManager {
   }
 
   private async spawnDetached(spec: ProcessSpec, name: string, extraEnv: NodeJS.ProcessEnv, logName = name): Promise<ProcessInfo> {
+    mkdirSync(this.runDir, { recursive: true });
+    mkdirSync(this.logDir, { recursive: true });
     const logFd = openSync(this.logPath(logName), 'a');
     // Only a spare gets the standby variables: a caller that is itself a promoted spare (a healing
     // worker) must not pass its own on, or what it starts would wait for a promotion forever.
