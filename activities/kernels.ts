@@ -36,8 +36,8 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
     },
 
     /** Idempotent: stopping a stopped process is a no-op (pid files name exactly what we started). */
-    async stopKernel(kernel: KernelName): Promise<void> {
-      await stopKernel(ctx, kernel);
+    async stopKernel(kernel: KernelName, opts?: { spares?: boolean }): Promise<void> {
+      await stopKernel(ctx, kernel, { spares: opts?.spares ?? false });
     },
 
     /**

@@ -267,9 +267,19 @@ async function waitThen(ctx: KernelContext, kernel: KernelDef, fn: () => Promise
   throw new Error(`${kernel.name} did not answer within 10 s: ${last}`);
 }
 
-export async function stopKernel(ctx: Pick<KernelContext, 'config' | 'pm'>, name: KernelName, graceMs = 10_000): Promise<void> {
-  // A stopped kernel leaves nothing of its own running: its processes' spares stop too.
-  await Promise.all(KERNELS[name].processes(ctx.config).flatMap((p) => [ctx.pm.stop(p, graceMs), ctx.pm.stop(standbyName(p), graceMs)]));
+/**
+ * Stops the kernel's processes. With `spares`, their warm spares too: a kernel stopped for good
+ * leaves nothing of its own running, while a restart (stop, then start) keeps them, so the start
+ * promotes a spare instead of starting cold.
+ */
+export async function stopKernel(
+  ctx: Pick<KernelContext, 'config' | 'pm'>,
+  name: KernelName,
+  opts: { graceMs?: number; spares?: boolean } = {},
+): Promise<void> {
+  const graceMs = opts.graceMs ?? 10_000;
+  const names = KERNELS[name].processes(ctx.config).flatMap((p) => (opts.spares ? [p, standbyName(p)] : [p]));
+  await Promise.all(names.map((p) => ctx.pm.stop(p, graceMs)));
 }
 
 export function kernelNamesOfProcesses(config: LoadedConfig): string[] {

@@ -276,7 +276,9 @@ class ControlPlane {
     return this.withKernel(kernel, async (rec) => {
       rec.desired = 'stopped';
       this.event(kernel, 'stop requested');
-      await acts.stopKernel(kernel);
+      // Stopped for good: its warm spares too. (Same activity as before, a new argument: replay
+      // matches activities by type and id, so histories recorded before still replay.)
+      await acts.stopKernel(kernel, { spares: true });
       for (const p of Object.keys(rec.pids)) rec.pids[p] = null;
       rec.state = KernelState.STOPPED;
       rec.readySince = null;
@@ -305,6 +307,7 @@ class ControlPlane {
     return this.withKernel(kernel, async (rec) => {
       rec.desired = 'running';
       this.event(kernel, `restart requested: ${reason}`);
+      // Spares are kept: the start below promotes them instead of starting cold.
       await acts.stopKernel(kernel);
       rec.state = KernelState.RESTARTING;
       rec.readySince = null;

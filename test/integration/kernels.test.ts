@@ -123,6 +123,7 @@ describe('kernels on the real stack', function () {
       assert.match(c.detail, /no live poller/);
       const status = JSON.parse((await runCli(['--config', TEST_CONFIG_FILE, 'status', '--json'])).stdout);
       assert.equal(status.degraded, true, 'an optional kernel down means degraded mode');
+      assert.equal(pm.standbyInfo('coding-agent-1').alive, false, 'a kernel stopped for good keeps no spare');
     } finally {
       const start = await runCli(['--config', TEST_CONFIG_FILE, 'kernel', 'start', 'coding_agent', '--json']);
       assert.equal(start.code, 0, start.stderr + start.stdout);
