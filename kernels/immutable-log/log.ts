@@ -609,13 +609,7 @@ export class ImmutableLog {
     try {
       if (this.closed) throw new LogClosedError(this.dir);
       if (this.failed) throw this.failed;
-      if (typeof kind !== 'string' || kind.length === 0 || kind.length > 200) {
-        throw new LogInvalidEntryError('kind', 'expected a non-empty string of at most 200 characters');
-      }
-      const dataCanonical = canonicalJson(toJsonValue(data));
-      // Early refusal on the payload alone; the exact line size is checked once seq and ts are known.
-      const dataBytes = Buffer.byteLength(dataCanonical);
-      if (dataBytes > this.maxEntryBytes) throw new LogEntryTooLargeError(dataBytes, this.maxEntryBytes);
+      const { dataCanonical } = this.prepareEntry(kind, data);
       return new Promise<AppendResult>((resolve, reject) => {
         this.pending.push({ kind, dataCanonical, resolve, reject });
         this.committing ??= this.commitLoop();
@@ -623,6 +617,18 @@ export class ImmutableLog {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** Checks an entry before it is queued; throws what `append` and `appendBatch` refuse it with. */
+  private prepareEntry(kind: string, data: unknown): { kind: string; dataCanonical: string } {
+    if (typeof kind !== 'string' || kind.length === 0 || kind.length > 200) {
+      throw new LogInvalidEntryError('kind', 'expected a non-empty string of at most 200 characters');
+    }
+    const dataCanonical = canonicalJson(toJsonValue(data));
+    // Early refusal on the payload alone; the exact line size is checked once seq and ts are known.
+    const dataBytes = Buffer.byteLength(dataCanonical);
+    if (dataBytes > this.maxEntryBytes) throw new LogEntryTooLargeError(dataBytes, this.maxEntryBytes);
+    return { kind, dataCanonical };
   }
 
   /**
@@ -643,15 +649,7 @@ export class ImmutableLog {
       if (!Array.isArray(entries) || entries.length === 0 || entries.length > this.maxBatchEntries) {
         throw new LogInvalidArgumentError('entries', `expected 1 to ${this.maxBatchEntries} entries`);
       }
-      const prepared = entries.map(({ kind, data }) => {
-        if (typeof kind !== 'string' || kind.length === 0 || kind.length > 200) {
-          throw new LogInvalidEntryError('kind', 'expected a non-empty string of at most 200 characters');
-        }
-        const dataCanonical = canonicalJson(toJsonValue(data ?? null));
-        const dataBytes = Buffer.byteLength(dataCanonical);
-        if (dataBytes > this.maxEntryBytes) throw new LogEntryTooLargeError(dataBytes, this.maxEntryBytes);
-        return { kind, dataCanonical };
-      });
+      const prepared = entries.map(({ kind, data }) => this.prepareEntry(kind, data ?? null));
       const group = { refused: null as unknown };
       const results = prepared.map(
         ({ kind, dataCanonical }) =>

@@ -19,6 +19,7 @@ import { AUDIT_META_FIELD } from '../../activities/actions';
 import { immutableLogClient } from '../../kernels/registry';
 import { createTimeSkippingEnv } from '../support/time-skipping';
 import { stackAvailable, testConfig, uniqueId } from '../support/env';
+import { waitFor } from '../support/kernels';
 
 function step(id: string, action: string, extra: Partial<PlaybookStep> = {}): PlaybookStep {
   return {
@@ -302,13 +303,9 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     const gatedPb = (extra: Partial<Playbook> = {}) =>
       playbook([step('hold', 'take_snapshot', { approval: { timeoutMs: 600_000, default: 'approve', prompt: '' } })], extra);
     type Handle = Awaited<ReturnType<typeof env.client.workflow.start<typeof playbookWorkflow>>>;
-    async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
-      for (let i = 0; i < 200; i++) {
-        if (await fn()) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.fail(`timed out waiting until ${what}`);
-    }
+    const until = async (what: string, fn: () => Promise<boolean>): Promise<void> => {
+      await waitFor(what, fn, Boolean, 10_000);
+    };
     const progress = (h: Handle) => h.query(getPlaybookProgressQuery);
 
     it('one run per kernel: a second run is refused (refuse) or waits (wait) and runs once the holder finishes', async () => {
