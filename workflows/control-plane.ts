@@ -18,7 +18,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
-  patched,
+  deprecatePatch,
   proxyActivities,
   setHandler,
   sleep,
@@ -30,6 +30,12 @@ import { isKernelName, KERNEL_NAMES, KernelState, type KernelName, type KernelUn
 import type { KernelActivities } from '../activities/kernels';
 import { lifecycleActivity } from './policies';
 import { waitKernelReady, type ReadinessPolicy } from './readiness';
+
+/** A deprecated patch: the new branch, always; the marker is still written for runs that check it. */
+function deprecated(id: string): true {
+  deprecatePatch(id);
+  return true;
+}
 
 export const CONTROL_PLANE_WORKFLOW_ID = 'layer1-control-plane';
 
@@ -140,7 +146,8 @@ class ControlPlane {
   private readonly interrupted = new Set<KernelName>();
   /** While a kernel's self-test is awaited: the pids it waits on (a death of another pid is old news). */
   private readonly awaiting = new Map<KernelName, number[]>();
-  private readonly interruptWaits = patched('readiness-interrupted-by-death');
+  // Deprecated: every run that could still take the old branch has ended (see docs/replay.md).
+  private readonly interruptWaits = deprecated('readiness-interrupted-by-death');
 
   constructor(private readonly input: ControlPlaneInput) {
     this.status = input.state ?? {

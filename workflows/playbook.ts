@@ -29,7 +29,7 @@ import {
   ActivityFailure,
   defineSignal,
   getExternalWorkflowHandle,
-  patched,
+  deprecatePatch,
   proxyLocalActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
@@ -288,10 +288,12 @@ export async function playbookWorkflow(input: PlaybookRunInput): Promise<Playboo
 
   const meta = (stepId: string) => ({ workflowId: info.workflowId, runId: info.runId, stepId, playbook: playbook.name, kernel });
   // Decided once, in the first workflow task, as the run was first executed (see the header).
-  const fast = patched(FAST_PATH);
+  // Deprecated: every run that could still take the old branch has ended (see docs/replay.md).
+  deprecatePatch(FAST_PATH);
+  const fast: boolean = true;
   // Audit entries leave the critical path (patched, so runs recorded before replay the old way):
   // chained so they land in order, awaited only before the run is recorded.
-  const auditOffPath = !fast && patched('audit-off-critical-path');
+  const auditOffPath: boolean = false;
   // The fast path's buffer: entries wait here, in order, until a flush appends them.
   const buffer: AuditEntry[] = [];
   const owner = { workflowId: info.workflowId, runId: info.runId };

@@ -2,7 +2,7 @@
  * Waiting on a kernel's real self-test, with retries and exponential backoff counted in the
  * workflow (so they show in the history and the report). Shared by boot and the control plane.
  */
-import { patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { deprecatePatch, proxyActivities, sleep } from '@temporalio/workflow';
 import type { CheckResult } from '../src/domain/checks';
 import type { KernelName, ReadinessResult } from '../src/domain/kernels';
 import type { KernelActivities } from '../activities/kernels';
@@ -38,8 +38,9 @@ export async function waitKernelReady(kernel: KernelName, policy: ReadinessPolic
   const started = Date.now();
   let backoff = policy.initialBackoffMs;
   let last: ReadinessResult | undefined;
-  // Patched: histories recorded before it replay one self-test per activity, as they ran.
-  const waitMs = patched('readiness-waits-in-activity') ? IN_ACTIVITY_WAIT_MS : 0;
+  // Deprecated: every run that could still take the old branch has ended (see docs/replay.md).
+  deprecatePatch('readiness-waits-in-activity');
+  const waitMs = IN_ACTIVITY_WAIT_MS;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     if (interrupted()) {
       const checks = last?.checks ?? [];
