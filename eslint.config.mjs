@@ -1,6 +1,9 @@
 // ESLint flat config. Temporal's own lint rules (no-floating-promises, consistent-type-imports,
 // import/no-cycle) plus the determinism fence: workflow files may not import Node built-ins,
-// database or bus clients, or activity implementations (types only).
+// database or bus clients, or activity implementations (types only); nothing outside workflows/
+// imports a workflow file (the contracts in contracts/ are what callers share with a workflow);
+// functions in workflows/ and activities/ stay short enough to read at once. Type-only import
+// cycles, which import/no-cycle does not see, are checked by madge in `npm run lint`.
 import tseslint from 'typescript-eslint';
 import importPlugin from 'eslint-plugin-import';
 import { builtinModules } from 'node:module';
@@ -23,6 +26,34 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'import/no-cycle': 'error',
+    },
+  },
+  {
+    files: ['**/*.ts'],
+    ignores: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows', '**/workflows/*', '**/workflows/**'], message: 'Import the workflow\'s contract (contracts/), not the workflow.' }] },
+      ],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts', 'activities/**/*.ts'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
+    },
+  },
+  {
+    files: ['contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Contracts are imported by workflow code: no Node built-ins.' })),
+          patterns: [{ group: ['**/activities', '**/activities/*', '**/workflows', '**/workflows/*', '**/src/clients/*', '**/src/stack/*', '**/kernels/**'], message: 'Contracts are pure: types, names and definitions only.' }],
+        },
+      ],
     },
   },
   {

@@ -37,15 +37,7 @@ import { renderBus } from '../kernels/message-bus/render';
 import { ensureStreams, isNotFound } from '../kernels/message-bus/streams';
 import { loadPolicy, policyFileOf } from '../kernels/message-bus/policy';
 import { analyseViolations } from '../kernels/message-bus/violations';
-import {
-  CONTROL_PLANE_WORKFLOW_ID,
-  getControlPlaneStatusQuery,
-  kernelCommandSignal,
-  type KernelCommand,
-  type ControlPlaneInput,
-  type ControlPlaneStatus,
-  type KernelRecord,
-} from '../workflows/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, kernelCommandSignal, type KernelCommand, type ControlPlaneInput, type ControlPlaneStatus, type KernelRecord, CONTROL_PLANE_WORKFLOW, type ControlPlaneWorkflow } from '../contracts/control-plane';
 
 /** Who runs an action: the playbook run and step. `workflowId:runId:stepId` is every action's idempotency key. */
 export interface ActionMeta {
@@ -524,7 +516,7 @@ export async function failOverControlPlane(config: LoadedConfig, temporal: Clien
   if (state) {
     state.events.push({ at: new Date().toISOString(), kernel: 'self_healing', what: `control plane failed over: the previous run was ${was}` });
   }
-  return temporal.workflow.start('controlPlaneWorkflow', {
+  return temporal.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
     taskQueue: config.temporal.taskQueues.healing,
     workflowId: CONTROL_PLANE_WORKFLOW_ID,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,

@@ -22,7 +22,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { MongoServerError, type Collection, type Db } from 'mongodb';
-import { lockGrantedSignal } from '../workflows/kernel-lock';
+import { lockGrantedSignal } from '../contracts/playbook';
 
 export const KERNEL_LOCKS_COLLECTION = 'kernel_locks';
 
@@ -62,13 +62,21 @@ const same = (a: LockOwner | null | undefined, b: LockOwner | null | undefined):
 /** A compare-and-set lost to another writer is retried; this many losses in a row is a bug or a storm. */
 const MAX_CAS_ROUNDS = 50;
 
-export function kernelLocks({ db, temporal }: KernelLockDeps) {
-  const coll = (): Collection<KernelLockDoc> => db.collection<KernelLockDoc>(KERNEL_LOCKS_COLLECTION);
+export function kernelLocks(deps: KernelLockDeps): KernelLocks {
+  return new KernelLocks(deps);
+}
+
+export class KernelLocks {
+  constructor(private readonly deps: KernelLockDeps) {}
+
+  private coll(): Collection<KernelLockDoc> {
+    return this.deps.db.collection<KernelLockDoc>(KERNEL_LOCKS_COLLECTION);
+  }
 
   /** True when the run is closed (or unknown): it can neither use nor release a lock any more. */
-  async function ended(owner: LockOwner): Promise<boolean> {
+  private async ended(owner: LockOwner): Promise<boolean> {
     try {
-      const d = await temporal.workflow.getHandle(owner.workflowId, owner.runId).describe();
+      const d = await this.deps.temporal.workflow.getHandle(owner.workflowId, owner.runId).describe();
       return d.status.name !== 'RUNNING';
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return true;
@@ -77,9 +85,9 @@ export function kernelLocks({ db, temporal }: KernelLockDeps) {
   }
 
   /** Signals `lockGranted`; false when the run has ended (nobody to tell). A duplicate signal is harmless. */
-  async function tellGranted(kernel: string, owner: LockOwner): Promise<boolean> {
+  private async tellGranted(kernel: string, owner: LockOwner): Promise<boolean> {
     try {
-      await temporal.workflow.getHandle(owner.workflowId, owner.runId).signal(lockGrantedSignal, { lock: `${KERNEL_LOCKS_COLLECTION}/${kernel}` });
+      await this.deps.temporal.workflow.getHandle(owner.workflowId, owner.runId).signal(lockGrantedSignal, { lock: `${KERNEL_LOCKS_COLLECTION}/${kernel}` });
       return true;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return false;
@@ -88,120 +96,118 @@ export function kernelLocks({ db, temporal }: KernelLockDeps) {
   }
 
   /** Compare-and-set on `v`: false when another writer changed the document since it was read. */
-  async function cas(doc: KernelLockDoc, next: Omit<KernelLockDoc, '_id' | 'v'>): Promise<boolean> {
-    const res = await coll().updateOne({ _id: doc._id, v: doc.v }, { $set: { ...next, v: doc.v + 1 } });
+  private async cas(doc: KernelLockDoc, next: Omit<KernelLockDoc, '_id' | 'v'>): Promise<boolean> {
+    const res = await this.coll().updateOne({ _id: doc._id, v: doc.v }, { $set: { ...next, v: doc.v + 1 } });
     return res.matchedCount === 1;
   }
 
-  return {
-    /**
-     * Takes the kernel's lock, queues for it, or is refused. Idempotent: the owner that holds it gets
-     * `granted` again, one already in line `queued` (no second place in line); so a retry, a replay
-     * after a worker crash, and a waiter's periodic re-check are all the same call.
-     */
-    async acquire(kernel: string, me: LockOwner, mode: 'wait' | 'refuse'): Promise<AcquireResult> {
-      // The common case in one store call: free (no holder, so nobody in line either) or not there yet.
-      try {
-        const res = await coll().updateOne(
-          { _id: kernel, holder: null },
-          { $set: { holder: me, since: Date.now(), waiters: [], grantedBy: null }, $inc: { v: 1 } },
-          { upsert: true },
-        );
-        if (res.matchedCount === 1 || res.upsertedCount === 1) return { state: 'granted', holder: me };
-      } catch (err) {
-        // Held: the upsert's insert collides with the existing document. The full path decides.
-        if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
-      }
-      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-        const doc = await coll().findOne({ _id: kernel });
-        if (!doc) {
-          try {
-            await coll().insertOne({ _id: kernel, holder: me, since: Date.now(), waiters: [], grantedBy: null, v: 1 });
-            return { state: 'granted', holder: me };
-          } catch (err) {
-            // Another run created it first: read it again.
-            if (err instanceof MongoServerError && err.code === 11000) continue;
-            throw err;
-          }
-        }
-        if (same(doc.holder, me)) return { state: 'granted', holder: me };
-
-        let holder = doc.holder;
-        const waiters = [...doc.waiters];
-        // The common free case costs no Temporal call; a held lock costs one describe of its holder.
-        if (holder && (await ended(holder))) holder = null;
-        let handedTo: LockOwner | null = null;
-        if (!holder) {
-          // Free, or its holder ended without releasing: the first live waiter is next in line.
-          while (!holder && waiters.length > 0) {
-            const w = waiters.shift()!;
-            if (same(w, me) || !(await ended(w))) holder = w;
-          }
-          holder ??= me;
-          handedTo = holder;
-        }
-        const queued = waiters.some((w) => same(w, me));
-        if (!same(holder, me) && mode === 'wait' && !queued) waiters.push(me);
-        const changed = !same(holder, doc.holder) || waiters.length !== doc.waiters.length || waiters.some((w, i) => !same(w, doc.waiters[i]));
-        if (changed) {
-          const ok = await cas(doc, {
-            holder,
-            since: same(holder, doc.holder) ? doc.since : Date.now(),
-            waiters,
-            grantedBy: same(holder, doc.holder) ? doc.grantedBy : null,
-          });
-          if (!ok) continue;
-        }
-        // A waiter promoted here (its holder had ended) waits for a signal, or for its own re-check.
-        if (handedTo && !same(handedTo, me)) await tellGranted(kernel, handedTo);
-        if (same(holder, me)) return { state: 'granted', holder };
-        return { state: mode === 'refuse' ? 'refused' : 'queued', holder };
-      }
-      throw new Error(`kernel lock ${kernel}: ${MAX_CAS_ROUNDS} compare-and-set rounds lost in a row`);
-    },
-
-    /**
-     * Releases the kernel's lock and hands it to the first waiter whose run is still going, then
-     * signals it `lockGranted`. Idempotent: once the holder is someone else, a retry only repeats the
-     * signal to the run it handed the lock to (if it did), and a run that is only in line is removed
-     * from it.
-     */
-    async release(kernel: string, me: LockOwner): Promise<void> {
-      // The common case in one store call: held by this run, nobody in line.
-      const quick = await coll().updateOne(
-        { _id: kernel, 'holder.workflowId': me.workflowId, 'holder.runId': me.runId, waiters: { $size: 0 } },
-        { $set: { holder: null, since: null, grantedBy: null }, $inc: { v: 1 } },
+  /**
+   * Takes the kernel's lock, queues for it, or is refused. Idempotent: the owner that holds it gets
+   * `granted` again, one already in line `queued` (no second place in line); so a retry, a replay
+   * after a worker crash, and a waiter's periodic re-check are all the same call.
+   */
+  async acquire(kernel: string, me: LockOwner, mode: 'wait' | 'refuse'): Promise<AcquireResult> {
+    // The common case in one store call: free (no holder, so nobody in line either) or not there yet.
+    try {
+      const res = await this.coll().updateOne(
+        { _id: kernel, holder: null },
+        { $set: { holder: me, since: Date.now(), waiters: [], grantedBy: null }, $inc: { v: 1 } },
+        { upsert: true },
       );
-      if (quick.matchedCount === 1) return;
-      let from = me;
-      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-        const doc = await coll().findOne({ _id: kernel });
-        if (!doc) return;
-        if (!same(doc.holder, from)) {
-          if (!same(from, me)) return; // the run we stepped over was taken over by someone else meanwhile
-          if (doc.holder && same(doc.grantedBy, me)) {
-            // A retry of our release: the signal may not have gone out before the attempt was lost.
-            if (await tellGranted(kernel, doc.holder)) return;
-            from = doc.holder;
-            continue;
-          }
-          if (doc.waiters.some((w) => same(w, me))) {
-            const waiters = doc.waiters.filter((w) => !same(w, me));
-            if (!(await cas(doc, { holder: doc.holder, since: doc.since, waiters, grantedBy: doc.grantedBy }))) continue;
-          }
-          return;
+      if (res.matchedCount === 1 || res.upsertedCount === 1) return { state: 'granted', holder: me };
+    } catch (err) {
+      // Held: the upsert's insert collides with the existing document. The full path decides.
+      if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+    }
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const doc = await this.coll().findOne({ _id: kernel });
+      if (!doc) {
+        try {
+          await this.coll().insertOne({ _id: kernel, holder: me, since: Date.now(), waiters: [], grantedBy: null, v: 1 });
+          return { state: 'granted', holder: me };
+        } catch (err) {
+          // Another run created it first: read it again.
+          if (err instanceof MongoServerError && err.code === 11000) continue;
+          throw err;
         }
-        const [next = null, ...rest] = doc.waiters;
-        if (!(await cas(doc, { holder: next, since: next ? Date.now() : null, waiters: rest, grantedBy: next ? me : null }))) continue;
-        if (!next || (await tellGranted(kernel, next))) return;
-        // It ended while waiting: hand the lock past it.
-        from = next;
       }
-      throw new Error(`kernel lock ${kernel}: ${MAX_CAS_ROUNDS} compare-and-set rounds lost in a row`);
-    },
+      if (same(doc.holder, me)) return { state: 'granted', holder: me };
 
-    async state(kernel: string): Promise<KernelLockDoc | null> {
-      return coll().findOne({ _id: kernel });
-    },
-  };
+      let holder = doc.holder;
+      const waiters = [...doc.waiters];
+      // The common free case costs no Temporal call; a held lock costs one describe of its holder.
+      if (holder && (await this.ended(holder))) holder = null;
+      let handedTo: LockOwner | null = null;
+      if (!holder) {
+        // Free, or its holder ended without releasing: the first live waiter is next in line.
+        while (!holder && waiters.length > 0) {
+          const w = waiters.shift()!;
+          if (same(w, me) || !(await this.ended(w))) holder = w;
+        }
+        holder ??= me;
+        handedTo = holder;
+      }
+      const queued = waiters.some((w) => same(w, me));
+      if (!same(holder, me) && mode === 'wait' && !queued) waiters.push(me);
+      const changed = !same(holder, doc.holder) || waiters.length !== doc.waiters.length || waiters.some((w, i) => !same(w, doc.waiters[i]));
+      if (changed) {
+        const ok = await this.cas(doc, {
+          holder,
+          since: same(holder, doc.holder) ? doc.since : Date.now(),
+          waiters,
+          grantedBy: same(holder, doc.holder) ? doc.grantedBy : null,
+        });
+        if (!ok) continue;
+      }
+      // A waiter promoted here (its holder had ended) waits for a signal, or for its own re-check.
+      if (handedTo && !same(handedTo, me)) await this.tellGranted(kernel, handedTo);
+      if (same(holder, me)) return { state: 'granted', holder };
+      return { state: mode === 'refuse' ? 'refused' : 'queued', holder };
+    }
+    throw new Error(`kernel lock ${kernel}: ${MAX_CAS_ROUNDS} compare-and-set rounds lost in a row`);
+  }
+
+  /**
+   * Releases the kernel's lock and hands it to the first waiter whose run is still going, then
+   * signals it `lockGranted`. Idempotent: once the holder is someone else, a retry only repeats the
+   * signal to the run it handed the lock to (if it did), and a run that is only in line is removed
+   * from it.
+   */
+  async release(kernel: string, me: LockOwner): Promise<void> {
+    // The common case in one store call: held by this run, nobody in line.
+    const quick = await this.coll().updateOne(
+      { _id: kernel, 'holder.workflowId': me.workflowId, 'holder.runId': me.runId, waiters: { $size: 0 } },
+      { $set: { holder: null, since: null, grantedBy: null }, $inc: { v: 1 } },
+    );
+    if (quick.matchedCount === 1) return;
+    let from = me;
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const doc = await this.coll().findOne({ _id: kernel });
+      if (!doc) return;
+      if (!same(doc.holder, from)) {
+        if (!same(from, me)) return; // the run we stepped over was taken over by someone else meanwhile
+        if (doc.holder && same(doc.grantedBy, me)) {
+          // A retry of our release: the signal may not have gone out before the attempt was lost.
+          if (await this.tellGranted(kernel, doc.holder)) return;
+          from = doc.holder;
+          continue;
+        }
+        if (doc.waiters.some((w) => same(w, me))) {
+          const waiters = doc.waiters.filter((w) => !same(w, me));
+          if (!(await this.cas(doc, { holder: doc.holder, since: doc.since, waiters, grantedBy: doc.grantedBy }))) continue;
+        }
+        return;
+      }
+      const [next = null, ...rest] = doc.waiters;
+      if (!(await this.cas(doc, { holder: next, since: next ? Date.now() : null, waiters: rest, grantedBy: next ? me : null }))) continue;
+      if (!next || (await this.tellGranted(kernel, next))) return;
+      // It ended while waiting: hand the lock past it.
+      from = next;
+    }
+    throw new Error(`kernel lock ${kernel}: ${MAX_CAS_ROUNDS} compare-and-set rounds lost in a row`);
+  }
+
+  async state(kernel: string): Promise<KernelLockDoc | null> {
+    return this.coll().findOne({ _id: kernel });
+  }
 }

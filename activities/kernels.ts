@@ -3,15 +3,16 @@
  * retry or replay after a crash; the line that makes it so says why.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../src/config/load';
 import type { KernelName, ReadinessResult } from '../src/domain/kernels';
 import type { ProcessManager } from '../src/process/manager';
 import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION, startKernel, stopKernel, type KernelContext } from '../kernels/registry';
-import { CONTROL_PLANE_WORKFLOW_ID, kernelsBootedSignal, type ControlPlaneInput } from '../workflows/control-plane';
-import type { BootReport } from '../workflows/boot';
+import { kernelsBootedSignal, type ControlPlaneInput } from '../contracts/control-plane';
+import { startControlPlane } from '../src/clients/starters';
+import type { BootReport } from '../contracts/boot';
 
 export interface KernelActivityDeps {
   config: LoadedConfig;
@@ -113,12 +114,7 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
      * starts a second one; the observation it is sent replaces, rather than adds to, its pids.
      */
     async ensureControlPlane(input: ControlPlaneInput): Promise<string> {
-      const handle = await temporal.workflow.start('controlPlaneWorkflow', {
-        taskQueue: config.temporal.taskQueues.healing,
-        workflowId: CONTROL_PLANE_WORKFLOW_ID,
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        args: [input],
-      });
+      const handle = await startControlPlane(config, temporal, input);
       await handle.signal(kernelsBootedSignal, { pids: input.pids ?? {}, kernels: input.kernels ?? [] });
       return handle.firstExecutionRunId;
     },

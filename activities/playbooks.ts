@@ -1,12 +1,9 @@
 /**
  * Activities the playbook workflow needs besides the actions: the kernel lock, the run's audit
- * entries in batches, and storing the finished report.
- *
- * Runs started before `patched('playbook-local-lock-batched-audit')` use `requestKernelLock` (the
- * lock workflow), `append_audit` per entry and `recordPlaybookRun`, as ordinary activities. Newer runs
- * call `beginPlaybookRun`, `acquireKernelLock`, `flushPlaybookAudit` and `finishPlaybookRun` as
- * LOCAL activities: they run inside the worker's workflow task, so each costs the milliseconds of its
- * own store or log calls rather than a server round trip (docs/self-healing.md, "The engine's own cost").
+ * entries in batches, and storing the finished report. The workflow calls them as LOCAL
+ * activities (`beginPlaybookRun`, `acquireKernelLock`, `flushPlaybookAudit`, `finishPlaybookRun`):
+ * they run inside the worker's workflow task, so each costs the milliseconds of its own store or
+ * log calls rather than a server round trip (docs/self-healing.md, "The engine's own cost").
  */
 import type { Client } from '@temporalio/client';
 import type { Db } from 'mongodb';
@@ -14,8 +11,7 @@ import type { LoadedConfig } from '../src/config/load';
 import { immutableLogClient } from '../kernels/registry';
 import type { ImmutableLogClient } from '../kernels/immutable-log/client';
 import type { JsonValue } from '../kernels/immutable-log/format';
-import { acquireLockSignal, kernelLockId, type LockRequest } from '../workflows/kernel-lock';
-import type { PlaybookReport } from '../workflows/playbook';
+import type { PlaybookReport } from '../contracts/playbook';
 import { AUDIT_META_FIELD, idempotencyKey } from './actions';
 import { kernelLocks, type AcquireResult, type LockOwner } from './kernel-locks';
 
@@ -143,25 +139,6 @@ export function createPlaybookActivities({ config, db, temporal }: PlaybookActiv
 
   return {
     /**
-     * (Runs before the local-lock patch.) Asks the kernel's lock workflow for the lock, starting it
-     * on first use. Idempotent: the lock ignores a request from a run that already holds it or waits.
-     */
-    async requestKernelLock(kernel: string, requester: string, mode: LockRequest['mode']): Promise<void> {
-      await temporal.workflow.signalWithStart('kernelLockWorkflow', {
-        workflowId: kernelLockId(kernel),
-        taskQueue: config.temporal.taskQueues.healing,
-        args: [],
-        signal: acquireLockSignal,
-        signalArgs: [{ requester, mode }],
-      });
-    },
-
-    /** Stores the report. Idempotent: replace keyed on the run's workflow id. */
-    async recordPlaybookRun(report: PlaybookReport): Promise<void> {
-      await recordRun(report);
-    },
-
-    /**
      * Local activity at the start of a run: the kernel lock (when the run has a kernel) and the log's
      * head (the lower bound of every later flush's search; null when the log does not answer, which
      * must not hold up a run that may be repairing the log). Idempotent: see `acquireKernelLock`; the
@@ -220,7 +197,4 @@ export function createPlaybookActivities({ config, db, temporal }: PlaybookActiv
   };
 }
 
-export type PlaybookActivities = ReturnType<typeof createPlaybookActivities> & {
-  // The audit entry goes through the append_audit action, declared here for the workflow's proxy.
-  append_audit(params: { kind: string; data: Record<string, unknown> }, meta: unknown): Promise<{ seq: number; hash: string }>;
-};
+export type PlaybookActivities = ReturnType<typeof createPlaybookActivities>;

@@ -11,7 +11,7 @@ import type { Db } from 'mongodb';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { timedCheck, type CheckResult } from '../src/domain/checks';
 import { SEARCH_ATTRIBUTES, services, type ServiceName } from '../src/stack/services';
-import type { PreflightReport } from '../workflows/preflight';
+import type { PreflightReport } from '../contracts/preflight';
 
 export interface PreflightDeps {
   config: LoadedConfig;

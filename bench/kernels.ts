@@ -17,9 +17,10 @@ import { EVIDENCE_COLLECTION } from '../src/healing/seam';
 import { fromKernelUnwell } from '../src/healing/evidence';
 import { controlPlaneStatus } from '../src/stack/kernel-status';
 import { processManager, stopAll } from '../src/stack/stack';
-import { bootInput, BOOT_WORKFLOW_ID } from '../scripts/kernel-verbs';
-import type { BootReport } from '../workflows/boot';
+import { bootInput } from '../src/clients/starters';
+import type { BootReport } from '../contracts/boot';
 import { benchConfig, freshStack, percentile, printTable } from './support';
+import { BOOT_WORKFLOW_ID, BOOT_WORKFLOW, type BootWorkflow } from '../contracts/boot';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
   try {
     const bootOnce = async (i: number): Promise<number> => {
       const t = performance.now();
-      const report = (await client.workflow.execute('bootWorkflow', {
+      const report = (await client.workflow.execute<BootWorkflow>(BOOT_WORKFLOW, {
         taskQueue: config.temporal.taskQueues.healing,
         workflowId: `${BOOT_WORKFLOW_ID}-bench-${Date.now()}-${i}`,
         args: [bootInput(config)],

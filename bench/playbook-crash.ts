@@ -34,9 +34,10 @@ import { processManager, startServices, startWorkers, stopAll, workerDefs } from
 import { REPO_ROOT } from '../src/stack/tools';
 import { immutableLogClient, KERNELS } from '../kernels/registry';
 import { runBoot } from '../scripts/kernel-verbs';
-import type { PlaybookReport, PlaybookRunInput } from '../workflows/playbook';
+import type { PlaybookReport, PlaybookRunInput } from '../contracts/playbook';
 import { AUDIT_META_FIELD } from '../activities/actions';
 import { benchConfig, percentile, printTable } from './support';
+import { PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
 
 export const CRASH_PLAYBOOK_FILE = path.join(REPO_ROOT, 'bench', 'fixtures', 'crash-playbook.yaml');
 export const CRASH_PLAYBOOK = 'crash_bench';
@@ -287,7 +288,7 @@ export async function crashRun(deps: CrashDeps, workflowId: string, killAfterMs:
     startedBy: 'crash-bench',
   };
   const t = Date.now();
-  const handle = await deps.client.workflow.start('playbookWorkflow', {
+  const handle = await deps.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
     taskQueue: deps.config.temporal.taskQueues.healing,
     workflowId,
     args: [input],

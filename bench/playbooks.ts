@@ -38,10 +38,11 @@ import type { Playbook, PlaybookStep } from '../src/playbooks/format';
 import { processManager, startServices, startWorkers, stopAll } from '../src/stack/stack';
 import { immutableLogClient } from '../kernels/registry';
 import { runBoot } from '../scripts/kernel-verbs';
-import { noopActivitiesWorkflow } from '../workflows/bench';
-import type { PlaybookReport, PlaybookRunInput } from '../workflows/playbook';
+import { NOOP_ACTIVITIES_WORKFLOW, type NoopActivitiesWorkflow } from '../contracts/bench';
+import type { PlaybookReport, PlaybookRunInput } from '../contracts/playbook';
 import { WORKFLOW_BUNDLE } from '../workers/run-worker';
 import { benchConfig, percentile, printTable } from './support';
+import { PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
 
 const QUEUE = 'bench-playbooks';
 /** The kernel whose lock the (a) runs take; nothing else on the bench stack takes it. */
@@ -144,13 +145,13 @@ async function main(): Promise<void> {
       const playbook = noopPlaybook();
       const runPlaybook = (taskQueue: string, kernel: string | null) => async (id: string) => {
         const input: PlaybookRunInput = { playbook, params: {}, kernel, startedBy: 'bench' };
-        const report = (await c.workflow.execute('playbookWorkflow', { taskQueue, workflowId: id, args: [input] })) as PlaybookReport;
+        const report = (await c.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: id, args: [input] })) as PlaybookReport;
         if (report.outcome !== 'succeeded') throw new Error(`${id}: ${report.outcome}`);
         if (report.auditErrors.length > 0) throw new Error(`${id}: audit errors ${report.auditErrors.join('; ')}`);
         return report;
       };
       const variants: Variant[] = [
-        { key: 'floor', label: `(b) bare workflow, ${STEPS} no-op activities (floor)`, run: (id) => c.workflow.execute(noopActivitiesWorkflow, { taskQueue: QUEUE, workflowId: id, args: [STEPS] }) },
+        { key: 'floor', label: `(b) bare workflow, ${STEPS} no-op activities (floor)`, run: (id) => c.workflow.execute<NoopActivitiesWorkflow>(NOOP_ACTIVITIES_WORKFLOW, { taskQueue: QUEUE, workflowId: id, args: [STEPS] }) },
         { key: 'full', label: `(a) playbook, ${STEPS} no-op steps, kernel set (lock + real audit)`, run: runPlaybook(QUEUE, LOCK_KERNEL) },
         { key: 'nolock', label: '    same, kernel: null (real audit, no lock)', run: runPlaybook(QUEUE, null) },
       ];
@@ -206,7 +207,8 @@ async function main(): Promise<void> {
         const entries: AuditEntry[] = Array.from({ length: 12 }, (_, k) => ({ key: `k${k}`, kind: 'bench.playbooks.part', data: { k }, at: Date.now() }));
         const run = { workflowId: owner.workflowId, runId: 'r', playbook: 'bench_noop', kernel: null };
         await time(part.flush, () => flushAudit(log, { run, entries, afterSeq }));
-        await time(part.record, () => pb.recordPlaybookRun({ workflowId: owner.workflowId } as PlaybookReport));
+        // The report's store write alone: nothing to flush, no lock.
+        await time(part.record, () => pb.finishPlaybookRun({ report: { workflowId: owner.workflowId, auditErrors: [] } as unknown as PlaybookReport, audit: { run, entries: [], afterSeq }, lock: null }));
       }
       const headSeq = (await log.head()).seq;
       const m = (xs: number[]): string => `${percentile(xs, 50).toFixed(1)} ms`;
@@ -236,7 +238,7 @@ async function main(): Promise<void> {
       };
       await burst('playbooks, kernel: null (real audit)', (id) => runPlaybook(QUEUE, null)(id));
       await burst(`playbooks, ${concurrent} distinct kernels (one lock each, real audit)`, (id, i) => runPlaybook(QUEUE, `bench_kernel_${i}`)(id));
-      await burst('floor workflows', (id) => c.workflow.execute(noopActivitiesWorkflow, { taskQueue: QUEUE, workflowId: id, args: [STEPS] }));
+      await burst('floor workflows', (id) => c.workflow.execute<NoopActivitiesWorkflow>(NOOP_ACTIVITIES_WORKFLOW, { taskQueue: QUEUE, workflowId: id, args: [STEPS] }));
       const floorRate = rows.at(-1)!.p50;
       rows.at(-1)!['vs floor'] = '';
       notes.push(`throughput of the floor workflow for reference: ${floorRate}`);

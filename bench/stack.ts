@@ -12,7 +12,7 @@ import { createBenchActivities } from '../activities/bench';
 import { connectClient } from '../src/clients/temporal';
 import { startServices, startWorkers, stopAll } from '../src/stack/stack';
 import { ensureTools } from '../src/stack/tools';
-import { noopActivitiesWorkflow } from '../workflows/bench';
+import { NOOP_ACTIVITIES_WORKFLOW, type NoopActivitiesWorkflow } from '../contracts/bench';
 import { WORKFLOW_BUNDLE } from '../workers/run-worker';
 import { benchConfig, percentile, printTable } from './support';
 
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   await worker.runUntil(async () => {
     for (let i = 0; i < runs + 3; i++) {
       const t = performance.now();
-      await client.workflow.execute(noopActivitiesWorkflow, { taskQueue, workflowId: `floor-${Date.now()}-${i}`, args: [10] });
+      await client.workflow.execute<NoopActivitiesWorkflow>(NOOP_ACTIVITIES_WORKFLOW, { taskQueue, workflowId: `floor-${Date.now()}-${i}`, args: [10] });
       if (i >= 3) floor.push(performance.now() - t); // the first three warm caches up
     }
   });

@@ -1,7 +1,7 @@
 /**
  * Records the histories the replay test replays (test/histories/*.json): real runs of boot, the
- * control plane healing two killed kernels, the kernel lock, and playbooks that succeed after an
- * approval and that compensate. Runs on its own stack (test/histories/capture.yaml), started from
+ * control plane healing two killed kernels and running a playbook action's `kernelCommand`, and
+ * playbooks that succeed after an approval, that compensate, and that the dispatcher started. Runs on its own stack (test/histories/capture.yaml), started from
  * empty and stopped after.
  *
  * Refresh them only when a workflow change is *meant* to change histories, and then keep old runs
@@ -22,10 +22,10 @@ import { connectClient } from '../src/clients/temporal';
 import { loadPlaybookSources, resolveRunParams } from '../src/playbooks/loader';
 import { processManager, startServices, startWorkers, stopAll } from '../src/stack/stack';
 import { REPO_ROOT, toolPaths } from '../src/stack/tools';
-import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery } from '../workflows/control-plane';
-import { kernelLockId } from '../workflows/kernel-lock';
-import { approveStepUpdate, getPlaybookProgressQuery } from '../workflows/playbook';
-import { BOOT_WORKFLOW_ID, runBoot } from './kernel-verbs';
+import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, kernelCommandSignal } from '../contracts/control-plane';
+import { approveStepUpdate, dispatchWorkflowId, evidenceSignal, getPlaybookProgressQuery, PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
+import { runBoot } from './kernel-verbs';
+import { BOOT_WORKFLOW_ID } from '../contracts/boot';
 import { runPlaybook } from './playbook-run-verbs';
 
 const execFileP = promisify(execFile);
@@ -62,6 +62,11 @@ playbooks:
         output: snap
         compensate: { action: append_audit, with: { kind: replay.compensated, data: { snapshot: '\${{ steps.snap.snapshot }}' } } }
       - { id: restore, action: restore_from_snapshot, with: { path: bus/nats.conf, snapshot: no-such-snapshot }, on_failure: compensate, retry: { attempts: 1 } }
+  - name: replay_dispatched
+    description: a run started from evidence, with the same evidence again folded in
+    trigger: { kernel: any, events: [manual] }
+    steps:
+      - { id: audit, action: append_audit, with: { kind: replay.dispatched, data: { run: '\${{ run.id }}' } } }
 `;
 
 /** The Temporal CLI writes the standard JSON form that the SDK's replayer reads (historyFromJSON). */
@@ -122,11 +127,32 @@ async function main(): Promise<void> {
     log(`replay_compensated: ${report.outcome}`);
     await save(config, compensatedId, 'playbook-compensated.json');
 
+    // A playbook action's lifecycle command: the kernelCommand signal, its result in the status query.
+    const cp = client.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+    await cp.signal(kernelCommandSignal, { requestId: 'capture-restart', op: 'restart', kernel: 'immutable_log', reason: 'capture' });
+    for (let i = 0; i < 200; i++) {
+      const s = await cp.query(getControlPlaneStatusQuery);
+      if (s.commands?.find((c) => c.requestId === 'capture-restart')?.done) break;
+      await sleep(100);
+    }
+    log('control plane ran a kernelCommand restart of immutable_log');
+
+    // The dispatcher's signal-with-start: the starting evidence, then a duplicate folded in.
+    const dispatched = playbooks[2];
+    const evidence = { id: 'capture-evidence', kind: 'exited', signature: 'capture', detail: 'capture', observer: 'capture', at: Date.now() };
+    const dispatchedId = dispatchWorkflowId(dispatched.name, 'capture');
+    const started = await client.workflow.signalWithStart<PlaybookWorkflow, [unknown]>(PLAYBOOK_WORKFLOW, {
+      workflowId: dispatchedId,
+      taskQueue: config.temporal.taskQueues.healing,
+      args: [{ playbook: dispatched, params: {}, kernel: null, startedBy: 'capture', evidence }],
+      signal: evidenceSignal,
+      signalArgs: [evidence],
+    });
+    await started.signal(evidenceSignal, evidence);
+    log(`replay_dispatched: ${(await started.result()).outcome}`);
+    await save(config, dispatchedId, 'playbook-dispatched.json');
+
     await save(config, CONTROL_PLANE_WORKFLOW_ID, 'control-plane.json');
-    // Runs since patched('playbook-local-lock-batched-audit') lock in the store, not with this workflow.
-    const lockRuns = await client.workflow.getHandle(kernelLockId('message_bus')).describe().then(() => true, () => false);
-    if (lockRuns) await save(config, kernelLockId('message_bus'), 'kernel-lock.json');
-    else log('no kernel lock workflow ran (the playbook runs used the store lock): kernel-lock.json not recorded');
   } finally {
     await client.connection.close();
     await stopAll(config, () => undefined);

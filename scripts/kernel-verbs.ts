@@ -2,32 +2,22 @@
  * Kernel verbs: `boot` (the 7-phase boot workflow, with live phase progress) and
  * `kernel start|stop|restart K` (updates to the control plane, which owns kernel lifecycle).
  */
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../src/config/load';
 import { connectClient } from '../src/clients/temporal';
 import { isKernelName, KERNEL_NAMES, type KernelName } from '../src/domain/kernels';
 import { ExitCode, UserError } from '../src/errors';
-import { BOOT_FAILED, getBootReportQuery, type BootInput, type BootReport } from '../workflows/boot';
+import { BOOT_FAILED, getBootReportQuery, type BootReport } from '../contracts/boot';
+import { startBoot } from '../src/clients/starters';
 import {
   CONTROL_PLANE_WORKFLOW_ID,
   restartKernelUpdate,
   startKernelUpdate,
   stopKernelUpdate,
   type KernelRecord,
-} from '../workflows/control-plane';
+} from '../contracts/control-plane';
 import { configOf, followRun, progress } from './cli-support';
-
-export const BOOT_WORKFLOW_ID = 'layer1-boot';
-
-export function bootInput(config: LoadedConfig): BootInput {
-  return {
-    kernels: Object.fromEntries(
-      KERNEL_NAMES.map((k) => [k, { critical: config.kernels[k].critical, readiness: config.kernels[k].readiness }]),
-    ) as BootInput['kernels'],
-    controlPlane: config.controlPlane,
-  };
-}
 
 export function printBootReport(report: BootReport): void {
   for (const p of report.phases) {
@@ -44,14 +34,7 @@ export function printBootReport(report: BootReport): void {
  * runs attaches to it (conflict policy USE_EXISTING) instead of starting another.
  */
 export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (phase: string) => void): Promise<BootReport> {
-  const handle = await client.workflow.start('bootWorkflow', {
-    taskQueue: config.temporal.taskQueues.healing,
-    workflowId: BOOT_WORKFLOW_ID,
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    workflowExecutionTimeout: '10 minutes',
-    args: [bootInput(config)],
-  });
+  const handle = await startBoot(config, client);
   let lastPhase = '';
   return followRun(
     handle,

@@ -9,16 +9,7 @@ import type { LoadedConfig } from '../src/config/load';
 import { ExitCode, UserError } from '../src/errors';
 import { findPlaybook, resolveRunParams } from '../src/playbooks/loader';
 import type { Playbook } from '../src/playbooks/format';
-import {
-  approveStepUpdate,
-  getPlaybookProgressQuery,
-  PLAYBOOK_FAILED,
-  PLAYBOOK_REFUSED,
-  rejectStepUpdate,
-  type PlaybookReport,
-  type PlaybookRunInput,
-  type StepReport,
-} from '../workflows/playbook';
+import { approveStepUpdate, getPlaybookProgressQuery, PLAYBOOK_FAILED, PLAYBOOK_REFUSED, rejectStepUpdate, type PlaybookReport, type PlaybookRunInput, type StepReport, PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
 import { configOf, followRun, progress } from './cli-support';
 import { playbookCommand } from './playbook-verbs';
 
@@ -38,7 +29,7 @@ export interface RunOptions {
 /** Starts a playbook run and follows it to the end; a failed run's report comes from its failure. */
 export async function runPlaybook(config: LoadedConfig, client: Client, playbook: Playbook, opts: RunOptions): Promise<PlaybookReport> {
   const input: PlaybookRunInput = { playbook, params: opts.params, dryRun: opts.dryRun, startedBy: opts.startedBy ?? 'cli' };
-  const handle = await client.workflow.start('playbookWorkflow', {
+  const handle = await client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
     taskQueue: config.temporal.taskQueues.healing,
     workflowId: opts.workflowId ?? playbookRunId(playbook.name),
     args: [input],

@@ -12,7 +12,7 @@ import { stackStatus, startServices, startWorkers, stopAll, type StackStatus } f
 import { ensureTools } from '../src/stack/tools';
 import { kernelStatuses, type KernelStatus } from '../src/stack/kernel-status';
 import { printBootReport, runBoot } from './kernel-verbs';
-import { preflightWorkflow, type PreflightReport } from '../workflows/preflight';
+import { type PreflightReport, PREFLIGHT_WORKFLOW, type PreflightWorkflow } from '../contracts/preflight';
 
 
 export async function runPreflight(config: LoadedConfig): Promise<PreflightReport> {
@@ -20,7 +20,7 @@ export async function runPreflight(config: LoadedConfig): Promise<PreflightRepor
   try {
     // A business id: one preflight per second at most, readable in the Web UI.
     const workflowId = `preflight-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    return await client.workflow.execute(preflightWorkflow, {
+    return await client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, {
       taskQueue: config.temporal.taskQueues.healing,
       workflowId,
       workflowExecutionTimeout: '2 minutes',

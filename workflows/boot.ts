@@ -9,71 +9,31 @@
  * running system starts nothing (every start is a no-op for live processes) and verifies
  * readiness. The report is the result and a query, and is stored and published.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { CheckResult } from '../src/domain/checks';
+import { ApplicationFailure, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  BOOT_FAILED,
+  getBootReportQuery,
+  type BootInput,
+  type BootKernelSettings,
+  type BootReport,
+  type BootWorkflow,
+  type KernelBootResult,
+} from '../contracts/boot';
+import { KernelAttr, OutcomeAttr, PhaseAttr } from '../contracts/search-attributes';
 import { BOOT_PHASES, type KernelName } from '../src/domain/kernels';
 import type { KernelActivities } from '../activities/kernels';
 import type { PreflightActivities } from '../activities/preflight';
 import { checkActivity, lifecycleActivity, recordActivity } from './policies';
-import { waitKernelReady, type ReadinessPolicy } from './readiness';
-import { KernelAttr, OutcomeAttr, PhaseAttr } from './search-attributes';
-
-export interface BootKernelSettings {
-  critical: boolean;
-  readiness: ReadinessPolicy;
-}
-
-export interface BootInput {
-  kernels: Record<KernelName, BootKernelSettings>;
-  /** Passed on to the control plane it starts in phase 7. */
-  controlPlane: { restartBackoff: { initialMs: number; maxMs: number }; crashLoop: { restarts: number; windowMs: number } };
-}
-
-export interface KernelBootResult {
-  kernel: KernelName;
-  phase: number;
-  critical: boolean;
-  ready: boolean;
-  /** Self-test attempts beyond the first. */
-  retries: number;
-  /** From the start of its phase to its self-test passing (or giving up). */
-  timeToReadyMs: number;
-  degraded: boolean;
-  pids: Record<string, number | null>;
-  checks: CheckResult[];
-}
-
-export interface PhaseResult {
-  phase: number;
-  name: string;
-  ok: boolean;
-  ms: number;
-  detail: string;
-}
-
-export interface BootReport {
-  bootId: string;
-  ok: boolean;
-  degraded: boolean;
-  currentPhase: string;
-  phases: PhaseResult[];
-  preflight: CheckResult[];
-  kernels: KernelBootResult[];
-  /** `kernel.check: detail` for every failed check of a kernel that did not become ready. */
-  failedChecks: string[];
-  startedAt: string;
-  finishedAt: string | null;
-}
-
-export const getBootReportQuery = defineQuery<BootReport>('getBootReport');
-
-export const BOOT_FAILED = 'BootFailed';
+import { waitKernelReady } from './readiness';
 
 const preflight = proxyActivities<PreflightActivities>(checkActivity);
 const lifecycle = proxyActivities<KernelActivities>(lifecycleActivity);
 const records = proxyActivities<KernelActivities>(recordActivity);
 
-export async function bootWorkflow(input: BootInput): Promise<BootReport> {
+/** A phase's outcome: null when it passed, else the kernel to blame (or null) and the message. */
+type PhaseFailure = { kernel: string | null; message: string } | null;
+
+export const bootWorkflow: BootWorkflow = async (input: BootInput): Promise<BootReport> => {
   const report: BootReport = {
     bootId: `${workflowInfo().workflowId}/${workflowInfo().runId}`,
     ok: false,
@@ -88,79 +48,19 @@ export async function bootWorkflow(input: BootInput): Promise<BootReport> {
   };
   setHandler(getBootReportQuery, () => report);
 
-  const fail = async (kernel: string | null, message: string): Promise<never> => {
-    report.finishedAt = new Date().toISOString();
-    upsertSearchAttributes([
-      { key: OutcomeAttr, value: 'failed' },
-      ...(kernel ? [{ key: KernelAttr, value: kernel }] : []),
-    ]);
-    await records.recordBoot(report);
-    throw ApplicationFailure.create({ type: BOOT_FAILED, message, nonRetryable: true, details: [report] });
-  };
-
   for (const { phase, name, kernels } of BOOT_PHASES) {
     const started = Date.now();
     report.currentPhase = name;
     upsertSearchAttributes([{ key: PhaseAttr, value: name }]);
-
-    if (name === 'preflight') {
-      report.preflight = await Promise.all([
-        preflight.checkConfig(),
-        preflight.checkTemporal(),
-        preflight.checkStore(),
-        preflight.checkDisk(),
-        // The bus is a kernel of phase 2: only the servers boot itself stands on must answer now.
-        preflight.checkPorts(['temporal', 'store']),
-      ]);
-      const failed = report.preflight.filter((c) => !c.ok);
-      report.phases.push({ phase, name, ok: failed.length === 0, ms: Date.now() - started, detail: failed.map((c) => `${c.name}: ${c.detail}`).join('; ') || 'all checks passed' });
-      if (failed.length > 0) {
-        report.failedChecks = failed.map((c) => `preflight.${c.name}: ${c.detail}`);
-        await fail(null, `preflight failed: ${report.failedChecks.join('; ')}`);
-      }
-      continue;
-    }
-
-    if (kernels.length > 0) {
-      const results = await Promise.all(kernels.map((k) => bootKernel(k, phase, input.kernels[k])));
-      report.kernels.push(...results);
-      const failedCritical = results.filter((r) => !r.ready && r.critical);
-      for (const r of results.filter((x) => !x.ready)) {
-        report.failedChecks.push(...r.checks.filter((c) => !c.ok).map((c) => `${r.kernel}.${c.name}: ${c.detail}`));
-      }
-      if (results.some((r) => r.degraded)) report.degraded = true;
-      report.phases.push({
-        phase,
-        name,
-        ok: failedCritical.length === 0,
-        ms: Date.now() - started,
-        detail: results.map((r) => `${r.kernel} ${r.ready ? 'ready' : r.degraded ? 'NOT ready (degraded mode)' : 'NOT ready'} after ${r.retries} retries`).join('; '),
-      });
-      if (failedCritical.length > 0) {
-        await fail(failedCritical[0].kernel, `critical kernel ${failedCritical.map((r) => r.kernel).join(', ')} not ready: ${report.failedChecks.join('; ')}`);
-      }
-      continue;
-    }
-
-    if (name === 'snapshots_and_schedules') {
+    let failure: PhaseFailure;
+    if (name === 'preflight') failure = await preflightPhase(report, phase, started);
+    else if (kernels.length > 0) failure = await kernelPhase(report, input, { phase, name, kernels }, started);
+    else if (name === 'snapshots_and_schedules') {
       // The hook point: snapshot hygiene and schedules are registered here once they exist.
       report.phases.push({ phase, name, ok: true, ms: Date.now() - started, detail: 'no snapshot or schedule configured yet' });
-      continue;
-    }
-
-    // warmup_and_watchdogs: the control plane supervises from here on; the trigger monitors run in
-    // the healing replicas and must be heartbeating.
-    const pids = await lifecycle.kernelPids();
-    await lifecycle.ensureControlPlane({ settings: input.controlPlane, pids, kernels: report.kernels.map((k) => ({ kernel: k.kernel, ready: k.ready })) });
-    const monitors = await lifecycle.watchdogsLive();
-    report.phases.push({
-      phase,
-      name,
-      ok: monitors.length > 0,
-      ms: Date.now() - started,
-      detail: `control plane running; trigger monitors live: ${monitors.join(', ') || 'none'}`,
-    });
-    if (monitors.length === 0) await fail('self_healing', 'no trigger monitor is heartbeating');
+      failure = null;
+    } else failure = await watchdogPhase(report, input, phase, started);
+    if (failure) await fail(report, failure.kernel, failure.message);
   }
 
   report.ok = true;
@@ -169,25 +69,92 @@ export async function bootWorkflow(input: BootInput): Promise<BootReport> {
   upsertSearchAttributes([{ key: OutcomeAttr, value: report.degraded ? 'degraded' : 'ready' }]);
   await records.recordBoot(report);
   return report;
+};
+
+async function fail(report: BootReport, kernel: string | null, message: string): Promise<never> {
+  report.finishedAt = new Date().toISOString();
+  upsertSearchAttributes([{ key: OutcomeAttr, value: 'failed' }, ...(kernel ? [{ key: KernelAttr, value: kernel }] : [])]);
+  await records.recordBoot(report);
+  throw ApplicationFailure.create({ type: BOOT_FAILED, message, nonRetryable: true, details: [report] });
+}
+
+/** Phase 1: the servers boot itself stands on answer, the config is valid, the disk has room. */
+async function preflightPhase(report: BootReport, phase: number, started: number): Promise<PhaseFailure> {
+  report.preflight = await Promise.all([
+    preflight.checkConfig(),
+    preflight.checkTemporal(),
+    preflight.checkStore(),
+    preflight.checkDisk(),
+    // The bus is a kernel of phase 2: only the servers boot itself stands on must answer now.
+    preflight.checkPorts(['temporal', 'store']),
+  ]);
+  const failed = report.preflight.filter((c) => !c.ok);
+  const detail = failed.map((c) => `${c.name}: ${c.detail}`).join('; ') || 'all checks passed';
+  report.phases.push({ phase, name: 'preflight', ok: failed.length === 0, ms: Date.now() - started, detail });
+  if (failed.length === 0) return null;
+  report.failedChecks = failed.map((c) => `preflight.${c.name}: ${c.detail}`);
+  return { kernel: null, message: `preflight failed: ${report.failedChecks.join('; ')}` };
+}
+
+/** Phases 2–5: the phase's kernels start side by side and wait on their self-tests. */
+async function kernelPhase(
+  report: BootReport,
+  input: BootInput,
+  p: { phase: number; name: string; kernels: readonly KernelName[] },
+  started: number,
+): Promise<PhaseFailure> {
+  const results = await Promise.all(p.kernels.map((k) => bootKernel(k, p.phase, input.kernels[k])));
+  report.kernels.push(...results);
+  const failedCritical = results.filter((r) => !r.ready && r.critical);
+  for (const r of results.filter((x) => !x.ready)) {
+    report.failedChecks.push(...r.checks.filter((c) => !c.ok).map((c) => `${r.kernel}.${c.name}: ${c.detail}`));
+  }
+  if (results.some((r) => r.degraded)) report.degraded = true;
+  report.phases.push({
+    phase: p.phase,
+    name: p.name,
+    ok: failedCritical.length === 0,
+    ms: Date.now() - started,
+    detail: results.map((r) => `${r.kernel} ${r.ready ? 'ready' : r.degraded ? 'NOT ready (degraded mode)' : 'NOT ready'} after ${r.retries} retries`).join('; '),
+  });
+  if (failedCritical.length === 0) return null;
+  return {
+    kernel: failedCritical[0].kernel,
+    message: `critical kernel ${failedCritical.map((r) => r.kernel).join(', ')} not ready: ${report.failedChecks.join('; ')}`,
+  };
+}
+
+/**
+ * Phase 7: the control plane supervises from here on; the trigger monitors run in the healing
+ * replicas and must be heartbeating.
+ */
+async function watchdogPhase(report: BootReport, input: BootInput, phase: number, started: number): Promise<PhaseFailure> {
+  const pids = await lifecycle.kernelPids();
+  await lifecycle.ensureControlPlane({ settings: input.controlPlane, pids, kernels: report.kernels.map((k) => ({ kernel: k.kernel, ready: k.ready })) });
+  const monitors = await lifecycle.watchdogsLive();
+  report.phases.push({
+    phase,
+    name: 'warmup_and_watchdogs',
+    ok: monitors.length > 0,
+    ms: Date.now() - started,
+    detail: `control plane running; trigger monitors live: ${monitors.join(', ') || 'none'}`,
+  });
+  return monitors.length > 0 ? null : { kernel: 'self_healing', message: 'no trigger monitor is heartbeating' };
 }
 
 async function bootKernel(kernel: KernelName, phase: number, settings: BootKernelSettings): Promise<KernelBootResult> {
   const started = Date.now();
+  const base = { kernel, phase, critical: settings.critical };
   let pids: Record<string, number | null> = {};
   try {
     pids = await lifecycle.startKernel(kernel);
   } catch (err) {
-    return {
-      kernel, phase, critical: settings.critical, ready: false, retries: 0, timeToReadyMs: Date.now() - started,
-      degraded: !settings.critical, pids,
-      checks: [{ name: 'start', ok: false, detail: String((err as Error).message), ms: Date.now() - started }],
-    };
+    const checks = [{ name: 'start', ok: false, detail: String((err as Error).message), ms: Date.now() - started }];
+    return { ...base, ready: false, retries: 0, timeToReadyMs: Date.now() - started, degraded: !settings.critical, pids, checks };
   }
   const wait = await waitKernelReady(kernel, settings.readiness);
   return {
-    kernel,
-    phase,
-    critical: settings.critical,
+    ...base,
     ready: wait.ready,
     retries: wait.attempts - 1,
     timeToReadyMs: Date.now() - started,

@@ -11,116 +11,29 @@
  * - Status is a query. The workflow continues-as-new when Temporal suggests it, after every
  *   handler has finished, carrying its state.
  */
-import {
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  defineQuery,
-  defineSignal,
-  defineUpdate,
-  deprecatePatch,
-  proxyActivities,
-  setHandler,
-  sleep,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { Mutex } from 'async-mutex';
-import type { CheckResult } from '../src/domain/checks';
+import {
+  getControlPlaneStatusQuery,
+  kernelCommandSignal,
+  kernelsBootedSignal,
+  kernelUnwellSignal,
+  restartKernelUpdate,
+  startKernelUpdate,
+  stopKernelUpdate,
+  type BootObservation,
+  type CommandResult,
+  type ControlPlaneInput,
+  type ControlPlaneStatus,
+  type ControlPlaneWorkflow,
+  type KernelCommand,
+  type KernelRecord,
+} from '../contracts/control-plane';
+import type { ReadinessPolicy } from '../contracts/boot';
 import { isKernelName, KERNEL_NAMES, KernelState, type KernelName, type KernelUnwell } from '../src/domain/kernels';
 import type { KernelActivities } from '../activities/kernels';
 import { lifecycleActivity } from './policies';
-import { waitKernelReady, type ReadinessPolicy } from './readiness';
-
-/** A deprecated patch: the new branch, always; the marker is still written for runs that check it. */
-function deprecated(id: string): true {
-  deprecatePatch(id);
-  return true;
-}
-
-export const CONTROL_PLANE_WORKFLOW_ID = 'layer1-control-plane';
-
-export interface ControlPlaneSettings {
-  restartBackoff: { initialMs: number; maxMs: number };
-  crashLoop: { restarts: number; windowMs: number };
-}
-
-export interface KernelRecord {
-  name: KernelName;
-  state: KernelState;
-  desired: 'running' | 'stopped';
-  restarts: number;
-  /** Epoch ms of restarts inside the crash-loop window. */
-  recentRestarts: number[];
-  crashLoop: boolean;
-  /** The delay before the current or last restart. */
-  backoffMs: number;
-  lastReason: string | null;
-  lastRestartAt: string | null;
-  readySince: string | null;
-  pids: Record<string, number | null>;
-  /** Pids whose death has been handled: later reports of them are duplicates. */
-  handledPids: number[];
-  checks: CheckResult[];
-}
-
-export interface ControlPlaneEvent {
-  at: string;
-  kernel: KernelName;
-  what: string;
-}
-
-export interface ControlPlaneStatus {
-  kernels: Record<KernelName, KernelRecord>;
-  events: ControlPlaneEvent[];
-  /** Results of recent `kernelCommand` signals, by request id (absent in states carried from before). */
-  commands?: CommandResult[];
-}
-
-/**
- * A lifecycle command sent as a signal by automated callers (playbook actions). They poll the
- * status query for its result. Unlike an update, a signal cannot be reordered against the
- * activities another handler schedules in the same workflow task when a killed worker's task
- * times out and the history is replayed elsewhere (a nondeterminism that updates hit here).
- */
-export interface KernelCommand {
-  /** Idempotency key: a command whose id was seen is not run again. */
-  requestId: string;
-  op: 'start' | 'stop' | 'restart';
-  kernel: KernelName;
-  reason?: string;
-}
-
-export interface CommandResult {
-  requestId: string;
-  op: KernelCommand['op'];
-  kernel: string;
-  done: boolean;
-  record: KernelRecord | null;
-  error: string | null;
-}
-
-export interface BootObservation {
-  /** Per kernel, the pid of each of its processes. */
-  pids: Partial<Record<KernelName, Record<string, number | null>>>;
-  kernels: Array<{ kernel: KernelName; ready: boolean }>;
-}
-
-export interface ControlPlaneInput {
-  settings: ControlPlaneSettings;
-  pids?: BootObservation['pids'];
-  kernels?: BootObservation['kernels'];
-  /** Carried across continue-as-new. */
-  state?: ControlPlaneStatus;
-}
-
-export const kernelUnwellSignal = defineSignal<[KernelUnwell]>('kernelUnwell');
-/** A boot finished its kernels: the pids and readiness it saw replace what the control plane knew. */
-export const kernelsBootedSignal = defineSignal<[BootObservation]>('kernelsBooted');
-export const startKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('startKernel');
-export const stopKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('stopKernel');
-export const restartKernelUpdate = defineUpdate<KernelRecord, [KernelName, string]>('restartKernel');
-export const getControlPlaneStatusQuery = defineQuery<ControlPlaneStatus>('getControlPlaneStatus');
-export const kernelCommandSignal = defineSignal<[KernelCommand]>('kernelCommand');
+import { waitKernelReady } from './readiness';
 
 const MAX_EVENTS = 50;
 const MAX_COMMANDS = 50;
@@ -140,14 +53,11 @@ class ControlPlane {
   /**
    * Kernels whose process died while the control plane awaited its self-test: the wait gives up at
    * once instead of polling a dead process until its attempts run out (a crash loop, or a start
-   * that hung and was killed, would otherwise hold the kernel for tens of seconds). Patched: runs
-   * recorded before replay without it.
+   * that hung and was killed, would otherwise hold the kernel for tens of seconds).
    */
   private readonly interrupted = new Set<KernelName>();
   /** While a kernel's self-test is awaited: the pids it waits on (a death of another pid is old news). */
   private readonly awaiting = new Map<KernelName, number[]>();
-  // Deprecated: every run that could still take the old branch has ended (see docs/replay.md).
-  private readonly interruptWaits = deprecated('readiness-interrupted-by-death');
 
   constructor(private readonly input: ControlPlaneInput) {
     this.status = input.state ?? {
@@ -220,10 +130,7 @@ class ControlPlane {
     }
     rec.state = KernelState.RESTARTING;
     rec.readySince = null;
-    const result: unknown = await acts.restartKernelProcess(rec.name, proc, mode);
-    // Histories recorded before the activity said whether it started anything carry a bare pid.
-    const { pid, started } =
-      typeof result === 'number' || result === null ? { pid: result as number | null, started: true } : (result as { pid: number | null; started: boolean });
+    const { pid, started } = await acts.restartKernelProcess(rec.name, proc, mode);
     rec.pids[proc] = pid;
     if (!started) {
       // Someone brought it back first (an operator's restart racing the report): not a restart.
@@ -240,16 +147,12 @@ class ControlPlane {
   /** @param readySince kept as the kernel's ready-since when it passes (nothing was restarted). */
   private async awaitReady(rec: KernelRecord, readySince: string | null = null): Promise<void> {
     let wait;
-    if (this.interruptWaits) {
-      this.interrupted.delete(rec.name);
-      this.awaiting.set(rec.name, Object.values(rec.pids).filter((p): p is number => p !== null));
-      try {
-        wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS, () => this.interrupted.has(rec.name));
-      } finally {
-        this.awaiting.delete(rec.name);
-      }
-    } else {
-      wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS);
+    this.interrupted.delete(rec.name);
+    this.awaiting.set(rec.name, Object.values(rec.pids).filter((p): p is number => p !== null));
+    try {
+      wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS, () => this.interrupted.has(rec.name));
+    } finally {
+      this.awaiting.delete(rec.name);
     }
     rec.checks = wait.checks;
     if (wait.ready) {
@@ -351,7 +254,7 @@ function validateKernel(kernel: KernelName): void {
   if (!isKernelName(kernel)) throw new Error(`unknown kernel "${String(kernel)}"; expected one of ${KERNEL_NAMES.join(', ')}`);
 }
 
-export async function controlPlaneWorkflow(input: ControlPlaneInput): Promise<void> {
+export const controlPlaneWorkflow: ControlPlaneWorkflow = async (input: ControlPlaneInput): Promise<void> => {
   const cp = new ControlPlane(input);
   setHandler(getControlPlaneStatusQuery, () => cp.status);
   setHandler(kernelUnwellSignal, (e) => cp.onUnwell(e));
@@ -367,5 +270,5 @@ export async function controlPlaneWorkflow(input: ControlPlaneInput): Promise<vo
 
   await condition(() => workflowInfo().continueAsNewSuggested);
   await condition(allHandlersFinished);
-  await continueAsNew<typeof controlPlaneWorkflow>({ ...input, pids: undefined, kernels: undefined, state: cp.status });
-}
+  await continueAsNew<ControlPlaneWorkflow>({ ...input, pids: undefined, kernels: undefined, state: cp.status });
+};

@@ -1,10 +1,10 @@
 /**
- * Every workflow the healing worker runs. Deterministic code only: no Node built-ins, no I/O,
- * no clients — those live in activities/ (the ESLint config enforces it).
+ * Every workflow the healing worker runs, by the name its contract (contracts/) registers.
+ * Deterministic code only: no Node built-ins, no I/O, no clients — those live in activities/ (the
+ * ESLint config enforces it).
  */
-export * from './preflight';
-export * from './boot';
-export * from './control-plane';
-export * from './playbook';
-export * from './kernel-lock';
-export * from './bench';
+export { preflightWorkflow } from './preflight';
+export { bootWorkflow } from './boot';
+export { controlPlaneWorkflow } from './control-plane';
+export { playbookWorkflow } from './playbook';
+export { noopActivitiesWorkflow } from './bench';

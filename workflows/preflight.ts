@@ -3,26 +3,16 @@
  * configuration, Temporal, the store (write + read back), the bus (publish + consume), the ports
  * and the disk; the report is stored, returned, and answerable as a query while it runs.
  */
-import { defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { CheckResult } from '../src/domain/checks';
+import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { getPreflightReportQuery, type PreflightReport, type PreflightWorkflow } from '../contracts/preflight';
+import { OutcomeAttr, PhaseAttr } from '../contracts/search-attributes';
 import type { PreflightActivities } from '../activities/preflight';
-import { OutcomeAttr, PhaseAttr } from './search-attributes';
 import { checkActivity, recordActivity } from './policies';
-
-export interface PreflightReport {
-  workflowId: string;
-  ok: boolean;
-  checks: CheckResult[];
-  startedAt: string;
-  finishedAt: string | null;
-}
-
-export const getPreflightReportQuery = defineQuery<PreflightReport>('getPreflightReport');
 
 const checks = proxyActivities<PreflightActivities>(checkActivity);
 const records = proxyActivities<PreflightActivities>(recordActivity);
 
-export async function preflightWorkflow(): Promise<PreflightReport> {
+export const preflightWorkflow: PreflightWorkflow = async (): Promise<PreflightReport> => {
   const report: PreflightReport = {
     workflowId: workflowInfo().workflowId,
     ok: false,
@@ -49,4 +39,4 @@ export async function preflightWorkflow(): Promise<PreflightReport> {
   upsertSearchAttributes([{ key: OutcomeAttr, value: report.ok ? 'passed' : 'failed' }]);
   await records.recordPreflight(report);
   return report;
-}
+};

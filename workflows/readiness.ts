@@ -2,7 +2,8 @@
  * Waiting on a kernel's real self-test, with retries and exponential backoff counted in the
  * workflow (so they show in the history and the report). Shared by boot and the control plane.
  */
-import { deprecatePatch, proxyActivities, sleep } from '@temporalio/workflow';
+import { proxyActivities, sleep } from '@temporalio/workflow';
+import type { ReadinessPolicy } from '../contracts/boot';
 import type { CheckResult } from '../src/domain/checks';
 import type { KernelName, ReadinessResult } from '../src/domain/kernels';
 import type { KernelActivities } from '../activities/kernels';
@@ -16,12 +17,6 @@ const { kernelReadiness } = proxyActivities<KernelActivities>(readinessActivity)
  * fire up to a second late (the server's timer queue), which was most of a restart's time to ready.
  */
 export const IN_ACTIVITY_WAIT_MS = 2_000;
-
-export interface ReadinessPolicy {
-  attempts: number;
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-}
 
 export interface ReadinessWait {
   ready: boolean;
@@ -38,16 +33,13 @@ export async function waitKernelReady(kernel: KernelName, policy: ReadinessPolic
   const started = Date.now();
   let backoff = policy.initialBackoffMs;
   let last: ReadinessResult | undefined;
-  // Deprecated: every run that could still take the old branch has ended (see docs/replay.md).
-  deprecatePatch('readiness-waits-in-activity');
-  const waitMs = IN_ACTIVITY_WAIT_MS;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     if (interrupted()) {
       const checks = last?.checks ?? [];
       return { ready: false, attempts: attempt - 1, ms: Date.now() - started, checks: [...checks, { name: 'self_test', ok: false, detail: 'interrupted: the process died while its self-test was awaited', ms: 0 }] };
     }
     try {
-      last = waitMs > 0 ? await kernelReadiness(kernel, { waitMs }) : await kernelReadiness(kernel);
+      last = await kernelReadiness(kernel, { waitMs: IN_ACTIVITY_WAIT_MS });
     } catch (err) {
       // The self-test could not run at all (its activity failed): that is a failed attempt too.
       last = { kernel, ready: false, checks: [{ name: 'self_test', ok: false, detail: String((err as Error).message), ms: 0 }] };

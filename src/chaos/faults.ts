@@ -27,7 +27,7 @@ import { loadPolicy, policyFileOf, subjectCovers } from '../../kernels/message-b
 import { reloadBus } from '../../kernels/message-bus/readiness';
 import { busPaths, renderBus } from '../../kernels/message-bus/render';
 import { ensureStreams } from '../../kernels/message-bus/streams';
-import { CONTROL_PLANE_WORKFLOW_ID } from '../../workflows/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID } from '../../contracts/control-plane';
 import { connectBus } from '../clients/bus';
 import type { LoadedConfig } from '../config/load';
 import { MODEL_FILES, MODELS_DIR } from '../coding-agent/models';

@@ -15,7 +15,7 @@ import type { ProcessManager } from '../process/manager';
 import { immutableLogClient, KERNELS } from '../../kernels/registry';
 import { SnapshotStore } from '../snapshots/store';
 import { MODEL_SNAPSHOT_LABEL } from '../coding-agent/models';
-import type { PlaybookReport } from '../../workflows/playbook';
+import { dispatchWorkflowId, type PlaybookReport } from '../../contracts/playbook';
 import { withDeadline } from '../deadline';
 import { declareDrill, endDrill } from './drills';
 import * as faults from './faults';
@@ -71,7 +71,7 @@ async function inDrill(ctx: ScenarioContext, kernel: KernelName, card: string, i
   }
 }
 
-const id = (playbook: string, target: string): string => `dispatch-${playbook}-${target}`;
+const id = (playbook: string, target: string): string => dispatchWorkflowId(playbook, target);
 
 export const SCENARIOS: readonly Scenario[] = [
   {

@@ -18,7 +18,7 @@ import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
 import { hasParameterType, type ParameterValue, type Playbook } from '../playbooks/format';
 import { DEFAULT_PLAYBOOK_DIR, loadPlaybooks, resolveRunParams } from '../playbooks/loader';
-import { evidenceSignal, type PlaybookRunInput } from '../../workflows/playbook';
+import { dispatchWorkflowId, evidenceSignal, PLAYBOOK_WORKFLOW, type PlaybookRunInput, type PlaybookWorkflow } from '../../contracts/playbook';
 import type { Evidence } from './evidence';
 
 export interface Match {
@@ -66,8 +66,8 @@ export function paramsFromEvidence(playbook: Playbook, e: Evidence): Record<stri
 }
 
 /** One run per playbook and kernel (or process) at a time: evidence for a running one folds into it. */
-export function dispatchWorkflowId(playbook: Playbook, e: Evidence): string {
-  return `dispatch-${playbook.name}-${e.kernel ?? e.process ?? 'any'}`;
+export function dispatchIdOf(playbook: Playbook, e: Evidence): string {
+  return dispatchWorkflowId(playbook.name, e.kernel ?? e.process);
 }
 
 export type DispatchResult =
@@ -104,8 +104,8 @@ export async function dispatch(deps: DispatcherDeps, e: Evidence): Promise<Dispa
     startedBy: `dispatcher: evidence ${e.id} (${e.signature}) seen by ${e.observer}`,
     evidence: e,
   };
-  const workflowId = dispatchWorkflowId(best.playbook, e);
-  const handle = await deps.temporal.workflow.signalWithStart('playbookWorkflow', {
+  const workflowId = dispatchIdOf(best.playbook, e);
+  const handle = await deps.temporal.workflow.signalWithStart<PlaybookWorkflow, [unknown]>(PLAYBOOK_WORKFLOW, {
     workflowId,
     taskQueue: deps.config.temporal.taskQueues.healing,
     args: [input],

@@ -17,7 +17,7 @@ import type { Client } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
 import type { KernelUnwell } from '../domain/kernels';
-import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../workflows/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../contracts/control-plane';
 import { activeDrill } from '../chaos/drills';
 import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';

@@ -27,7 +27,7 @@ import { isKernelName, KERNEL_NAMES, type KernelName, type KernelUnwell } from '
 import type { ProcessManager } from '../process/manager';
 import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION } from '../../kernels/registry';
 import { consumeTriggers } from '../../kernels/message-bus/triggers';
-import { CONTROL_PLANE_WORKFLOW_ID } from '../../workflows/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID } from '../../contracts/control-plane';
 import { workerDefs, workerSpec } from '../stack/stack';
 import { DETECTORS, type Detector, type Finding } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';

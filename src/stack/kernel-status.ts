@@ -8,7 +8,7 @@ import { connectStore } from '../clients/store';
 import type { CheckResult } from '../domain/checks';
 import { KERNEL_NAMES, KernelState, type KernelName } from '../domain/kernels';
 import { KERNELS } from '../../kernels/registry';
-import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../workflows/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../contracts/control-plane';
 import { processManager } from './stack';
 
 /** The `status --json` kernel entry: add fields, never rename these. */

@@ -7,11 +7,12 @@ import { connectStore, type Store } from '../../src/clients/store';
 import { KernelState, type KernelName } from '../../src/domain/kernels';
 import { processManager } from '../../src/stack/stack';
 import { KERNELS } from '../../kernels/registry';
-import { BOOT_WORKFLOW_ID, bootInput } from '../../scripts/kernel-verbs';
-import type { BootReport } from '../../workflows/boot';
+import { bootInput } from '../../src/clients/starters';
+import type { BootReport } from '../../contracts/boot';
 import { runCli } from '../support/cli';
 import { stackAvailable, testConfig, TEST_CONFIG_FILE } from '../support/env';
 import { kernelRecord, waitFor } from '../support/kernels';
+import { BOOT_WORKFLOW_ID, BOOT_WORKFLOW, type BootWorkflow } from '../../contracts/boot';
 
 describe('kernels on the real stack', function () {
   this.timeout(120_000);
@@ -70,7 +71,7 @@ describe('kernels on the real stack', function () {
     // Spares are the trigger monitor's to start and replace, at any time: not the boot's business.
     const processes = () => pm.list().filter((n) => !n.endsWith('.standby')).map((n) => [n, pm.pid(n)]);
     const pidsBefore = processes();
-    const report = (await client.workflow.execute('bootWorkflow', {
+    const report = (await client.workflow.execute<BootWorkflow>(BOOT_WORKFLOW, {
       taskQueue: config.temporal.taskQueues.healing,
       workflowId: `${BOOT_WORKFLOW_ID}-idempotent-${Date.now()}`,
       args: [bootInput(config)],
@@ -183,7 +184,7 @@ describe('kernels on the real stack', function () {
   });
 
   it('kill -9 of a healing replica during a boot: the boot still completes', async () => {
-    const handle = await client.workflow.start('bootWorkflow', {
+    const handle = await client.workflow.start<BootWorkflow>(BOOT_WORKFLOW, {
       taskQueue: config.temporal.taskQueues.healing,
       workflowId: `${BOOT_WORKFLOW_ID}-kill-${Date.now()}`,
       args: [bootInput(config)],

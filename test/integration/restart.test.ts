@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connectClient } from '../../src/clients/temporal';
 import { connectStore } from '../../src/clients/store';
 import { processManager, startServices, startWorkers, stopAll } from '../../src/stack/stack';
-import { preflightWorkflow } from '../../workflows/preflight';
+import { PREFLIGHT_WORKFLOW, type PreflightWorkflow } from '../../contracts/preflight';
 import { runBoot } from '../../scripts/kernel-verbs';
 import { stackAvailable, testConfig, uniqueId } from '../support/env';
 
@@ -21,7 +21,7 @@ describe('stopping and starting the stack keeps what it holds', () => {
 
     let client = await connectClient(config);
     let store = await connectStore(config);
-    await client.workflow.execute(preflightWorkflow, { taskQueue: config.temporal.taskQueues.healing, workflowId });
+    await client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, { taskQueue: config.temporal.taskQueues.healing, workflowId });
     const historyBefore = await client.workflow.getHandle(workflowId).fetchHistory();
     await store.db.collection('restart_probe').insertOne({ _id: docId as never, kept: true });
     await client.connection.close();
@@ -46,7 +46,7 @@ describe('stopping and starting the stack keeps what it holds', () => {
       assert.equal(historyAfter.events?.length, historyBefore.events?.length);
       assert.ok(await store.db.collection('restart_probe').findOne({ _id: docId as never }), 'document kept');
       // And the restarted stack still runs new work.
-      const report = await client.workflow.execute(preflightWorkflow, {
+      const report = await client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, {
         taskQueue: config.temporal.taskQueues.healing,
         workflowId: uniqueId('after-restart'),
       });

@@ -3,8 +3,8 @@ import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/clients/temporal';
 import { connectStore, type Store } from '../../src/clients/store';
 import { PREFLIGHT_COLLECTION } from '../../activities/preflight';
-import { preflightWorkflow } from '../../workflows/preflight';
-import { OutcomeAttr, PhaseAttr } from '../../workflows/search-attributes';
+import { PREFLIGHT_WORKFLOW, type PreflightWorkflow } from '../../contracts/preflight';
+import { OutcomeAttr, PhaseAttr } from '../../contracts/search-attributes';
 import { stackAvailable, testConfig, uniqueId, TEST_CONFIG_FILE } from '../support/env';
 import { runCli } from '../support/cli';
 
@@ -52,7 +52,7 @@ describe('the embedded stack (real Temporal, FerretDB, NATS)', () => {
 
   it('runs preflight through the worker processes, stores the report, and tags it for the Web UI', async () => {
     const workflowId = uniqueId('preflight');
-    const report = await client.workflow.execute(preflightWorkflow, {
+    const report = await client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, {
       taskQueue: config.temporal.taskQueues.healing,
       workflowId,
     });

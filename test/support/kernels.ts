@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { KernelName } from '../../src/domain/kernels';
 import { controlPlaneStatus } from '../../src/stack/kernel-status';
-import type { KernelRecord } from '../../workflows/control-plane';
+import type { KernelRecord } from '../../contracts/control-plane';
 
 export async function kernelRecord(client: Client, kernel: KernelName): Promise<KernelRecord> {
   const status = await controlPlaneStatus(client);

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lineTime, readNewLines } from '../../src/healing/detectors/bus';
-import { dispatchWorkflowId, globMatch, matchingPlaybooks, paramsFromEvidence } from '../../src/healing/dispatcher';
+import { dispatchIdOf, globMatch, matchingPlaybooks, paramsFromEvidence } from '../../src/healing/dispatcher';
 import { EVIDENCE_KIND_NAMES, evidenceSignature, fromKernelUnwell, makeEvidence, toKernelUnwell, type Evidence } from '../../src/healing/evidence';
 import { parseViolation, policyAllows } from '../../kernels/message-bus/violations';
 import { loadPolicy } from '../../kernels/message-bus/policy';
@@ -78,7 +78,7 @@ describe('dispatcher: matching evidence to playbooks', () => {
 
   it('one run per playbook and kernel: the workflow id folds duplicates', () => {
     const pb = playbooks.find((p) => p.name === 'immutable_log_integrity_repair')!;
-    assert.equal(dispatchWorkflowId(pb, evidence({ key: 'a' })), dispatchWorkflowId(pb, evidence({ key: 'b' })));
+    assert.equal(dispatchIdOf(pb, evidence({ key: 'a' })), dispatchIdOf(pb, evidence({ key: 'b' })));
   });
 
   it('globs: * and ? only, everything else literal', () => {

@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { CheckResult } from '../../src/domain/checks';
 import type { PreflightActivities } from '../../activities/preflight';
-import { getPreflightReportQuery, preflightWorkflow, type PreflightReport } from '../../workflows/preflight';
+import { getPreflightReportQuery, type PreflightReport, PREFLIGHT_WORKFLOW, type PreflightWorkflow } from '../../contracts/preflight';
 import { createTimeSkippingEnv } from '../support/time-skipping';
 import { uniqueId } from '../support/env';
 
@@ -27,7 +27,7 @@ describe('preflight workflow (time-skipping server, stub activities)', function 
     const taskQueue = uniqueId('preflight');
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
     return worker.runUntil(
-      env.client.workflow.execute(preflightWorkflow, { taskQueue, workflowId: uniqueId('preflight') }),
+      env.client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, { taskQueue, workflowId: uniqueId('preflight') }),
     );
   }
 
@@ -94,7 +94,7 @@ describe('preflight workflow (time-skipping server, stub activities)', function 
     });
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: acts });
     await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(preflightWorkflow, { taskQueue, workflowId: uniqueId('preflight') });
+      const handle = await env.client.workflow.start<PreflightWorkflow>(PREFLIGHT_WORKFLOW, { taskQueue, workflowId: uniqueId('preflight') });
       const during = await handle.query(getPreflightReportQuery);
       assert.equal(during.finishedAt, null);
       release();

@@ -20,10 +20,8 @@ describe('replay of committed histories', function () {
     bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
   });
 
-  it('has histories of boot, the control plane, the kernel lock and playbooks', () => {
-    const expected = ['boot.json', 'control-plane.json'];
-    // Runs since patched('playbook-local-lock-batched-audit'): store lock, batched audit, local activities.
-    expected.push('playbook-approved-local.json', 'playbook-compensated-local.json');
+  it('has histories of boot, the control plane and playbooks', () => {
+    const expected = ['boot.json', 'control-plane.json', 'playbook-approved.json', 'playbook-compensated.json', 'playbook-dispatched.json'];
     for (const f of expected) {
       assert.ok(files.includes(f), `test/histories/${f} is missing`);
     }

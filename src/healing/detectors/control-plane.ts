@@ -11,7 +11,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { withDeadline } from '../../deadline';
 import { KERNEL_NAMES, KernelState } from '../../domain/kernels';
 import { KERNELS } from '../../../kernels/registry';
-import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../workflows/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../contracts/control-plane';
 import { procStatFields } from '../../process/manager';
 import type { Detector, Finding } from './types';
 

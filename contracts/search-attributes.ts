@@ -1,6 +1,7 @@
 /**
  * Custom search attributes our workflows carry, so the Web UI can filter by kernel, phase,
- * outcome and playbook. Registered by `layer1 up` (src/stack/services.ts lists the same names).
+ * outcome and playbook. `layer1 up` registers every key of SEARCH_ATTRIBUTES on a cluster that
+ * lacks it (src/stack/stack.ts); the dev server is started with them (src/stack/services.ts).
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
@@ -8,3 +9,6 @@ export const KernelAttr = defineSearchAttributeKey('Layer1Kernel', SearchAttribu
 export const PhaseAttr = defineSearchAttributeKey('Layer1Phase', SearchAttributeType.KEYWORD);
 export const OutcomeAttr = defineSearchAttributeKey('Layer1Outcome', SearchAttributeType.KEYWORD);
 export const PlaybookAttr = defineSearchAttributeKey('Layer1Playbook', SearchAttributeType.KEYWORD);
+
+/** Every key our workflows use, for registration. */
+export const SEARCH_ATTRIBUTES = [KernelAttr, PhaseAttr, OutcomeAttr, PlaybookAttr] as const;

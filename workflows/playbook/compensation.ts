@@ -1,0 +1,13 @@
+/** Compensations of the completed steps, in reverse; a failing one never stops the others. */
+import { actionMeta, actionOf, failureText, type RunContext } from './context';
+
+export async function compensate(ctx: RunContext): Promise<void> {
+  for (const c of [...ctx.compensations].reverse()) {
+    try {
+      await actionOf(c)(c.params, actionMeta(ctx, `compensate:${c.stepId}`));
+      ctx.report.compensations.push({ stepId: c.stepId, action: c.action, params: c.params, ok: true, error: null });
+    } catch (err) {
+      ctx.report.compensations.push({ stepId: c.stepId, action: c.action, params: c.params, ok: false, error: failureText(err) });
+    }
+  }
+}
