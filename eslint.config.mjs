@@ -73,6 +73,8 @@ export default tseslint.config(
             { group: ['@nats-io/*'], message: 'Workflow code must not do I/O: use an activity.' },
             { group: ['**/activities', '**/activities/*'], allowTypeImports: true, message: 'Import activities as types only.' },
             { group: ['**/src/clients/*', '**/src/stack/*', '**/src/process/*', '**/kernels/**'], message: 'Node-side code: not for workflows.' },
+            // The kernel list reaches workflows through their inputs (a running control plane adopts new kernels).
+            { group: ['**/src/domain/kernels'], allowTypeImports: true, message: 'Kernel names come from the workflow input; import types only (KernelState: src/domain/kernel-state).' },
           ],
         },
       ],

@@ -7,9 +7,10 @@ import type { Client } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../src/config/load';
-import type { KernelName, ReadinessResult } from '../src/domain/kernels';
+import type { ReadinessResult } from '../src/domain/kernels';
 import type { ProcessManager } from '../src/process/manager';
-import { KERNELS, MONITOR_FRESH_MS, TRIGGER_MONITORS_COLLECTION, startKernel, stopKernel, type KernelContext } from '../kernels/registry';
+import { kernelDef, KERNELS, MONITOR_FRESH_MS, startKernel, stopKernel, type KernelContext } from '../kernels/registry';
+import { TRIGGER_MONITORS_COLLECTION } from '../src/clients/collections';
 import { kernelsBootedSignal, type ControlPlaneInput } from '../contracts/control-plane';
 import { startControlPlane } from '../src/clients/starters';
 import type { BootReport } from '../contracts/boot';
@@ -32,12 +33,12 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
   const ctx: KernelContext = { config, pm, db, temporal };
   return {
     /** Idempotent: starts only the kernel's processes that are not alive; returns their pids. */
-    async startKernel(kernel: KernelName): Promise<Record<string, number | null>> {
+    async startKernel(kernel: string): Promise<Record<string, number | null>> {
       return startKernel(ctx, kernel);
     },
 
     /** Idempotent: stopping a stopped process is a no-op (pid files name exactly what we started). */
-    async stopKernel(kernel: KernelName, opts?: { spares?: boolean }): Promise<void> {
+    async stopKernel(kernel: string, opts?: { spares?: boolean }): Promise<void> {
       await stopKernel(ctx, kernel, { spares: opts?.spares ?? false });
     },
 
@@ -47,7 +48,7 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
      * then start; a retry stops the new process and starts another, which is the same end state.
      */
     async restartKernelProcess(
-      kernel: KernelName,
+      kernel: string,
       processName: string,
       mode: 'start' | 'restart',
     ): Promise<{ pid: number | null; started: boolean }> {
@@ -66,20 +67,21 @@ export function createKernelActivities({ config, pm, db, bus, temporal }: Kernel
      * usually needs a few hundred milliseconds. A kernel with a dead process will not pass by
      * waiting, so the wait stops at once and the workflow decides what to do.
      */
-    async kernelReadiness(kernel: KernelName, opts?: { waitMs?: number }): Promise<ReadinessResult> {
+    async kernelReadiness(kernel: string, opts?: { waitMs?: number }): Promise<ReadinessResult> {
       const deadline = Date.now() + (opts?.waitMs ?? 0);
       for (let polls = 1; ; polls++) {
-        const checks = await KERNELS[kernel].readiness(ctx);
+        const def = kernelDef(kernel);
+        const checks = await def.readiness(ctx);
         const ready = checks.every((c) => c.ok);
-        const dead = KERNELS[kernel].processes(config).some((p) => !pm.isAlive(p));
+        const dead = def.processes(config).some((p) => !pm.isAlive(p));
         if (ready || dead || Date.now() + READINESS_POLL_MS >= deadline) return { kernel, ready, checks, polls };
         await sleep(READINESS_POLL_MS);
       }
     },
 
     /** Per kernel, the pid of each of its processes as the process manager sees them now. Read-only. */
-    async kernelPids(): Promise<Partial<Record<KernelName, Record<string, number | null>>>> {
-      const out: Partial<Record<KernelName, Record<string, number | null>>> = {};
+    async kernelPids(): Promise<Record<string, Record<string, number | null>>> {
+      const out: Record<string, Record<string, number | null>> = {};
       for (const k of Object.values(KERNELS)) out[k.name] = Object.fromEntries(k.processes(config).map((p) => [p, pm.pid(p)]));
       return out;
     },

@@ -1,7 +1,7 @@
 /** Contract of the 7-phase boot workflow (workflows/boot.ts). */
 import { defineQuery } from '@temporalio/workflow';
 import type { CheckResult } from '../src/domain/checks';
-import type { KernelName } from '../src/domain/kernels';
+import type { BootPhase } from '../src/domain/kernels';
 import type { ControlPlaneSettings } from './control-plane';
 
 export const BOOT_WORKFLOW = 'bootWorkflow';
@@ -25,13 +25,15 @@ export interface BootKernelSettings {
 }
 
 export interface BootInput {
-  kernels: Record<KernelName, BootKernelSettings>;
+  /** The phases in order, each with its kernels (src/domain/kernels.ts BOOT_PHASES, from the kernel manifests). */
+  phases: BootPhase[];
+  kernels: Record<string, BootKernelSettings>;
   /** Passed on to the control plane it starts in phase 7. */
   controlPlane: ControlPlaneSettings;
 }
 
 export interface KernelBootResult {
-  kernel: KernelName;
+  kernel: string;
   phase: number;
   critical: boolean;
   ready: boolean;

@@ -5,10 +5,17 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CheckResult } from '../src/domain/checks';
-import type { KernelName, KernelState, KernelUnwell } from '../src/domain/kernels';
+import type { KernelState } from '../src/domain/kernel-state';
+import type { KernelUnwell } from '../src/domain/kernels';
 
 export const CONTROL_PLANE_WORKFLOW = 'controlPlaneWorkflow';
 export type ControlPlaneWorkflow = (input: ControlPlaneInput) => Promise<void>;
+
+/**
+ * The failure type of a lifecycle activity asked about a kernel the registry does not know: the
+ * control plane then forgets a kernel it adopted for that command.
+ */
+export const UNKNOWN_KERNEL = 'UnknownKernel';
 
 /** There is one control plane: its id is fixed. */
 export const CONTROL_PLANE_WORKFLOW_ID = 'layer1-control-plane';
@@ -19,7 +26,7 @@ export interface ControlPlaneSettings {
 }
 
 export interface KernelRecord {
-  name: KernelName;
+  name: string;
   state: KernelState;
   desired: 'running' | 'stopped';
   restarts: number;
@@ -39,12 +46,16 @@ export interface KernelRecord {
 
 export interface ControlPlaneEvent {
   at: string;
-  kernel: KernelName;
+  kernel: string;
   what: string;
 }
 
+/**
+ * Kernel names are strings here: the control plane knows the kernels it was booted with, carried
+ * in its state, and adopts one it has not seen when a boot, a report or a command names it.
+ */
 export interface ControlPlaneStatus {
-  kernels: Record<KernelName, KernelRecord>;
+  kernels: Record<string, KernelRecord>;
   events: ControlPlaneEvent[];
   /** Results of recent `kernelCommand` signals, by request id. */
   commands?: CommandResult[];
@@ -60,7 +71,7 @@ export interface KernelCommand {
   /** Idempotency key: a command whose id was seen is not run again. */
   requestId: string;
   op: 'start' | 'stop' | 'restart';
-  kernel: KernelName;
+  kernel: string;
   reason?: string;
 }
 
@@ -75,8 +86,8 @@ export interface CommandResult {
 
 export interface BootObservation {
   /** Per kernel, the pid of each of its processes. */
-  pids: Partial<Record<KernelName, Record<string, number | null>>>;
-  kernels: Array<{ kernel: KernelName; ready: boolean }>;
+  pids: Record<string, Record<string, number | null>>;
+  kernels: Array<{ kernel: string; ready: boolean }>;
 }
 
 export interface ControlPlaneInput {
@@ -91,7 +102,7 @@ export const kernelUnwellSignal = defineSignal<[KernelUnwell]>('kernelUnwell');
 /** A boot finished its kernels: the pids and readiness it saw replace what the control plane knew. */
 export const kernelsBootedSignal = defineSignal<[BootObservation]>('kernelsBooted');
 export const kernelCommandSignal = defineSignal<[KernelCommand]>('kernelCommand');
-export const startKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('startKernel');
-export const stopKernelUpdate = defineUpdate<KernelRecord, [KernelName]>('stopKernel');
-export const restartKernelUpdate = defineUpdate<KernelRecord, [KernelName, string]>('restartKernel');
+export const startKernelUpdate = defineUpdate<KernelRecord, [string]>('startKernel');
+export const stopKernelUpdate = defineUpdate<KernelRecord, [string]>('stopKernel');
+export const restartKernelUpdate = defineUpdate<KernelRecord, [string, string]>('restartKernel');
 export const getControlPlaneStatusQuery = defineQuery<ControlPlaneStatus>('getControlPlaneStatus');

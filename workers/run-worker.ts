@@ -14,6 +14,7 @@ import { connectStore } from '../src/clients/store';
 import { connectClient, tlsOptions } from '../src/clients/temporal';
 import { processManager, workerIdentity } from '../src/stack/stack';
 import { createActivities, type ActivityDeps } from '../activities';
+import { kernelManifest, type KernelName } from '../src/domain/kernels';
 import { logger } from '../src/log';
 import { within } from '../src/deadline';
 import { announceWarm, awaitPromotion, isStandby } from './standby';
@@ -30,8 +31,8 @@ export interface WorkerContext extends ActivityDeps {
 }
 
 export interface WorkerSetup {
-  /** The kernel this worker is; it connects to the bus as that kernel's ACL user. */
-  kernel: 'self_healing' | 'coding_agent';
+  /** The kernel this worker is; it connects to the bus as that kernel's ACL user (its manifest's `busUser`). */
+  kernel: KernelName;
   taskQueue: (config: LoadedConfig) => string;
   /** Which activities this worker serves. Defaults to all of Layer 1's. */
   activities?: (ctx: WorkerContext) => object;
@@ -49,7 +50,7 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
   // Connect side by side: each waits on a network round trip, and start-up time is a target.
   const [store, bus, temporal, connection] = await Promise.all([
     connectStore(config),
-    connectBus(config, { name: `layer1-${name}`, user: setup.kernel }),
+    connectBus(config, { name: `layer1-${name}`, user: kernelManifest(setup.kernel).busUser ?? undefined }),
     connectClient(config),
     NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) }),
   ]);

@@ -20,7 +20,6 @@ import {
   type KernelBootResult,
 } from '../contracts/boot';
 import { KernelAttr, OutcomeAttr, PhaseAttr } from '../contracts/search-attributes';
-import { BOOT_PHASES, type KernelName } from '../src/domain/kernels';
 import type { KernelActivities } from '../activities/kernels';
 import type { PreflightActivities } from '../activities/preflight';
 import { checkActivity, lifecycleActivity, recordActivity } from './policies';
@@ -48,7 +47,7 @@ export const bootWorkflow: BootWorkflow = async (input: BootInput): Promise<Boot
   };
   setHandler(getBootReportQuery, () => report);
 
-  for (const { phase, name, kernels } of BOOT_PHASES) {
+  for (const { phase, name, kernels } of input.phases) {
     const started = Date.now();
     report.currentPhase = name;
     upsertSearchAttributes([{ key: PhaseAttr, value: name }]);
@@ -100,7 +99,7 @@ async function preflightPhase(report: BootReport, phase: number, started: number
 async function kernelPhase(
   report: BootReport,
   input: BootInput,
-  p: { phase: number; name: string; kernels: readonly KernelName[] },
+  p: { phase: number; name: string; kernels: string[] },
   started: number,
 ): Promise<PhaseFailure> {
   const results = await Promise.all(p.kernels.map((k) => bootKernel(k, p.phase, input.kernels[k])));
@@ -142,7 +141,7 @@ async function watchdogPhase(report: BootReport, input: BootInput, phase: number
   return monitors.length > 0 ? null : { kernel: 'self_healing', message: 'no trigger monitor is heartbeating' };
 }
 
-async function bootKernel(kernel: KernelName, phase: number, settings: BootKernelSettings): Promise<KernelBootResult> {
+async function bootKernel(kernel: string, phase: number, settings: BootKernelSettings): Promise<KernelBootResult> {
   const started = Date.now();
   const base = { kernel, phase, critical: settings.critical };
   let pids: Record<string, number | null> = {};

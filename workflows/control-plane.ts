@@ -28,9 +28,11 @@ import {
   type ControlPlaneWorkflow,
   type KernelCommand,
   type KernelRecord,
+  UNKNOWN_KERNEL,
 } from '../contracts/control-plane';
 import type { ReadinessPolicy } from '../contracts/boot';
-import { isKernelName, KERNEL_NAMES, KernelState, type KernelName, type KernelUnwell } from '../src/domain/kernels';
+import { KernelState } from '../src/domain/kernel-state';
+import type { KernelUnwell } from '../src/domain/kernels';
 import type { KernelActivities } from '../activities/kernels';
 import { lifecycleActivity } from './policies';
 import { waitKernelReady } from './readiness';
@@ -49,49 +51,80 @@ const acts = proxyActivities<KernelActivities>(lifecycleActivity);
 /** The state class the handlers delegate to. */
 class ControlPlane {
   readonly status: ControlPlaneStatus;
-  private readonly locks = new Map<KernelName, Mutex>();
+  private readonly locks = new Map<string, Mutex>();
   /**
    * Kernels whose process died while the control plane awaited its self-test: the wait gives up at
    * once instead of polling a dead process until its attempts run out (a crash loop, or a start
    * that hung and was killed, would otherwise hold the kernel for tens of seconds).
    */
-  private readonly interrupted = new Set<KernelName>();
+  private readonly interrupted = new Set<string>();
   /** While a kernel's self-test is awaited: the pids it waits on (a death of another pid is old news). */
-  private readonly awaiting = new Map<KernelName, number[]>();
+  private readonly awaiting = new Map<string, number[]>();
 
   constructor(private readonly input: ControlPlaneInput) {
-    this.status = input.state ?? {
-      kernels: Object.fromEntries(KERNEL_NAMES.map((k) => [k, newRecord(k)])) as Record<KernelName, KernelRecord>,
-      events: [],
-    };
+    this.status = input.state ?? { kernels: {}, events: [] };
     if (!input.state) this.observeBoot({ pids: input.pids ?? {}, kernels: input.kernels ?? [] });
-    for (const k of KERNEL_NAMES) this.locks.set(k, new Mutex());
+  }
+
+  /**
+   * The kernel's record; a kernel the control plane has not seen (added since its state was
+   * carried over, or named by a boot, a report or a command for the first time) is adopted.
+   */
+  private recordOf(kernel: string): KernelRecord {
+    let rec = this.status.kernels[kernel];
+    if (!rec) {
+      rec = this.status.kernels[kernel] = newRecord(kernel);
+      this.event(kernel, 'adopted: a kernel this control plane had not seen');
+    }
+    return rec;
+  }
+
+  /** Forgets a kernel adopted by a command that the registry turned out not to know. */
+  private forget(kernel: string, why: string): void {
+    delete this.status.kernels[kernel];
+    this.locks.delete(kernel);
+    this.event(kernel, `forgotten: ${why}`);
   }
 
   observeBoot(obs: BootObservation): void {
-    for (const [kernel, pids] of Object.entries(obs.pids)) {
-      if (isKernelName(kernel)) this.status.kernels[kernel].pids = { ...pids };
-    }
+    for (const [kernel, pids] of Object.entries(obs.pids)) this.recordOf(kernel).pids = { ...pids };
     for (const k of obs.kernels) {
-      const rec = this.status.kernels[k.kernel];
+      const rec = this.recordOf(k.kernel);
       rec.desired = 'running';
       rec.state = k.ready ? KernelState.READY : KernelState.UNHEALTHY;
       rec.readySince = k.ready ? (rec.readySince ?? new Date().toISOString()) : null;
     }
   }
 
-  private event(kernel: KernelName, what: string): void {
+  private event(kernel: string, what: string): void {
     this.status.events.push({ at: new Date().toISOString(), kernel, what });
     if (this.status.events.length > MAX_EVENTS) this.status.events.splice(0, this.status.events.length - MAX_EVENTS);
   }
 
-  private withKernel<T>(kernel: KernelName, fn: (rec: KernelRecord) => Promise<T>): Promise<T> {
-    return this.locks.get(kernel)!.runExclusive(() => fn(this.status.kernels[kernel]));
+  /** Runs under the kernel's mutex (adopting the kernel if it is new). */
+  private withKernel<T>(kernel: string, fn: (rec: KernelRecord) => Promise<T>): Promise<T> {
+    let lock = this.locks.get(kernel);
+    if (!lock) this.locks.set(kernel, (lock = new Mutex()));
+    this.recordOf(kernel);
+    return lock.runExclusive(() => fn(this.recordOf(kernel)));
+  }
+
+  /**
+   * A start of a kernel adopted by this very command: if the registry does not know it (the
+   * activity's non-retryable `UnknownKernel`), the record is dropped again, so a typo leaves nothing.
+   */
+  private async startOrForget(kernel: string, adopted: boolean): Promise<Record<string, number | null>> {
+    try {
+      return await acts.startKernel(kernel);
+    } catch (err) {
+      if (adopted && (err as { cause?: { type?: string } }).cause?.type === UNKNOWN_KERNEL) this.forget(kernel, 'not a kernel of the registry');
+      throw err;
+    }
   }
 
   /** The trigger monitor's report. Duplicates and stale evidence are recorded and dropped. */
   async onUnwell(e: KernelUnwell): Promise<void> {
-    const rec = this.status.kernels[e.kernel];
+    const rec = this.recordOf(e.kernel);
     if (rec.desired === 'stopped') {
       this.event(e.kernel, `ignored ${e.reason} of ${e.process}: kernel stopped by an operator`);
       return;
@@ -166,7 +199,8 @@ class ControlPlane {
     }
   }
 
-  async start(kernel: KernelName): Promise<KernelRecord> {
+  async start(kernel: string): Promise<KernelRecord> {
+    const adopted = !this.status.kernels[kernel];
     return this.withKernel(kernel, async (rec) => {
       rec.desired = 'running';
       // A start of a kernel that is ready and keeps its processes changes nothing: it stays ready
@@ -175,14 +209,20 @@ class ControlPlane {
       const before = { ...rec.pids };
       rec.state = KernelState.STARTING;
       this.event(kernel, 'start requested');
-      Object.assign(rec.pids, await acts.startKernel(kernel));
+      Object.assign(rec.pids, await this.startOrForget(kernel, adopted));
       const same = Object.entries(rec.pids).every(([p, pid]) => pid !== null && before[p] === pid);
       await this.awaitReady(rec, same ? readySince : null);
       return rec;
     });
   }
 
-  async stop(kernel: KernelName): Promise<KernelRecord> {
+  /** Only a kernel it knows can be stopped. */
+  validateKnown(kernel: string): void {
+    validateKernel(kernel);
+    if (!this.status.kernels[kernel]) throw new Error(`unknown kernel "${kernel}"; the control plane knows ${Object.keys(this.status.kernels).join(', ')}`);
+  }
+
+  async stop(kernel: string): Promise<KernelRecord> {
     return this.withKernel(kernel, async (rec) => {
       rec.desired = 'stopped';
       this.event(kernel, 'stop requested');
@@ -204,7 +244,8 @@ class ControlPlane {
     commands.push(result);
     if (commands.length > MAX_COMMANDS) commands.splice(0, commands.length - MAX_COMMANDS);
     try {
-      validateKernel(c.kernel);
+      if (c.op === 'stop') this.validateKnown(c.kernel);
+      else validateKernel(c.kernel);
       const rec = c.op === 'start' ? await this.start(c.kernel) : c.op === 'stop' ? await this.stop(c.kernel) : await this.restartAll(c.kernel, c.reason || 'playbook');
       result.record = JSON.parse(JSON.stringify(rec)) as KernelRecord;
     } catch (err) {
@@ -213,7 +254,8 @@ class ControlPlane {
     result.done = true;
   }
 
-  async restartAll(kernel: KernelName, reason: string): Promise<KernelRecord> {
+  async restartAll(kernel: string, reason: string): Promise<KernelRecord> {
+    const adopted = !this.status.kernels[kernel];
     return this.withKernel(kernel, async (rec) => {
       rec.desired = 'running';
       this.event(kernel, `restart requested: ${reason}`);
@@ -221,7 +263,7 @@ class ControlPlane {
       await acts.stopKernel(kernel);
       rec.state = KernelState.RESTARTING;
       rec.readySince = null;
-      Object.assign(rec.pids, await acts.startKernel(kernel));
+      Object.assign(rec.pids, await this.startOrForget(kernel, adopted));
       rec.restarts++;
       rec.recentRestarts.push(Date.now());
       rec.lastRestartAt = new Date().toISOString();
@@ -232,7 +274,7 @@ class ControlPlane {
   }
 }
 
-function newRecord(name: KernelName): KernelRecord {
+function newRecord(name: string): KernelRecord {
   return {
     name,
     state: KernelState.UNKNOWN,
@@ -250,8 +292,9 @@ function newRecord(name: KernelName): KernelRecord {
   };
 }
 
-function validateKernel(kernel: KernelName): void {
-  if (!isKernelName(kernel)) throw new Error(`unknown kernel "${String(kernel)}"; expected one of ${KERNEL_NAMES.join(', ')}`);
+/** A kernel name's shape; whether the registry knows it is the start activity's to say. */
+function validateKernel(kernel: string): void {
+  if (typeof kernel !== 'string' || !/^[a-z][a-z0-9_]*$/.test(kernel)) throw new Error(`not a kernel name: ${JSON.stringify(kernel)}`);
 }
 
 export const controlPlaneWorkflow: ControlPlaneWorkflow = async (input: ControlPlaneInput): Promise<void> => {
@@ -263,9 +306,9 @@ export const controlPlaneWorkflow: ControlPlaneWorkflow = async (input: ControlP
   // Updates answer with a copy: a concurrent handler may change the live record before it is sent.
   const copy = (r: KernelRecord): KernelRecord => JSON.parse(JSON.stringify(r)) as KernelRecord;
   setHandler(startKernelUpdate, async (k) => copy(await cp.start(k)), { validator: validateKernel });
-  setHandler(stopKernelUpdate, async (k) => copy(await cp.stop(k)), { validator: validateKernel });
+  setHandler(stopKernelUpdate, async (k) => copy(await cp.stop(k)), { validator: (k: string) => cp.validateKnown(k) });
   setHandler(restartKernelUpdate, async (k, reason) => copy(await cp.restartAll(k, reason || 'operator request')), {
-    validator: (k: KernelName, _reason: string) => validateKernel(k),
+    validator: (k: string, _reason: string) => validateKernel(k),
   });
 
   await condition(() => workflowInfo().continueAsNewSuggested);

@@ -5,7 +5,7 @@
 import { proxyActivities, sleep } from '@temporalio/workflow';
 import type { ReadinessPolicy } from '../contracts/boot';
 import type { CheckResult } from '../src/domain/checks';
-import type { KernelName, ReadinessResult } from '../src/domain/kernels';
+import type { ReadinessResult } from '../src/domain/kernels';
 import type { KernelActivities } from '../activities/kernels';
 import { readinessActivity } from './policies';
 
@@ -29,7 +29,7 @@ export interface ReadinessWait {
  * @param interrupted checked before each attempt: true gives up at once (the control plane learnt
  *   that the process being waited on died, so waiting on its self-test can only time out).
  */
-export async function waitKernelReady(kernel: KernelName, policy: ReadinessPolicy, interrupted: () => boolean = () => false): Promise<ReadinessWait> {
+export async function waitKernelReady(kernel: string, policy: ReadinessPolicy, interrupted: () => boolean = () => false): Promise<ReadinessWait> {
   const started = Date.now();
   let backoff = policy.initialBackoffMs;
   let last: ReadinessResult | undefined;

@@ -9,6 +9,7 @@ import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, findKeyNode, position, type ConfigProblem, type LoadedConfig } from '../../src/config/load';
 import { REPO_ROOT } from '../../src/stack/tools';
+import { KERNEL_MANIFESTS } from '../manifests';
 
 /** The policy shipped with Layer 1, used unless `kernels.message_bus.aclPolicy` names another. */
 export const DEFAULT_POLICY_FILE = path.join(REPO_ROOT, 'kernels', 'message-bus', 'acl-policy.yaml');
@@ -114,6 +115,7 @@ export const BusPolicySchema = z
     for (const name of REQUIRED_USERS) {
       if (!users.has(name)) ctx.addIssue({ code: 'custom', path: ['users'], message: `user "${name}" is required (readiness connects as it)` });
     }
+
     policy.exclusivePublish.forEach((rule, i) => {
       rule.users.forEach((u, j) => {
         if (!users.has(u)) ctx.addIssue({ code: 'custom', path: ['exclusivePublish', i, 'users', j], message: `unknown user "${u}"` });
@@ -197,8 +199,28 @@ export function parsePolicy(text: string, file: string): BusPolicy {
   if (syntax.length > 0) throw new ConfigError(file, syntax);
 
   const result = BusPolicySchema.safeParse(doc.toJS() ?? {});
-  if (result.success) return result.data;
+  if (result.success) return withKernelUsers(result.data);
   throw new ConfigError(file, zodIssuesAt(result.error, doc, lineCounter, file));
+}
+
+/**
+ * Each kernel's processes connect as the user its manifest names (kernels/manifests.ts). A kernel
+ * the policy does not list gets the least privilege a kernel needs, derived from its name: its own
+ * subjects (`layer1.<kernel>.>`, `layer1.events.<kernel>.>`), telemetry, and listening to control
+ * messages. A policy that lists the user decides for itself.
+ */
+export function withKernelUsers(policy: BusPolicy): BusPolicy {
+  const users = { ...policy.users };
+  for (const m of KERNEL_MANIFESTS) {
+    if (!m.busUser || users[m.busUser]) continue;
+    users[m.busUser] = {
+      description: `the ${m.name} kernel (derived from its manifest: the policy lists no such user)`,
+      publish: { allow: [`layer1.${m.name}.>`, `layer1.events.${m.name}.>`, 'telemetry.layer1.>'], deny: [] },
+      subscribe: { allow: [`layer1.${m.name}.>`, 'system.control', 'system.control.>'], deny: [] },
+      allowResponses: true,
+    };
+  }
+  return { ...policy, users };
 }
 
 function duplicateKeyName(text: string, offset: number): string {

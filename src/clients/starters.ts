@@ -12,11 +12,12 @@ import {
   type ControlPlaneWorkflow,
 } from '../../contracts/control-plane';
 import type { LoadedConfig } from '../config/load';
-import { KERNEL_NAMES } from '../domain/kernels';
+import { BOOT_PHASES, KERNEL_NAMES } from '../domain/kernels';
 
-/** The boot's input, from the configuration: each kernel's criticality and readiness policy. */
+/** The boot's input: the phases and kernels (from the kernel manifests), each kernel's criticality and readiness policy. */
 export function bootInput(config: LoadedConfig): BootInput {
   return {
+    phases: BOOT_PHASES.map((p) => ({ ...p, kernels: [...p.kernels] })),
     kernels: Object.fromEntries(
       KERNEL_NAMES.map((k) => [k, { critical: config.kernels[k].critical, readiness: config.kernels[k].readiness }]),
     ) as BootInput['kernels'],

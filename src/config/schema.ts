@@ -3,12 +3,13 @@
  * `scripts/gen-schema.ts` turns it into the JSON Schema editors use, so the two can never disagree.
  */
 import { z } from 'zod';
+import { KERNEL_MANIFESTS } from '../../kernels/manifests';
+import type { KernelManifest } from '../../kernels/manifest';
+import { ms, port } from './fields';
 
 const hostPort = z
   .string()
   .regex(/^[^\s:]+:\d{1,5}$/, 'expected HOST:PORT, for example 127.0.0.1:7233');
-
-const port = z.number().int().min(1).max(65535);
 
 export const TlsSchema = z
   .strictObject({
@@ -90,27 +91,20 @@ const kernelBase = {
     .prefault({}),
 };
 
-export const KernelsSchema = z.strictObject({
-  message_bus: z
-    .strictObject({
-      ...kernelBase,
-      critical: kernelBase.critical.default(true),
-      aclPolicy: z.string().optional().describe('ACL policy YAML; default kernels/message-bus/acl-policy.yaml'),
-    })
-    .prefault({}),
-  immutable_log: z
-    .strictObject({
-      ...kernelBase,
-      critical: kernelBase.critical.default(true),
-      port: port.default(4280).describe('Loopback port of the log API'),
-      quotaMb: z.number().int().min(1).default(1024),
-      segmentKb: z.number().int().min(1).default(1024),
-      minFreeDiskMb: z.number().int().min(0).default(256).describe('Readiness: free space required in the log directory'),
-    })
-    .prefault({}),
-  self_healing: z.strictObject({ ...kernelBase, critical: kernelBase.critical.default(true) }).prefault({}),
-  coding_agent: z.strictObject({ ...kernelBase, critical: kernelBase.critical.default(false) }).prefault({}),
-});
+/** One kernel's keys: critical (its manifest's default), liveness, readiness, and the manifest's own. */
+function kernelSchema<S extends z.ZodRawShape>(m: KernelManifest<string, S>) {
+  return z.strictObject({ ...kernelBase, critical: kernelBase.critical.default(m.critical), ...m.config }).prefault({} as never);
+}
+
+type KernelSchemas<M extends readonly KernelManifest[]> = { [K in M[number] as K['name']]: ReturnType<typeof kernelSchema<K['config']>> };
+
+/** `kernels:` for a list of kernel manifests: one key per kernel. */
+export function kernelsSchemaOf<const M extends readonly KernelManifest[]>(manifests: M) {
+  return z.strictObject(Object.fromEntries(manifests.map((m) => [m.name, kernelSchema(m)])) as KernelSchemas<M>);
+}
+
+/** `kernels:`, one key per kernel manifest (kernels/manifests.ts). */
+export const KernelsSchema = kernelsSchemaOf(KERNEL_MANIFESTS);
 
 export const ControlPlaneSchema = z.strictObject({
   restartBackoff: z
@@ -127,7 +121,6 @@ export const ControlPlaneSchema = z.strictObject({
     .prefault({}),
 });
 
-const ms = (def: number, min = 0) => z.number().int().min(min).default(def);
 
 /**
  * The trigger monitor's detectors (src/healing/detectors/) and their thresholds. Each reports

@@ -1,43 +1,50 @@
 /**
- * Kernel vocabulary shared by workflows (deterministic code) and activities: names, states, the
- * boot phase each belongs to, and the evidence that says a kernel is unwell. Pure data only.
+ * Kernel vocabulary: names (derived from the manifests in kernels/manifests.ts), the boot phases,
+ * one self-test run, and the evidence that says a kernel is unwell. Workflow code imports only
+ * types from here (and KernelState from ./kernel-state): the kernel list reaches workflows through
+ * their inputs, so a running control plane can adopt a kernel it has never seen.
  */
+import { KERNEL_MANIFESTS } from '../../kernels/manifests';
 import type { CheckResult } from './checks';
 
-export const KERNEL_NAMES = ['message_bus', 'immutable_log', 'self_healing', 'coding_agent'] as const;
-export type KernelName = (typeof KERNEL_NAMES)[number];
+export { KernelState } from './kernel-state';
+
+export type KernelName = (typeof KERNEL_MANIFESTS)[number]['name'];
+export const KERNEL_NAMES: readonly KernelName[] = KERNEL_MANIFESTS.map((m) => m.name);
 
 export function isKernelName(name: unknown): name is KernelName {
   return typeof name === 'string' && (KERNEL_NAMES as readonly string[]).includes(name);
 }
 
-/** String-valued so they read well in the Web UI's event history. */
-export enum KernelState {
-  UNKNOWN = 'UNKNOWN',
-  STARTING = 'STARTING',
-  READY = 'READY',
-  UNHEALTHY = 'UNHEALTHY',
-  RESTARTING = 'RESTARTING',
-  BACKING_OFF = 'BACKING_OFF',
-  CRASH_LOOP = 'CRASH_LOOP',
-  STOPPED = 'STOPPED',
-  FAILED = 'FAILED',
+/** A kernel's manifest by name. */
+export function kernelManifest(name: KernelName): (typeof KERNEL_MANIFESTS)[number] {
+  return KERNEL_MANIFESTS.find((m) => m.name === name)!;
 }
 
-/** The 7 boot phases, in order. Kernels of one phase start side by side. */
-export const BOOT_PHASES = [
+/** One boot phase and the kernels it starts. */
+export interface BootPhase {
+  phase: number;
+  name: string;
+  kernels: string[];
+}
+
+/**
+ * The 7 boot phases, in order: preflight, the kernels' phases 2–5 (kernels of one phase start side
+ * by side; a phase is named after its kernels), snapshots and schedules, warmup and watchdogs.
+ */
+export const BOOT_PHASES: readonly BootPhase[] = [
   { phase: 1, name: 'preflight', kernels: [] },
-  { phase: 2, name: 'message_bus', kernels: ['message_bus'] },
-  { phase: 3, name: 'immutable_log', kernels: ['immutable_log'] },
-  { phase: 4, name: 'self_healing', kernels: ['self_healing'] },
-  { phase: 5, name: 'coding_agent', kernels: ['coding_agent'] },
+  ...([2, 3, 4, 5] as const).map((phase) => {
+    const kernels = KERNEL_MANIFESTS.filter((m) => m.phase === phase).map((m) => m.name);
+    return { phase, name: kernels.join('+') || `phase_${phase}`, kernels };
+  }),
   { phase: 6, name: 'snapshots_and_schedules', kernels: [] },
   { phase: 7, name: 'warmup_and_watchdogs', kernels: [] },
-] as const satisfies ReadonlyArray<{ phase: number; name: string; kernels: readonly KernelName[] }>;
+];
 
 /** One run of a kernel's readiness self-test. */
 export interface ReadinessResult {
-  kernel: KernelName;
+  kernel: string;
   ready: boolean;
   checks: CheckResult[];
   /** How many times the self-test ran in this call (more than 1 when it was asked to wait). */

@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
+import { SEARCH_ATTRIBUTES as WORKFLOW_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes';
 import type { LoadedConfig } from '../config/load';
 import { renderBus } from '../../kernels/message-bus/render';
 import type { ProcessSpec } from '../process/manager';
@@ -17,13 +18,16 @@ import type { Tools } from './tools';
 export type ServiceName = 'temporal' | 'store' | 'bus';
 export const SERVICE_NAMES: ServiceName[] = ['temporal', 'store', 'bus'];
 
-/** Custom search attributes registered on the embedded server; a real cluster needs them too. */
-export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Bool' | 'Datetime'> = {
-  Layer1Kernel: 'Keyword',
-  Layer1Phase: 'Keyword',
-  Layer1Outcome: 'Keyword',
-  Layer1Playbook: 'Keyword',
-};
+/** The CLI's and the operator API's name of each search attribute type we use. */
+const TYPE_NAMES = { KEYWORD: 'Keyword', INT: 'Int', BOOL: 'Bool', DATETIME: 'Datetime' } as const;
+
+/**
+ * Custom search attributes (contracts/search-attributes.ts) by name and type, as the embedded
+ * server's flags and the operator API take them; a real cluster needs them too.
+ */
+export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Bool' | 'Datetime'> = Object.fromEntries(
+  WORKFLOW_SEARCH_ATTRIBUTES.map((k) => [k.name, TYPE_NAMES[k.type as keyof typeof TYPE_NAMES]]),
+);
 
 /** temporal.api.enums.v1.IndexedValueType, for registering the attributes over gRPC. */
 export const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3, Bool: 5, Datetime: 6 } as const;

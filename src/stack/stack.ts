@@ -9,18 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../config/load';
 import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
 import { ExitCode, UserError } from '../errors';
-import { DetachedProcessManager, type ProcessManager, type ProcessSpec, type StandbyInfo } from '../process/manager';
+import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
 import { connectClient } from '../clients/temporal';
 import { portInUse, services, webUiUrl, errorText, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
-import { ensureTools, REPO_ROOT, type Progress } from './tools';
-
-export interface WorkerDef {
-  /** Process name, also the prefix of the worker's Temporal identity. */
-  name: string;
-  taskQueue: string;
-  /** Compiled entry point under dist/workers. */
-  entry: string;
-}
+import { ensureTools, type Progress } from './tools';
+import { workerDefs, workerSpec } from './workers';
 
 export interface ServiceStatus {
   healthy: boolean;
@@ -55,17 +48,6 @@ const HEALTH_PROBE_TIMEOUT_MS = 1_500;
 
 export function processManager(config: LoadedConfig): ProcessManager {
   return new DetachedProcessManager(config.stateDir);
-}
-
-export function workerDefs(config: LoadedConfig): WorkerDef[] {
-  const defs: WorkerDef[] = [];
-  for (let i = 1; i <= config.workers.healing.replicas; i++) {
-    defs.push({ name: `healing-${i}`, taskQueue: config.temporal.taskQueues.healing, entry: 'healing.js' });
-  }
-  for (let i = 1; i <= config.workers.codingAgent.replicas; i++) {
-    defs.push({ name: `coding-agent-${i}`, taskQueue: config.temporal.taskQueues.codingAgent, entry: 'coding-agent.js' });
-  }
-  return defs;
 }
 
 function isLocalHost(host: string): boolean {
@@ -180,23 +162,6 @@ async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
   } finally {
     await client.connection.close();
   }
-}
-
-/** How a worker process is started: detached, told its config, state dir and name. */
-export function workerSpec(config: LoadedConfig, w: WorkerDef): ProcessSpec {
-  const entry = path.join(REPO_ROOT, 'dist', 'workers', w.entry);
-  if (!existsSync(entry)) {
-    throw new UserError(`worker entry ${entry} is missing: run \`npm install\` (or \`npm run build\`) first`, ExitCode.PREREQUISITE);
-  }
-  return {
-    name: w.name,
-    command: process.execPath,
-    args: [entry],
-    cwd: REPO_ROOT,
-    env: { ...process.env, LAYER1_CONFIG: config.configFile, LAYER1_STATE_DIR: config.stateDir, LAYER1_WORKER_NAME: w.name },
-    // A worker needs 2–3 s to load the SDK and its workflow bundle: a warm spare takes over in ms.
-    standby: config.workers.standby,
-  };
 }
 
 /** Starts each worker process unless it runs already, then waits until each polls its task queue. */

@@ -1,0 +1,46 @@
+/**
+ * The coding agent kernel's behaviour: its self-test. Its processes are the coding-agent workers
+ * (its manifest's `worker`), which register their fixers and knowledge when they start.
+ */
+import { timedCheck } from '../../src/domain/checks';
+import { REGISTRATIONS_COLLECTION } from '../../src/clients/collections';
+import { livePollers, type KernelBehaviour } from '../kernel';
+
+interface Registration {
+  _id: string;
+  kernel: string;
+  pid: number;
+  fixers: string[];
+  knowledge: number;
+  at: Date;
+}
+
+export const codingAgentKernel: KernelBehaviour = {
+  readiness: async (ctx) => {
+    const queue = ctx.config.temporal.taskQueues.codingAgent;
+    const pollers = await livePollers(ctx, queue).catch(() => [] as string[]);
+    const regs = await ctx.db
+      .collection<Registration>(REGISTRATIONS_COLLECTION)
+      .find({ kernel: 'coding_agent' })
+      .toArray()
+      .catch(() => [] as Registration[]);
+    // Only registrations of workers that are polling right now count.
+    const live = regs.filter((r) => pollers.some((p) => p.startsWith(`${r._id}:${r.pid}@`)));
+    return Promise.all([
+      timedCheck('task_queue_pollers', async () => {
+        if (pollers.length === 0) throw new Error(`no live poller on ${queue}`);
+        return `${pollers.length} poller(s) on ${queue}`;
+      }),
+      timedCheck('fixers_available', async () => {
+        const fixers = [...new Set(live.flatMap((r) => r.fixers))];
+        if (fixers.length === 0) throw new Error('no live coding-agent worker has registered a fixer');
+        return `fixers: ${fixers.join(', ')}`;
+      }),
+      timedCheck('knowledge_loaded', async () => {
+        if (live.length === 0) throw new Error('no live coding-agent worker has loaded the knowledge base');
+        return `knowledge base loaded (${Math.max(...live.map((r) => r.knowledge))} signature(s))`;
+      }),
+    ]);
+  },
+};
+

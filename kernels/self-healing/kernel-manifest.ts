@@ -1,0 +1,12 @@
+/** The self-healing kernel: the healing workers, which run every workflow and the trigger monitor. */
+import { defineKernel } from '../manifest';
+
+export const selfHealingManifest = defineKernel({
+  name: 'self_healing',
+  title: 'the healing workers: every workflow, the trigger monitors and the playbooks',
+  phase: 4,
+  critical: true,
+  config: {},
+  busUser: 'self_healing',
+  worker: { process: 'healing', entry: 'healing.js', taskQueue: 'healing', replicas: 'healing' },
+});

@@ -1,0 +1,138 @@
+/**
+ * The control plane adopts kernels its state does not know, while it runs: a kernel added to the
+ * registry after the control plane started (named by a boot, a trigger monitor's report or a
+ * command) gets a record and is supervised like the others; one the registry does not know is
+ * forgotten again. Time-skipping server, stub lifecycle activities that play the registry.
+ */
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  CONTROL_PLANE_WORKFLOW,
+  getControlPlaneStatusQuery,
+  kernelsBootedSignal,
+  kernelUnwellSignal,
+  startKernelUpdate,
+  stopKernelUpdate,
+  UNKNOWN_KERNEL,
+  type ControlPlaneStatus,
+  type ControlPlaneWorkflow,
+} from '../../contracts/control-plane';
+import type { KernelActivities } from '../../activities/kernels';
+import { KernelState } from '../../src/domain/kernel-state';
+import type { KernelName } from '../../src/domain/kernels';
+import { createTimeSkippingEnv } from '../support/time-skipping';
+import { uniqueId } from '../support/env';
+import { waitFor } from '../support/kernels';
+
+/** The registry the stubs play: the four kernels, and `fake_kernel`, "added" to it. */
+const REGISTRY: Record<string, string[]> = {
+  message_bus: ['bus'],
+  immutable_log: ['immutable-log'],
+  self_healing: ['healing-1', 'healing-2'],
+  coding_agent: ['coding-agent-1'],
+  fake_kernel: ['fake-1'],
+};
+
+/** The messages of an error and its causes (an update's failure wraps the activity's). */
+function causes(err: unknown): string {
+  const out: string[] = [];
+  for (let e = err as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) out.push(String(e.message));
+  return out.join(' <- ');
+}
+
+function stubActivities(calls: string[]): Partial<KernelActivities> {
+  let nextPid = 1000;
+  const known = (k: string): string[] => {
+    const procs = REGISTRY[k];
+    if (!procs) throw ApplicationFailure.create({ type: UNKNOWN_KERNEL, nonRetryable: true, message: `unknown kernel "${k}"` });
+    return procs;
+  };
+  return {
+    async startKernel(kernel: string) {
+      calls.push(`start ${kernel}`);
+      return Object.fromEntries(known(kernel).map((p) => [p, nextPid++]));
+    },
+    async stopKernel(kernel: string) {
+      calls.push(`stop ${kernel}`);
+      known(kernel);
+    },
+    async restartKernelProcess(kernel: string, processName: string) {
+      calls.push(`restart ${kernel}/${processName}`);
+      known(kernel);
+      return { pid: nextPid++, started: true };
+    },
+    async kernelReadiness(kernel: string) {
+      known(kernel);
+      return { kernel, ready: true, checks: [{ name: 'self_test', ok: true, detail: 'stub', ms: 1 }], polls: 1 };
+    },
+  };
+}
+
+describe('control plane (time-skipping server, stub lifecycle activities)', function () {
+  this.timeout(60_000);
+  let env: TestWorkflowEnvironment;
+  let bundle: WorkflowBundleWithSourceMap;
+
+  before(async function () {
+    this.timeout(120_000);
+    env = await createTimeSkippingEnv();
+    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
+  });
+
+  after(async () => {
+    await env?.teardown();
+  });
+
+  it('adopts a kernel it has never seen while running, supervises it, and forgets a name the registry does not know', async () => {
+    const taskQueue = uniqueId('cp');
+    const calls: string[] = [];
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: stubActivities(calls) });
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
+        taskQueue,
+        workflowId: uniqueId('control-plane'),
+        args: [
+          {
+            settings: { restartBackoff: { initialMs: 100, maxMs: 1000 }, crashLoop: { restarts: 5, windowMs: 60_000 } },
+            pids: { message_bus: { bus: 1 } },
+            kernels: [{ kernel: 'message_bus', ready: true }],
+          },
+        ],
+      });
+      const status = (): Promise<ControlPlaneStatus> => handle.query(getControlPlaneStatusQuery);
+      assert.deepEqual(Object.keys((await status()).kernels), ['message_bus']);
+
+      // A boot that knows a kernel the running control plane does not.
+      await handle.signal(kernelsBootedSignal, { pids: { fake_kernel: { 'fake-1': 42 } }, kernels: [{ kernel: 'fake_kernel', ready: true }] });
+      const adopted = await waitFor('fake_kernel adopted', status, (s) => s.kernels.fake_kernel?.state === KernelState.READY);
+      assert.deepEqual(adopted.kernels.fake_kernel.pids, { 'fake-1': 42 });
+      assert.ok(adopted.events.some((e) => e.kernel === 'fake_kernel' && /adopted/.test(e.what)));
+
+      // Its process dies: it is restarted like any kernel's.
+      await handle.signal(kernelUnwellSignal, {
+        kernel: 'fake_kernel' as KernelName, process: 'fake-1', pid: 42, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test',
+      });
+      const healed = await waitFor('fake_kernel restarted', status, (s) => s.kernels.fake_kernel.restarts === 1 && s.kernels.fake_kernel.state === KernelState.READY);
+      assert.notEqual(healed.kernels.fake_kernel.pids['fake-1'], 42);
+      assert.ok(calls.includes('restart fake_kernel/fake-1'));
+
+      // A report about a kernel it has not seen (not even by a boot) is adopted too, not a crash.
+      await handle.signal(kernelUnwellSignal, {
+        kernel: 'coding_agent', process: 'coding-agent-1', pid: 7, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test',
+      });
+      await waitFor('coding_agent adopted and restarted', status, (s) => s.kernels.coding_agent?.restarts === 1);
+
+      // An operator's start of a name the registry does not know fails, and leaves no record.
+      await assert.rejects(handle.executeUpdate(startKernelUpdate, { args: ['no_such_kernel'] }), (err: Error) => /unknown kernel "no_such_kernel"/.test(causes(err)));
+      const after = await status();
+      assert.equal(after.kernels.no_such_kernel, undefined);
+      assert.ok(after.events.some((e) => e.kernel === 'no_such_kernel' && /forgotten/.test(e.what)));
+      // Stopping a kernel it does not know is refused before anything is recorded.
+      await assert.rejects(handle.executeUpdate(stopKernelUpdate, { args: ['never_seen'] }), (err: Error) => /unknown kernel "never_seen"/.test(causes(err)));
+      assert.ok(!calls.includes('stop never_seen'));
+      await handle.terminate();
+    });
+  });
+});
