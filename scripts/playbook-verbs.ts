@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../src/errors';
 import { formatProblem } from '../src/config/load';
 import { describeActions, type ActionDescription } from '../src/playbooks/format';
+import { ACTION_NAMES } from '../src/playbooks/actions';
 import { DEFAULT_PLAYBOOK_DIR, loadPlaybookFiles, playbookFiles, type LoadResult } from '../src/playbooks/loader';
 
 /** The `playbook` command of `program`, created with its description on first use. */
@@ -122,7 +123,7 @@ export function registerPlaybookVerbs(program: Command): void {
 
   program
     .command('actions')
-    .description('The 18 action primitives a playbook step may use, with their parameters and output')
+    .description(`The ${ACTION_NAMES.length} action primitives a playbook step may use, with their parameters and output`)
     .option('--json', 'print a JSON array of {name, description, risky, idempotency, params, output, defaultTimeoutMs}')
     .action((opts: { json?: boolean }) => {
       const actions = describeActions();

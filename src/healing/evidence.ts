@@ -54,7 +54,7 @@ export interface Evidence {
    */
   id: string;
   kind: EvidenceKind;
-  /** The kernel it concerns; `null` for a process or resource outside the four kernels. */
+  /** The kernel it concerns; `null` for a process or resource outside the kernels. */
   kernel: KernelName | null;
   /** The managed process concerned, when there is one. */
   process: string | null;

@@ -391,7 +391,7 @@ export function describeAction(spec: ActionSpec): ActionDescription {
   };
 }
 
-/** All 18 actions, in declaration order. */
+/** All actions, in declaration order. */
 export function describeActions(): ActionDescription[] {
   return Object.values(ACTIONS).map((spec: ActionSpec) => describeAction(spec));
 }

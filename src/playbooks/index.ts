@@ -1,8 +1,8 @@
 /**
- * Playbooks: YAML recipes of the 18 action primitives, validated completely before anything runs
+ * Playbooks: YAML recipes of the action primitives, validated completely before anything runs
  * and then run step by step by the `playbook` workflow. Reference: docs/playbooks.md.
  *
- * - `actions.ts` — the 18 primitives, each with zod `params` and `output` schemas.
+ * - `actions.ts` — the primitives, each with zod `params` and `output` schemas.
  * - `format.ts` — the file format as a zod schema (and the JSON Schema generated from it), and the
  *   normalized {@link Playbook} the loader returns and the workflow takes as input.
  * - `template.ts` — `${{ … }}` templates and `when` conditions: a tiny expression language parsed

@@ -20,7 +20,7 @@ import { EVIDENCE_COLLECTION } from '../../src/healing/seam';
 import type { LogEntry } from '../../kernels/immutable-log/format';
 import { stackAvailable, testConfig } from '../support/env';
 
-describe('the 22 playbooks, dispatched for real failures', function () {
+describe('every shipped playbook, dispatched for a real failure', function () {
   this.timeout(240_000);
   const config = testConfig();
   const pm = processManager(config);
@@ -43,7 +43,7 @@ describe('the 22 playbooks, dispatched for real failures', function () {
 
   it('there is a scenario for every shipped playbook', () => {
     const names = loadPlaybooks().playbooks.map((p) => p.name).sort();
-    assert.equal(names.length, 22);
+    assert.ok(names.length > 0);
     assert.deepEqual(SCENARIOS.map((s) => s.playbook).sort(), names);
   });
 

@@ -15,9 +15,10 @@ const evidence = (over: Partial<Parameters<typeof makeEvidence>[0]> = {}): Evide
 describe('dispatcher: matching evidence to playbooks', () => {
   const { playbooks, problems } = loadPlaybooks();
 
-  it('the shipped playbooks load: exactly 22, no problems', () => {
+  it('the shipped playbooks load with no problems, each name once', () => {
     assert.deepEqual(problems, []);
-    assert.equal(playbooks.length, 22);
+    assert.ok(playbooks.length > 0);
+    assert.equal(new Set(playbooks.map((p) => p.name)).size, playbooks.length);
   });
 
   it('every evidence kind a detector reports, on each kernel it concerns, has a playbook or is knowingly unmatched', () => {

@@ -395,10 +395,9 @@ describe('playbook schema and CLI', () => {
     assert.deepEqual(published, playbookJsonSchema(), 'run `npm run schema` to regenerate schema/');
   });
 
-  it('describes the 18 actions with their parameters', () => {
+  it('describes every action of the catalogue with its parameters', () => {
     const actions = describeActions();
     assert.deepEqual(actions.map((a) => a.name), ACTION_NAMES);
-    assert.equal(actions.length, 18);
     const drain = actions.find((a) => a.name === 'drain_queue')!;
     assert.deepEqual(drain.params.find((p) => p.name === 'maxMessages'), {
       name: 'maxMessages',
@@ -429,6 +428,6 @@ describe('playbook schema and CLI', () => {
     for (const key of ['name', 'file', 'description', 'trigger', 'steps']) assert.ok(key in rows[0], key);
     const actions = await runCli(['actions', '--json']);
     assert.equal(actions.code, 0);
-    assert.equal((JSON.parse(actions.stdout) as unknown[]).length, 18);
+    assert.deepEqual((JSON.parse(actions.stdout) as Array<{ name: string }>).map((a) => a.name), ACTION_NAMES);
   });
 });
