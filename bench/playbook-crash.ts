@@ -260,7 +260,7 @@ export async function countEffects(deps: CrashDeps, workflowId: string, fromSeq:
       continue;
     }
     const key = (JSON.parse(readFileSync(manifest, 'utf8')) as { key: string | null }).key ?? '';
-    // Keys are RUN:RUN_ID:STEP (activities/actions.ts idempotencyKey); counted per RUN:STEP.
+    // Keys are RUN:RUN_ID:STEP (activities/actions/shared.ts idempotencyKey); counted per RUN:STEP.
     if (key.startsWith(`${workflowId}:`)) add(`snapshot ${workflowId}:${key.split(':').pop()}${dir.startsWith('.tmp-') ? ' (partial)' : ''}`);
   }
 
