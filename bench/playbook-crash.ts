@@ -26,7 +26,7 @@ import type { LoadedConfig } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore, type Store } from '../src/clients/store';
-import { BACKLOG_COLLECTION } from '../src/backlog/store';
+import { BACKLOG_COLLECTION } from '../src/clients/collections';
 import type { ProcessManager } from '../src/process/manager';
 import { loadPlaybookFiles, PlaybookError, resolveRunParams } from '../src/playbooks/loader';
 import type { Playbook } from '../src/playbooks/format';

@@ -5,7 +5,7 @@
  */
 // First: a spare must catch its promotion signal before the slow requires below.
 import './standby';
-import { REGISTRATIONS_COLLECTION } from '../kernels/registry';
+import { REGISTRATIONS_COLLECTION } from '../src/clients/collections';
 import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
 import { ensureModels } from '../src/coding-agent/models';
 import { runWorker, type WorkerContext } from './run-worker';

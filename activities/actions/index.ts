@@ -46,7 +46,6 @@ export {
 } from './shared';
 export { AUDIT_META_FIELD } from './audit';
 export { EVENT_HEADERS } from './bus';
-export { ACTION_RECORDS_COLLECTION } from './processes';
 export { failOverControlPlane } from './control-plane-client';
 
 export function createActionActivities(deps: ActionDeps): ActionActivities {

@@ -1,8 +1,6 @@
 /** The process action: kill_process, a signal to one managed process. */
+import { ACTION_RECORDS_COLLECTION } from '../../src/clients/collections';
 import { action, ActionErrorType, failure, idempotencyKey, type ActionDeps, type ActionGroup } from './shared';
-
-/** Where kill_process records the pid each step targets. */
-export const ACTION_RECORDS_COLLECTION = 'action_records';
 
 export function processActions({ db, pm }: ActionDeps): ActionGroup<'kill_process'> {
   return {

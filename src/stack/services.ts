@@ -9,6 +9,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
+import { HEALTH_COLLECTION } from '../clients/collections';
+import { errorText } from '../domain/errors';
 import type { LoadedConfig } from '../config/load';
 import { renderBus } from '../../kernels/message-bus/render';
 import type { ProcessSpec } from '../process/manager';
@@ -136,7 +138,7 @@ export async function storeHealth(uri: string, database: string, timeoutMs: numb
     const db = client.db(database);
     await db.command({ ping: 1 });
     const probe = `health-${process.pid}-${Date.now()}`;
-    const coll = db.collection<{ _id: string; at: Date }>('_health');
+    const coll = db.collection<{ _id: string; at: Date }>(HEALTH_COLLECTION);
     // Idempotent: keyed on a probe id unique to this call.
     await coll.updateOne({ _id: probe }, { $set: { at: new Date() } }, { upsert: true });
     const back = await coll.findOne({ _id: probe });
@@ -211,10 +213,5 @@ export function services(config: LoadedConfig): ServiceDef[] {
   return [temporalService(config), storeService(config), busService(config)];
 }
 
-export function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && cause.message !== err.message ? `${err.message} (${cause.message})` : err.message;
-  }
-  return String(err);
-}
+// kernels/registry.ts still imports errorText from here.
+export { errorText };

@@ -19,7 +19,7 @@ import { connectStore, type Store } from '../../src/clients/store';
 import { KernelState } from '../../src/domain/kernels';
 import { controlPlaneStatus } from '../../src/stack/kernel-status';
 import { processManager } from '../../src/stack/stack';
-import { BACKLOG_COLLECTION } from '../../src/backlog/store';
+import { BACKLOG_COLLECTION } from '../../src/clients/collections';
 import { immutableLogClient, KERNELS } from '../../kernels/registry';
 import type { LogEntry } from '../../kernels/immutable-log/format';
 import { ActionErrorType, createActionActivities, type ActionActivities, type ActionMeta } from '../../activities/actions';

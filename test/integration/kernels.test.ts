@@ -3,6 +3,7 @@ import { openSync, readdirSync, readFileSync, readSync, writeSync, closeSync, st
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/clients/temporal';
+import { BOOTS_COLLECTION } from '../../src/clients/collections';
 import { connectStore, type Store } from '../../src/clients/store';
 import { KernelState, type KernelName } from '../../src/domain/kernels';
 import { processManager } from '../../src/stack/stack';
@@ -78,7 +79,7 @@ describe('kernels on the real stack', function () {
     assert.equal(report.ok, true, report.failedChecks.join('; '));
     assert.deepEqual(report.phases.map((p) => p.phase), [1, 2, 3, 4, 5, 6, 7]);
     assert.deepEqual(processes(), pidsBefore);
-    const stored = await store.db.collection('boots').findOne({ _id: report.bootId as never });
+    const stored = await store.db.collection(BOOTS_COLLECTION).findOne({ _id: report.bootId as never });
     assert.ok(stored, 'the boot report is stored');
   });
 

@@ -16,7 +16,7 @@ import { processManager } from '../../src/stack/stack';
 import { immutableLogClient } from '../../kernels/registry';
 import { loadPlaybooks } from '../../src/playbooks/loader';
 import { allKernelsReady, awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../../src/chaos/scenarios';
-import { EVIDENCE_COLLECTION } from '../../src/healing/seam';
+import { EVIDENCE_COLLECTION } from '../../src/clients/collections';
 import type { LogEntry } from '../../kernels/immutable-log/format';
 import { stackAvailable, testConfig } from '../support/env';
 

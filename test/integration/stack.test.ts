@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/clients/temporal';
 import { connectStore, type Store } from '../../src/clients/store';
-import { PREFLIGHT_COLLECTION } from '../../activities/preflight';
+import { PREFLIGHT_COLLECTION } from '../../src/clients/collections';
 import { preflightWorkflow } from '../../workflows/preflight';
 import { OutcomeAttr, PhaseAttr } from '../../workflows/search-attributes';
 import { stackAvailable, testConfig, uniqueId, TEST_CONFIG_FILE } from '../support/env';

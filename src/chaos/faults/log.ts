@@ -7,7 +7,7 @@ import { immutableLogClient } from '../../../kernels/registry';
 import { ImmutableLogRequestError, type ImmutableLogClient } from '../../../kernels/immutable-log/client';
 import type { SegmentRecord } from '../../../kernels/immutable-log/log';
 import type { LoadedConfig } from '../../config/load';
-import { errorText } from '../../stack/services';
+import { errorText } from '../../domain/errors';
 import { flipByte, pickPayloadByte, readByte, unflip, writeByte } from './bytes';
 import { FaultError, MiB, type FaultContext, type Injected } from './types';
 
