@@ -26,6 +26,7 @@ import type { LoadedConfig } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore, type Store } from '../src/clients/store';
+import { auditEntriesOf } from '../src/clients/audit-log';
 import { BACKLOG_COLLECTION } from '../src/clients/collections';
 import type { ProcessManager } from '../src/process/manager';
 import { loadPlaybookFiles, PlaybookError, resolveRunParams } from '../src/playbooks/loader';
@@ -35,7 +36,6 @@ import { REPO_ROOT } from '../src/stack/tools';
 import { immutableLogClient, KERNELS } from '../kernels/registry';
 import { runBoot } from '../scripts/kernel-verbs';
 import type { PlaybookReport, PlaybookRunInput } from '../workflows/playbook';
-import { AUDIT_META_FIELD } from '../activities/actions';
 import { benchConfig, percentile, printTable } from './support';
 
 export const CRASH_PLAYBOOK_FILE = path.join(REPO_ROOT, 'bench', 'fixtures', 'crash-playbook.yaml');
@@ -233,14 +233,7 @@ export async function countEffects(deps: CrashDeps, workflowId: string, fromSeq:
 
   const log = immutableLogClient(deps.config, 30_000);
   const head = (await log.head()).seq;
-  for (let from = fromSeq + 1; from <= head; from += 1_000) {
-    const { entries } = await log.entries(from, Math.min(1_000, head - from + 1));
-    for (const e of entries) {
-      const data = e.data as Record<string, unknown> | null;
-      const meta = data && typeof data === 'object' && !Array.isArray(data) ? (data[AUDIT_META_FIELD] as Record<string, unknown> | undefined) : undefined;
-      if (meta && typeof meta === 'object' && meta.workflowId === workflowId) add(`log ${workflowId}:${String(meta.stepId)}`);
-    }
-  }
+  for (const { meta } of await auditEntriesOf(log, workflowId, fromSeq + 1, head)) add(`log ${workflowId}:${String(meta.stepId)}`);
 
   const docs = await deps.db
     .collection(BACKLOG_COLLECTION)

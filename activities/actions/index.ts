@@ -44,7 +44,7 @@ export {
   type ActionOutputs,
   type ActionParams,
 } from './shared';
-export { AUDIT_META_FIELD } from './audit';
+export { AUDIT_META_FIELD } from '../../src/clients/audit-log';
 export { EVENT_HEADERS } from './bus';
 export { failOverControlPlane } from './control-plane-client';
 

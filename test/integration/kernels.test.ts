@@ -6,6 +6,7 @@ import { connectClient } from '../../src/clients/temporal';
 import { BOOTS_COLLECTION } from '../../src/clients/collections';
 import { connectStore, type Store } from '../../src/clients/store';
 import { KernelState, type KernelName } from '../../src/domain/kernels';
+import { waitKernelsReady } from '../../src/stack/kernel-readiness';
 import { processManager } from '../../src/stack/stack';
 import { KERNELS } from '../../kernels/registry';
 import { BOOT_WORKFLOW_ID, bootInput } from '../../scripts/kernel-verbs';
@@ -193,7 +194,7 @@ describe('kernels on the real stack', function () {
     process.kill(pm.pid('healing-1')!, 'SIGKILL');
     const report = (await handle.result()) as BootReport;
     assert.equal(report.ok, true, report.failedChecks.join('; '));
-    await waitFor('healing-1 back', async () => (await readiness('self_healing')).every((c) => c.ok), Boolean);
+    await waitKernelsReady(ctx(), { kernels: ['self_healing'], timeoutMs: 20_000, everyMs: 50 });
   });
 
   it('a crash-looping kernel backs off and says so in status', async () => {
