@@ -4,17 +4,12 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
 import { LogArchiveError, LogCorruptionError, LogInvalidArgumentError } from './errors';
 import { archiveName, indexName, sha256Hex } from './format';
-import { fsyncDir, unlinkIfExists, writeFileAtomic } from './fsutil';
+import { fsyncDir, gunzip, gzip, unlinkIfExists, writeFileAtomic } from './fsutil';
 import { persistManifest } from './manifest';
 import { refreshUsage } from './quota';
 import type { ArchiveResult, CleanupOptions, CleanupResult, LogContext, SegmentRecord } from './types';
-
-const gzip = promisify(zlib.gzip);
-const gunzip = promisify(zlib.gunzip);
 
 /** See {@link ImmutableLog.archiveSealed}; the caller holds the maintenance lock. */
 export async function archiveSealed(ctx: LogContext, keep: number): Promise<ArchiveResult> {

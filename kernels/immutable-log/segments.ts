@@ -5,13 +5,10 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
 import { LogCorruptionError } from './errors';
+import { gunzip } from './fsutil';
 import { GENESIS_HASH, computeHash, encodeIndex, indexName, parseLine, parseSegmentName, scanLines, sha256Hex, type LogEntry } from './format';
 import type { LogContext, LogHead, LogState, OpenReport, SegmentRecord, SegmentSource } from './types';
-
-const gunzip = promisify(zlib.gunzip);
 
 /** Signals read() that a segment moved (sealed or archived) under it and the range must be re-planned. */
 function retryRead(name: string): NodeJS.ErrnoException {

@@ -5,11 +5,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
 import { LogInvalidArgumentError, type CorruptionReason } from './errors';
 import { GENESIS_HASH, computeHash, parseLine, scanLines, sha256Hex } from './format';
-import { writeFileAtomic } from './fsutil';
+import { gunzip, writeFileAtomic } from './fsutil';
 import { checkpointPath } from './manifest';
 import { segmentSources } from './segments';
 import type {
@@ -25,8 +23,6 @@ import type {
   VerifyOptions,
   VerifyResult,
 } from './types';
-
-const gunzip = promisify(zlib.gunzip);
 
 /** One verification under way: what it checks and what it found so far. */
 interface VerifyRun {
