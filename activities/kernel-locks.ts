@@ -23,8 +23,8 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { MongoServerError, type Collection, type Db } from 'mongodb';
 import { lockGrantedSignal } from '../contracts/playbook';
+import { KERNEL_LOCKS_COLLECTION } from '../src/clients/collections';
 
-export const KERNEL_LOCKS_COLLECTION = 'kernel_locks';
 
 export interface LockOwner {
   workflowId: string;

@@ -14,6 +14,8 @@ import { TRIGGER_MONITORS_COLLECTION } from '../src/clients/collections';
 import { kernelsBootedSignal, type ControlPlaneInput } from '../contracts/control-plane';
 import { startControlPlane } from '../src/clients/starters';
 import type { BootReport } from '../contracts/boot';
+import { BOOTS_COLLECTION } from '../src/clients/collections';
+import { READINESS_COLLECTION } from '../src/clients/collections';
 
 export interface KernelActivityDeps {
   config: LoadedConfig;
@@ -23,8 +25,6 @@ export interface KernelActivityDeps {
   temporal: Client;
 }
 
-export const BOOTS_COLLECTION = 'boots';
-export const READINESS_COLLECTION = 'kernel_readiness';
 export const READINESS_SUBJECT = 'telemetry.layer1.readiness';
 /** How often a waiting self-test runs again (each run is a few small requests). */
 export const READINESS_POLL_MS = 30;

@@ -14,6 +14,7 @@ import type { JsonValue } from '../kernels/immutable-log/format';
 import type { PlaybookReport } from '../contracts/playbook';
 import { AUDIT_META_FIELD, idempotencyKey } from './actions';
 import { kernelLocks, type AcquireResult, type LockOwner } from './kernel-locks';
+import { PLAYBOOK_RUNS_COLLECTION } from '../src/clients/collections';
 
 export interface PlaybookActivityDeps {
   config: LoadedConfig;
@@ -21,7 +22,6 @@ export interface PlaybookActivityDeps {
   temporal: Client;
 }
 
-export const PLAYBOOK_RUNS_COLLECTION = 'playbook_runs';
 
 /** The run an audit entry belongs to: with the entry's key, its `data.meta` (as append_audit writes it). */
 export interface AuditRun {

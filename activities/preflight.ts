@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Db } from 'mongodb';
+import { PREFLIGHT_COLLECTION, PREFLIGHT_PROBES_COLLECTION } from '../src/clients/collections';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { timedCheck, type CheckResult } from '../src/domain/checks';
 import { SEARCH_ATTRIBUTES, services, type ServiceName } from '../src/stack/services';
@@ -20,8 +21,6 @@ export interface PreflightDeps {
   temporal: Client;
 }
 
-export const PREFLIGHT_COLLECTION = 'preflight_runs';
-const PROBE_COLLECTION = 'preflight_probes';
 
 export function createPreflightActivities({ config, db, bus, temporal }: PreflightDeps) {
   return {
@@ -50,13 +49,13 @@ export function createPreflightActivities({ config, db, bus, temporal }: Preflig
     async checkStore(): Promise<CheckResult> {
       return timedCheck('store', async () => {
         const id = randomUUID();
-        const coll = db.collection<{ _id: string; at: Date }>(PROBE_COLLECTION);
+        const coll = db.collection<{ _id: string; at: Date }>(PREFLIGHT_PROBES_COLLECTION);
         // Idempotent: a fresh probe id per attempt, removed once read back.
         await coll.insertOne({ _id: id, at: new Date() });
         const back = await coll.findOne({ _id: id });
         await coll.deleteOne({ _id: id });
         if (!back) throw new Error('wrote a probe document but could not read it back');
-        return `wrote and read back a document in ${config.store.database}.${PROBE_COLLECTION}`;
+        return `wrote and read back a document in ${config.store.database}.${PREFLIGHT_PROBES_COLLECTION}`;
       });
     },
 

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore } from '../src/clients/store';
 import type { KernelName } from '../src/domain/kernels';
-import { EVIDENCE_COLLECTION } from '../src/healing/seam';
+import { EVIDENCE_COLLECTION } from '../src/clients/collections';
 import { fromKernelUnwell } from '../src/healing/evidence';
 import { controlPlaneStatus } from '../src/stack/kernel-status';
 import { processManager, stopAll } from '../src/stack/stack';

@@ -26,7 +26,8 @@ import type { LoadedConfig } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore, type Store } from '../src/clients/store';
-import { BACKLOG_COLLECTION } from '../src/backlog/store';
+import { auditEntriesOf } from '../src/clients/audit-log';
+import { BACKLOG_COLLECTION } from '../src/clients/collections';
 import type { ProcessManager } from '../src/process/manager';
 import { loadPlaybookFiles, PlaybookError, resolveRunParams } from '../src/playbooks/loader';
 import type { Playbook } from '../src/playbooks/format';
@@ -36,7 +37,6 @@ import { REPO_ROOT } from '../src/stack/tools';
 import { immutableLogClient, KERNELS } from '../kernels/registry';
 import { runBoot } from '../scripts/kernel-verbs';
 import type { PlaybookReport, PlaybookRunInput } from '../contracts/playbook';
-import { AUDIT_META_FIELD } from '../activities/actions';
 import { benchConfig, percentile, printTable } from './support';
 import { PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
 
@@ -235,14 +235,7 @@ export async function countEffects(deps: CrashDeps, workflowId: string, fromSeq:
 
   const log = immutableLogClient(deps.config, 30_000);
   const head = (await log.head()).seq;
-  for (let from = fromSeq + 1; from <= head; from += 1_000) {
-    const { entries } = await log.entries(from, Math.min(1_000, head - from + 1));
-    for (const e of entries) {
-      const data = e.data as Record<string, unknown> | null;
-      const meta = data && typeof data === 'object' && !Array.isArray(data) ? (data[AUDIT_META_FIELD] as Record<string, unknown> | undefined) : undefined;
-      if (meta && typeof meta === 'object' && meta.workflowId === workflowId) add(`log ${workflowId}:${String(meta.stepId)}`);
-    }
-  }
+  for (const { meta } of await auditEntriesOf(log, workflowId, fromSeq + 1, head)) add(`log ${workflowId}:${String(meta.stepId)}`);
 
   const docs = await deps.db
     .collection(BACKLOG_COLLECTION)
@@ -262,7 +255,7 @@ export async function countEffects(deps: CrashDeps, workflowId: string, fromSeq:
       continue;
     }
     const key = (JSON.parse(readFileSync(manifest, 'utf8')) as { key: string | null }).key ?? '';
-    // Keys are RUN:RUN_ID:STEP (activities/actions.ts idempotencyKey); counted per RUN:STEP.
+    // Keys are RUN:RUN_ID:STEP (activities/actions/shared.ts idempotencyKey); counted per RUN:STEP.
     if (key.startsWith(`${workflowId}:`)) add(`snapshot ${workflowId}:${key.split(':').pop()}${dir.startsWith('.tmp-') ? ' (partial)' : ''}`);
   }
 

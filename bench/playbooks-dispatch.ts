@@ -17,7 +17,8 @@ import { REPO_ROOT } from '../src/stack/tools';
 import { processManager, stopAll } from '../src/stack/stack';
 import { controlPlaneStatus } from '../src/stack/kernel-status';
 import { runBoot } from '../scripts/kernel-verbs';
-import { allKernelsReady, awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
+import { awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
+import { allKernelsReady } from '../src/stack/kernel-readiness';
 import { freshStack, percentile, printTable } from './support';
 
 const SETTLE_MS = 2_500;

@@ -1,10 +1,15 @@
 /**
  * Small durability helpers: atomic file replacement, directory fsync, a promise mutex, and the
- * directory lock that keeps two writers off one log.
+ * directory lock that keeps two writers off one log; and gzip, as archives use it.
  */
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
 import { LogLockedError } from './errors';
+
+export const gzip = promisify(zlib.gzip);
+export const gunzip = promisify(zlib.gunzip);
 
 /**
  * Makes a directory entry (a created, renamed or removed file) durable. Without it a crash can

@@ -11,9 +11,10 @@
  *     checkpoint.json                     the last verified seq + hash, for incremental verify
  *     LOCK                                pid of the one process holding the directory
  *
- * - {@link ImmutableLog} (`log.ts`): the library — open (torn-tail repair), append (fsync before
- *   acknowledging, group commit), read/tail/head, verify (full and incremental), archive, cleanup,
- *   quota and disk space.
+ * - {@link ImmutableLog} (`log.ts`): the library — open (torn-tail repair, `recovery.ts`), append
+ *   (fsync before acknowledging, group commit, `append.ts`), read/tail/head (`segments.ts`,
+ *   `segment-index.ts`), verify (full and incremental, `verify.ts`), archive and cleanup
+ *   (`archive.ts`), quota (`quota.ts`) and disk space; `manifest.ts` and `types.ts` beside them.
  * - {@link checkReadiness} (`readiness.ts`): the kernel's self-test (writable, integrity, disk_space).
  * - {@link createLogServer} (`server.ts`) and `main.ts`: the kernel process and its loopback HTTP API.
  * - {@link ImmutableLogClient} (`client.ts`): how the rest of Layer 1 reaches the kernel.

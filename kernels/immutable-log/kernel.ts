@@ -1,7 +1,7 @@
 /** The immutable log kernel's behaviour: our log server process, its /healthz, its self-test. */
 import path from 'node:path';
 import type { LoadedConfig } from '../../src/config/load';
-import { errorText } from '../../src/stack/services';
+import { errorText } from '../../src/domain/errors';
 import { REPO_ROOT } from '../../src/stack/tools';
 import type { KernelBehaviour } from '../kernel';
 import { ImmutableLogClient } from './client';

@@ -4,8 +4,7 @@
  * business id of whatever opened it, so opening the same item twice keeps one document.
  */
 import type { Db } from 'mongodb';
-
-export const BACKLOG_COLLECTION = 'backlog';
+import { BACKLOG_COLLECTION } from '../clients/collections';
 
 export type BacklogSeverity = 'low' | 'medium' | 'high';
 export type BacklogStatus = 'open' | 'done';

@@ -8,9 +8,9 @@
  * `endDrill`, or by a later drill of the same id).
  */
 import type { Db } from 'mongodb';
+import { DRILLS_COLLECTION } from '../clients/collections';
 import type { KernelName } from '../domain/kernels';
 
-export const DRILLS_COLLECTION = 'chaos_drills';
 
 export interface DrillDeclaration {
   _id: string;

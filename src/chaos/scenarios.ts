@@ -4,15 +4,15 @@
  * once and the benchmark (bench/playbooks-dispatch.ts) five times; chaos drills will draw on them.
  *
  * A scenario only injects. Waiting for the dispatched run and checking that the system is healthy
- * again is the caller's (see `awaitDispatchedRun` and `allKernelsReady`), so nobody heals by hand.
+ * again is the caller's (see `awaitDispatchedRun`, and `allKernelsReady` in src/stack/kernel-readiness.ts), so nobody heals by hand.
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
-import { KERNEL_NAMES, type KernelName } from '../domain/kernels';
+import type { KernelName } from '../domain/kernels';
 import type { ProcessManager } from '../process/manager';
-import { immutableLogClient, KERNELS } from '../../kernels/registry';
+import { immutableLogClient } from '../../kernels/registry';
 import { SnapshotStore } from '../snapshots/store';
 import { MODEL_SNAPSHOT_LABEL } from '../coding-agent/models';
 import { dispatchWorkflowId, type PlaybookReport } from '../../contracts/playbook';
@@ -260,27 +260,5 @@ export async function awaitDispatchedRun(temporal: Client, workflowId: string, s
     }
     if (Date.now() > deadline) throw new Error(`no run of ${workflowId} was dispatched within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Polls until every kernel's self-test passes; resolves with when it did. */
-export async function allKernelsReady(ctx: ScenarioContext, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const results = await Promise.all(
-      KERNEL_NAMES.map(async (k) => {
-        try {
-          return { k, checks: await KERNELS[k].readiness(ctx) };
-        } catch (err) {
-          return { k, checks: [{ name: 'self-test', ok: false, detail: (err as Error).message, ms: 0 }] };
-        }
-      }),
-    );
-    const failed = results.flatMap(({ k, checks }) => checks.filter((c) => !c.ok).map((c) => `${k}.${c.name}: ${c.detail}`));
-    if (failed.length === 0) return Date.now();
-    last = failed.join('; ');
-    if (Date.now() > deadline) throw new Error(`not every kernel is ready after ${timeoutMs} ms: ${last}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }

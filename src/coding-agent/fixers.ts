@@ -7,6 +7,7 @@
  * the knowledge base learns with, and proposes the fix the knowledge base holds for it, if any.
  */
 import type { Db } from 'mongodb';
+import { KNOWLEDGE_COLLECTION } from '../clients/collections';
 import { SignatureEngine, SignatureStore } from '../signatures';
 
 export interface Failure {
@@ -26,7 +27,6 @@ export interface FixProposal {
 
 export const FIXER_NAMES = ['signature_lookup'] as const;
 
-export const KNOWLEDGE_COLLECTION = 'knowledge';
 
 export class Fixers {
   private readonly engine = new SignatureEngine();

@@ -22,8 +22,8 @@ import { activeDrill } from '../chaos/drills';
 import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';
 import { evidenceSignature, fromKernelUnwell, toKernelUnwell, type Evidence } from './evidence';
+import { EVIDENCE_COLLECTION } from '../clients/collections';
 
-export const EVIDENCE_COLLECTION = 'evidence';
 
 export interface SeamDeps {
   config: LoadedConfig;

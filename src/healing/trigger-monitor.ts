@@ -32,7 +32,8 @@ import { CONTROL_PLANE_WORKFLOW_ID } from '../../contracts/control-plane';
 import { workerDefs, workerSpec } from '../stack/workers';
 import { DETECTORS, type Detector, type Finding } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
-import { EVIDENCE_COLLECTION, reportEvidence, reportUnwell } from './seam';
+import { reportEvidence, reportUnwell } from './seam';
+import { EVIDENCE_COLLECTION } from '../clients/collections';
 
 export interface TriggerMonitorDeps {
   config: LoadedConfig;

@@ -2,7 +2,7 @@
  * The action primitives a playbook step may name, each declared once: its parameters and output
  * as zod schemas (the loader checks a step's `with` against them; the JSON Schema for editors is
  * generated from them), what it does, and why running it twice does no harm. The implementations
- * are activities in activities/actions.ts, one activity per action, named like the action.
+ * are activities in activities/actions/ (one file per group), one activity per action, named like the action.
  *
  * Pure declarations: no I/O here, so the loader, the CLI and the docs can use them anywhere.
  */

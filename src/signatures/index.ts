@@ -22,4 +22,4 @@ export {
   type SignatureEngineOptions,
   type TemplateRecord,
 } from './engine';
-export { SignatureStore, SIGNATURES_COLLECTION, type StoredTemplate } from './store';
+export { SignatureStore, type StoredTemplate } from './store';

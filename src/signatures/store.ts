@@ -7,10 +7,8 @@
  * TTL indexes, and none are needed.
  */
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+import { SIGNATURES_COLLECTION } from '../clients/collections';
 import type { SignatureEngine, TemplateRecord } from './engine';
-
-/** The collection holding learned templates. */
-export const SIGNATURES_COLLECTION = 'signatures';
 
 /** A template as stored. */
 export interface StoredTemplate extends TemplateRecord {

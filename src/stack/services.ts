@@ -10,6 +10,8 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import { SEARCH_ATTRIBUTES as WORKFLOW_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes';
+import { HEALTH_COLLECTION } from '../clients/collections';
+import { errorText } from '../domain/errors';
 import type { LoadedConfig } from '../config/load';
 import { renderBus } from '../../kernels/message-bus/render';
 import type { ProcessSpec } from '../process/manager';
@@ -140,7 +142,7 @@ export async function storeHealth(uri: string, database: string, timeoutMs: numb
     const db = client.db(database);
     await db.command({ ping: 1 });
     const probe = `health-${process.pid}-${Date.now()}`;
-    const coll = db.collection<{ _id: string; at: Date }>('_health');
+    const coll = db.collection<{ _id: string; at: Date }>(HEALTH_COLLECTION);
     // Idempotent: keyed on a probe id unique to this call.
     await coll.updateOne({ _id: probe }, { $set: { at: new Date() } }, { upsert: true });
     const back = await coll.findOne({ _id: probe });
@@ -213,12 +215,4 @@ export function portInUse(host: string, port: number): Promise<boolean> {
 
 export function services(config: LoadedConfig): ServiceDef[] {
   return [temporalService(config), storeService(config), busService(config)];
-}
-
-export function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && cause.message !== err.message ? `${err.message} (${cause.message})` : err.message;
-  }
-  return String(err);
 }

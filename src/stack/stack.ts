@@ -8,10 +8,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../config/load';
 import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
+import { errorText } from '../domain/errors';
 import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
 import { connectClient } from '../clients/temporal';
-import { portInUse, services, webUiUrl, errorText, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
+import { portInUse, services, webUiUrl, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
 import { ensureTools, type Progress } from './tools';
 import { workerDefs, workerSpec } from './workers';
 

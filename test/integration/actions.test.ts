@@ -17,9 +17,11 @@ import { connectBus } from '../../src/clients/bus';
 import { connectClient } from '../../src/clients/temporal';
 import { connectStore, type Store } from '../../src/clients/store';
 import { KernelState } from '../../src/domain/kernels';
+import { waitKernelsReady } from '../../src/stack/kernel-readiness';
 import { controlPlaneStatus } from '../../src/stack/kernel-status';
 import { processManager } from '../../src/stack/stack';
-import { BACKLOG_COLLECTION } from '../../src/backlog/store';
+import { auditMetaOf, readLogEntries } from '../../src/clients/audit-log';
+import { BACKLOG_COLLECTION } from '../../src/clients/collections';
 import { immutableLogClient, KERNELS } from '../../kernels/registry';
 import type { LogEntry } from '../../kernels/immutable-log/format';
 import { ActionErrorType, createActionActivities, type ActionActivities, type ActionMeta } from '../../activities/actions';
@@ -102,8 +104,7 @@ describe('actions on the real stack', function () {
       const headBefore = (await log().head()).seq;
       const [first, second] = await twice(() => acts.append_audit({ kind: 'actions.test', data: { run } }, m));
       assert.deepEqual(second, first);
-      const { entries } = await log().entries(headBefore + 1, 1000);
-      const ours = entries.filter((e: LogEntry) => JSON.stringify(e.data).includes(`"key":"${m.workflowId}:${m.runId}:audit"`));
+      const ours = (await readLogEntries(log(), headBefore + 1)).filter((e: LogEntry) => auditMetaOf(e)?.key === `${m.workflowId}:${m.runId}:audit`);
       assert.equal(ours.length, 1, 'one entry carries the run and step');
       assert.equal(ours[0].seq, first.seq);
       assert.deepEqual((ours[0].data as Record<string, unknown>).meta, { key: `${m.workflowId}:${m.runId}:audit`, ...m });
@@ -349,13 +350,7 @@ describe('actions on the real stack', function () {
       // At least one: the trigger monitor may also report the stopped pid and the control plane restart it.
       assert.ok(first.restarts >= before.restarts + 1);
       assert.notEqual(first.pids['coding-agent-1'], before.pids['coding-agent-1']);
-      await waitFor(
-        'coding_agent ready again',
-        () => KERNELS.coding_agent.readiness({ config, pm, db: store.db, temporal: client }),
-        (checks) => checks.every((c) => c.ok),
-        30_000,
-        200,
-      );
+      await waitKernelsReady({ config, pm, db: store.db, temporal: client }, { kernels: ['coding_agent'], timeoutMs: 30_000 });
     });
   });
 

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { ImmutableLogClient, ImmutableLogRequestError } from '../../kernels/immutable-log/client';
 import { segmentName, type LogEntry } from '../../kernels/immutable-log/format';
+import { readLogEntries } from '../../src/clients/audit-log';
 
 const MAIN = path.resolve(__dirname, '../../kernels/immutable-log/main.js');
 
@@ -36,13 +37,8 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-async function readAll(client: ImmutableLogClient): Promise<LogEntry[]> {
-  const out: LogEntry[] = [];
-  for (;;) {
-    const page = await client.entries(out.length + 1, 1000);
-    out.push(...page.entries);
-    if (page.entries.length === 0 || out.length >= page.head.seq) return out;
-  }
+function readAll(client: ImmutableLogClient): Promise<LogEntry[]> {
+  return readLogEntries(client, 1);
 }
 
 /**

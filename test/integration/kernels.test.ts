@@ -3,8 +3,10 @@ import { openSync, readdirSync, readFileSync, readSync, writeSync, closeSync, st
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/clients/temporal';
+import { BOOTS_COLLECTION } from '../../src/clients/collections';
 import { connectStore, type Store } from '../../src/clients/store';
 import { KernelState, type KernelName } from '../../src/domain/kernels';
+import { waitKernelsReady } from '../../src/stack/kernel-readiness';
 import { processManager } from '../../src/stack/stack';
 import { KERNELS } from '../../kernels/registry';
 import { bootInput } from '../../src/clients/starters';
@@ -79,7 +81,7 @@ describe('kernels on the real stack', function () {
     assert.equal(report.ok, true, report.failedChecks.join('; '));
     assert.deepEqual(report.phases.map((p) => p.phase), [1, 2, 3, 4, 5, 6, 7]);
     assert.deepEqual(processes(), pidsBefore);
-    const stored = await store.db.collection('boots').findOne({ _id: report.bootId as never });
+    const stored = await store.db.collection(BOOTS_COLLECTION).findOne({ _id: report.bootId as never });
     assert.ok(stored, 'the boot report is stored');
   });
 
@@ -193,7 +195,7 @@ describe('kernels on the real stack', function () {
     process.kill(pm.pid('healing-1')!, 'SIGKILL');
     const report = (await handle.result()) as BootReport;
     assert.equal(report.ok, true, report.failedChecks.join('; '));
-    await waitFor('healing-1 back', async () => (await readiness('self_healing')).every((c) => c.ok), Boolean);
+    await waitKernelsReady(ctx(), { kernels: ['self_healing'], timeoutMs: 20_000, everyMs: 50 });
   });
 
   it('a crash-looping kernel backs off and says so in status', async () => {

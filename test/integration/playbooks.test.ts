@@ -15,8 +15,10 @@ import { connectStore, type Store } from '../../src/clients/store';
 import { processManager } from '../../src/stack/stack';
 import { immutableLogClient } from '../../kernels/registry';
 import { loadPlaybooks } from '../../src/playbooks/loader';
-import { allKernelsReady, awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../../src/chaos/scenarios';
-import { EVIDENCE_COLLECTION } from '../../src/healing/seam';
+import { awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../../src/chaos/scenarios';
+import { allKernelsReady } from '../../src/stack/kernel-readiness';
+import { readLogEntries } from '../../src/clients/audit-log';
+import { EVIDENCE_COLLECTION } from '../../src/clients/collections';
 import type { LogEntry } from '../../kernels/immutable-log/format';
 import { stackAvailable, testConfig } from '../support/env';
 
@@ -49,17 +51,8 @@ describe('every shipped playbook, dispatched for a real failure', function () {
 
   /** The run's entries in the immutable log, read from `fromSeq` on. */
   async function runEntries(workflowId: string, fromSeq: number): Promise<LogEntry[]> {
-    const log = immutableLogClient(config, 30_000);
-    const out: LogEntry[] = [];
-    for (let from = fromSeq; ; ) {
-      const page = await log.entries(from, 1000);
-      for (const e of page.entries) {
-        const data = e.data as { run?: string } | null;
-        if (data?.run === workflowId) out.push(e);
-      }
-      if (page.entries.length === 0) return out;
-      from = page.entries[page.entries.length - 1].seq + 1;
-    }
+    const entries = await readLogEntries(immutableLogClient(config, 30_000), fromSeq);
+    return entries.filter((e) => (e.data as { run?: string } | null)?.run === workflowId);
   }
 
   for (const scenario of SCENARIOS) {

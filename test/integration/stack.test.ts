@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/clients/temporal';
 import { connectStore, type Store } from '../../src/clients/store';
-import { PREFLIGHT_COLLECTION } from '../../activities/preflight';
+import { PREFLIGHT_COLLECTION } from '../../src/clients/collections';
 import { PREFLIGHT_WORKFLOW, type PreflightWorkflow } from '../../contracts/preflight';
 import { OutcomeAttr, PhaseAttr } from '../../contracts/search-attributes';
 import { stackAvailable, testConfig, uniqueId, TEST_CONFIG_FILE } from '../support/env';

@@ -1,5 +1,5 @@
 /** What the parts of a run share: its context, and how a step's action is called. */
-import { ActivityFailure, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Playbook, PlaybookStep } from '../../src/playbooks/format';
 import type { TemplateScope } from '../../src/playbooks/template';
 import type { PlaybookReport } from '../../contracts/playbook';
@@ -54,11 +54,6 @@ export function actionOf(step: { action: string; timeoutMs: number; retry: Playb
   return proxyActivities<Record<string, ActionFn>>(stepOptions(step))[step.action];
 }
 
-/** The action's own message rather than the activity wrapper's. */
-export function failureText(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return `${err.cause.message}`;
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** The metadata every action call carries: its idempotency key is built from it. */
 export function actionMeta(ctx: RunContext, stepId: string) {

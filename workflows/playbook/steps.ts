@@ -7,7 +7,8 @@ import { condition, setHandler } from '@temporalio/workflow';
 import type { PlaybookStep } from '../../src/playbooks/format';
 import { evalCondition, resolveValue } from '../../src/playbooks/template';
 import { approveStepUpdate, rejectStepUpdate, type ApprovalDecision, type StepReport } from '../../contracts/playbook';
-import { actionMeta, actionOf, failureText, type RunContext, type StepFailure } from './context';
+import { errorText } from '../../src/domain/errors';
+import { actionMeta, actionOf, type RunContext, type StepFailure } from './context';
 import { resolvePartially } from './templates';
 
 /** The approve/reject updates: refused unless the step is waiting at its gate. */
@@ -63,7 +64,7 @@ async function act(ctx: RunContext, step: PlaybookStep, r: StepReport): Promise<
     return null;
   } catch (err) {
     r.status = 'failed';
-    r.error = failureText(err);
+    r.error = errorText(err);
     return step.onFailure === 'continue' ? null : { step: step.id, error: r.error, compensate: step.onFailure === 'compensate' };
   } finally {
     r.finishedAt = new Date().toISOString();
@@ -77,7 +78,7 @@ function shouldRun(ctx: RunContext, step: PlaybookStep, r: StepReport): boolean 
     return step.when === null || evalCondition(step.when, ctx.scope);
   } catch (err) {
     r.status = 'failed';
-    r.error = `when: ${failureText(err)}`;
+    r.error = `when: ${errorText(err)}`;
     return step.onFailure === 'continue' ? 'continue' : { step: step.id, error: r.error, compensate: step.onFailure === 'compensate' };
   }
 }

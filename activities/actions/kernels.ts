@@ -1,0 +1,58 @@
+/** Kernel actions: restart_kernel, set_kernel_state (both through the control plane) and wait_kernel_ready. */
+import { KERNELS, type KernelContext } from '../../kernels/registry';
+import type { KernelRecord } from '../../contracts/control-plane';
+import { heartbeat, sleepOrCancel } from './context';
+import { controlPlaneCommand } from './control-plane-client';
+import { action, ActionErrorType, failure, idempotencyKey, type ActionDeps, type ActionGroup } from './shared';
+
+export function kernelActions(deps: ActionDeps): ActionGroup<'restart_kernel' | 'set_kernel_state' | 'wait_kernel_ready'> {
+  const { config, db, temporal, pm } = deps;
+  const kernelCtx: KernelContext = { config, pm, db, temporal };
+  return {
+    restart_kernel: action('restart_kernel', async ({ kernel, reason }, meta) => {
+      // Idempotent: the request id is the run and step, so a retry waits for the same restart (or
+      // gets its result) instead of restarting the kernel a second time.
+      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:restart_kernel`, op: 'restart', kernel, reason });
+      requireReady(rec);
+      return { kernel, state: rec.state, restarts: rec.restarts, pids: rec.pids };
+    }),
+
+    set_kernel_state: action('set_kernel_state', async ({ kernel, state }, meta) => {
+      // Idempotent: one command per run and step; and starting a running kernel (or stopping a
+      // stopped one) is a no-op in the control plane anyway.
+      const op = state === 'running' ? 'start' : 'stop';
+      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:set_kernel_state:${state}`, op, kernel });
+      if (state === 'running') requireReady(rec);
+      return { kernel, state: rec.state, pids: rec.pids };
+    }),
+
+    wait_kernel_ready: action('wait_kernel_ready', async ({ kernel, timeoutMs, require }) => {
+      const deadline = Date.now() + timeoutMs;
+      let backoffMs = 100;
+      for (let attempts = 1; ; attempts++) {
+        // Read-only: the self-test's only write is the log's own probe entry.
+        const checks = (await KERNELS[kernel].readiness(kernelCtx)).map(({ name, ok, detail }) => ({ name, ok, detail }));
+        heartbeat({ attempts });
+        if (checks.every((c) => c.ok)) return { kernel, ready: true, attempts, checks };
+        if (Date.now() + backoffMs >= deadline) {
+          if (!require) return { kernel, ready: false, attempts, checks };
+          const failed = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+          // Retryable: the step's retry policy decides whether to give the kernel more time.
+          throw failure(ActionErrorType.KERNEL_NOT_READY, `${kernel} is not ready after ${attempts} self-test attempts: ${failed.join('; ')}`, { kernel, checks }, false);
+        }
+        await sleepOrCancel(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 2_000);
+      }
+    }),
+  };
+}
+
+function requireReady(rec: KernelRecord): void {
+  if (rec.readySince !== null) return;
+  const failed = rec.checks.filter((c) => !c.ok);
+  throw failure(
+    ActionErrorType.KERNEL_NOT_READY,
+    `${rec.name} is ${rec.state}: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ') || 'its self-test did not pass'}`,
+    { kernel: rec.name, state: rec.state, checks: rec.checks },
+  );
+}

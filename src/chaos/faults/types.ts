@@ -1,0 +1,48 @@
+/** What every fault injector shares: its context, its result, its error, and the catalogue of injectors. */
+import type { Client } from '@temporalio/client';
+import type { Db } from 'mongodb';
+import type { LoadedConfig } from '../../config/load';
+import type { ProcessManager } from '../../process/manager';
+
+export interface FaultContext {
+  config: LoadedConfig;
+  pm: ProcessManager;
+  db?: Db;
+  temporal?: Client;
+}
+
+/** What every injector returns, plus its own facts. */
+export type Injected<T extends object = object> = T & {
+  /** One line saying what was done, for test output and drill reports. */
+  detail: string;
+  /** Undoes what is still undone; idempotent. */
+  restore: () => Promise<void>;
+};
+
+/** The fault could not be injected (its target is missing, or not in the state it needs). */
+export class FaultError extends Error {
+  override name = 'FaultError';
+}
+
+/** One line per injector, for docs and drill listings. */
+export const FAULTS = {
+  killProcess: 'signal a managed process (SIGKILL by default); the control plane restarts it',
+  stallProcess: 'SIGSTOP a managed process for a while, then SIGCONT: alive but unresponsive',
+  throttleProcess: 'alternate SIGSTOP and SIGCONT on a managed process: real latency without an outage',
+  corruptSealedLogEntry: "flip one byte inside an entry's payload in a sealed segment of the immutable log",
+  fillLogQuota: "append bulky entries to the immutable log until its usage reaches a percentage of its quota",
+  growLogArchives: "append incompressible entries and archive them until the log's archives exceed a size",
+  floodStream: 'publish a burst of messages to a JetStream subject, leaving a backlog on its durable consumers',
+  deleteConsumer: 'delete a durable JetStream consumer (default LAYER1_EVENTS/self_healing_triggers)',
+  forbiddenPublish: "connect to the bus as a kernel user and publish where its ACL forbids: a permissions violation",
+  tamperBusConfig: "edit the rendered nats.conf so control_plane may no longer publish system.control, and reload it",
+  corruptModelFile: "flip one byte of the coding agent's model file (models/fixers.json)",
+  startRunaway: 'start a managed process that burns a CPU core or holds hundreds of MB of resident memory',
+  terminateControlPlane: 'terminate the control-plane workflow (layer1-control-plane)',
+  hideSnapshots: 'move every snapshot out of snapshots/ so none is fresh',
+  crashLoop: 'kill -9 a managed process repeatedly, each time after the control plane restarted it',
+} as const;
+
+export type FaultName = keyof typeof FAULTS;
+
+export const MiB = 1024 * 1024;
