@@ -9,7 +9,8 @@
  *    A single failed probe is already `heartbeat_missed` (a stall), and probes slower than
  *    `detectors.latency.thresholdMs` several times in a row are a `latency_spike`;
  *  - detectors (./detectors/): periodic checks of the bus, the log, resources, models, snapshots,
- *    dependencies and the control plane, each with its thresholds in config;
+ *    dependencies and the control plane, each with its period and thresholds in its own section
+ *    of `detectors:`; this monitor owns its instances of them (their state) in a DetectorLoop;
  *  - the bus: events on the durable `self_healing_triggers` consumer that describe an unwell
  *    kernel enter the same seam; others are recorded as evidence.
  * It heartbeats into the store so readiness can tell its triggers are subscribed. Both replicas
