@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../src/config/load';
+import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { connectClient } from '../src/clients/temporal';
 import { connectStore } from '../src/clients/store';
 import { REPO_ROOT } from '../src/stack/tools';
@@ -19,9 +19,12 @@ import { controlPlaneStatus } from '../src/stack/kernel-status';
 import { runBoot } from '../scripts/kernel-verbs';
 import { awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
 import { allKernelsReady } from '../src/stack/kernel-readiness';
+import { DETECTORS } from '../src/healing/detectors';
+import { periodOf, settingsOf } from '../src/healing/detectors/loop';
 import { freshStack, percentile, printTable } from './support';
 
-const SETTLE_MS = 2_500;
+/** One period of the slowest detector in `config`, and a margin (2.5 s with the bench's config). */
+const settleMs = (config: LoadedConfig): number => Math.max(...DETECTORS.map((d) => periodOf(d, settingsOf(config, d)))) + 500;
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -56,8 +59,8 @@ async function main(): Promise<void> {
       for (let i = 1; i <= runs; i++) {
         await allKernelsReady(ctx, 120_000);
         // A detector reports a condition again only once it has seen it clear: give the slowest
-        // (2 s periods) a look at the repaired system before breaking it the same way again.
-        if (i > 1) await sleep(SETTLE_MS);
+        // a look at the repaired system before breaking it the same way again.
+        if (i > 1) await sleep(settleMs(config));
         // A crash loop must have cleared for the next run to be a new one. (The control plane only
         // recomputes the flag at a restart, so other scenarios do not wait on it.)
         if (scenario.playbook === 'crash_loop') {

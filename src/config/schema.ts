@@ -5,7 +5,9 @@
 import { z } from 'zod';
 import { KERNEL_MANIFESTS } from '../../kernels/manifests';
 import type { KernelManifest } from '../../kernels/manifest';
-import { ms, port } from './fields';
+import { port } from './fields';
+import { DETECTOR_CONFIGS } from '../healing/detectors/configs';
+import type { DetectorConfig } from '../healing/detectors/define';
 
 const hostPort = z
   .string()
@@ -121,68 +123,30 @@ export const ControlPlaneSchema = z.strictObject({
     .prefault({}),
 });
 
+/** The sections `detectors:` holds, one per detector configuration (src/healing/detectors/define.ts). */
+type DetectorSections<T extends readonly DetectorConfig[]> = {
+  [C in T[number] as C['key']]: z.ZodPrefault<z.ZodObject<C['shape'], z.core.$strict>>;
+};
 
 /**
- * The trigger monitor's detectors (src/healing/detectors/) and their thresholds. Each reports
- * evidence when its condition starts and again only after it has cleared.
+ * The `detectors:` section made of the given detector configurations: `enabled`, `dispatch`, and
+ * one section per detector, every key optional. Exported so a test can add a detector of its own.
  */
-export const DetectorsSchema = z.strictObject({
-  enabled: z.boolean().default(true).describe('Run the periodic detectors (the process watch and liveness probes always run)'),
-  dispatch: z.boolean().default(true).describe('Start the matching playbook for each new piece of evidence'),
-  latency: z
-    .strictObject({
-      thresholdMs: ms(250, 1).describe('A liveness probe slower than this is a slow sample'),
-      samples: z.number().int().min(1).default(3).describe('Slow samples in a row that make a latency spike'),
-    })
-    .prefault({}),
-  cpu: z
-    .strictObject({
-      percent: z.number().min(1).max(800).default(90).describe('CPU use of one managed process, in % of one core'),
-      windowMs: ms(5000, 500).describe('Averaged over this window'),
-    })
-    .prefault({}),
-  memory: z
-    .strictObject({ rssMb: z.number().int().min(1).default(1536).describe('Resident memory of one managed process') })
-    .prefault({}),
-  logIntegrity: z
-    .strictObject({ everyMs: ms(10000, 200).describe('How often the whole chain of the immutable log is verified') })
-    .prefault({}),
-  logQuota: z
-    .strictObject({ percent: z.number().min(1).max(100).default(90).describe('Alert when the log uses this share of its quota') })
-    .prefault({}),
-  queueBacklog: z
-    .strictObject({
-      maxPending: z.number().int().min(1).default(1000).describe('Pending messages on one durable consumer'),
-      everyMs: ms(2000, 200),
-    })
-    .prefault({}),
-  disk: z
-    .strictObject({
-      minFreeMb: z.number().int().min(0).default(256).describe('Free space required on the state directory\'s file system'),
-      archivesMaxMb: z.number().int().min(1).default(2048).describe('Size allowed to the log archives'),
-      everyMs: ms(5000, 200),
-    })
-    .prefault({}),
-  snapshots: z
-    .strictObject({
-      maxAgeMs: ms(86_400_000, 1000).describe('The newest snapshot may be this old'),
-      everyMs: ms(10000, 200),
-    })
-    .prefault({}),
-  controlPlane: z
-    .strictObject({
-      deadlockMs: ms(30000, 500).describe('A kernel in a lifecycle transition longer than this is stuck'),
-      queryTimeoutMs: ms(5000, 100).describe('The control plane must answer its status query within this'),
-      everyMs: ms(1000, 200),
-    })
-    .prefault({}),
-  store: z
-    .strictObject({
-      timeoutMs: ms(1500, 100).describe('A store ping slower than this fails'),
-      failures: z.number().int().min(1).default(2).describe('Failed pings in a row that make the store unreachable'),
-    })
-    .prefault({}),
-});
+export function detectorsSchemaOf<const T extends readonly DetectorConfig[]>(configs: T) {
+  const sections = Object.fromEntries(configs.map((c) => [c.key, z.strictObject(c.shape).describe(c.describe).prefault({})])) as DetectorSections<T>;
+  return z.strictObject({
+    enabled: z.boolean().default(true).describe('Run the periodic detectors (the process watch and liveness probes always run)'),
+    dispatch: z.boolean().default(true).describe('Start the matching playbook for each new piece of evidence'),
+    ...sections,
+  });
+}
+
+/**
+ * The trigger monitor's detectors (src/healing/detectors/), derived from their own definitions:
+ * each detector's period (`everyMs`) and thresholds. Each reports evidence when its condition
+ * starts and again only after it has cleared.
+ */
+export const DetectorsSchema = detectorsSchemaOf(DETECTOR_CONFIGS);
 
 export const ScheduleSchema = z.strictObject({
   cron: z.string().min(1).optional(),

@@ -9,7 +9,8 @@
  *    A single failed probe is already `heartbeat_missed` (a stall), and probes slower than
  *    `detectors.latency.thresholdMs` several times in a row are a `latency_spike`;
  *  - detectors (./detectors/): periodic checks of the bus, the log, resources, models, snapshots,
- *    dependencies and the control plane, each with its thresholds in config;
+ *    dependencies and the control plane, each with its period and thresholds in its own section
+ *    of `detectors:`; this monitor owns its instances of them (their state) in a DetectorLoop;
  *  - the bus: events on the durable `self_healing_triggers` consumer that describe an unwell
  *    kernel enter the same seam; others are recorded as evidence.
  * It heartbeats into the store so readiness can tell its triggers are subscribed. Both replicas
@@ -30,7 +31,7 @@ import { TRIGGER_MONITORS_COLLECTION } from '../clients/collections';
 import { consumeTriggers } from '../../kernels/message-bus/triggers';
 import { CONTROL_PLANE_WORKFLOW_ID } from '../../contracts/control-plane';
 import { workerDefs, workerSpec } from '../stack/workers';
-import { DETECTORS, type Detector, type Finding } from './detectors';
+import { DETECTORS, DetectorLoop, latencySpikes, type AnyDetector } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
 import { reportEvidence, reportUnwell } from './seam';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
@@ -44,6 +45,8 @@ export interface TriggerMonitorDeps {
   /** This replica's process name, e.g. healing-1. */
   name: string;
   log: Logger;
+  /** The periodic detectors to run; by default every one (./detectors/index.ts). */
+  detectors?: readonly AnyDetector[];
 }
 
 /** How often pid files are read. Cheap (a stat and a small read per process). */
@@ -59,18 +62,25 @@ export class TriggerMonitor {
   private readonly probing = new Set<string>();
   private consuming: Promise<void> | undefined;
   private subscribed = false;
-  /** Slow probes in a row, per process and pid. */
-  private readonly slow = new Map<string, number>();
+  /** The latency detector's state: slow probes in a row, per process and pid. */
+  private readonly slow = latencySpikes.createState();
+  /** This monitor's own instances of the periodic detectors. */
+  private readonly detectors: DetectorLoop;
   /** Whether this replica runs the periodic detectors (see the module comment). */
   private leader = false;
   /** The control plane's workflow exists: a boot got through its last phase at least once. */
   private booted = false;
   private beats = 0;
-  private readonly running = new Set<string>();
-  /** Conditions holding now, per detector finding key: when they started (their episode). */
-  private readonly active = new Map<string, number>();
 
-  constructor(private readonly deps: TriggerMonitorDeps) {}
+  constructor(private readonly deps: TriggerMonitorDeps) {
+    this.detectors = new DetectorLoop({
+      ctx: deps,
+      detectors: deps.detectors ?? DETECTORS,
+      observer: deps.name,
+      shouldRun: () => this.leader && this.booted,
+      report: (e) => this.reportOther(e),
+    });
+  }
 
   start(): void {
     this.timers.push(setInterval(() => this.watchProcesses(), WATCH_INTERVAL_MS));
@@ -80,9 +90,7 @@ export class TriggerMonitor {
     }
     this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
     void this.heartbeat();
-    if (this.deps.config.detectors.enabled) {
-      for (const d of DETECTORS) this.timers.push(setInterval(() => void this.runDetector(d), d.everyMs(this.deps.config)));
-    }
+    if (this.deps.config.detectors.enabled) this.detectors.start();
     this.consuming = consumeTriggers(this.deps.bus, (msg) => this.onBusEvent(msg.subject, msg.string()), {
       signal: this.abort.signal,
       onEvent: (e) => {
@@ -97,6 +105,7 @@ export class TriggerMonitor {
     for (const t of this.timers) clearInterval(t);
     this.abort.abort();
     await this.consuming;
+    await this.detectors.stop();
     await this.deps.db
       .collection<{ _id: string }>(TRIGGER_MONITORS_COLLECTION)
       .deleteOne({ _id: this.deps.name })
@@ -115,59 +124,19 @@ export class TriggerMonitor {
     );
   }
 
-  /** Evidence other than the lifecycle kind: straight to the seam, logged either way. */
-  private reportOther(e: Evidence, condition?: string): void {
+  /** Evidence other than the lifecycle kind: straight to the seam, logged either way; false when not handed over. */
+  private reportOther(e: Evidence): Promise<boolean> {
     this.deps.log.warn({ evidence: e }, `${e.kind} on ${e.kernel ?? e.process ?? 'layer1'}: ${e.detail}`);
-    reportEvidence(this.deps, e).then(
-      (r) => this.deps.log.info({ id: e.id, dispatch: r.dispatch }, 'evidence handed to the seam'),
+    return reportEvidence(this.deps, e).then(
+      (r) => {
+        this.deps.log.info({ id: e.id, dispatch: r.dispatch }, 'evidence handed to the seam');
+        return true;
+      },
       (err: unknown) => {
-        // A condition not handed over is reported again on the detector's next round.
-        if (condition) this.active.delete(condition);
         this.deps.log.error({ err, id: e.id }, 'could not report evidence');
+        return false;
       },
     );
-  }
-
-  private async runDetector(d: Detector): Promise<void> {
-    // Before the first boot has finished (its last phase starts the control plane), kernels are
-    // still coming up: their streams, consumers and snapshots are not missing, only not yet there.
-    if (!this.leader || !this.booted || this.running.has(d.name)) return;
-    this.running.add(d.name);
-    try {
-      const findings = await d.check({ ...this.deps });
-      const now = Date.now();
-      const holding = new Set<string>();
-      for (const f of findings) {
-        const cond = `${d.name}:${f.kind}:${f.key}`;
-        if (f.event) {
-          this.reportOther(this.evidenceOf(f, f.key, now));
-          continue;
-        }
-        holding.add(cond);
-        if (this.active.has(cond)) continue; // still the same episode: reported when it began
-        this.active.set(cond, now);
-        this.reportOther(this.evidenceOf(f, `${f.key}@${now}`, now), cond);
-      }
-      for (const cond of this.active.keys()) if (cond.startsWith(`${d.name}:`) && !holding.has(cond)) this.active.delete(cond);
-    } catch (err) {
-      this.deps.log.warn({ err, detector: d.name }, 'detector failed this round');
-    } finally {
-      this.running.delete(d.name);
-    }
-  }
-
-  private evidenceOf(f: Finding, key: string, at: number): Evidence {
-    return makeEvidence({
-      kind: f.kind,
-      kernel: f.kernel,
-      process: f.process ?? null,
-      pid: f.pid ?? null,
-      detail: f.detail,
-      data: f.data ?? {},
-      at,
-      observer: this.deps.name,
-      key,
-    });
   }
 
   private watchProcesses(): void {
@@ -215,7 +184,7 @@ export class TriggerMonitor {
           this.failures.set(key, n);
           if (n === 1 && pm.pid(proc) === pid) {
             // One miss is a stall, not yet a failure: reported so a drill or a playbook can watch it.
-            this.reportOther(
+            void this.reportOther(
               makeEvidence({ kind: 'heartbeat_missed', kernel, process: proc, pid, detail: `liveness probe failed: ${h.detail}`, at: Date.now(), observer: name, key: `${proc}:${pid}:${started}` }),
             );
           }
@@ -230,30 +199,11 @@ export class TriggerMonitor {
     }
   }
 
-  /** Probes slower than the threshold `samples` times in a row are a latency spike (once per pid). */
+  /** A successful probe's round trip, for the latency detector; its spikes are reported by the leader. */
   private observeLatency(kernel: KernelName, proc: string, pid: number, ms: number): void {
-    const { thresholdMs, samples } = this.deps.config.detectors.latency;
-    const key = `${proc}:${pid}`;
-    if (ms < thresholdMs) {
-      this.slow.delete(key);
-      return;
-    }
-    const n = (this.slow.get(key) ?? 0) + 1;
-    this.slow.set(key, n);
-    if (n !== samples || !this.leader) return;
-    this.reportOther(
-      makeEvidence({
-        kind: 'latency_spike',
-        kernel,
-        process: proc,
-        pid,
-        detail: `${n} liveness probes of ${proc} in a row took ${thresholdMs} ms or more (last ${ms} ms)`,
-        data: { latencyMs: ms, thresholdMs },
-        at: Date.now(),
-        observer: this.deps.name,
-        key: `${proc}:${pid}:${Date.now()}`,
-      }),
-    );
+    const now = Date.now();
+    const spike = latencySpikes.observe(this.slow, this.deps.config.detectors.latency, { kernel, process: proc, pid, ms, at: now });
+    if (spike && this.leader) void this.reportOther(this.detectors.evidenceOf(spike, spike.key, now));
   }
 
   private async heartbeat(): Promise<void> {

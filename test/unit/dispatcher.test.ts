@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { lineTime, readNewLines } from '../../src/healing/detectors/bus';
+import { lineTime, LogTail } from '../../src/healing/detectors/bus';
 import { dispatchIdOf, globMatch, matchingPlaybooks, paramsFromEvidence } from '../../src/healing/dispatcher';
 import { EVIDENCE_KIND_NAMES, evidenceSignature, fromKernelUnwell, makeEvidence, toKernelUnwell, type Evidence } from '../../src/healing/evidence';
 import { parseViolation, policyAllows } from '../../kernels/message-bus/violations';
@@ -143,12 +143,15 @@ describe('the ACL-violation detector reading the bus log', () => {
   it('first look: only lines from shortly before it started; then every new line once, with stable offsets', () => {
     const file = path.join(dir, 'bus.log');
     writeFileSync(file, line(Date.now() - 3_600_000, 'old') + line(Date.now() - 1_000, 'recent'));
-    const first = readNewLines(file);
+    const tail = new LogTail(Date.now());
+    const first = tail.read(file);
     assert.deepEqual(first.map((l) => parseViolation(l.text)?.user), ['recent']);
     appendFileSync(file, line(Date.now(), 'next') + 'partial line without newline');
-    const second = readNewLines(file);
+    const second = tail.read(file);
     assert.deepEqual(second.map((l) => parseViolation(l.text)?.user), ['next']);
     assert.ok(second[0].offset > first[0].offset);
-    assert.deepEqual(readNewLines(file), []);
+    assert.deepEqual(tail.read(file), []);
+    // Another tail (another trigger monitor's detector) has its own offsets: its first look again.
+    assert.deepEqual(new LogTail(Date.now()).read(file).map((l) => parseViolation(l.text)?.user), ['recent', 'next']);
   });
 });

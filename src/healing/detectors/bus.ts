@@ -15,14 +15,14 @@ import { busPaths, renderBusText } from '../../../kernels/message-bus/render';
 import { parseViolation, PROBE_USER } from '../../../kernels/message-bus/violations';
 import { connectBus } from '../../clients/bus';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { Detector, Finding } from './types';
+import { aclViolationsConfig, busConfigDriftConfig, queueBacklogConfig } from './bus.config';
+import { defineDetector, type Finding } from './types';
 
-/** Where the last read of the bus log stopped, per log file. */
-const logOffsets = new Map<string, number>();
 /** How far back the first look reads: what was refused while this replica started still counts. */
 const FIRST_LOOK_BYTES = 1024 * 1024;
 const FIRST_LOOK_MS = 120_000;
-const startedAt = Date.now();
+/** When this replica's process loaded the detectors: its first look keeps lines from shortly before. */
+const LOADED_AT = Date.now();
 
 /** The time nats-server wrote a log line (`[pid] 2026/11/27 04:40:00.473579 [ERR] …`, local time); null if none. */
 export function lineTime(line: string): number | null {
@@ -33,57 +33,71 @@ export function lineTime(line: string): number | null {
 }
 
 /**
- * New complete lines of `file` since the last call, each with its byte offset (stable across
- * replicas, so the offset names the event). The first look reads the end of the file and keeps
- * only lines written since shortly before this replica started: older ones are history.
+ * Reads a log file's new lines, remembering where the last read stopped (per file): the ACL
+ * detector's state.
  */
-export function readNewLines(file: string): Array<{ text: string; offset: number }> {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch {
-    return [];
-  }
-  const last = logOffsets.get(file);
-  const firstLook = last === undefined;
-  // The file shrank: it was replaced, read it from its start.
-  const from = firstLook ? Math.max(0, size - FIRST_LOOK_BYTES) : size < last ? 0 : last;
-  if (size === from) {
-    logOffsets.set(file, from);
-    return [];
-  }
-  const buf = Buffer.alloc(Math.min(size - from, 4 * 1024 * 1024));
-  const fd = openSync(file, 'r');
-  try {
-    readSync(fd, buf, 0, buf.length, from);
-  } finally {
-    closeSync(fd);
-  }
-  const end = buf.lastIndexOf(0x0a);
-  if (end < 0) return [];
-  logOffsets.set(file, from + end + 1);
-  const out: Array<{ text: string; offset: number }> = [];
-  let at = 0;
-  while (at <= end) {
-    const nl = buf.indexOf(0x0a, at);
-    const text = buf.subarray(at, nl).toString('utf8');
-    // A first look that starts mid-file also starts mid-line: skip that partial line.
-    if (!(firstLook && from > 0 && at === 0)) {
-      const t = firstLook ? lineTime(text) : null;
-      if (!firstLook || t === null || t >= startedAt - FIRST_LOOK_MS) out.push({ text, offset: from + at });
+export class LogTail {
+  /** Where the last read stopped, per log file. */
+  private readonly offsets = new Map<string, number>();
+
+  /** @param startedAt the first look keeps lines written since FIRST_LOOK_MS before this. */
+  constructor(private readonly startedAt = LOADED_AT) {}
+
+  /**
+   * New complete lines of `file` since the last call, each with its byte offset (stable across
+   * replicas, so the offset names the event). The first look reads the end of the file and keeps
+   * only lines written since shortly before this replica started: older ones are history.
+   */
+  read(file: string): Array<{ text: string; offset: number }> {
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return [];
     }
-    at = nl + 1;
+    const last = this.offsets.get(file);
+    const firstLook = last === undefined;
+    // The file shrank: it was replaced, read it from its start.
+    const from = firstLook ? Math.max(0, size - FIRST_LOOK_BYTES) : size < last ? 0 : last;
+    if (size === from) {
+      this.offsets.set(file, from);
+      return [];
+    }
+    const buf = Buffer.alloc(Math.min(size - from, 4 * 1024 * 1024));
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buf, 0, buf.length, from);
+    } finally {
+      closeSync(fd);
+    }
+    const end = buf.lastIndexOf(0x0a);
+    if (end < 0) return [];
+    this.offsets.set(file, from + end + 1);
+    const out: Array<{ text: string; offset: number }> = [];
+    let at = 0;
+    while (at <= end) {
+      const nl = buf.indexOf(0x0a, at);
+      const text = buf.subarray(at, nl).toString('utf8');
+      // A first look that starts mid-file also starts mid-line: skip that partial line.
+      if (!(firstLook && from > 0 && at === 0)) {
+        const t = firstLook ? lineTime(text) : null;
+        if (!firstLook || t === null || t >= this.startedAt - FIRST_LOOK_MS) out.push({ text, offset: from + at });
+      }
+      at = nl + 1;
+    }
+    return out;
   }
-  return out;
 }
 
-export const aclViolations: Detector = {
+export const aclViolations = defineDetector({
   name: 'acl_violations',
-  everyMs: () => 500,
-  async check({ pm }): Promise<Finding[]> {
+  config: aclViolationsConfig,
+  kinds: ['acl_violation'],
+  createState: () => new LogTail(),
+  async check({ pm }, _settings, tail) {
     const file = pm.logPath('bus');
-    const out: Finding[] = [];
-    for (const { text: line, offset } of readNewLines(file)) {
+    const out: Array<Finding<'acl_violation'>> = [];
+    for (const { text: line, offset } of tail.read(file)) {
       const v = parseViolation(line);
       if (!v || v.user === PROBE_USER) continue;
       out.push({
@@ -98,31 +112,32 @@ export const aclViolations: Detector = {
     }
     return out;
   },
-};
+});
 
-let operator: NatsConnection | undefined;
-
-export const busConsumers: Detector = {
+export const busConsumers = defineDetector({
   name: 'bus_consumers',
-  everyMs: (config) => config.detectors.queueBacklog.everyMs,
-  async check({ config }): Promise<Finding[]> {
+  config: queueBacklogConfig,
+  kinds: ['queue_backlog', 'consumer_missing'],
+  /** The operator's connection, opened on the first round. */
+  createState: (): { operator?: NatsConnection } => ({}),
+  async check({ config }, { maxPending }, state) {
     const policy = loadPolicy(policyFileOf(config));
     // As the operator: the healing kernel's own ACL user may read only its own consumers, and a
     // refused JetStream API call would itself be an ACL violation in the bus log.
-    operator ??= await connectBus(config, { name: 'layer1-detector-consumers' });
-    const jsm = await jetstreamManager(operator, { timeout: 2_000, checkAPI: false });
-    const out: Finding[] = [];
+    state.operator ??= await connectBus(config, { name: 'layer1-detector-consumers' });
+    const jsm = await jetstreamManager(state.operator, { timeout: 2_000, checkAPI: false });
+    const out: Array<Finding<'queue_backlog' | 'consumer_missing'>> = [];
     for (const [stream, s] of Object.entries(policy.streams)) {
       for (const consumer of Object.keys(s.consumers)) {
         try {
           const info = await jsm.consumers.info(stream, consumer);
-          if (info.num_pending > config.detectors.queueBacklog.maxPending) {
+          if (info.num_pending > maxPending) {
             out.push({
               kind: 'queue_backlog',
               kernel: 'message_bus',
               process: 'bus',
               key: `${stream}/${consumer}`,
-              detail: `${info.num_pending} messages pending on ${stream}/${consumer} (threshold ${config.detectors.queueBacklog.maxPending})`,
+              detail: `${info.num_pending} messages pending on ${stream}/${consumer} (threshold ${maxPending})`,
               data: { stream, consumer, pending: info.num_pending },
             });
           }
@@ -141,14 +156,19 @@ export const busConsumers: Detector = {
     }
     return out;
   },
-};
+  async close(state) {
+    await state.operator?.close();
+  },
+});
 
 const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
 
-export const busConfigDrift: Detector = {
+export const busConfigDrift = defineDetector({
   name: 'bus_config_drift',
-  everyMs: () => 2_000,
-  async check({ config }): Promise<Finding[]> {
+  config: busConfigDriftConfig,
+  kinds: ['config_drift'],
+  createState: () => undefined,
+  async check({ config }) {
     const { confFile } = busPaths(config);
     let onDisk: Buffer;
     try {
@@ -171,4 +191,4 @@ export const busConfigDrift: Detector = {
       },
     ];
   },
-};
+});

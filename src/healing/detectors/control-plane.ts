@@ -13,20 +13,25 @@ import { KERNEL_NAMES, KernelState } from '../../domain/kernels';
 import { KERNELS } from '../../../kernels/registry';
 import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../contracts/control-plane';
 import { procStatFields } from '../../process/manager';
-import type { Detector, Finding } from './types';
+import { controlPlaneConfig } from './control-plane.config';
+import { defineDetector, type Finding } from './types';
 
-/** Status queries unanswered in a row, and how many make a deadlock. */
-let unanswered = 0;
+/** Status queries unanswered in a row that make a deadlock. */
 const QUERY_FAILURES = 3;
-/** Per kernel: since when it has been in its current transition (keyed by state and restart time). */
-const transitions = new Map<string, { key: string; since: number }>();
 const TRANSITIONS: readonly string[] = [KernelState.STARTING, KernelState.RESTARTING];
 
-export const controlPlane: Detector = {
+export const controlPlane = defineDetector({
   name: 'control_plane',
-  everyMs: (config) => config.detectors.controlPlane.everyMs,
-  async check({ config, temporal, pm }): Promise<Finding[]> {
-    const { deadlockMs, queryTimeoutMs } = config.detectors.controlPlane;
+  config: controlPlaneConfig,
+  kinds: ['control_plane_lost', 'control_plane_deadlock', 'crash_loop'],
+  createState: () => ({
+    /** Status queries unanswered in a row. */
+    unanswered: 0,
+    /** Per kernel: since when it has been in its current transition (keyed by state and restart time). */
+    transitions: new Map<string, { key: string; since: number }>(),
+  }),
+  async check({ config, temporal, pm }, { deadlockMs, queryTimeoutMs }, state) {
+    const { transitions } = state;
     const handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
     let status: string;
     let runId: string;
@@ -57,20 +62,20 @@ export const controlPlane: Detector = {
     } catch (err) {
       // One slow answer is a busy worker (a replica just died and its sticky tasks move over):
       // several in a row is a control plane that cannot make progress.
-      if (++unanswered < QUERY_FAILURES) return [];
+      if (++state.unanswered < QUERY_FAILURES) return [];
       return [
         {
           kind: 'control_plane_deadlock',
           kernel: 'self_healing',
           key: `query:${runId}`,
-          detail: `the control plane did not answer ${unanswered} status queries in a row: ${(err as Error).message}`,
+          detail: `the control plane did not answer ${state.unanswered} status queries in a row: ${(err as Error).message}`,
           data: { cause: 'query', runId },
         },
       ];
     }
-    unanswered = 0;
+    state.unanswered = 0;
 
-    const out: Finding[] = [];
+    const out: Array<Finding<'crash_loop' | 'control_plane_deadlock'>> = [];
     const now = Date.now();
     for (const k of KERNEL_NAMES) {
       const rec = cp.kernels[k];
@@ -110,7 +115,7 @@ export const controlPlane: Detector = {
     }
     return out;
   },
-};
+});
 
 
 /** The one-letter state of /proc/PID/stat (R, S, D, T, Z…); null when gone. */

@@ -8,12 +8,15 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { immutableLogClient } from '../../../kernels/registry';
-import type { Detector, Finding } from './types';
+import { logIntegrityConfig, logQuotaConfig } from './immutable-log.config';
+import { defineDetector } from './types';
 
-export const logIntegrity: Detector = {
+export const logIntegrity = defineDetector({
   name: 'log_integrity',
-  everyMs: (config) => config.detectors.logIntegrity.everyMs,
-  async check({ config }): Promise<Finding[]> {
+  config: logIntegrityConfig,
+  kinds: ['log_corruption'],
+  createState: () => undefined,
+  async check({ config }) {
     // A full verify reads every segment: give it far longer than a probe.
     const result = await immutableLogClient(config, 60_000).verify({ full: true }, 60_000);
     if (result.ok || !result.failure) return [];
@@ -41,25 +44,27 @@ export const logIntegrity: Detector = {
       },
     ];
   },
-};
+});
 
-export const logQuota: Detector = {
+export const logQuota = defineDetector({
   name: 'log_quota',
-  everyMs: () => 2_000,
-  async check({ config }): Promise<Finding[]> {
+  config: logQuotaConfig,
+  kinds: ['log_quota'],
+  createState: () => undefined,
+  async check({ config }, { percent: alertAt }) {
     const { usage } = await immutableLogClient(config).usage();
     if (usage.quotaFraction === null) return [];
     const percent = Math.round(usage.quotaFraction * 1000) / 10;
-    if (percent < config.detectors.logQuota.percent) return [];
+    if (percent < alertAt) return [];
     return [
       {
         kind: 'log_quota',
         kernel: 'immutable_log',
         process: 'immutable-log',
         key: 'quota',
-        detail: `the log uses ${percent}% of its ${Math.round((usage.quotaBytes ?? 0) / 1048576)} MB quota (alert at ${config.detectors.logQuota.percent}%)`,
+        detail: `the log uses ${percent}% of its ${Math.round((usage.quotaBytes ?? 0) / 1048576)} MB quota (alert at ${alertAt}%)`,
         data: { percent, usedBytes: usage.usedBytes, quotaBytes: usage.quotaBytes ?? 0, archiveBytes: usage.archiveBytes },
       },
     ];
   },
-};
+});

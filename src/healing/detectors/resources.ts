@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { immutableLogClient, kernelOfProcess } from '../../../kernels/registry';
 import { procStartTicks, procStatFields, STANDBY_SUFFIX, type ProcessManager } from '../../process/manager';
-import type { Detector, Finding } from './types';
+import { cpuConfig, diskConfig, memoryConfig } from './resources.config';
+import { defineDetector, type Finding } from './types';
 
 /** Servers of the stack: watched by preflight and `status`, never signalled by a playbook. */
 export const STACK_SERVERS = new Set(['temporal', 'store']);
@@ -54,16 +55,16 @@ export function processAgeS(pid: number): number | null {
   }
 }
 
-/** Samples per pid: [ms, ticks], oldest first, kept for one window. */
-const samples = new Map<number, Array<[number, number]>>();
-
-export const cpuPressure: Detector = {
+export const cpuPressure = defineDetector({
   name: 'cpu_pressure',
-  everyMs: (config) => Math.max(250, Math.floor(config.detectors.cpu.windowMs / 5)),
-  async check({ config, pm }): Promise<Finding[]> {
-    const { percent, windowMs } = config.detectors.cpu;
+  config: cpuConfig,
+  kinds: ['cpu_pressure'],
+  everyMs: (s) => s.everyMs ?? Math.max(250, Math.floor(s.windowMs / 5)),
+  /** Samples per pid: [ms, ticks], oldest first, kept for one window. */
+  createState: () => ({ samples: new Map<number, Array<[number, number]>>() }),
+  async check({ config, pm }, { percent, windowMs }, { samples }) {
     const now = Date.now();
-    const out: Finding[] = [];
+    const out: Array<Finding<'cpu_pressure'>> = [];
     const seen = new Set<number>();
     for (const { name, pid } of watched(pm)) {
       seen.add(pid);
@@ -93,14 +94,15 @@ export const cpuPressure: Detector = {
     for (const pid of samples.keys()) if (!seen.has(pid)) samples.delete(pid);
     return out;
   },
-};
+});
 
-export const memoryPressure: Detector = {
+export const memoryPressure = defineDetector({
   name: 'memory_pressure',
-  everyMs: () => 1_000,
-  async check({ config, pm }): Promise<Finding[]> {
-    const limit = config.detectors.memory.rssMb;
-    const out: Finding[] = [];
+  config: memoryConfig,
+  kinds: ['memory_pressure'],
+  createState: () => undefined,
+  async check({ config, pm }, { rssMb: limit }) {
+    const out: Array<Finding<'memory_pressure'>> = [];
     for (const { name, pid } of watched(pm)) {
       const rss = rssMb(pid);
       if (rss === null || rss < limit) continue;
@@ -116,14 +118,15 @@ export const memoryPressure: Detector = {
     }
     return out;
   },
-};
+});
 
-export const diskPressure: Detector = {
+export const diskPressure = defineDetector({
   name: 'disk_pressure',
-  everyMs: (config) => config.detectors.disk.everyMs,
-  async check({ config }): Promise<Finding[]> {
-    const { minFreeMb, archivesMaxMb } = config.detectors.disk;
-    const out: Finding[] = [];
+  config: diskConfig,
+  kinds: ['disk_pressure'],
+  createState: () => undefined,
+  async check({ config }, { minFreeMb, archivesMaxMb }) {
+    const out: Array<Finding<'disk_pressure'>> = [];
     const s = await statfs(config.stateDir);
     const freeMb = (s.bavail * s.bsize) / 1048576;
     if (freeMb < minFreeMb) {
@@ -149,4 +152,4 @@ export const diskPressure: Detector = {
     }
     return out;
   },
-};
+});

@@ -4,13 +4,15 @@
  */
 import { SnapshotStore } from '../../snapshots/store';
 import { MODEL_SNAPSHOT_LABEL } from '../../coding-agent/models';
-import type { Detector, Finding } from './types';
+import { snapshotsConfig } from './snapshots.config';
+import { defineDetector } from './types';
 
-export const staleSnapshots: Detector = {
+export const staleSnapshots = defineDetector({
   name: 'stale_snapshots',
-  everyMs: (config) => config.detectors.snapshots.everyMs,
-  async check({ config }): Promise<Finding[]> {
-    const { maxAgeMs } = config.detectors.snapshots;
+  config: snapshotsConfig,
+  kinds: ['snapshot_stale'],
+  createState: () => undefined,
+  async check({ config }, { maxAgeMs }) {
     const all = (await new SnapshotStore(config.stateDir).list()).filter((m) => m.label !== MODEL_SNAPSHOT_LABEL);
     const newest = all.reduce<number | null>((acc, m) => Math.max(acc ?? 0, Date.parse(m.createdAt)), null);
     const age = newest === null ? null : Date.now() - newest;
@@ -25,4 +27,4 @@ export const staleSnapshots: Detector = {
       },
     ];
   },
-};
+});

@@ -4,7 +4,8 @@
  * the managed process behind the dependency, so a playbook can resume or restart it.
  */
 import { withDeadline } from '../../deadline';
-import type { Detector, Finding } from './types';
+import { storeConfig } from './store.config';
+import { defineDetector, type Finding } from './types';
 
 /** null when `p` settles in time, else why not (its error, or the deadline). */
 async function answers(p: Promise<unknown>, ms: number): Promise<string | null> {
@@ -14,18 +15,18 @@ async function answers(p: Promise<unknown>, ms: number): Promise<string | null> 
   );
 }
 
-const misses = new Map<string, number>();
-
-export const dependencies: Detector = {
+export const dependencies = defineDetector({
   name: 'dependencies',
-  everyMs: () => 1_000,
-  async check({ config, db, bus }): Promise<Finding[]> {
-    const { timeoutMs, failures } = config.detectors.store;
+  config: storeConfig,
+  kinds: ['dependency_unreachable'],
+  /** Misses in a row, per dependency. */
+  createState: () => new Map<'store' | 'bus', number>(),
+  async check({ config, db, bus }, { timeoutMs, failures }, misses) {
     const probes: Array<{ dependency: 'store' | 'bus'; process: string; embedded: boolean; run: () => Promise<unknown> }> = [
       { dependency: 'store', process: 'store', embedded: config.store.embedded, run: () => db.command({ ping: 1 }) },
       { dependency: 'bus', process: 'bus', embedded: config.bus.embedded, run: () => bus.flush() },
     ];
-    const out: Finding[] = [];
+    const out: Array<Finding<'dependency_unreachable'>> = [];
     await Promise.all(
       probes.map(async (p) => {
         const error = await answers(p.run(), timeoutMs);
@@ -45,4 +46,4 @@ export const dependencies: Detector = {
     );
     return out;
   },
-};
+});

@@ -1,6 +1,14 @@
 /**
- * What a detector is. The trigger monitor runs each one on its own period (only in the replica that
- * leads, so two replicas do not report every condition twice) and turns its findings into evidence:
+ * What a detector is: one definition per detector, in the detector's own file, holding
+ *  - its configuration (`config`, from a `*.config.ts` file: its `detectors:` key and zod shape,
+ *    from which the config schema is derived);
+ *  - its period (`everyMs`, by default the `everyMs` of its own section);
+ *  - its state (`createState`): each trigger monitor creates its own, so two monitors in one
+ *    process share nothing;
+ *  - `check`, one round, given its own section of the config and its state.
+ *
+ * The trigger monitor runs each one on its own period (only in the replica that leads, so two
+ * replicas do not report every condition twice) and turns its findings into evidence:
  *  - a *condition* (`event: false`, the default) is reported when it starts to hold and again only
  *    after it has cleared — a backlog that stays high is one piece of evidence, not one a second;
  *  - an *event* (`event: true`, e.g. one refused publish in the bus log) is reported every time.
@@ -13,6 +21,7 @@ import type { LoadedConfig } from '../../config/load';
 import type { KernelName } from '../../domain/kernels';
 import type { ProcessManager } from '../../process/manager';
 import type { EvidenceKind } from '../evidence';
+import type { DetectorConfig, DetectorSettings } from './define';
 
 export interface DetectorContext {
   config: LoadedConfig;
@@ -23,8 +32,8 @@ export interface DetectorContext {
   log: Logger;
 }
 
-export interface Finding {
-  kind: EvidenceKind;
+export interface Finding<K extends EvidenceKind = EvidenceKind> {
+  kind: K;
   kernel: KernelName | null;
   process?: string | null;
   pid?: number | null;
@@ -37,10 +46,29 @@ export interface Finding {
   event?: boolean;
 }
 
-export interface Detector {
+export interface Detector<C extends DetectorConfig = DetectorConfig, S = unknown, K extends EvidenceKind = EvidenceKind> {
+  /** Its name in logs and in docs/self-healing.md, e.g. `cpu_pressure`. */
   name: string;
-  /** How often it runs. */
-  everyMs(config: LoadedConfig): number;
+  config: C;
+  /** The evidence kinds it reports: its findings can be of no other kind. */
+  kinds: readonly K[];
+  /**
+   * How often it runs, from its own section. Without it: the section's `everyMs`.
+   * Method syntax on purpose (here and below): a registry holds detectors of every section type.
+   */
+  everyMs?(settings: DetectorSettings<C>): number;
+  /** A fresh state, one per trigger monitor. */
+  createState(): S;
   /** What holds now. Throwing is logged and counts as "nothing found" for this round. */
-  check(ctx: DetectorContext): Promise<Finding[]>;
+  check(ctx: DetectorContext, settings: DetectorSettings<C>, state: S): Promise<Array<Finding<NoInfer<K>>>>;
+  /** Releases what the state holds (a connection) when its monitor stops. */
+  close?(state: S): Promise<void> | void;
 }
+
+/** Checks a definition against its own section and kinds, without widening them. */
+export function defineDetector<C extends DetectorConfig, S, const K extends EvidenceKind>(d: Detector<C, S, K>): Detector<C, S, K> {
+  return d;
+}
+
+/** Any detector, whatever its section, state and kinds: what a registry holds. */
+export type AnyDetector = Detector<any, any, EvidenceKind>;

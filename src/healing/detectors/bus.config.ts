@@ -1,0 +1,24 @@
+/** Configuration of the message bus's detectors (./bus.ts). Imports zod only: see ./define.ts. */
+import { z } from 'zod';
+import { detectorConfig, everyMs } from './define';
+
+export const aclViolationsConfig = detectorConfig({
+  key: 'aclViolations',
+  describe: "acl_violations: refused publishes and subscribes in the bus's own log",
+  shape: { everyMs: everyMs(500) },
+});
+
+export const queueBacklogConfig = detectorConfig({
+  key: 'queueBacklog',
+  describe: 'bus_consumers: every durable consumer the ACL policy names exists and has no backlog',
+  shape: {
+    maxPending: z.number().int().min(1).default(1000).describe('Pending messages on one durable consumer'),
+    everyMs: everyMs(2000),
+  },
+});
+
+export const busConfigDriftConfig = detectorConfig({
+  key: 'busConfigDrift',
+  describe: 'bus_config_drift: the rendered nats.conf is what the ACL policy renders now',
+  shape: { everyMs: everyMs(2000) },
+});

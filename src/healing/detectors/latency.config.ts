@@ -1,0 +1,12 @@
+/** Configuration of the latency detector (./latency.ts). Imports zod only: see ./define.ts. */
+import { z } from 'zod';
+import { detectorConfig, ms } from './define';
+
+export const latencyConfig = detectorConfig({
+  key: 'latency',
+  describe: "latency: the round trip of each kernel's successful liveness probes (it runs with the probes, on their period)",
+  shape: {
+    thresholdMs: ms(250, 1).describe('A liveness probe slower than this is a slow sample'),
+    samples: z.number().int().min(1).default(3).describe('Slow samples in a row that make a latency spike'),
+  },
+});
