@@ -56,7 +56,12 @@ export interface AuditFlush {
 export interface AuditFlushResult {
   /** How many of the entries this call appended (the others were already in the log). */
   appended: number;
-  /** The log's head after the flush: the next flush's `afterSeq`. */
+  /**
+   * The seq of the batch's last entry in the log (found or appended): the next flush's `afterSeq`.
+   * Not the head: a run's end lost with a killed worker may have appended *later* entries of the same
+   * run, and the replacement, whose clock is the retried task's, may first flush an earlier prefix;
+   * the end's retry must still find those entries (crash bench, `audit:finish ×2`).
+   */
   seq: number;
 }
 
@@ -100,11 +105,14 @@ export async function flushAudit(log: ImmutableLogClient, { run, entries, afterS
   });
   // Usually one read: everything since `afterSeq` (a few entries), which also tells the head.
   const first = afterSeq !== null ? await log.entries(afterSeq + 1, LOG_PAGE) : null;
-  let head = first ? first.head.seq : (await log.head()).seq;
-  if (keyed.length === 0) return { appended: 0, seq: head };
+  const head = first ? first.head.seq : (await log.head()).seq;
+  if (keyed.length === 0) return { appended: 0, seq: afterSeq ?? head };
   const index = new Map(keyed.map((e, i) => [e.key, i]));
   const since = Math.min(...entries.map((e) => e.at)) - AUDIT_SLACK_MS;
   let present = 0;
+  // Where this batch's last entry is in the log: the next flush searches from after it. Not the head:
+  // entries after it may be a lost attempt's of *later* entries of this run (see AuditFlushResult.seq).
+  let lastSeq: number | null = null;
   let to = head;
   search: for (let page = 0; page < MAX_PAGES && to >= 1; page++) {
     const from = Math.max(afterSeq !== null ? afterSeq + 1 : 1, to - LOG_PAGE + 1);
@@ -115,6 +123,7 @@ export async function flushAudit(log: ImmutableLogClient, { run, entries, afterS
       const i = m !== null && typeof m === 'object' && !Array.isArray(m) && typeof m.key === 'string' ? index.get(m.key) : undefined;
       if (i !== undefined && keyed[i].kind === e.kind) {
         present = i + 1;
+        lastSeq = e.seq;
         break search;
       }
     }
@@ -123,9 +132,9 @@ export async function flushAudit(log: ImmutableLogClient, { run, entries, afterS
   }
   for (let i = present; i < keyed.length; i += BATCH) {
     const res = await log.appendBatch(keyed.slice(i, i + BATCH).map(({ kind, data }) => ({ kind, data })));
-    head = Math.max(head, res.entries.at(-1)!.seq);
+    lastSeq = res.entries.at(-1)!.seq;
   }
-  return { appended: keyed.length - present, seq: head };
+  return { appended: keyed.length - present, seq: lastSeq ?? afterSeq ?? head };
 }
 
 export function createPlaybookActivities({ config, db, temporal }: PlaybookActivityDeps) {

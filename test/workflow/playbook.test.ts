@@ -409,5 +409,24 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       assert.deepEqual(got.map((e) => e.stepId), ['audit:start', 'audit:a', 'audit:b', 'audit:c', 'audit:finish']);
       assert.deepEqual(got.slice(2).map((e) => e.seq - got[2].seq), [0, 1, 2], 'one batch: contiguous');
     });
+
+    it('after a lost run end, the replacement worker\'s earlier flush does not hide the end\'s entries from its retry', async () => {
+      // The crash bench found it: a worker runs the last workflow task — a step-boundary flush was not
+      // due yet, the run's end appends every entry — and is killed before completing it. The next
+      // worker's clock is the task's retry, seconds later, so the step-boundary flush is due now and
+      // flushes a prefix ([start, a]); then the end flushes the rest ([finish]) from what it returned.
+      const log = immutableLogClient(testConfig(), 10_000);
+      const afterSeq = (await log.head()).seq;
+      const workflowId = uniqueId('flush-lost-end');
+      const run = { workflowId, runId: 'run-1', playbook: 'test_playbook', kernel: null };
+      const entries: AuditEntry[] = ['start', 'a', 'finish'].map((key, i) => ({ key, kind: 'test.flush', data: { i }, at: Date.now() }));
+      await flushAudit(log, { run, entries, afterSeq }); // the lost attempt's end: everything landed
+      await log.append('other.writer', { after: true });
+      const early = await flushAudit(log, { run, entries: entries.slice(0, 2), afterSeq });
+      assert.equal(early.appended, 0);
+      assert.equal((await flushAudit(log, { run, entries: entries.slice(2), afterSeq: early.seq })).appended, 0, 'finish is already in the log');
+      const got = await runEntries(workflowId, afterSeq);
+      assert.deepEqual(got.map((e) => e.stepId), ['audit:start', 'audit:a', 'audit:finish']);
+    });
   });
 });
