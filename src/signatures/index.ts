@@ -13,7 +13,7 @@
  * One configuration serves every source: nothing here knows about a particular system's messages.
  */
 export { WILDCARD, maskMessage, maskToken, isVariableValue, DEFAULT_MAX_TOKENS } from './masking';
-export { TemplateMiner, Slot, type Cluster, type MatchResult, type MinerOptions } from './miner';
+export { TemplateMiner, Slot, DEFAULT_MINER_OPTIONS, isIdentifier, type Cluster, type MatchResult, type MinerOptions } from './miner';
 export { signatureId, templateHash, HASH_LENGTH, type SignatureSource } from './signature';
 export {
   SignatureEngine,

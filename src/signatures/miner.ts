@@ -1,31 +1,57 @@
 /**
- * Online template mining: groups masked messages into templates as they arrive.
+ * Online template mining: groups masked messages into templates as they arrive, and learns which
+ * *word* positions are variables from how they behave, not from what the words are.
  *
- * Messages are first looked up by their exact masked text (the common case, one hash lookup). A new
- * masked text is compared with the templates of the same length; it joins the most similar one when
- * they differ only in a few *word* positions (a user name, a host name), and those positions become
- * learned wildcards. Otherwise it starts a template of its own.
+ * Two levels, after Drain (a similarity threshold over messages of one length) and Brain (a column
+ * with many distinct values is a variable, one with few is part of the event):
+ * - a **group** gathers messages of one token count that agree in at least
+ *   {@link MinerOptions.similarity} of their positions. For each position the group remembers the
+ *   distinct words it has seen there, until there are more than {@link MinerOptions.variety}: then
+ *   the position is a variable for the whole group, for good;
+ * - a **template** (a {@link Cluster}) is a message of the group with its variable positions masked.
+ *   Messages of one group that differ in a position that has shown few values (`VM Started` /
+ *   `VM Paused`, `creating` / `removing device node`) keep apart; once a position has shown many
+ *   (user names, host names, program names), the templates that differed only there merge.
  *
- * What may differ decides what merges, with one configuration for every source:
- * - a wildcard put there by masking stands for a typed value (a number, an address, …) and never
- *   absorbs a word, so `Fan speeds ( 1 2 **** 4 )` does not merge into `Fan speeds ( 1 2 3 4 )`;
- *   only an empty value may face it (`()` against `(<*>)`);
- * - the first word names the event (`creating` / `removing device node`) and never varies;
- * - two different words elsewhere merge only when both are identifiers (`com.android.phone`,
- *   `AudioMix`) or follow a naming noun (`for user cyrus`); prose words that differ (`VM Started` /
- *   `VM Paused`, `GET` / `POST`) are different events;
- * - short messages need proportionally more agreement ({@link MinerOptions.similarity}).
+ * Masking has already replaced values by their shape (numbers, addresses, paths, …). A wildcard put
+ * there by masking stands for a typed value and never faces a plain word in one group, so
+ * `Fan speeds ( 1 2 **** 4 )` never joins `Fan speeds ( 1 2 3 4 )`; only an empty value may face it
+ * (`()` against `(<*>)`).
+ *
+ * Everything is deterministic: the same messages in the same order give the same templates, and a
+ * miner restored from its templates ({@link TemplateMiner.restore}) continues as the original would.
  */
 import { WILDCARD } from './masking';
 
 /** The tunables of the miner. One configuration serves every source; the defaults are that configuration. */
 export interface MinerOptions {
   /**
-   * Least share of positions that must agree for a message to join a template: constant tokens that
-   * are equal, or wildcards on both sides.
+   * Least share of positions in which a message must agree with a group to join it: a word the
+   * position has seen, or any word where the position is a variable.
    * @default 0.7
    */
   similarity?: number;
+
+  /**
+   * Most distinct words a position of a group may show and still be part of the event. One more
+   * and the position is a variable.
+   * @default 3
+   */
+  variety?: number;
+
+  /**
+   * Whether a position whose distinct words are all identifiers (`com.android.phone`, `AudioMix`,
+   * see {@link isIdentifier}) is a variable as soon as it shows two of them.
+   * @default true
+   */
+  identifiers?: boolean;
+
+  /**
+   * Whether the first token names the event, as the first level of Drain's parse tree has it: a
+   * message joins only a group whose first position has seen its first token.
+   * @default true
+   */
+  anchorFirst?: boolean;
 
   /**
    * Most distinct masked texts remembered for the exact-match fast path; the cache is cleared when
@@ -35,7 +61,15 @@ export interface MinerOptions {
   cacheSize?: number;
 }
 
-/** Per position: a constant token, or a wildcard from masking, or one the miner learned. */
+/** The defaults of {@link MinerOptions}, the one configuration for every source. */
+export const DEFAULT_MINER_OPTIONS: Readonly<Required<Omit<MinerOptions, 'cacheSize'>>> = {
+  similarity: 0.7,
+  variety: 3,
+  identifiers: true,
+  anchorFirst: true,
+};
+
+/** Per position of a template: a constant token, or a wildcard from masking, or one the miner learned. */
 export const enum Slot {
   Constant = 0,
   Masked = 1,
@@ -46,6 +80,8 @@ export const enum Slot {
 export interface Cluster {
   /** Index in {@link TemplateMiner.clusters}; stable for the miner's lifetime. */
   readonly index: number;
+  /** Index of its group in creation order; stable for the miner's lifetime. */
+  readonly group: number;
   /** Tokens; wildcard positions hold {@link WILDCARD}. */
   tokens: string[];
   /** What each position is. */
@@ -54,51 +90,81 @@ export interface Cluster {
   template: string;
   /** Messages matched so far (in this process and, when restored, before). */
   count: number;
+  /** Set when the template became identical to an older one of its group and merged into it. */
+  mergedInto?: Cluster;
 }
 
 /** What {@link TemplateMiner.add} reports. */
 export interface MatchResult {
+  /** The template the message belongs to now (never a merged one). */
   cluster: Cluster;
-  /** The template changed (a new cluster, or a position became a wildcard). */
+  /** The message's template is new, or changed (a position became a wildcard). */
   changed: boolean;
+}
+
+/** One position of a group: the distinct words seen there, or `null` once it is a variable. */
+interface Column {
+  values: string[] | null;
+  /** Whether the words here are masked tokens (`<*>`, `(uid=<*>)`) rather than plain words. */
+  masked: boolean;
+}
+
+interface Group {
+  readonly index: number;
+  readonly columns: Column[];
+  /** Its live templates by text. */
+  readonly byTemplate: Map<string, Cluster>;
+  /** Its templates, merged ones included, in creation order. */
+  readonly clusters: Cluster[];
 }
 
 /** Online template miner. Not thread-safe; one per source namespace. */
 export class TemplateMiner {
   readonly clusters: Cluster[] = [];
+  private readonly groups: Group[] = [];
   private readonly similarity: number;
-
+  private readonly variety: number;
+  private readonly identifiers: boolean;
+  private readonly anchorFirst: boolean;
   private readonly cacheSize: number;
-  /** Exact masked text → cluster. Variants stay here after their cluster generalises. */
+  /** Exact masked text → the template it went to (follow `mergedInto` for the live one). */
   private cache = new Map<string, Cluster>();
-  /** Token count → clusters of that length, the only ones a message can join. */
-  private readonly byLength = new Map<number, Cluster[]>();
+  /** Token count → groups of that length, the only ones a message can join. */
+  private readonly byLength = new Map<number, Group[]>();
+  /** Existing templates changed or merged since the last {@link takeChanged}. */
+  private changed: Cluster[] = [];
 
   constructor(options: MinerOptions = {}) {
-    this.similarity = options.similarity ?? 0.7;
-
+    this.similarity = options.similarity ?? DEFAULT_MINER_OPTIONS.similarity;
+    this.variety = options.variety ?? DEFAULT_MINER_OPTIONS.variety;
+    this.identifiers = options.identifiers ?? DEFAULT_MINER_OPTIONS.identifiers;
+    this.anchorFirst = options.anchorFirst ?? DEFAULT_MINER_OPTIONS.anchorFirst;
     this.cacheSize = options.cacheSize ?? 200_000;
   }
 
   /**
-   * Adds a masked message (from {@link maskMessage}) and returns the cluster it joined.
+   * Adds a masked message (from {@link maskMessage}) and returns the template it belongs to.
+   * Templates that changed on the way (a position of their group became a variable, or they merged
+   * into another) are reported by {@link takeChanged}.
    * @param tokens - masked tokens; not retained when the message joins an existing template
    */
   add(tokens: readonly string[]): MatchResult {
     const key = tokens.join(' ');
     const cached = this.cache.get(key);
     if (cached) {
-      cached.count++;
-      return { cluster: cached, changed: false };
+      const live = liveCluster(cached);
+      live.count++;
+      return { cluster: live, changed: false };
     }
-    const best = this.bestMatch(tokens);
-    let changed: boolean;
-    let cluster: Cluster;
-    if (best) {
-      cluster = best;
-      changed = this.generalise(cluster, tokens);
-    } else {
-      cluster = this.create(tokens);
+    let group = this.bestGroup(tokens);
+    if (!group) group = this.createGroup(tokens.length);
+    const normalised = this.learn(group, tokens);
+    const { tokens: own, slots } = this.templateOf(group, normalised);
+    const template = own.join(' ');
+    let cluster = group.byTemplate.get(template);
+    let changed = false;
+    if (!cluster) {
+      cluster = this.createCluster(group, own, slots);
       changed = true;
     }
     cluster.count++;
@@ -107,49 +173,84 @@ export class TemplateMiner {
     return { cluster, changed };
   }
 
-  /** The cluster a masked message would join, without learning anything. */
+  /** The template a masked message would belong to, without learning anything. */
   match(tokens: readonly string[]): Cluster | undefined {
-    return this.cache.get(tokens.join(' ')) ?? this.bestMatch(tokens);
+    const cached = this.cache.get(tokens.join(' '));
+    if (cached) return liveCluster(cached);
+    const group = this.bestGroup(tokens);
+    if (!group) return undefined;
+    const normalised = tokens.map((t, i) => normaliseAgainst(group.columns[i], t));
+    return group.byTemplate.get(this.templateOf(group, normalised).tokens.join(' '));
+  }
+
+  /** Templates that changed or merged since the last call (each once, in the order it happened). */
+  takeChanged(): Cluster[] {
+    const out = [...new Set(this.changed)];
+    this.changed = [];
+    return out;
   }
 
   /**
-   * Restores a cluster from saved state (see the store). Clusters must be restored before any
-   * message is added, in the order of their indexes.
+   * Restores a template from saved state (see the store). Templates must be restored before any
+   * message is added, in the order of their indexes; those of one group name the same `group`.
+   * A group's positions are rebuilt from its templates: a learned wildcard in any of them makes the
+   * position a variable, and otherwise the words its templates hold there are the words it has seen.
    */
-  restore(tokens: readonly string[], slots: readonly Slot[], count: number): Cluster {
-    const cluster = this.create(tokens, slots);
+  restore(tokens: readonly string[], slots: readonly Slot[], count: number, group?: number): Cluster {
+    let target = group === undefined ? undefined : this.groups.find((g) => g.index === group);
+    if (!target) target = this.createGroup(tokens.length, group);
+    for (let i = 0; i < tokens.length; i++) {
+      const column = target.columns[i];
+      if (column.values === null) continue;
+      if (slots[i] === Slot.Learned) {
+        column.values = null;
+      } else {
+        if (column.values.length === 0) column.masked = slots[i] === Slot.Masked;
+        if (!column.values.includes(tokens[i])) column.values.push(tokens[i]);
+      }
+    }
+    const cluster = this.createCluster(target, tokens.slice(), slots.slice());
     cluster.count = count;
     return cluster;
   }
 
-  private create(tokens: readonly string[], slots?: readonly Slot[]): Cluster {
-    const ownTokens = tokens.slice();
-    const cluster: Cluster = {
-      index: this.clusters.length,
-      tokens: ownTokens,
-      slots: slots ? slots.slice() : ownTokens.map((t) => (t.includes(WILDCARD) ? Slot.Masked : Slot.Constant)),
-      template: ownTokens.join(' '),
-      count: 0,
+  private createGroup(length: number, index = this.groups.length): Group {
+    const group: Group = {
+      index,
+      columns: Array.from({ length }, () => ({ values: [], masked: false })),
+      byTemplate: new Map(),
+      clusters: [],
     };
-    this.clusters.push(cluster);
-    let bucket = this.byLength.get(ownTokens.length);
+    this.groups.push(group);
+    let bucket = this.byLength.get(length);
     if (!bucket) {
       bucket = [];
-      this.byLength.set(ownTokens.length, bucket);
+      this.byLength.set(length, bucket);
     }
-    bucket.push(cluster);
+    bucket.push(group);
+    return group;
+  }
+
+  private createCluster(group: Group, tokens: string[], slots: Slot[]): Cluster {
+    const cluster: Cluster = { index: this.clusters.length, group: group.index, tokens, slots, template: tokens.join(' '), count: 0 };
+    this.clusters.push(cluster);
+    group.clusters.push(cluster);
+    group.byTemplate.set(cluster.template, cluster);
     return cluster;
   }
 
-  private bestMatch(tokens: readonly string[]): Cluster | undefined {
+  /** The group a message is most similar to, when similar enough; the oldest wins a tie. */
+  private bestGroup(tokens: readonly string[]): Group | undefined {
     const bucket = this.byLength.get(tokens.length);
-    if (!bucket || tokens.length === 0) return bucket?.[0];
-    let best: Cluster | undefined;
+    if (!bucket) return undefined;
+    if (tokens.length === 0) return bucket[0];
+    let best: Group | undefined;
     let bestScore = -1;
-    for (const cluster of bucket) {
-      const score = this.score(cluster, tokens);
+    for (const group of bucket) {
+      if (this.anchorFirst && group.columns[0].values !== null && !group.columns[0].values.includes(tokens[0])) continue;
+      const score = scoreGroup(group, tokens);
       if (score > bestScore) {
-        best = cluster;
+        best = group;
         bestScore = score;
       }
     }
@@ -157,54 +258,151 @@ export class TemplateMiner {
   }
 
   /**
-   * Share of agreeing positions, or -1 when the message cannot join: a masked (typed) wildcard
-   * facing a word, or a message token with a masked part facing a different constant.
+   * Records the message's words in its group's positions; a position that shows too many distinct
+   * words becomes a variable, and the group's templates are rewritten. Returns the message's tokens
+   * with empty values replaced by the masked token they stand for.
    */
-  private score(cluster: Cluster, tokens: readonly string[]): number {
-    let agree = 0;
-    const n = tokens.length;
-    for (let i = 0; i < n; i++) {
-      const token = tokens[i];
-      const own = cluster.tokens[i];
-      const slot = cluster.slots[i];
-      if (slot === Slot.Learned || token === own) {
-        agree++;
-      } else if (slot === Slot.Masked) {
-        if (!isEmptyValueOf(token, own)) return -1;
-        agree++;
-      } else if (token.includes(WILDCARD)) {
-        if (!isEmptyValueOf(own, token)) return -1;
-        agree++;
-      } else if (i === 0 || !(isNamingNoun(tokens[i - 1]) || (isIdentifier(token) && isIdentifier(own)))) {
-        // Two different words: the first word of a message names its event (a verb, a component),
-        // and prose words elsewhere too, unless a naming noun or identifier shape says "value".
-        return -1;
+  private learn(group: Group, tokens: readonly string[]): string[] {
+    const normalised = new Array<string>(tokens.length);
+    let rewrite = false;
+    for (let i = 0; i < tokens.length; i++) {
+      const column = group.columns[i];
+      let token = tokens[i];
+      const values = column.values;
+      if (values === null) {
+        normalised[i] = token;
+        continue;
+      }
+      if (values.length === 0) {
+        column.masked = token.includes(WILDCARD);
+        values.push(token);
+      } else if (!values.includes(token)) {
+        const masked = token.includes(WILDCARD);
+        if (masked === column.masked) {
+          values.push(token);
+          if ((values.length > this.variety || (this.identifiers && values.every(isIdentifier))) && keepsAConstant(group, i)) {
+            column.values = null;
+            rewrite = true;
+          }
+        } else if (masked) {
+          // `()` was seen here and now `(<*>)`: the literal was the masked token with an empty value.
+          const replaced = values.map((v) => (isEmptyValueOf(v, token) ? token : v));
+          column.values = [...new Set(replaced)];
+          column.masked = true;
+          rewrite = true;
+        } else {
+          token = values.find((v) => isEmptyValueOf(token, v)) ?? token;
+        }
+      }
+      normalised[i] = token;
+    }
+    if (rewrite) this.rewriteGroup(group);
+    return normalised;
+  }
+
+  /** The template of a message in a group: its tokens with the group's variable positions masked. */
+  private templateOf(group: Group, tokens: readonly string[]): { tokens: string[]; slots: Slot[] } {
+    const out = new Array<string>(tokens.length);
+    const slots = new Array<Slot>(tokens.length);
+    for (let i = 0; i < tokens.length; i++) {
+      const column = group.columns[i];
+      if (column.values === null) {
+        out[i] = WILDCARD;
+        slots[i] = Slot.Learned;
+      } else {
+        out[i] = tokens[i];
+        slots[i] = column.masked ? Slot.Masked : Slot.Constant;
       }
     }
-    return agree / n;
+    return { tokens: out, slots };
   }
 
   /**
-   * Turns the positions where the message differs into learned wildcards, and a constant that was
-   * an empty value of a masked token into that masked token.
+   * Rewrites every live template of a group after one of its positions changed, merging templates
+   * that became the same text into the oldest of them.
    */
-  private generalise(cluster: Cluster, tokens: readonly string[]): boolean {
-    let changed = false;
-    for (let i = 0; i < tokens.length; i++) {
-      const token = tokens[i];
-      if (cluster.slots[i] !== Slot.Constant || cluster.tokens[i] === token) continue;
-      if (token.includes(WILDCARD) && isEmptyValueOf(cluster.tokens[i], token)) {
-        cluster.tokens[i] = token;
-        cluster.slots[i] = Slot.Masked;
-      } else {
-        cluster.tokens[i] = WILDCARD;
-        cluster.slots[i] = Slot.Learned;
+  private rewriteGroup(group: Group): void {
+    group.byTemplate.clear();
+    for (const cluster of group.clusters) {
+      if (cluster.mergedInto) continue;
+      const normalised = cluster.tokens.map((t, i) => normaliseAgainst(group.columns[i], t));
+      const { tokens, slots } = this.templateOf(group, normalised);
+      const template = tokens.join(' ');
+      const survivor = group.byTemplate.get(template);
+      if (survivor) {
+        cluster.mergedInto = survivor;
+        survivor.count += cluster.count;
+        this.changed.push(cluster, survivor);
+        continue;
       }
-      changed = true;
+      if (template !== cluster.template) {
+        cluster.tokens = tokens;
+        cluster.slots = slots;
+        cluster.template = template;
+        this.changed.push(cluster);
+      }
+      group.byTemplate.set(template, cluster);
     }
-    if (changed) cluster.template = cluster.tokens.join(' ');
-    return changed;
   }
+}
+
+/**
+ * Whether a group keeps some position of its event if position `i` becomes a variable: a group of
+ * wildcards alone would be every message of its length.
+ */
+function keepsAConstant(group: Group, i: number): boolean {
+  return group.columns.some((c, j) => j !== i && c.values !== null && !(c.masked && c.values.length === 1 && c.values[0] === WILDCARD));
+}
+
+/** Follows merges to the template that holds a message now. */
+function liveCluster(cluster: Cluster): Cluster {
+  let live = cluster;
+  while (live.mergedInto) live = live.mergedInto;
+  return live;
+}
+
+/**
+ * Share of a message's informative positions in which it agrees with a group, or -1 when it cannot
+ * join: a plain word where the group has masked values, or the reverse, unless it is their empty
+ * form. As in Drain, wildcards are not evidence of likeness: a position where both sides are a bare
+ * `<*>` does not count, and a learned variable counts against, so a group that has generalised a lot
+ * does not attract every message of its length.
+ */
+function scoreGroup(group: Group, tokens: readonly string[]): number {
+  let agree = 0;
+  let informative = 0;
+  const n = tokens.length;
+  for (let i = 0; i < n; i++) {
+    const column = group.columns[i];
+    const values = column.values;
+    const token = tokens[i];
+    if (values === null) {
+      informative++;
+      continue;
+    }
+    if (token === WILDCARD && column.masked) {
+      if (values.includes(WILDCARD)) continue;
+    } else if (values.includes(token)) {
+      informative++;
+      agree++;
+      continue;
+    }
+    informative++;
+    const masked = token.includes(WILDCARD);
+    if (masked === column.masked) continue;
+    if (masked ? values.every((v) => isEmptyValueOf(v, token)) : values.some((v) => isEmptyValueOf(token, v))) {
+      agree++;
+      continue;
+    }
+    return -1;
+  }
+  return informative === 0 ? 1 : agree / informative;
+}
+
+/** A token as its group's position knows it: the empty form of a masked value becomes that value. */
+function normaliseAgainst(column: Column, token: string): string {
+  if (column.values === null || !column.masked || token.includes(WILDCARD)) return token;
+  return column.values.find((v) => isEmptyValueOf(token, v)) ?? token;
 }
 
 /**
@@ -212,14 +410,13 @@ export class TemplateMiner {
  * `ruser=<*>`. An absent value is still the same slot of the same event.
  */
 function isEmptyValueOf(literal: string, masked: string): boolean {
-  return masked.length - literal.length >= WILDCARD.length && masked.split(WILDCARD).join('') === literal;
+  return masked.length - literal.length >= WILDCARD.length && masked.includes(WILDCARD) && masked.split(WILDCARD).join('') === literal;
 }
 
 /**
  * Whether a word looks like an identifier (a name made up by a program) rather than a word of the
  * message's prose: it joins pieces with `.`, `_`, `-`, `$`, `/`, `#` or `:`, or is camelCase.
- * Prose words that differ (`Started`/`Paused`, `GET`/`POST`) usually name different events;
- * identifiers that differ are usually values.
+ * This is about the word's shape only; no word is known in advance.
  */
 export function isIdentifier(token: string): boolean {
   let lower = false;
@@ -234,14 +431,4 @@ export function isIdentifier(token: string): boolean {
     }
   }
   return false;
-}
-
-/**
- * Nouns after which log messages put a name: `for user cyrus`, `on host db1`. The word after one
- * is a value even when it looks like prose.
- */
-const NAMING_NOUNS = new Set(['user', 'users', 'username', 'login', 'account', 'group', 'owner', 'host', 'hostname', 'server', 'node', 'domain', 'service']);
-
-function isNamingNoun(token: string): boolean {
-  return NAMING_NOUNS.has(token.toLowerCase());
 }
