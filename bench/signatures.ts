@@ -159,13 +159,12 @@ function grid(): Required<Omit<MinerOptions, 'cacheSize'>>[] {
   const points: Required<Omit<MinerOptions, 'cacheSize'>>[] = [];
   for (const similarity of [0.4, 0.5, 0.6, 0.7, 0.8])
     for (const variety of [2, 3, 4, 5, 6, 8, 10, 15])
-      for (const identifiers of [false, true])
-        for (const anchorFirst of [false, true]) points.push({ similarity, variety, identifiers, anchorFirst });
+      for (const identifiers of [false, true]) points.push({ similarity, variety, identifiers, sharedValues: DEFAULT_MINER_OPTIONS.sharedValues });
   return points;
 }
 
 const describe = (o: Omit<MinerOptions, 'cacheSize'>): string =>
-  `similarity ${o.similarity}, variety ${o.variety}, identifiers ${o.identifiers ? 'on' : 'off'}, anchorFirst ${o.anchorFirst ? 'on' : 'off'}`;
+  `similarity ${o.similarity}, variety ${o.variety}, identifiers ${o.identifiers ? 'on' : 'off'}, sharedValues ${o.sharedValues ? 'on' : 'off'}`;
 
 interface LooRow {
   name: string;

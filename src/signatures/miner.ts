@@ -26,8 +26,8 @@ import { WILDCARD } from './masking';
 /** The tunables of the miner. One configuration serves every source; the defaults are that configuration. */
 export interface MinerOptions {
   /**
-   * Least share of positions in which a message must agree with a group to join it: a word the
-   * position has seen, or any word where the position is a variable.
+   * Least share of a group's event positions (those not yet variables, and not a bare `<*>` on
+   * both sides) in which a message must hold a word the position has seen, to join the group.
    * @default 0.7
    */
   similarity?: number;
@@ -35,23 +35,23 @@ export interface MinerOptions {
   /**
    * Most distinct words a position of a group may show and still be part of the event. One more
    * and the position is a variable.
-   * @default 3
+   * @default 4
    */
   variety?: number;
 
   /**
-   * Whether a position whose distinct words are all identifiers (`com.android.phone`, `AudioMix`,
-   * see {@link isIdentifier}) is a variable as soon as it shows two of them.
+   * Whether a position whose distinct words are all qualified names (`com.android.phone`,
+   * `temporal.uiPort`, see {@link isIdentifier}) is a variable as soon as it shows two of them.
    * @default true
    */
   identifiers?: boolean;
 
   /**
-   * Whether the first token names the event, as the first level of Drain's parse tree has it: a
-   * message joins only a group whose first position has seen its first token.
+   * Whether a position that shares two or more words with a position of another group is a
+   * variable, however few words it has shown: the same names in two events are a domain of values.
    * @default true
    */
-  anchorFirst?: boolean;
+  sharedValues?: boolean;
 
   /**
    * Most distinct masked texts remembered for the exact-match fast path; the cache is cleared when
@@ -64,9 +64,9 @@ export interface MinerOptions {
 /** The defaults of {@link MinerOptions}, the one configuration for every source. */
 export const DEFAULT_MINER_OPTIONS: Readonly<Required<Omit<MinerOptions, 'cacheSize'>>> = {
   similarity: 0.7,
-  variety: 3,
+  variety: 4,
   identifiers: true,
-  anchorFirst: true,
+  sharedValues: true,
 };
 
 /** Per position of a template: a constant token, or a wildcard from masking, or one the miner learned. */
@@ -80,8 +80,8 @@ export const enum Slot {
 export interface Cluster {
   /** Index in {@link TemplateMiner.clusters}; stable for the miner's lifetime. */
   readonly index: number;
-  /** Index of its group in creation order; stable for the miner's lifetime. */
-  readonly group: number;
+  /** Index of its group in creation order (of the older group, after two groups merged). */
+  group: number;
   /** Tokens; wildcard positions hold {@link WILDCARD}. */
   tokens: string[];
   /** What each position is. */
@@ -125,7 +125,7 @@ export class TemplateMiner {
   private readonly similarity: number;
   private readonly variety: number;
   private readonly identifiers: boolean;
-  private readonly anchorFirst: boolean;
+  private readonly sharedValues: boolean;
   private readonly cacheSize: number;
   /** Exact masked text → the template it went to (follow `mergedInto` for the live one). */
   private cache = new Map<string, Cluster>();
@@ -133,12 +133,14 @@ export class TemplateMiner {
   private readonly byLength = new Map<number, Group[]>();
   /** Existing templates changed or merged since the last {@link takeChanged}. */
   private changed: Cluster[] = [];
+  /** Set by {@link learn} when a position of the group became a variable or changed its kind. */
+  private rewritten = false;
 
   constructor(options: MinerOptions = {}) {
     this.similarity = options.similarity ?? DEFAULT_MINER_OPTIONS.similarity;
     this.variety = options.variety ?? DEFAULT_MINER_OPTIONS.variety;
     this.identifiers = options.identifiers ?? DEFAULT_MINER_OPTIONS.identifiers;
-    this.anchorFirst = options.anchorFirst ?? DEFAULT_MINER_OPTIONS.anchorFirst;
+    this.sharedValues = options.sharedValues ?? DEFAULT_MINER_OPTIONS.sharedValues;
     this.cacheSize = options.cacheSize ?? 200_000;
   }
 
@@ -158,7 +160,15 @@ export class TemplateMiner {
     }
     let group = this.bestGroup(tokens);
     if (!group) group = this.createGroup(tokens.length);
-    const normalised = this.learn(group, tokens);
+    let normalised = this.learn(group, tokens);
+    if (this.rewritten) {
+      this.rewritten = false;
+      const live = this.absorbSimilar(group);
+      if (live !== group) {
+        group = live;
+        normalised = normalised.map((t, i) => normaliseAgainst(live.columns[i], t));
+      }
+    }
     const { tokens: own, slots } = this.templateOf(group, normalised);
     const template = own.join(' ');
     let cluster = group.byTemplate.get(template);
@@ -247,7 +257,6 @@ export class TemplateMiner {
     let best: Group | undefined;
     let bestScore = -1;
     for (const group of bucket) {
-      if (this.anchorFirst && group.columns[0].values !== null && !group.columns[0].values.includes(tokens[0])) continue;
       const score = scoreGroup(group, tokens);
       if (score > bestScore) {
         best = group;
@@ -280,8 +289,11 @@ export class TemplateMiner {
         const masked = token.includes(WILDCARD);
         if (masked === column.masked) {
           values.push(token);
-          if ((values.length > this.variety || (this.identifiers && values.every(isIdentifier))) && keepsAConstant(group, i)) {
+          const varied = values.length > this.variety || (this.identifiers && values.every(isIdentifier));
+          if (varied && keepsAConstant(group, i)) {
             column.values = null;
+            rewrite = true;
+          } else if (!varied && this.sharedValues && !masked && this.shareDomain(group, i)) {
             rewrite = true;
           }
         } else if (masked) {
@@ -296,8 +308,87 @@ export class TemplateMiner {
       }
       normalised[i] = token;
     }
-    if (rewrite) this.rewriteGroup(group);
+    if (rewrite) {
+      this.rewriteGroup(group);
+      this.rewritten = true;
+    }
     return normalised;
+  }
+
+  /**
+   * Whether the words of a position are also the words of a position of another group (two or more
+   * in common): the same few names in two different events are a domain of values — the users of
+   * `session opened for user X` and `session closed for user X` — where the words of one event's
+   * position (`VM Started` / `VM Paused`) stay with it. Both positions become variables.
+   */
+  private shareDomain(group: Group, i: number): boolean {
+    const values = group.columns[i].values;
+    if (values === null || values.length < 2) return false;
+    for (const other of this.groups) {
+      if (other === group) continue;
+      for (let j = 0; j < other.columns.length; j++) {
+        const column = other.columns[j];
+        if (column.values === null || column.masked || column.values.length < 2) continue;
+        let common = 0;
+        for (const v of column.values) if (values.includes(v)) common++;
+        if (common < 2 || !keepsAConstant(group, i) || !keepsAConstant(other, j)) continue;
+        group.columns[i].values = null;
+        column.values = null;
+        this.rewriteGroup(other);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * After a group generalised, the groups of its length that it now resembles join it (the younger
+   * into the older): messages that came before a position was known to vary may have started groups
+   * of their own, which the order of arrival alone would otherwise keep apart for good.
+   * @returns the group that holds `group`'s templates now
+   */
+  private absorbSimilar(group: Group): Group {
+    let target = group;
+    const bucket = this.byLength.get(group.columns.length) ?? [];
+    for (let merged = true; merged; ) {
+      merged = false;
+      for (const other of bucket) {
+        if (other === target || groupSimilarity(target, other) < this.similarity) continue;
+        const [older, younger] = other.index < target.index ? [other, target] : [target, other];
+        this.mergeGroups(older, younger);
+        target = older;
+        merged = true;
+        break;
+      }
+    }
+    return target;
+  }
+
+  /** Moves the younger group's templates into the older, whose positions learn the younger's words. */
+  private mergeGroups(older: Group, younger: Group): void {
+    for (let i = 0; i < older.columns.length; i++) {
+      const column = older.columns[i];
+      const incoming = younger.columns[i].values;
+      if (column.values === null) continue;
+      if (incoming === null) {
+        column.values = null;
+        continue;
+      }
+      for (const v of incoming) if (!column.values.includes(v)) column.values.push(v);
+      if (column.values.length > this.variety || (this.identifiers && column.values.length > 1 && column.values.every(isIdentifier))) {
+        if (keepsAConstant(older, i)) column.values = null;
+      }
+    }
+    for (const cluster of younger.clusters) {
+      cluster.group = older.index;
+      older.clusters.push(cluster);
+      this.changed.push(cluster);
+    }
+    older.clusters.sort((a, b) => a.index - b.index);
+    const bucket = this.byLength.get(younger.columns.length) ?? [];
+    bucket.splice(bucket.indexOf(younger), 1);
+    this.groups.splice(this.groups.indexOf(younger), 1);
+    this.rewriteGroup(older);
   }
 
   /** The template of a message in a group: its tokens with the group's variable positions masked. */
@@ -347,6 +438,27 @@ export class TemplateMiner {
 }
 
 /**
+ * How much two groups of one length share of their events: over the positions that are part of the
+ * event in both (a variable in either says nothing), the share where they have seen a word in common.
+ * -1 when a position holds masked values in one and plain words in the other.
+ */
+function groupSimilarity(a: Group, b: Group): number {
+  let agree = 0;
+  let informative = 0;
+  for (let i = 0; i < a.columns.length; i++) {
+    const va = a.columns[i].values;
+    const vb = b.columns[i].values;
+    if (va === null || vb === null) continue;
+    if (a.columns[i].masked !== b.columns[i].masked) return -1;
+    const shared = va.some((v) => vb.includes(v));
+    if (shared && va.length === 1 && va[0] === WILDCARD) continue;
+    informative++;
+    if (shared) agree++;
+  }
+  return informative === 0 ? 1 : agree / informative;
+}
+
+/**
  * Whether a group keeps some position of its event if position `i` becomes a variable: a group of
  * wildcards alone would be every message of its length.
  */
@@ -364,9 +476,10 @@ function liveCluster(cluster: Cluster): Cluster {
 /**
  * Share of a message's informative positions in which it agrees with a group, or -1 when it cannot
  * join: a plain word where the group has masked values, or the reverse, unless it is their empty
- * form. As in Drain, wildcards are not evidence of likeness: a position where both sides are a bare
- * `<*>` does not count, and a learned variable counts against, so a group that has generalised a lot
- * does not attract every message of its length.
+ * form. Only the group's event counts: a position that has become a variable, or where both sides
+ * are a bare `<*>`, says nothing either way, so a message with several names in it (a host, a
+ * program, a user) is as similar to its group as one with none. A group always keeps some position
+ * of its event ({@link keepsAConstant}), so it cannot attract every message of its length.
  */
 function scoreGroup(group: Group, tokens: readonly string[]): number {
   let agree = 0;
@@ -376,10 +489,7 @@ function scoreGroup(group: Group, tokens: readonly string[]): number {
     const column = group.columns[i];
     const values = column.values;
     const token = tokens[i];
-    if (values === null) {
-      informative++;
-      continue;
-    }
+    if (values === null) continue;
     if (token === WILDCARD && column.masked) {
       if (values.includes(WILDCARD)) continue;
     } else if (values.includes(token)) {
@@ -414,21 +524,19 @@ function isEmptyValueOf(literal: string, masked: string): boolean {
 }
 
 /**
- * Whether a word looks like an identifier (a name made up by a program) rather than a word of the
- * message's prose: it joins pieces with `.`, `_`, `-`, `$`, `/`, `#` or `:`, or is camelCase.
- * This is about the word's shape only; no word is known in advance.
+ * Whether a word is a qualified name — pieces of letters joined by `.` or `/` (`com.android.phone`,
+ * `temporal.uiPort`, `postfix/smtpd`) — the shape of a name a program made up rather than a word
+ * of its prose. Two of them at one position are two values of one slot. This is about the word's
+ * shape only; no word is known in advance.
  */
 export function isIdentifier(token: string): boolean {
-  let lower = false;
-  for (let i = 0; i < token.length; i++) {
+  for (let i = 1; i < token.length - 1; i++) {
     const c = token.charCodeAt(i);
-    if (c === 46 || c === 95 || c === 45 || c === 36 || c === 47 || c === 35 || c === 58) {
-      if (i > 0 && i < token.length - 1) return true;
-    } else if (c >= 97 && c <= 122) {
-      lower = true;
-    } else if (c >= 65 && c <= 90 && lower) {
-      return true;
-    }
+    if ((c === 46 || c === 47) && isLetterCode(token.charCodeAt(i - 1)) && isLetterCode(token.charCodeAt(i + 1))) return true;
   }
   return false;
+}
+
+function isLetterCode(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
