@@ -133,6 +133,8 @@ export class TemplateMiner {
   private readonly byLength = new Map<number, Group[]>();
   /** Existing templates changed or merged since the last {@link takeChanged}. */
   private changed: Cluster[] = [];
+  /** Index of the next group: merged groups leave gaps, so not the count of groups. */
+  private nextGroup = 0;
   /** Set by {@link learn} when a position of the group became a variable or changed its kind. */
   private rewritten = false;
 
@@ -224,7 +226,8 @@ export class TemplateMiner {
     return cluster;
   }
 
-  private createGroup(length: number, index = this.groups.length): Group {
+  private createGroup(length: number, index = this.nextGroup): Group {
+    this.nextGroup = Math.max(this.nextGroup, index + 1);
     const group: Group = {
       index,
       columns: Array.from({ length }, () => ({ values: [], masked: false })),
