@@ -47,8 +47,9 @@ export interface MinerOptions {
   identifiers?: boolean;
 
   /**
-   * Whether a position that shares two or more words with a position of another group is a
-   * variable, however few words it has shown: the same names in two events are a domain of values.
+   * Whether a position that shares two or more words with a position of another group, after the
+   * same word, is a variable however few words it has shown: the same names after the same word in
+   * two events are a domain of values (`for user cyrus`, `for user news`).
    * @default true
    */
   sharedValues?: boolean;
@@ -320,9 +321,10 @@ export class TemplateMiner {
 
   /**
    * Whether the words of a position are also the words of a position of another group (two or more
-   * in common): the same few names in two different events are a domain of values — the users of
-   * `session opened for user X` and `session closed for user X` — where the words of one event's
-   * position (`VM Started` / `VM Paused`) stay with it. Both positions become variables.
+   * in common, after the same word): the same few names in two different events are a domain of
+   * values — the users of `session opened for user X` and `session closed for user X` — where the
+   * words of one event's position (`VM Started` / `VM Paused`) stay with it. Both positions become
+   * variables.
    */
   private shareDomain(group: Group, i: number): boolean {
     const values = group.columns[i].values;
@@ -334,7 +336,8 @@ export class TemplateMiner {
         if (column.values === null || column.masked || column.values.length < 2) continue;
         let common = 0;
         for (const v of column.values) if (values.includes(v)) common++;
-        if (common < 2 || !keepsAConstant(group, i) || !keepsAConstant(other, j)) continue;
+        if (common < 2 || !sameNeighbour(group, i, other, j)) continue;
+        if (!keepsAConstant(group, i) || !keepsAConstant(other, j)) continue;
         group.columns[i].values = null;
         column.values = null;
         this.rewriteGroup(other);
@@ -459,6 +462,19 @@ function groupSimilarity(a: Group, b: Group): number {
     if (shared) agree++;
   }
   return informative === 0 ? 1 : agree / informative;
+}
+
+/**
+ * Whether two positions follow the same constant word (`user` in `for user X`), or, when one of
+ * them opens its message, precede the same one: the same few words after the same word are values
+ * of one kind, where `session opened` / `session closed` and `connection opened` / `connection
+ * closed` are events of two kinds.
+ */
+function sameNeighbour(a: Group, i: number, b: Group, j: number): boolean {
+  const step = i > 0 && j > 0 ? -1 : 1;
+  const na = a.columns[i + step]?.values;
+  const nb = b.columns[j + step]?.values;
+  return !!na && !!nb && na.length === 1 && nb.length === 1 && na[0] === nb[0];
 }
 
 /**

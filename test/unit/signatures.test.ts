@@ -141,6 +141,18 @@ describe('signatures: engine', () => {
     assert.deepEqual(new Set(final), new Set(['session opened for user <*> by (uid=<*>)', 'session closed for user <*>']));
   });
 
+  it('keeps event words apart even when two events share them, after different words', () => {
+    const engine = new SignatureEngine();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      for (const verb of ['opened', 'closed']) {
+        ids.push(engine.sign({ message: `session ${verb} for client ${i} on port ${i + 1}` }).signature);
+        ids.push(engine.sign({ message: `connection ${verb} by peer ${i}` }).signature);
+      }
+    }
+    assert.equal(new Set(ids.map((id) => engine.resolve(id)?.signature)).size, 4);
+  });
+
   it('recognises word variables by their behaviour, wherever they sit, without knowing any word', () => {
     // Names made of random letters (no vocabulary can know them): hosts, programs and users.
     let seed = 42;
