@@ -117,6 +117,8 @@ interface Group {
   readonly byTemplate: Map<string, Cluster>;
   /** Its templates, merged ones included, in creation order. */
   readonly clusters: Cluster[];
+  /** Set when it merged into an older group (its entries in the word index are then stale). */
+  merged?: boolean;
 }
 
 /** Online template miner. Not thread-safe; one per source namespace. */
@@ -132,6 +134,12 @@ export class TemplateMiner {
   private cache = new Map<string, Cluster>();
   /** Token count → groups of that length, the only ones a message can join. */
   private readonly byLength = new Map<number, Group[]>();
+  /**
+   * Length, position and word → the groups that have seen that word there (and the empty form of a
+   * masked word, `()` for `(<*>)`): the only groups a message can agree with anywhere, so a new
+   * message is scored against those, not against every group of its length.
+   */
+  private readonly seenAt = new Map<string, Group[]>();
   /** Existing templates changed or merged since the last {@link takeChanged}. */
   private changed: Cluster[] = [];
   /** Index of the next group: merged groups leave gaps, so not the count of groups. */
@@ -219,7 +227,7 @@ export class TemplateMiner {
         column.values = null;
       } else {
         if (column.values.length === 0) column.masked = slots[i] === Slot.Masked;
-        if (!column.values.includes(tokens[i])) column.values.push(tokens[i]);
+        if (!column.values.includes(tokens[i])) this.addValue(target, i, tokens[i]);
       }
     }
     const cluster = this.createCluster(target, tokens.slice(), slots.slice());
@@ -253,14 +261,41 @@ export class TemplateMiner {
     return cluster;
   }
 
-  /** The group a message is most similar to, when similar enough; the oldest wins a tie. */
+  /** Records a word at a position of a group, and where to find the group by it. */
+  private addValue(group: Group, i: number, value: string): void {
+    group.columns[i].values?.push(value);
+    this.index(group, i, value);
+    if (value.includes(WILDCARD)) this.index(group, i, value.split(WILDCARD).join(''));
+  }
+
+  private index(group: Group, i: number, value: string): void {
+    const key = seenKey(group.columns.length, i, value);
+    const groups = this.seenAt.get(key);
+    if (!groups) this.seenAt.set(key, [group]);
+    else if (groups[groups.length - 1] !== group) groups.push(group);
+  }
+
+  /**
+   * The group a message is most similar to, when similar enough; the oldest wins a tie. Only groups
+   * that have seen one of its words at its position can reach the threshold (a group always keeps a
+   * position of its event), so only those are scored.
+   */
   private bestGroup(tokens: readonly string[]): Group | undefined {
-    const bucket = this.byLength.get(tokens.length);
+    const n = tokens.length;
+    const bucket = this.byLength.get(n);
     if (!bucket) return undefined;
-    if (tokens.length === 0) return bucket[0];
+    if (n === 0) return bucket[0];
+    const found = new Set<Group>();
+    for (let i = 0; i < n; i++) {
+      const token = tokens[i];
+      for (const g of this.seenAt.get(seenKey(n, i, token)) ?? []) if (!g.merged) found.add(g);
+      if (!token.includes(WILDCARD)) continue;
+      for (const g of this.seenAt.get(seenKey(n, i, token.split(WILDCARD).join(''))) ?? []) if (!g.merged) found.add(g);
+    }
+    const candidates = [...found].sort((a, b) => a.index - b.index);
     let best: Group | undefined;
     let bestScore = -1;
-    for (const group of bucket) {
+    for (const group of candidates) {
       const score = scoreGroup(group, tokens);
       if (score > bestScore) {
         best = group;
@@ -288,11 +323,11 @@ export class TemplateMiner {
       }
       if (values.length === 0) {
         column.masked = token.includes(WILDCARD);
-        values.push(token);
+        this.addValue(group, i, token);
       } else if (!values.includes(token)) {
         const masked = token.includes(WILDCARD);
         if (masked === column.masked) {
-          values.push(token);
+          this.addValue(group, i, token);
           const varied = values.length > this.variety || (this.identifiers && values.every(isIdentifier));
           if (varied && keepsAConstant(group, i)) {
             column.values = null;
@@ -303,8 +338,9 @@ export class TemplateMiner {
         } else if (masked) {
           // `()` was seen here and now `(<*>)`: the literal was the masked token with an empty value.
           const replaced = values.map((v) => (isEmptyValueOf(v, token) ? token : v));
-          column.values = [...new Set(replaced)];
+          column.values = [];
           column.masked = true;
+          for (const v of new Set(replaced)) this.addValue(group, i, v);
           rewrite = true;
         } else {
           token = values.find((v) => isEmptyValueOf(token, v)) ?? token;
@@ -380,7 +416,7 @@ export class TemplateMiner {
         column.values = null;
         continue;
       }
-      for (const v of incoming) if (!column.values.includes(v)) column.values.push(v);
+      for (const v of incoming) if (!column.values.includes(v)) this.addValue(older, i, v);
       if (column.values.length > this.variety || (this.identifiers && column.values.length > 1 && column.values.every(isIdentifier))) {
         if (keepsAConstant(older, i)) column.values = null;
       }
@@ -393,6 +429,7 @@ export class TemplateMiner {
     older.clusters.sort((a, b) => a.index - b.index);
     const bucket = this.byLength.get(younger.columns.length) ?? [];
     bucket.splice(bucket.indexOf(younger), 1);
+    younger.merged = true;
     this.groups.splice(this.groups.indexOf(younger), 1);
     this.rewriteGroup(older);
   }
@@ -483,6 +520,10 @@ function sameNeighbour(a: Group, i: number, b: Group, j: number): boolean {
  */
 function keepsAConstant(group: Group, i: number): boolean {
   return group.columns.some((c, j) => j !== i && c.values !== null && !(c.masked && c.values.length === 1 && c.values[0] === WILDCARD));
+}
+
+function seenKey(length: number, i: number, value: string): string {
+  return `${length}\u0000${i}\u0000${value}`;
 }
 
 /** Follows merges to the template that holds a message now. */
