@@ -5,9 +5,11 @@
  * Two levels, after Drain (a similarity threshold over messages of one length) and Brain (a column
  * with many distinct values is a variable, one with few is part of the event):
  * - a **group** gathers messages of one token count that agree in at least
- *   {@link MinerOptions.similarity} of their positions. For each position the group remembers the
- *   distinct words it has seen there, until there are more than {@link MinerOptions.variety}: then
- *   the position is a variable for the whole group, for good;
+ *   {@link MinerOptions.similarity} of its event positions. For each position the group remembers
+ *   the distinct words it has seen there, until there are more than {@link MinerOptions.variety}
+ *   (or two qualified names, or two words that another group's position has seen after the same
+ *   word): then the position is a variable for the whole group, for good. When a group generalises,
+ *   the groups of its length that now resemble it merge into the older;
  * - a **template** (a {@link Cluster}) is a message of the group with its variable positions masked.
  *   Messages of one group that differ in a position that has shown few values (`VM Started` /
  *   `VM Paused`, `creating` / `removing device node`) keep apart; once a position has shown many
