@@ -270,6 +270,12 @@ async function cliErrors(tmp: string): Promise<void> {
   await provoke('cli_unknown_command', (i) => cli([`${pick(['restart', 'purge', 'show', 'sync'])}-${name()}${i % 3 ? '' : 's'}`]), 8);
   await provoke('cli_unknown_option', () => cli(['playbook', 'list', `--${name()}${pick(['', '-all', '-dry-run'])}`]), 8);
   await provoke('cli_playbook_file_not_found', (i) => cli(['playbook', 'validate', path.join(tmp, `${name()}-${i}.yaml`)], 'stdout'), 8);
+  await provoke('cli_unknown_playbook', (i) => cli(['playbook', 'run', `${pick(['restart', 'drain', 'repair'])}_${name()}_${i}`]), 8);
+  await provoke('cli_unknown_kernel', () => cli(['kernel', pick(['start', 'stop', 'restart']), `${name()}_${pick(['bus', 'log', 'store'])}`]), 8);
+  await provoke('cli_bad_integer_option', () => cli(['evidence', '--limit', pick(['-3', 'abc', '1.5', 'ten', '0'])]), 8);
+  // Every verb that takes no argument, given one.
+  const noArgs = ['setup', 'up', 'down', 'status', 'preflight', 'boot', 'actions', 'evidence'];
+  await provoke('cli_too_many_arguments', () => cli([pick(noArgs), name()]), 8);
 }
 
 async function storeErrors(uri: string, database: string): Promise<void> {
