@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SignatureEngine, WILDCARD, maskMessage, signatureId, templateHash } from '../../src/signatures';
+import { SignatureEngine, TemplateMiner, WILDCARD, maskMessage, signatureId, templateHash } from '../../src/signatures';
 
 const mask = (message: string): string => maskMessage(message).join(' ');
 
@@ -249,6 +249,15 @@ describe('signatures: engine', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('matches without learning: a known variant finds its template, an unknown message finds none', () => {
+    const miner = new TemplateMiner();
+    for (const user of ['cyrus', 'news', 'test', 'root', 'admin']) miner.add(maskMessage(`session closed for user ${user}`));
+    const clusters = miner.clusters.length;
+    assert.equal(miner.match(maskMessage('session closed for user nobody'))?.template, 'session closed for user <*>');
+    assert.equal(miner.match(maskMessage('disk full on sda')), undefined);
+    assert.equal(miner.clusters.length, clusters);
   });
 
   it('refuses to restore after signing', () => {
