@@ -5,7 +5,10 @@
  *
  * stdin is read as raw bytes: any text works, including empty lines, very long lines and bytes
  * that are not UTF-8 (they become U+FFFD before masking). Output is one JSON object a line,
- * `{"signature": "...", "template": "..."}`, in input order, written as each line is read.
+ * `{"signature": "...", "template": "..."}`, in input order. Lines are printed in batches — at the
+ * end of input, every {@link HOLD_LINES} lines, and whenever input pauses for {@link IDLE_MS} — each
+ * with the id its template has *then*: a template that generalised while the batch was read gives
+ * every line of the batch its final id, not the id it had when the line arrived.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
@@ -20,6 +23,10 @@ export const MAX_LINE_BYTES = 1 << 20;
 const SAVE_EVERY_LINES = 50_000;
 /** Output is written in blocks of about this size, honouring back-pressure. */
 const OUTPUT_BLOCK = 64 * 1024;
+/** Most lines held before printing: one id reference each, so memory stays bounded. */
+export const HOLD_LINES = 1_000_000;
+/** A pause of the input this long prints what was held, so a live stream (`tail -f`) keeps flowing. */
+export const IDLE_MS = 100;
 
 export interface ParseOptions {
   /** Kernel or log source: the id's prefix, and a separate set of templates. Default none. */
@@ -41,7 +48,6 @@ export async function parseStream(
   const decoder = new TextDecoder('utf-8', { fatal: false });
   let pending: Buffer[] = [];
   let pendingBytes = 0;
-  let out = '';
   let lines = 0;
 
   const write = async (text: string): Promise<void> => {
@@ -58,18 +64,40 @@ export async function parseStream(
     });
   };
 
+  /** Ids issued for the lines read and not printed yet, in input order. */
+  let held: string[] = [];
+  /** Prints the held lines with their templates' ids as of now. */
+  const print = async (): Promise<void> => {
+    const ids = held;
+    held = [];
+    let out = '';
+    for (const id of ids) {
+      // Every id the engine issued resolves; the fallback only guards the types.
+      const { signature, template } = engine.resolve(id) ?? { signature: id, template: '' };
+      out += `${JSON.stringify({ signature, template })}\n`;
+      if (out.length >= OUTPUT_BLOCK) {
+        await write(out);
+        out = '';
+      }
+    }
+    if (out) await write(out);
+  };
+  /** Prints run one after the other, so output keeps input order. */
+  let printing: Promise<void> = Promise.resolve();
+  const schedulePrint = (): Promise<void> => {
+    printing = printing.then(print);
+    printing.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+    return printing;
+  };
+  let idle: NodeJS.Timeout | undefined;
+
   const emitLine = async (bytes: Buffer): Promise<void> => {
     let end = bytes.length;
     if (end > 0 && bytes[end - 1] === 0x0d) end--; // CRLF input
     const message = decoder.decode(bytes.subarray(0, end));
-    const { signature, template } = engine.sign({ message, kernel: options.source });
-    out += `${JSON.stringify({ signature, template })}\n`;
+    held.push(engine.sign({ message, kernel: options.source }).signature);
     lines++;
-    if (out.length >= OUTPUT_BLOCK) {
-      const block = out;
-      out = '';
-      await write(block);
-    }
+    if (held.length >= HOLD_LINES) await schedulePrint();
     if (options.checkpoint && lines % SAVE_EVERY_LINES === 0) await options.checkpoint();
   };
 
@@ -83,6 +111,8 @@ export async function parseStream(
   };
 
   for await (const chunk of input) {
+    clearTimeout(idle);
+    await printing;
     const buffer: Buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
     let start = 0;
     for (let nl = buffer.indexOf(0x0a, start); nl !== -1; nl = buffer.indexOf(0x0a, start)) {
@@ -94,9 +124,11 @@ export async function parseStream(
     }
     // Copy: the stream may reuse its buffer for the next chunk.
     if (start < buffer.length) keep(Buffer.from(buffer.subarray(start)));
+    if (held.length > 0) idle = setTimeout(() => void schedulePrint(), IDLE_MS);
   }
+  clearTimeout(idle);
   if (pending.length > 0) await emitLine(Buffer.concat(pending)); // last line without a newline
-  if (out) await write(out);
+  await schedulePrint();
   if (options.checkpoint) await options.checkpoint();
   return lines;
 }
@@ -115,9 +147,12 @@ export function registerSignatureVerbs(program: Command): void {
     .addHelpText(
       'after',
       `
-Variable parts (numbers, ids, hex, addresses, paths, URLs, times, names after user=/host …) become <*>;
-messages that differ only there share a template and a signature. Templates learn online: when one
-generalises, it gets a new id and the ids already printed still name it (in the store, "ids").
+Variable parts (numbers, ids, hex, addresses, paths, URLs, times, and words that vary: host, user and
+program names, learned from how they vary) become <*>; messages that differ only there share a template
+and a signature. Templates learn online: lines are printed in batches (at the end of input, every
+${HOLD_LINES.toLocaleString('en-US')} lines, or when input pauses for ${IDLE_MS} ms), each with the id its template has then.
+When a template generalises later, it gets a new id and the ids already printed still name it (in the
+store, "ids").
 Any bytes are accepted: empty lines, very long lines (the first ${MAX_LINE_BYTES / (1 << 20)} MiB count), invalid UTF-8.
 
 Examples:

@@ -38,6 +38,16 @@ export interface TemplateRecord {
   slots: Slot[];
   count: number;
   ids: string[];
+  /**
+   * The group of templates it belongs to within its source (see {@link TemplateMiner}); absent in
+   * records saved before groups existed, which restore as a group each.
+   */
+  group?: number;
+  /**
+   * Set when the template merged into another of its group: the first id of that template, which
+   * holds this one's ids too. A merged record is kept so that a store overwrites its old state.
+   */
+  mergedInto?: string;
 }
 
 /** The miner of one source and the entry of each of its clusters, by cluster index. */
@@ -53,6 +63,8 @@ interface Entry {
   readonly miner: TemplateMiner;
   ids: string[];
   current: Signature;
+  /** The entry it merged into, when its template became the same as an older one. */
+  mergedInto?: Entry;
 }
 
 /**
@@ -86,13 +98,12 @@ export class SignatureEngine {
     const kernel = input.kernel ?? '';
     const errorType = input.errorType ?? '';
     const space = this.space(kernel, errorType);
-    const { cluster, changed } = space.miner.add(maskMessage(input.message, this.maxTokens));
+    const { cluster } = space.miner.add(maskMessage(input.message, this.maxTokens));
+    for (const touched of space.miner.takeChanged()) this.update(space, touched);
     let entry = space.entries[cluster.index];
     if (!entry) {
       entry = this.newEntry({ kernel, errorType }, space.miner, cluster);
       space.entries[cluster.index] = entry;
-    } else if (changed) {
-      this.rename(entry);
     }
     this.dirty.add(entry);
     return entry.current;
@@ -103,7 +114,8 @@ export class SignatureEngine {
    * issued. An id from before a generalisation resolves to the generalised template.
    */
   resolve(id: string): Signature | undefined {
-    return this.aliases.get(id)?.current;
+    const entry = this.aliases.get(id);
+    return entry ? live(entry).current : undefined;
   }
 
   /** Every learned template, in the form the store saves. */
@@ -125,9 +137,10 @@ export class SignatureEngine {
   restore(records: readonly TemplateRecord[]): void {
     if (this.signed) throw new Error('restore() must come before sign()');
     const sorted = [...records].sort((a, b) => a.order - b.order || (a.ids[0] < b.ids[0] ? -1 : 1));
-    for (const record of sorted) {
+    // A merged template's ids are among those of the template it merged into, which restores them.
+    for (const record of sorted.filter((r) => r.mergedInto === undefined)) {
       const space = this.space(record.kernel, record.errorType);
-      const cluster = space.miner.restore(record.tokens, record.slots, record.count);
+      const cluster = space.miner.restore(record.tokens, record.slots, record.count, record.group);
       const entry: Entry = {
         source: { kernel: record.kernel, errorType: record.errorType },
         miner: space.miner,
@@ -163,17 +176,49 @@ export class SignatureEngine {
     return entry;
   }
 
+  /** A template the miner changed: rename it, or fold it into the one it merged into. */
+  private update(space: Space, cluster: Cluster): void {
+    const entry = space.entries[cluster.index];
+    if (!entry) return; // created by this very message: named when its entry is made
+    this.dirty.add(entry);
+    if (!cluster.mergedInto) {
+      this.rename(entry);
+      return;
+    }
+    let target = cluster.mergedInto;
+    while (target.mergedInto) target = target.mergedInto;
+    const survivor = space.entries[target.index];
+    if (entry.mergedInto === survivor) return;
+    entry.mergedInto = survivor;
+    for (const id of entry.ids) {
+      if (!survivor.ids.includes(id)) survivor.ids.splice(survivor.ids.length - 1, 0, id);
+      this.aliases.set(id, survivor);
+    }
+    this.dirty.add(survivor);
+  }
+
   /** After a generalisation: issue the id of the new template and keep the old ones as aliases. */
   private rename(entry: Entry): void {
     const id = signatureId(entry.cluster.template, entry.source);
+    const at = entry.ids.indexOf(id);
+    if (at >= 0 && at !== entry.ids.length - 1) entry.ids.splice(at, 1);
     if (entry.ids[entry.ids.length - 1] !== id) entry.ids.push(id);
     entry.current = { signature: id, template: entry.cluster.template };
     this.aliases.set(id, entry);
   }
 }
 
+/** The entry that holds an entry's messages now. */
+function live(entry: Entry): Entry {
+  let current = entry;
+  while (current.mergedInto) current = current.mergedInto;
+  return current;
+}
+
 function toRecord(entry: Entry): TemplateRecord {
   return {
+    group: entry.cluster.group,
+    ...(entry.mergedInto ? { mergedInto: live(entry).ids[0] } : {}),
     kernel: entry.source.kernel,
     errorType: entry.source.errorType,
     order: entry.cluster.index,

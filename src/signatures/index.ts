@@ -5,7 +5,8 @@
  * masked as `<*>`, and a stable, readable id: `<kernel>_<ErrorType>_<hash of the template>`.
  *
  * - `masking.ts` — variable parts recognised by their shape (numbers, hex, ids, addresses, paths, …).
- * - `miner.ts` — online grouping of masked messages into templates that generalise as variants arrive.
+ * - `miner.ts` — online grouping of masked messages into templates; words that vary (host, user,
+ *   program names) become variables from how they behave across messages, never from a word list.
  * - `signature.ts` — the id format.
  * - `engine.ts` — ties them together per source and keeps every issued id resolvable (alias map).
  * - `store.ts` — saves and restores what the engine learned in MongoDB, so ids survive restarts.
@@ -13,7 +14,7 @@
  * One configuration serves every source: nothing here knows about a particular system's messages.
  */
 export { WILDCARD, maskMessage, maskToken, isVariableValue, DEFAULT_MAX_TOKENS } from './masking';
-export { TemplateMiner, Slot, type Cluster, type MatchResult, type MinerOptions } from './miner';
+export { TemplateMiner, Slot, DEFAULT_MINER_OPTIONS, isIdentifier, type Cluster, type MatchResult, type MinerOptions } from './miner';
 export { signatureId, templateHash, HASH_LENGTH, type SignatureSource } from './signature';
 export {
   SignatureEngine,

@@ -48,6 +48,8 @@ export class SignatureStore {
         slots: d.slots,
         count: d.count,
         ids: d.ids,
+        ...(d.group === undefined ? {} : { group: d.group }),
+        ...(d.mergedInto === undefined ? {} : { mergedInto: d.mergedInto }),
       })),
     );
     return docs.length;

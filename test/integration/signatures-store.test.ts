@@ -3,15 +3,18 @@ import { randomUUID } from 'node:crypto';
 import { MongoClient, type Db } from 'mongodb';
 import { SignatureEngine, SignatureStore } from '../../src/signatures';
 
-/** Messages where online learning generalises templates part-way through. */
+/** Messages where online learning generalises and merges templates part-way through. */
 const MESSAGES = [
   'session opened for user cyrus by (uid=0)',
   'ACL denied publish to orders.42 for client 10.1.2.3:5555',
   'session opened for user news by (uid=0)',
   'disk /dev/sda1 full',
   'session closed for user cyrus',
+  'session opened for user test by (uid=0)',
   'session closed for user news',
+  'session opened for user root by (uid=0)',
   'ACL denied publish to orders.7 for client 10.9.9.9:6000',
+  'session opened for user admin by (uid=0)',
   'worker 7 lost lease on 2024-05-01T12:30:45Z',
 ];
 
@@ -45,6 +48,7 @@ describe('signatures: restart with the store keeps ids stable', function () {
     const duringLearning = sign(first);
     const before = sign(first); // learned by now: these are the ids the input settles on
     assert.ok(await store.save(first) > 0);
+    assert.ok((await db.collection(collection).countDocuments({ mergedInto: { $exists: true } })) > 0, 'merged templates are saved as such');
 
     const restarted = new SignatureEngine();
     assert.ok((await new SignatureStore(db, collection).load(restarted)) > 0);

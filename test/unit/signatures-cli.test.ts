@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
-import { MAX_LINE_BYTES, parseStream } from '../../scripts/signatures';
+import { IDLE_MS, MAX_LINE_BYTES, parseStream } from '../../scripts/signatures';
 import { SignatureEngine } from '../../src/signatures';
 
 interface Line {
@@ -47,6 +47,29 @@ describe('signatures parse (stdin → JSON lines)', () => {
   it('prefixes ids with the source', async () => {
     const [line] = await parse([Buffer.from('timeout after 5 s\n')], 'message_bus');
     assert.match(line.signature, /^message_bus_[0-9a-f]{8}$/);
+  });
+
+  it('gives every line of a batch the id its template has at the end of the batch', async () => {
+    const users = ['cyrus', 'news', 'test', 'root', 'admin', 'mail'];
+    const out = await parse([Buffer.from(users.map((u) => `session opened for user ${u} by (uid=0)\n`).join(''))]);
+    assert.equal(new Set(out.map((l) => l.signature)).size, 1, 'the early lines carry the generalised id too');
+    assert.equal(out[0].template, 'session opened for user <*> by (uid=<*>)');
+  });
+
+  it('prints what it holds when the input pauses, before the input ends', async () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const seen: string[] = [];
+    output.on('data', (b: Buffer) => seen.push(b.toString('utf8')));
+    const done = parseStream(input, output, new SignatureEngine());
+    input.write('disk 1 full\n');
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS * 3));
+    const early = seen.join('').trimEnd().split('\n');
+    assert.equal(early.length, 1, 'the first line is out while the input is still open');
+    assert.equal((JSON.parse(early[0]) as Line).template, 'disk <*> full');
+    input.end('disk 2 full\n');
+    assert.equal(await done, 2);
+    assert.equal(seen.join('').trimEnd().split('\n').length, 2);
   });
 
   it('reads no input as no output', async () => {

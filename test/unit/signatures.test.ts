@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SignatureEngine, WILDCARD, maskMessage, signatureId, templateHash } from '../../src/signatures';
+import { SignatureEngine, TemplateMiner, WILDCARD, maskMessage, signatureId, templateHash } from '../../src/signatures';
 
 const mask = (message: string): string => maskMessage(message).join(' ');
 
@@ -108,14 +108,84 @@ describe('signatures: engine', () => {
 
   it('generalises a template online and keeps the old id resolvable', () => {
     const engine = new SignatureEngine();
-    const first = engine.sign({ message: 'session opened for user cyrus by (uid=0)' });
-    assert.equal(first.template, 'session opened for user cyrus by (uid=<*>)');
-    const second = engine.sign({ message: 'session opened for user news by (uid=0)' });
-    assert.equal(second.template, 'session opened for user <*> by (uid=<*>)');
-    assert.notEqual(second.signature, first.signature, 'a new template gets the id of its text');
-    assert.deepEqual(engine.resolve(first.signature), second, 'the old id names the generalised template');
-    assert.deepEqual(engine.sign({ message: 'session opened for user cyrus by (uid=0)' }), second);
+    const users = ['cyrus', 'news', 'test', 'root', 'admin'];
+    const signed = users.map((user) => engine.sign({ message: `session opened for user ${user} by (uid=0)` }));
+    assert.equal(signed[0].template, 'session opened for user cyrus by (uid=<*>)', 'one name is part of the event so far');
+    const last = signed[signed.length - 1];
+    assert.equal(last.template, 'session opened for user <*> by (uid=<*>)', 'five names: the position is a variable');
+    for (const s of signed.slice(0, -1)) {
+      assert.notEqual(s.signature, last.signature, 'a new template gets the id of its text');
+      assert.deepEqual(engine.resolve(s.signature), last, 'every id issued while learning names the generalised template');
+    }
+    assert.deepEqual(engine.sign({ message: 'session opened for user cyrus by (uid=0)' }), last);
     assert.equal(engine.resolve('not-an-id'), undefined);
+  });
+
+  it('keeps a position with few words apart, as part of the event', () => {
+    const engine = new SignatureEngine();
+    const states = ['Started', 'Paused', 'Resumed', 'Stopped'];
+    const ids = new Set<string>();
+    for (let i = 0; i < 200; i++) ids.add(engine.sign({ message: `[instance: ${i}] VM ${states[i % 4]} (Lifecycle Event)` }).signature);
+    assert.equal(new Set([...ids].map((id) => engine.resolve(id)?.signature)).size, 4);
+  });
+
+  it('learns a few names as a variable when two events share them', () => {
+    const engine = new SignatureEngine();
+    const users = ['cyrus', 'news', 'test'];
+    const ids: string[] = [];
+    for (const user of users) {
+      ids.push(engine.sign({ message: `session opened for user ${user} by (uid=0)` }).signature);
+      ids.push(engine.sign({ message: `session closed for user ${user}` }).signature);
+    }
+    const final = ids.map((id) => engine.resolve(id)?.template);
+    assert.deepEqual(new Set(final), new Set(['session opened for user <*> by (uid=<*>)', 'session closed for user <*>']));
+  });
+
+  it('keeps event words apart even when two events share them, after different words', () => {
+    const engine = new SignatureEngine();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      for (const verb of ['opened', 'closed']) {
+        ids.push(engine.sign({ message: `session ${verb} for client ${i} on port ${i + 1}` }).signature);
+        ids.push(engine.sign({ message: `connection ${verb} by peer ${i}` }).signature);
+      }
+    }
+    assert.equal(new Set(ids.map((id) => engine.resolve(id)?.signature)).size, 4);
+  });
+
+  it('recognises word variables by their behaviour, wherever they sit, without knowing any word', () => {
+    // Names made of random letters (no vocabulary can know them): hosts, programs and users.
+    let seed = 42;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    const word = (): string => Array.from({ length: 3 + Math.floor(random() * 6) }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join('');
+    const pool = (n: number): string[] => Array.from({ length: n }, word);
+    const [users, hosts, programs] = [pool(40), pool(30), pool(12)];
+    const pick = (xs: string[]): string => xs[Math.floor(random() * xs.length)];
+    const shapes = [
+      (): string => `${pick(users)} : TTY=pts/${Math.floor(random() * 9)} ; PWD=/home/${pick(users)} ; USER=root ; COMMAND=/bin/${pick(programs)}`,
+      (): string => `Invalid user ${pick(users)} from 10.0.${Math.floor(random() * 255)}.1`,
+      (): string => `${pick(programs)}: connection from ${pick(hosts)} refused`,
+      (): string => `${pick(hosts)} ${pick(programs)}: disk quota exceeded for ${pick(users)}`,
+      (): string => `Accepted publickey for ${pick(users)} from ${pick(hosts)} port ${Math.floor(random() * 65535)} ssh2`,
+      (): string => `Started Session ${Math.floor(random() * 999)} of user ${pick(users)}.`,
+    ];
+    const engine = new SignatureEngine();
+    const byShape = shapes.map(() => new Set<string>());
+    const issued: Array<[number, string]> = [];
+    for (let i = 0; i < 1500; i++) {
+      const shape = Math.floor(random() * shapes.length);
+      issued.push([shape, engine.sign({ message: shapes[shape]() }).signature]);
+    }
+    for (const [shape, id] of issued) byShape[shape].add(engine.resolve(id)!.signature);
+    assert.deepEqual(
+      byShape.map((ids) => ids.size),
+      shapes.map(() => 1),
+      'one signature per event',
+    );
+    assert.equal(new Set(byShape.map((ids) => [...ids][0])).size, shapes.length, 'and never one for two events');
   });
 
   it('treats an empty value as the same slot', () => {
@@ -135,6 +205,59 @@ describe('signatures: engine', () => {
       assert.deepEqual(restored.sign({ kernel: 'k', message }), engine.resolve(before[i].signature));
     }
     assert.deepEqual(restored.resolve(before[0].signature), engine.resolve(before[0].signature));
+  });
+
+  it('a replica restored mid-stream issues the same ids as the engine that went on, merges included', () => {
+    const names = ['ada', 'bert', 'cleo', 'dora', 'emil', 'fay', 'gus'];
+    const stream: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const a = names[(i * 3) % names.length];
+      const b = names[(i * 5 + 1) % names.length];
+      stream.push(i % 3 === 0 ? `${a} ${b}: disk quota exceeded for ${a}` : i % 3 === 1 ? `session closed for user ${b}` : `worker ${i} lost lease`);
+    }
+    const original = new SignatureEngine();
+    const half = stream.length / 2;
+    stream.slice(0, half).forEach((message) => original.sign({ kernel: 'k', message }));
+    const records = original.records();
+    assert.ok(records.some((r) => r.mergedInto !== undefined), 'the first half merged some templates');
+    const replica = new SignatureEngine();
+    replica.restore(JSON.parse(JSON.stringify(records)) as typeof records);
+    for (const message of stream.slice(half)) {
+      assert.deepEqual(replica.sign({ kernel: 'k', message }), original.sign({ kernel: 'k', message }), message);
+    }
+    for (const r of records) for (const id of r.ids) assert.deepEqual(replica.resolve(id), original.resolve(id));
+  });
+
+  it('property: a replica restored at any point issues the same ids as the engine that went on', () => {
+    const name = fc.stringMatching(/^[a-z]{2,6}$/);
+    const message = fc.oneof(
+      fc.tuple(name, name).map(([a, b]) => `${a} ${b}: disk quota exceeded for ${a}`),
+      name.map((a) => `session closed for user ${a}`),
+      fc.tuple(name, fc.nat(99)).map(([a, n]) => `session opened for user ${a} by (uid=${n})`),
+      fc.tuple(fc.constantFrom('Started', 'Paused', 'Stopped'), fc.nat(9)).map(([s, n]) => `VM ${s} after ${n} s`),
+      fc.tuple(name, name).map(([a, b]) => `connection from ${a} to ${b} refused`),
+      fc.tuple(name, fc.constantFrom('', 'x')).map(([a, x]) => `rhost=${x} user ${a} failed`),
+    );
+    fc.assert(
+      fc.property(fc.array(message, { minLength: 1, maxLength: 80 }), fc.nat(), (stream, at) => {
+        const cut = at % stream.length;
+        const original = new SignatureEngine();
+        stream.slice(0, cut).forEach((m) => original.sign({ message: m }));
+        const replica = new SignatureEngine();
+        replica.restore(original.records());
+        for (const m of stream.slice(cut)) assert.deepEqual(replica.sign({ message: m }), original.sign({ message: m }));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('matches without learning: a known variant finds its template, an unknown message finds none', () => {
+    const miner = new TemplateMiner();
+    for (const user of ['cyrus', 'news', 'test', 'root', 'admin']) miner.add(maskMessage(`session closed for user ${user}`));
+    const clusters = miner.clusters.length;
+    assert.equal(miner.match(maskMessage('session closed for user nobody'))?.template, 'session closed for user <*>');
+    assert.equal(miner.match(maskMessage('disk full on sda')), undefined);
+    assert.equal(miner.clusters.length, clusters);
   });
 
   it('refuses to restore after signing', () => {
