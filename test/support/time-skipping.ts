@@ -4,6 +4,7 @@
  * are registered on it, as `layer1 up` does on a real server.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } from '../../src/stack/services';
 import { ensureTools } from '../../src/stack/tools';
 
@@ -19,4 +20,21 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
     ),
   });
   return env;
+}
+
+/**
+ * The time-skipping server and the workflow bundle for one describe block: started before its
+ * tests (bundling takes seconds), torn down after them. Read `env` and `bundle` inside tests.
+ */
+export function timeSkippingFixture(): { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap } {
+  const fixture = {} as { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap };
+  before(async function () {
+    this.timeout(120_000);
+    fixture.env = await createTimeSkippingEnv();
+    fixture.bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
+  });
+  after(async () => {
+    await fixture.env?.teardown();
+  });
+  return fixture;
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Playbook, PlaybookStep } from '../../src/playbooks/format';
 import { approveStepUpdate, getPlaybookProgressQuery, rejectStepUpdate, type PlaybookReport, type PlaybookRunInput, PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../../contracts/playbook';
@@ -10,7 +9,7 @@ import { createPlaybookActivities, flushAudit, type AuditEntry, type AuditFlush 
 import { kernelLocks } from '../../activities/kernel-locks';
 import { AUDIT_META_FIELD } from '../../activities/actions';
 import { immutableLogClient } from '../../kernels/registry';
-import { createTimeSkippingEnv } from '../support/time-skipping';
+import { timeSkippingFixture } from '../support/time-skipping';
 import { stackAvailable, testConfig, uniqueId } from '../support/env';
 import { waitFor } from '../support/kernels';
 
@@ -89,22 +88,11 @@ async function runEntries(workflowId: string, fromSeq: number): Promise<Array<{ 
 
 describe('playbook workflow (time-skipping server, stub activities)', function () {
   this.timeout(60_000);
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
-
-  before(async function () {
-    this.timeout(120_000);
-    env = await createTimeSkippingEnv();
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
-  });
-
-  after(async () => {
-    await env?.teardown();
-  });
+  const ts = timeSkippingFixture();
 
   async function withWorker<T>(activities: object, fn: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = uniqueId('playbook');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities });
     return worker.runUntil(fn(taskQueue));
   }
 
@@ -131,7 +119,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       { parameters: {} },
     );
     const report = await withWorker(rec.activities, (taskQueue) =>
-      env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb, { params: { file: 'bus/nats.conf', purge: false, n: 3 } })] }),
+      ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb, { params: { file: 'bus/nats.conf', purge: false, n: 3 } })] }),
     );
     assert.equal(report.outcome, 'succeeded');
     assert.deepEqual(rec.actions().map((c) => c.stepId), ['snap', 'tell']);
@@ -151,7 +139,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       step('d', 'publish_event'),
     ]);
     const report = await withWorker(rec.activities, (taskQueue) =>
-      failureReport(env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb)] })),
+      failureReport(ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb)] })),
     );
     assert.equal(report.outcome, 'compensated');
     assert.deepEqual(rec.actions().map((c) => c.stepId), ['a', 'b', 'c', 'compensate:b', 'compensate:a']);
@@ -168,7 +156,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       step('c', 'publish_event'),
     ]);
     const report = await withWorker(rec.activities, (taskQueue) =>
-      env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb)] }),
+      ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb)] }),
     );
     assert.equal(report.outcome, 'succeeded');
     assert.deepEqual(report.steps.map((s) => s.status), ['succeeded', 'failed', 'succeeded']);
@@ -176,7 +164,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     const rec2 = recorder({ b: 'nope' });
     const pb2 = playbook([step('a', 'take_snapshot', { compensate: { action: 'restore_from_snapshot', with: { path: 'p' } } }), step('b', 'restart_kernel'), step('c', 'publish_event')]);
     const report2 = await withWorker(rec2.activities, (taskQueue) =>
-      failureReport(env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb2)] })),
+      failureReport(ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb2)] })),
     );
     assert.equal(report2.outcome, 'failed');
     assert.deepEqual(rec2.actions().map((c) => c.stepId), ['a', 'b']);
@@ -201,7 +189,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     it('waits, then proceeds on approve', async () => {
       const rec = recorder();
       const report = await withWorker(rec.activities, async (taskQueue) => {
-        const handle = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('reject'))] });
+        const handle = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('reject'))] });
         await waitUntilWaiting(handle);
         assert.deepEqual(rec.actions().map((c) => c.stepId), ['a'], 'the gated step has not run');
         await handle.executeUpdate(approveStepUpdate, { args: [{ step: 'purge', by: 'alice' }] });
@@ -215,7 +203,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     it('compensates on reject', async () => {
       const rec = recorder();
       const report = await withWorker(rec.activities, async (taskQueue) => {
-        const handle = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] });
+        const handle = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] });
         await waitUntilWaiting(handle);
         await handle.executeUpdate(rejectStepUpdate, { args: [{ step: 'purge', by: 'bob' }] });
         return failureReport(handle.result());
@@ -228,14 +216,14 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     it('takes its default on timeout (time skipped), approve or reject', async () => {
       const rec = recorder();
       const approved = await withWorker(rec.activities, (taskQueue) =>
-        env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] }),
+        ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] }),
       );
       assert.equal(approved.outcome, 'succeeded');
       assert.deepEqual(approved.steps[1].approval, { decision: 'approve', by: 'timeout', timedOut: true });
 
       const rec2 = recorder();
       const rejected = await withWorker(rec2.activities, (taskQueue) =>
-        failureReport(env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('reject'))] })),
+        failureReport(ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('reject'))] })),
       );
       assert.equal(rejected.outcome, 'compensated');
       assert.deepEqual(rejected.steps[1].approval, { decision: 'reject', by: 'timeout', timedOut: true });
@@ -244,7 +232,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     it('refuses an approval for a step that is not waiting, before anything is recorded', async () => {
       const rec = recorder();
       await withWorker(rec.activities, async (taskQueue) => {
-        const handle = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] });
+        const handle = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(gated('approve'))] });
         await waitUntilWaiting(handle);
         const because = (re: RegExp) => (err: Error & { cause?: Error }) => re.test(err.cause?.message ?? '');
         await assert.rejects(handle.executeUpdate(approveStepUpdate, { args: [{ step: 'a' }] }), because(/not waiting for approval/));
@@ -264,7 +252,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       step('tell', 'publish_event', { with: { subject: 'layer1.events.x', payload: { s: '${{ steps.snap.snapshot }}' } } }),
     ]);
     const report = await withWorker(rec.activities, (taskQueue) =>
-      env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb, { params: { file: 'a.conf' }, dryRun: true })] }),
+      ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb'), args: [input(pb, { params: { file: 'a.conf' }, dryRun: true })] }),
     );
     assert.equal(report.outcome, 'dry_run');
     assert.equal(rec.calls.length, 0, 'no activity ran');
@@ -289,12 +277,12 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
     /** The stub actions, with the real lock, flush and finish (against the time-skipping server's client). */
     const realEngine = (rec: ReturnType<typeof recorder>) => ({
       ...rec.activities,
-      ...createPlaybookActivities({ config: testConfig(), db, temporal: env.client }),
+      ...createPlaybookActivities({ config: testConfig(), db, temporal: ts.env.client }),
       append_audit: rec.activities.append_audit,
     });
     const gatedPb = (extra: Partial<Playbook> = {}) =>
       playbook([step('hold', 'take_snapshot', { approval: { timeoutMs: 600_000, default: 'approve', prompt: '' } })], extra);
-    type Handle = Awaited<ReturnType<typeof env.client.workflow.start<PlaybookWorkflow>>>;
+    type Handle = Awaited<ReturnType<typeof ts.env.client.workflow.start<PlaybookWorkflow>>>;
     const until = async (what: string, fn: () => Promise<boolean>): Promise<void> => {
       await waitFor(what, fn, Boolean, 10_000);
     };
@@ -305,11 +293,11 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       // A kernel name of this test's own, so its lock document is this test's alone.
       const kernel = uniqueId('kernel');
       await withWorker(realEngine(rec), async (taskQueue) => {
-        const first = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb1'), args: [input(gatedPb(), { kernel })] });
+        const first = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('pb1'), args: [input(gatedPb(), { kernel })] });
         await until('the first run waits for approval', async () => (await progress(first)).steps[0].status === 'waiting_approval');
         // No awaiting of results until the end: while the client awaits one, the time-skipping
         // server fast-forwards, and the first run's approval would time out.
-        const second = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
+        const second = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
           taskQueue,
           workflowId: uniqueId('pb2'),
           args: [input(playbook([step('x', 'publish_event')], { concurrency: 'refuse' }), { kernel })],
@@ -317,19 +305,19 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
         await until('the refused run ends', async () => (await second.describe()).status.name !== 'RUNNING');
         assert.equal((await second.describe()).status.name, 'FAILED');
         assert.equal((await progress(second)).outcome, 'refused');
-        const waiting = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
+        const waiting = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
           taskQueue,
           workflowId: uniqueId('pb3'),
           args: [input(playbook([step('y', 'publish_event')]), { kernel })],
         });
         await until('the third run queues', async () => (await progress(waiting)).outcome === 'waiting_lock');
-        const doc = await kernelLocks({ db, temporal: env.client }).state(kernel);
+        const doc = await kernelLocks({ db, temporal: ts.env.client }).state(kernel);
         assert.equal(doc?.holder?.workflowId, first.workflowId);
         assert.deepEqual(doc?.waiters.map((w) => w.workflowId), [waiting.workflowId], 'the refused run never queued');
         await first.executeUpdate(approveStepUpdate, { args: [{ step: 'hold' }] });
         assert.equal((await first.result()).outcome, 'succeeded');
         assert.equal((await waiting.result()).outcome, 'succeeded', 'the waiting run got the lock once released');
-        const after = await kernelLocks({ db, temporal: env.client }).state(kernel);
+        const after = await kernelLocks({ db, temporal: ts.env.client }).state(kernel);
         assert.deepEqual([after?.holder, after?.waiters], [null, []], 'released by the last run');
       });
       assert.deepEqual(rec.actions().map((c) => c.stepId), ['hold', 'y']);
@@ -340,19 +328,19 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       const kernel = uniqueId('kernel');
       await withWorker(realEngine(rec), async (taskQueue) => {
         // A holder and a waiter; then the holder is terminated (it never releases).
-        const holder = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('holder'), args: [input(gatedPb(), { kernel })] });
+        const holder = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('holder'), args: [input(gatedPb(), { kernel })] });
         await until('the holder holds', async () => (await progress(holder)).steps[0].status === 'waiting_approval');
-        const waiter = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('waiter'), args: [input(playbook([step('w', 'publish_event')]), { kernel })] });
+        const waiter = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('waiter'), args: [input(playbook([step('w', 'publish_event')]), { kernel })] });
         await until('the waiter queues', async () => (await progress(waiter)).outcome === 'waiting_lock');
         await holder.terminate('test: a holder that never releases');
         // Awaiting the result lets the server skip to the waiter's periodic re-check (15 s).
         assert.equal((await waiter.result()).outcome, 'succeeded', 'taken over from the terminated holder');
 
         // A holder terminated with nobody waiting: the next run takes the lock over at once.
-        const holder2 = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('holder2'), args: [input(gatedPb(), { kernel })] });
+        const holder2 = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: uniqueId('holder2'), args: [input(gatedPb(), { kernel })] });
         await until('the second holder holds', async () => (await progress(holder2)).steps[0].status === 'waiting_approval');
         await holder2.terminate('test: a holder that never releases');
-        const refuser = await env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
+        const refuser = await ts.env.client.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
           taskQueue,
           workflowId: uniqueId('refuser'),
           args: [input(playbook([step('r', 'publish_event')], { concurrency: 'refuse' }), { kernel })],
@@ -374,7 +362,7 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       ]);
       const workflowId = uniqueId('audited');
       const report = await withWorker(realEngine(rec), async (taskQueue) => {
-        const h = await env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId, args: [input(pb, { params: { never: false }, kernel: uniqueId('kernel') })] });
+        const h = await ts.env.client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId, args: [input(pb, { params: { never: false }, kernel: uniqueId('kernel') })] });
         await until('the run waits at its gate', async () => (await progress(h)).steps[2].status === 'waiting_approval');
         // What happened before the gate is in the log while the run waits.
         assert.deepEqual((await runEntries(workflowId, fromSeq)).map((e) => e.stepId), ['audit:start', 'audit:a', 'audit:skipped']);

@@ -1,33 +1,21 @@
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type { CheckResult } from '../../src/domain/checks';
 import type { PreflightActivities } from '../../activities/preflight';
 import { getPreflightReportQuery, type PreflightReport, PREFLIGHT_WORKFLOW, type PreflightWorkflow } from '../../contracts/preflight';
-import { createTimeSkippingEnv } from '../support/time-skipping';
+import { timeSkippingFixture } from '../support/time-skipping';
 import { uniqueId } from '../support/env';
 
 const pass = (name: string): (() => Promise<CheckResult>) => async () => ({ name, ok: true, detail: 'ok', ms: 1 });
 
 describe('preflight workflow (time-skipping server, stub activities)', function () {
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
-
-  before(async function () {
-    this.timeout(120_000);
-    env = await createTimeSkippingEnv();
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
-  });
-
-  after(async () => {
-    await env?.teardown();
-  });
+  const ts = timeSkippingFixture();
 
   async function run(activities: PreflightActivities): Promise<PreflightReport> {
     const taskQueue = uniqueId('preflight');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities });
     return worker.runUntil(
-      env.client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, { taskQueue, workflowId: uniqueId('preflight') }),
+      ts.env.client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, { taskQueue, workflowId: uniqueId('preflight') }),
     );
   }
 
@@ -92,9 +80,9 @@ describe('preflight workflow (time-skipping server, stub activities)', function 
         return { name: 'temporal', ok: true, detail: 'ok', ms: 1 };
       },
     });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: acts });
+    const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: acts });
     await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<PreflightWorkflow>(PREFLIGHT_WORKFLOW, { taskQueue, workflowId: uniqueId('preflight') });
+      const handle = await ts.env.client.workflow.start<PreflightWorkflow>(PREFLIGHT_WORKFLOW, { taskQueue, workflowId: uniqueId('preflight') });
       const during = await handle.query(getPreflightReportQuery);
       assert.equal(during.finishedAt, null);
       release();
