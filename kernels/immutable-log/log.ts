@@ -304,11 +304,16 @@ export class ImmutableLog {
    *
    * - `{ full: true }`: every segment.
    * - `{ from: n }`: the segment holding `n` and everything after it.
-   * - `{}` (incremental): from the segment holding the checkpoint's seq, whose hash must still be the
-   *   one verified; the whole active segment; and any older segment file whose size or mtime changed
-   *   since it last verified. Falls back to full without a checkpoint.
+   * - `{}` (incremental): work that does not grow with the history. Entries after the checkpoint
+   *   (whose own entry must still hash as verified) are parsed and checked; a segment sealed since,
+   *   once, with its manifest SHA-256; the active segment's verified part by its SHA-256 (so damage
+   *   there is found at once); and a rolling sweep re-reads the next `sweepSegments` (default 1)
+   *   segments verified before and compares them with their manifest SHA-256, so each of S such
+   *   segments is re-read at least once every ceil(S / sweepSegments) calls. Falls back to full
+   *   without a checkpoint.
    *
-   * On success with `full` or incremental, the checkpoint advances to the head it verified.
+   * On success with `full` or incremental, the checkpoint advances to the head it verified (and
+   * the sweep's cursor moves on; a failure leaves it on the damaged segment).
    */
   verify(options: VerifyOptions = {}): Promise<VerifyResult> {
     return this.ctx.maintenanceLock.run(() => verifyChain(this.ctx, options));

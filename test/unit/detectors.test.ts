@@ -184,7 +184,7 @@ describe('detectors: the registry', () => {
         latency: { thresholdMs: 150, samples: 3 },
         cpu: { percent: 85, windowMs: 3000 },
         memory: { rssMb: 700, everyMs: 1000 },
-        logIntegrity: { everyMs: 1000 },
+        logIntegrity: { everyMs: 1000, sweepSegmentsPerRound: 4 },
         logQuota: { percent: 85, everyMs: 2000 },
         queueBacklog: { maxPending: 500, everyMs: 500 },
         disk: { minFreeMb: 64, archivesMaxMb: 6, everyMs: 1000 },
