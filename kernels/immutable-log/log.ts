@@ -14,7 +14,7 @@ import { GENESIS_HASH, canonicalJson, encodeIndex, indexName, toJsonValue, type 
 import { Mutex, acquireDirLock } from './fsutil';
 import { commitBatch } from './append';
 import { archiveSealed, checkCleanupOptions, cleanupArchives } from './archive';
-import { measureUsage } from './quota';
+import { currentUsage, refreshUsage } from './quota';
 import { recover } from './recovery';
 import { rebuildIndexes } from './segment-index';
 import { readFromSegment, segmentSources } from './segments';
@@ -118,6 +118,7 @@ export class ImmutableLog {
         sealedOffsets: new Map(),
         head: { seq: 0, hash: GENESIS_HASH, ts: null },
         usedBytes: 0,
+        measured: null,
         failed: null,
       },
       writeLock: new Mutex(),
@@ -354,11 +355,15 @@ export class ImmutableLog {
     return this.ctx.maintenanceLock.run(() => cleanupArchives(this.ctx, options));
   }
 
-  /** Bytes the log's directory uses, against its quota. */
+  /**
+   * Bytes the log's directory uses, against its quota: as measured at the last open, roll, archive
+   * or cleanup, plus the appends since (what the quota itself counts). Costs nothing per call.
+   */
   async usage(): Promise<LogUsage> {
-    const u = await measureUsage(this.ctx);
-    this.ctx.state.usedBytes = u.usedBytes;
-    return u;
+    const current = currentUsage(this.ctx);
+    if (current) return current;
+    await refreshUsage(this.ctx);
+    return currentUsage(this.ctx)!;
   }
 
   /** Free and total bytes of the filesystem holding the log (statfs). */

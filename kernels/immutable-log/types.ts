@@ -255,6 +255,8 @@ export interface LogState {
   sealedOffsets: Map<string, number[]>;
   head: LogHead;
   usedBytes: number;
+  /** The directory as last walked (open, roll, archive, cleanup) and the head then; {@link LogUsage} adds appends since. */
+  measured: { usage: LogUsage; headSeq: number } | null;
   /** Set once appends are refused: a failed write, or a corrupt newest entry found on open. */
   failed: ImmutableLogError | null;
 }

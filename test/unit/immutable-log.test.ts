@@ -393,6 +393,35 @@ describe('immutable log (library)', function () {
     assert.ok((await log.diskFree()).freeBytes > 0);
   });
 
+  it('answers usage without walking the directory: the last measurement plus the appends since', async () => {
+    const dir = freshDir();
+    const log = await openLog({ dir, segmentBytes: 4096 });
+    await fill(log, 100);
+    const spy = sinon.spy(fsp, 'readdir');
+    let u: Awaited<ReturnType<ImmutableLog['usage']>>;
+    try {
+      await fill(log, 3);
+      u = await log.usage();
+      assert.equal(spy.callCount, 0, 'no readdir per call, however many segments');
+    } finally {
+      spy.restore();
+    }
+    // What the quota counts: every byte on disk, the active segment's index records included.
+    const onDisk = async (sub: string): Promise<number> => {
+      let total = 0;
+      for (const f of await fsp.readdir(path.join(dir, sub))) total += (await fsp.stat(path.join(dir, sub, f))).size;
+      return total;
+    };
+    const active = (await segmentFiles(dir)).at(-1)!;
+    // The active segment's index file is written on open and close only; the quota counts its records as they land.
+    const activeIdx = (await fsp.stat(path.join(dir, 'index', active.replace('.seg', '.idx'))).catch(() => ({ size: 0 }))).size;
+    const activeEntries = log.head().seq - (await manifest(dir)).segments.at(-1)!.lastSeq;
+    assert.equal(u.segmentBytes, await onDisk('segments'));
+    assert.equal(u.indexBytes, (await onDisk('index')) - activeIdx + activeEntries * 8);
+    assert.equal(u.segments.sealed, (await manifest(dir)).segments.length);
+    assert.equal(u.segments.active, 1);
+  });
+
   it('serialises concurrent appends in call order, dense seqs, one valid chain', async () => {
     const dir = freshDir();
     const log = await openLog({ dir, segmentBytes: 16 * 1024 });
