@@ -9,7 +9,8 @@
  * Starts `dist/kernels/immutable-log/main.js` on its own directory (a temp folder unless `--dir`)
  * and port, and stops it at the end. CPU is the process's utime + stime from /proc/PID/stat over
  * the window, while the bench calls `POST /verify` with `sweepSegments` every `--every-ms`, as the
- * trigger monitor's detector does. The detection phase calls verify every `--detect-every-ms` (to
+ * trigger monitor's detector does (and `GET /usage` every 2 s and 5 s, as log_quota and disk_pressure
+ * poll it). The detection phase calls verify every `--detect-every-ms` (to
  * keep the bench short) and reports rounds as well as time: at the detector's period the time is
  * rounds × everyMs.
  */
@@ -76,10 +77,14 @@ interface AtRest {
   segmentsPerCall: number;
 }
 
-/** The process's CPU over `windowS` while a verify arrives every `everyMs`, as the detector sends them. */
+/**
+ * The process's CPU over `windowS` while a verify arrives every `everyMs`, as the detector sends them,
+ * and `GET /usage` every 2 s and 5 s, as the log_quota and disk_pressure detectors poll it.
+ */
 async function measureAtRest(client: ImmutableLogClient, pid: number, windowS: number, everyMs: number, sweep: number): Promise<AtRest> {
   const ms: number[] = [];
   let segments = 0;
+  const pollers = [2000, 5000].map((period) => setInterval(() => void client.usage().catch(() => undefined), period));
   const t0 = performance.now();
   const ticks0 = cpuTicks(pid);
   const end = t0 + windowS * 1000;
@@ -92,6 +97,7 @@ async function measureAtRest(client: ImmutableLogClient, pid: number, windowS: n
   }
   await sleep(Math.max(0, end - performance.now()));
   const ticks = cpuTicks(pid) - ticks0;
+  for (const p of pollers) clearInterval(p);
   const elapsedS = (performance.now() - t0) / 1000;
   ms.sort((a, b) => a - b);
   return {
