@@ -14,7 +14,7 @@ import { GENESIS_HASH, canonicalJson, encodeIndex, indexName, toJsonValue, type 
 import { Mutex, acquireDirLock } from './fsutil';
 import { commitBatch } from './append';
 import { archiveSealed, checkCleanupOptions, cleanupArchives } from './archive';
-import { measureUsage } from './quota';
+import { currentUsage, refreshUsage } from './quota';
 import { recover } from './recovery';
 import { rebuildIndexes } from './segment-index';
 import { readFromSegment, segmentSources } from './segments';
@@ -118,6 +118,7 @@ export class ImmutableLog {
         sealedOffsets: new Map(),
         head: { seq: 0, hash: GENESIS_HASH, ts: null },
         usedBytes: 0,
+        measured: null,
         failed: null,
       },
       writeLock: new Mutex(),
@@ -304,11 +305,16 @@ export class ImmutableLog {
    *
    * - `{ full: true }`: every segment.
    * - `{ from: n }`: the segment holding `n` and everything after it.
-   * - `{}` (incremental): from the segment holding the checkpoint's seq, whose hash must still be the
-   *   one verified; the whole active segment; and any older segment file whose size or mtime changed
-   *   since it last verified. Falls back to full without a checkpoint.
+   * - `{}` (incremental): work that does not grow with the history. Entries after the checkpoint
+   *   (whose own entry must still hash as verified) are parsed and checked; a segment sealed since,
+   *   once, with its manifest SHA-256; the active segment's verified part by its SHA-256 (so damage
+   *   there is found at once); and a rolling sweep re-reads the next `sweepSegments` (default 1)
+   *   segments verified before and compares them with their manifest SHA-256, so each of S such
+   *   segments is re-read at least once every ceil(S / sweepSegments) calls. Falls back to full
+   *   without a checkpoint.
    *
-   * On success with `full` or incremental, the checkpoint advances to the head it verified.
+   * On success with `full` or incremental, the checkpoint advances to the head it verified (and
+   * the sweep's cursor moves on; a failure leaves it on the damaged segment).
    */
   verify(options: VerifyOptions = {}): Promise<VerifyResult> {
     return this.ctx.maintenanceLock.run(() => verifyChain(this.ctx, options));
@@ -349,11 +355,15 @@ export class ImmutableLog {
     return this.ctx.maintenanceLock.run(() => cleanupArchives(this.ctx, options));
   }
 
-  /** Bytes the log's directory uses, against its quota. */
+  /**
+   * Bytes the log's directory uses, against its quota: as measured at the last open, roll, archive
+   * or cleanup, plus the appends since (what the quota itself counts). Costs nothing per call.
+   */
   async usage(): Promise<LogUsage> {
-    const u = await measureUsage(this.ctx);
-    this.ctx.state.usedBytes = u.usedBytes;
-    return u;
+    const current = currentUsage(this.ctx);
+    if (current) return current;
+    await refreshUsage(this.ctx);
+    return currentUsage(this.ctx)!;
   }
 
   /** Free and total bytes of the filesystem holding the log (statfs). */

@@ -46,7 +46,33 @@ export async function measureUsage(ctx: LogContext): Promise<LogUsage> {
   };
 }
 
-/** Re-measures what the quota counts, after anything that added or removed files. */
+/**
+ * Re-measures what the quota counts, after anything that added or removed files (open, a roll, an
+ * archive, a cleanup): the one place the directory is walked.
+ */
 export async function refreshUsage(ctx: LogContext): Promise<void> {
-  ctx.state.usedBytes = (await measureUsage(ctx)).usedBytes;
+  const usage = await measureUsage(ctx);
+  ctx.state.usedBytes = usage.usedBytes;
+  ctx.state.measured = { usage, headSeq: ctx.state.head.seq };
+}
+
+/**
+ * The usage as last measured plus what appends added since (their lines and index records), with
+ * no directory walk: `GET /usage` is polled by two detectors, and walking every segment, archive
+ * and index file on each call would cost more the longer the history.
+ */
+export function currentUsage(ctx: LogContext): LogUsage | null {
+  const { state } = ctx;
+  const m = state.measured;
+  if (!m) return null;
+  const indexAdded = Math.max(0, state.head.seq - m.headSeq) * INDEX_RECORD_BYTES;
+  const added = state.usedBytes - m.usage.usedBytes;
+  return {
+    ...m.usage,
+    usedBytes: state.usedBytes,
+    quotaFraction: ctx.quotaBytes === null ? null : state.usedBytes / ctx.quotaBytes,
+    segmentBytes: m.usage.segmentBytes + added - indexAdded,
+    indexBytes: m.usage.indexBytes + indexAdded,
+    segments: { ...m.usage.segments, active: state.active ? 1 : 0 },
+  };
 }

@@ -139,7 +139,11 @@ export function createLogServer(log: ImmutableLog, options: LogServerOptions = {
       case 'POST /verify': {
         const body = await readJson(req);
         const from = optionalNumber(body, 'from');
-        return [200, await log.verify({ full: body.full === true, ...(from !== undefined ? { from } : {}) })];
+        const sweepSegments = optionalNumber(body, 'sweepSegments');
+        return [
+          200,
+          await log.verify({ full: body.full === true, ...(from !== undefined ? { from } : {}), ...(sweepSegments !== undefined ? { sweepSegments } : {}) }),
+        ];
       }
       case 'GET /ready': {
         const minFreeMb = intParam(url, 'minFreeMb', defaultMinFreeMb, 0);

@@ -84,12 +84,19 @@ export interface Fingerprint {
   mtimeMs: number;
 }
 
+/**
+ * The verified frontier. Every sealed or archived segment that ends at or before `seq` has been
+ * verified entry by entry once and matched its manifest SHA-256; the rolling sweep re-checks them
+ * by that digest. Constant size: nothing in it grows with the log's history.
+ */
 export interface Checkpoint {
   seq: number;
   hash: string;
   verifiedAt: string;
-  /** Size and mtime of each sealed or archived file when it last verified; a change forces a re-check. */
-  files: Record<string, Fingerprint>;
+  /** The active segment's verified prefix: its first `bytes` bytes (ending with seq's line) hash to `sha256`. */
+  active?: { name: string; bytes: number; sha256: string };
+  /** First seq of the segment the rolling sweep re-checks next (0 or absent: the oldest). */
+  sweepNextSeq?: number;
 }
 
 export interface ActiveSegment {
@@ -114,6 +121,11 @@ export interface VerifyOptions {
   full?: boolean;
   /** Check from the segment holding this seq onwards. */
   from?: number;
+  /**
+   * Incremental mode only: how many already-verified sealed or archived segments the rolling sweep
+   * re-checks (by SHA-256) in this call. @default 1
+   */
+  sweepSegments?: number;
 }
 
 /** Where and why verification failed. */
@@ -134,6 +146,8 @@ export interface VerifyResult {
   checked: number;
   /** Segments read. */
   segments: number;
+  /** Incremental mode: the already-verified segments the rolling sweep re-checked in this call (file names). */
+  swept?: string[];
   /** The range vouched for on success: `fromSeq..toSeq`. */
   fromSeq: number;
   toSeq: number;
@@ -241,6 +255,8 @@ export interface LogState {
   sealedOffsets: Map<string, number[]>;
   head: LogHead;
   usedBytes: number;
+  /** The directory as last walked (open, roll, archive, cleanup) and the head then; {@link LogUsage} adds appends since. */
+  measured: { usage: LogUsage; headSeq: number } | null;
   /** Set once appends are refused: a failed write, or a corrupt newest entry found on open. */
   failed: ImmutableLogError | null;
 }

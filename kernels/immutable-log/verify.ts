@@ -3,7 +3,9 @@
  * segment's SHA-256 against the manifest, the links between segments, and the checkpoint that makes
  * an incremental verify cheap. A failure is data ({@link VerifyFailure}), not an exception.
  */
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { LogInvalidArgumentError, type CorruptionReason } from './errors';
 import { GENESIS_HASH, computeHash, parseLine, scanLines, sha256Hex } from './format';
@@ -12,7 +14,6 @@ import { checkpointPath } from './manifest';
 import { segmentSources } from './segments';
 import type {
   Checkpoint,
-  Fingerprint,
   LogContext,
   LogHead,
   SegmentCheck,
@@ -24,6 +25,9 @@ import type {
   VerifyResult,
 } from './types';
 
+/** Sealed or archived segments the rolling sweep re-checks per incremental verify unless told otherwise. */
+export const DEFAULT_SWEEP_SEGMENTS = 1;
+
 /** One verification under way: what it checks and what it found so far. */
 interface VerifyRun {
   t0: number;
@@ -34,9 +38,10 @@ interface VerifyRun {
   startSeq: number;
   cp: Checkpoint | null;
   result: VerifyResult;
-  fingerprints: Record<string, Fingerprint>;
   prevHash: string;
   prevName: string;
+  /** The active segment's bytes as verified (name, length, SHA-256): the next checkpoint's prefix. */
+  active?: Checkpoint['active'];
 }
 
 /** See {@link ImmutableLog.verify}; the caller holds the maintenance lock. */
@@ -45,35 +50,39 @@ export async function verifyChain(ctx: LogContext, options: VerifyOptions): Prom
   const { state } = ctx;
   const head: LogHead = { ...state.head };
   const activeSize = state.active?.size ?? 0;
-  const sources = segmentSources(state, head.seq);
   const cp = state.checkpoint;
   const mode: VerifyResult['mode'] = options.full ? 'full' : options.from !== undefined ? 'from' : cp ? 'incremental' : 'full';
   const startSeq = mode === 'from' ? options.from! : mode === 'incremental' ? cp!.seq : 1;
   if (mode === 'from' && (!Number.isSafeInteger(startSeq) || startSeq < 1)) {
     throw new LogInvalidArgumentError('from', 'expected an integer ≥ 1');
   }
+  const sweep = options.sweepSegments ?? DEFAULT_SWEEP_SEGMENTS;
+  if (!Number.isSafeInteger(sweep) || sweep < 0) throw new LogInvalidArgumentError('sweepSegments', 'expected an integer ≥ 0');
   const result: VerifyResult = { ok: true, mode, checked: 0, segments: 0, fromSeq: 0, toSeq: head.seq, prunedThroughSeq: 0, ms: 0 };
-  const run: VerifyRun = { t0, head, activeSize, mode, startSeq, cp, result, fingerprints: {}, prevHash: GENESIS_HASH, prevName: '(genesis)' };
-  if (mode === 'incremental' && cp!.seq > head.seq) {
-    return failed(run, {
-      reason: 'sequence_mismatch',
-      seq: head.seq + 1,
-      segment: state.active?.name ?? sources.at(-1)?.name ?? '',
-      detail: `log ends at ${head.seq} but seq ${cp!.seq} was verified before: entries were lost`,
-    });
-  }
-  if (mode === 'incremental' && state.active && state.active.offsets.length > 0) run.startSeq = Math.min(run.startSeq, state.active.firstSeq);
-
-  for (const seg of sources) {
-    const failure = await verifySegment(ctx, run, seg);
-    if (failure) return failed(run, failure);
+  const run: VerifyRun = { t0, head, activeSize, mode, startSeq, cp, result, prevHash: GENESIS_HASH, prevName: '(genesis)' };
+  let sweepNextSeq = cp?.sweepNextSeq ?? 0;
+  if (mode === 'incremental') {
+    const r = await verifyIncremental(ctx, run, sweep);
+    if (typeof r !== 'number') return failed(run, r);
+    sweepNextSeq = r;
+  } else {
+    for (const seg of segmentSources(state, head.seq)) {
+      const failure = await verifySegment(ctx, run, seg);
+      if (failure) return failed(run, failure);
+    }
   }
   if (result.segments > 0 && head.seq > 0 && run.prevHash !== head.hash) {
     return failed(run, { reason: 'broken_link', seq: head.seq, segment: run.prevName, detail: 'chain does not end at the head hash' });
   }
   if (result.fromSeq === 0) result.fromSeq = Math.min(run.startSeq, head.seq);
   if (mode !== 'from') {
-    state.checkpoint = { seq: head.seq, hash: head.hash, verifiedAt: ctx.now().toISOString(), files: run.fingerprints };
+    state.checkpoint = {
+      seq: head.seq,
+      hash: head.hash,
+      verifiedAt: ctx.now().toISOString(),
+      ...(run.active ? { active: run.active } : {}),
+      sweepNextSeq,
+    };
     // Idempotent: a whole-file replacement with what was just proven; rerunning writes the same facts.
     await writeFileAtomic(checkpointPath(ctx.dir), JSON.stringify(state.checkpoint));
   }
@@ -86,6 +95,178 @@ function failed(run: VerifyRun, failure: VerifyFailure): VerifyResult {
   run.result.failure = failure;
   run.result.ms = Math.round(performance.now() - run.t0);
   return run.result;
+}
+
+/** Index of the first record for which `pred` holds, `pred` being false then true along the array (binary search). */
+function firstIndex(recs: readonly SegmentRecord[], count: number, pred: (r: SegmentRecord) => boolean): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pred(recs[mid]!)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+function sourceOf(rec: SegmentRecord): SegmentSource {
+  return { kind: rec.removedAt ? 'removed' : rec.archive ? 'archived' : 'sealed', name: rec.name, firstSeq: rec.firstSeq, lastSeq: rec.lastSeq, record: rec };
+}
+
+/**
+ * The incremental verify: work that does not grow with the log's history.
+ *
+ * 1. The frontier: sealed segments that end after the checkpoint (sealed since it was set) are
+ *    verified entry by entry, once, and against their manifest SHA-256; then the active segment:
+ *    its verified prefix must still hash to the checkpoint's digest (a flipped byte there is found
+ *    at once, and then pinpointed), and only the lines after it are parsed and hash-checked.
+ * 2. The rolling sweep: the next `sweep` segments verified before (sealed or archived) are read
+ *    again and compared with their manifest SHA-256 (an archive with its `.gz` SHA-256); only a
+ *    mismatch costs a full parse, to pinpoint the seq. The cursor wraps, so with S such segments
+ *    each is re-read at least once every ceil(S / sweep) calls. A failure leaves the cursor where
+ *    it is: the next call looks at the same segment again, until it is repaired.
+ *
+ * Returns the sweep cursor to store (first seq of the next segment to re-check), or a failure.
+ */
+async function verifyIncremental(ctx: LogContext, run: VerifyRun, sweep: number): Promise<number | VerifyFailure> {
+  const { state } = ctx;
+  const cp = run.cp!;
+  const { head } = run;
+  const recs = state.manifest.segments;
+  // Appends may seal segments while this runs: only the records and the active segment of now are looked at.
+  const count = recs.length;
+  const active = state.active;
+  if (cp.seq > head.seq) {
+    return {
+      reason: 'sequence_mismatch',
+      seq: head.seq + 1,
+      segment: state.active?.name ?? recs[count - 1]?.name ?? '',
+      detail: `log ends at ${head.seq} but seq ${cp.seq} was verified before: entries were lost`,
+    };
+  }
+  // Records before `frontier` were verified entry by entry before; the rest have not been yet.
+  const frontier = firstIndex(recs, count, (r) => r.lastSeq > cp.seq);
+  run.startSeq = frontier < count ? recs[frontier]!.firstSeq : cp.seq;
+  if (frontier > 0) {
+    const before = recs[frontier - 1]!;
+    run.prevHash = before.lastHash;
+    run.prevName = before.name;
+    if (before.lastSeq === cp.seq && before.lastHash !== cp.hash) {
+      return { reason: 'broken_link', seq: cp.seq, segment: before.archive?.file ?? before.name, detail: 'entry differs from the one the checkpoint verified' };
+    }
+  }
+  for (let i = frontier; i < count; i++) {
+    const failure = await verifySegment(ctx, run, sourceOf(recs[i]!));
+    if (failure) return failure;
+  }
+  if (active && run.activeSize > 0 && active.firstSeq <= head.seq) {
+    const seg: SegmentSource = { kind: 'active', name: active.name, firstSeq: active.firstSeq, lastSeq: head.seq };
+    const prefix = cp.active;
+    if (prefix && prefix.name === active.name && prefix.bytes <= run.activeSize && cp.seq >= active.firstSeq && frontier >= count) {
+      const failure = await verifyActiveAfterPrefix(ctx, run, seg, prefix);
+      if (failure) return failure;
+    } else {
+      const failure = await verifySegment(ctx, run, seg);
+      if (failure) return failure;
+    }
+  }
+  return sweepVerified(ctx, run, frontier, sweep);
+}
+
+/**
+ * The active segment when the checkpoint holds a digest of its verified prefix: that prefix is
+ * hashed (not parsed) and must match; the lines after it are checked one by one.
+ */
+async function verifyActiveAfterPrefix(
+  ctx: LogContext,
+  run: VerifyRun,
+  seg: SegmentSource,
+  prefix: NonNullable<Checkpoint['active']>,
+): Promise<VerifyFailure | null> {
+  const cp = run.cp!;
+  const file = path.join(ctx.segmentsDir, seg.name);
+  const bytes = await readPrefix(file, run.activeSize);
+  if (!bytes) return { reason: 'missing_segment', seq: seg.firstSeq, segment: seg.name, detail: `${file} is missing` };
+  if (bytes.length < run.activeSize) return { reason: 'sequence_mismatch', seq: seg.firstSeq, segment: seg.name, detail: `active segment is ${bytes.length} bytes, ${run.activeSize} were acknowledged` };
+  const hash = createHash('sha256').update(bytes.subarray(0, prefix.bytes));
+  if (hash.copy().digest('hex') !== prefix.sha256) {
+    // The verified part changed: a full check of the segment pinpoints the entry.
+    const failure = await verifySegment(ctx, run, seg);
+    return failure ?? { reason: 'segment_checksum_mismatch', seq: seg.firstSeq, segment: seg.name, detail: 'the verified part of the active segment changed' };
+  }
+  const tail = bytes.subarray(prefix.bytes);
+  const check = checkSegment({ bytes: tail, name: seg.name, firstSeq: cp.seq + 1, expectedPrevHash: cp.hash, expectedLastSeq: seg.lastSeq });
+  run.result.segments++;
+  run.result.checked += check.checked;
+  if (!check.ok) return check.failure;
+  if (run.result.fromSeq === 0) run.result.fromSeq = cp.seq + 1;
+  run.active = { name: seg.name, bytes: bytes.length, sha256: hash.update(tail).digest('hex') };
+  run.prevHash = check.lastHash;
+  run.prevName = seg.name;
+  return null;
+}
+
+async function readPrefix(file: string, size: number): Promise<Buffer | undefined> {
+  let h: FileHandle;
+  try {
+    h = await fsp.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return undefined;
+  }
+  try {
+    const { bytesRead, buffer } = await h.read(Buffer.alloc(size), 0, size, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * The rolling sweep over the segments before `frontier` (verified before): the next `sweep` of
+ * them from the stored cursor, wrapping, each compared with its manifest digest. Returns the next
+ * cursor, or the first failure.
+ */
+async function sweepVerified(ctx: LogContext, run: VerifyRun, frontier: number, sweep: number): Promise<number | VerifyFailure> {
+  const recs = ctx.state.manifest.segments;
+  const cursor = run.cp!.sweepNextSeq ?? 0;
+  run.result.swept = [];
+  // Cleanup deletes the oldest archives first, so deleted records are a prefix.
+  const firstLive = firstIndex(recs, frontier, (r) => !r.removedAt);
+  const span = frontier - firstLive;
+  if (span <= 0 || sweep === 0) return cursor;
+  let i = firstIndex(recs, frontier, (r) => r.firstSeq >= cursor);
+  if (i < firstLive || i >= frontier) i = firstLive;
+  for (let n = 0; n < Math.min(sweep, span); n++) {
+    const rec = recs[i]!;
+    const failure = await recheckSegment(ctx, run, rec, i > 0 ? recs[i - 1]!.lastHash : GENESIS_HASH, i > 0 ? recs[i - 1]!.name : '(genesis)');
+    if (failure) return failure;
+    run.result.swept.push(rec.archive?.file ?? rec.name);
+    i = i + 1 < frontier ? i + 1 : firstLive;
+  }
+  return recs[i]!.firstSeq;
+}
+
+/** Re-checks a segment verified before: its file's SHA-256 against the manifest; a full check only on a mismatch. */
+async function recheckSegment(ctx: LogContext, run: VerifyRun, rec: SegmentRecord, prevHash: string, prevName: string): Promise<VerifyFailure | null> {
+  const shownName = rec.archive?.file ?? rec.name;
+  if (rec.firstPrevHash !== prevHash) {
+    return { reason: 'broken_link', seq: rec.firstSeq, segment: shownName, detail: `segment links to ${rec.firstPrevHash.slice(0, 12)}… but ${prevName} ends with ${prevHash.slice(0, 12)}…` };
+  }
+  const file = rec.archive ? path.join(ctx.archiveDir, rec.archive.file) : path.join(ctx.segmentsDir, rec.name);
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return { reason: 'missing_segment', seq: rec.firstSeq, segment: shownName, detail: `${file} is missing` };
+  }
+  run.result.segments++;
+  if (sha256Hex(bytes) === (rec.archive ? rec.archive.sha256 : rec.sha256)) return null;
+  // Changed since it verified: the full check of its entries says which one (or, for an archive, that it is damaged).
+  const sub: VerifyRun = { ...run, mode: 'full', prevHash, prevName, result: { ...run.result } };
+  const failure = await verifySegment(ctx, sub, sourceOf(rec));
+  return failure ?? { reason: 'segment_checksum_mismatch', seq: rec.firstSeq, segment: shownName, detail: 'segment SHA-256 differs from the manifest' };
 }
 
 /** Checks one segment in the chain (or skips it when the mode lets it), advancing `run`; a failure, or null. */
@@ -102,14 +283,9 @@ async function verifySegment(ctx: LogContext, run: VerifyRun, seg: SegmentSource
   if (rec && rec.firstPrevHash !== run.prevHash) {
     return { reason: 'broken_link', seq: seg.firstSeq, segment: shownName, detail: `segment links to ${rec.firstPrevHash.slice(0, 12)}… but ${run.prevName} ends with ${run.prevHash.slice(0, 12)}…` };
   }
-  const stat = await fingerprintOf(file);
-  if (!stat) return { reason: 'missing_segment', seq: seg.firstSeq, segment: shownName, detail: `${file} is missing` };
+  if (!(await exists(file))) return { reason: 'missing_segment', seq: seg.firstSeq, segment: shownName, detail: `${file} is missing` };
 
-  const inRange = seg.lastSeq >= run.startSeq;
-  const known = run.cp?.files[shownName];
-  const changed = !known || known.size !== stat.size || known.mtimeMs !== stat.mtimeMs;
-  if (!inRange && !(run.mode === 'incremental' && changed) && run.mode !== 'full') {
-    if (rec) run.fingerprints[shownName] = known ?? stat;
+  if (seg.lastSeq < run.startSeq && run.mode === 'from') {
     run.prevHash = rec ? rec.lastHash : run.prevHash;
     run.prevName = seg.name;
     return null;
@@ -134,19 +310,19 @@ async function verifySegment(ctx: LogContext, run: VerifyRun, seg: SegmentSource
     return { reason: 'broken_link', seq: cp.seq, segment: shownName, detail: 'entry differs from the one the checkpoint verified' };
   }
   if (run.result.fromSeq === 0) run.result.fromSeq = seg.firstSeq;
-  if (rec) run.fingerprints[shownName] = stat;
+  if (seg.kind === 'active') run.active = { name: seg.name, bytes: bytes.length, sha256: sha256Hex(bytes) };
   run.prevHash = check.lastHash;
   run.prevName = seg.name;
   return null;
 }
 
-async function fingerprintOf(file: string): Promise<Fingerprint | undefined> {
+async function exists(file: string): Promise<boolean> {
   try {
-    const st = await fsp.stat(file);
-    return { size: st.size, mtimeMs: st.mtimeMs };
+    await fsp.stat(file);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return undefined;
+    return false;
   }
 }
 

@@ -166,14 +166,37 @@ export class SnapshotStore {
   /** Every complete snapshot, newest first. */
   async list(): Promise<SnapshotManifest[]> {
     const out: SnapshotManifest[] = [];
-    for (const label of await readdirOrEmpty(this.root)) {
-      for (const id of await readdirOrEmpty(path.join(this.root, label))) {
-        if (id.startsWith(TMP_PREFIX)) continue;
-        const m = await readManifest(path.join(this.root, label, id));
-        if (m) out.push(m);
-      }
-    }
+    for (const label of await this.labels()) out.push(...(await this.listLabel(label)));
     return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  }
+
+  /** The labels snapshots were taken under (one directory each). */
+  labels(): Promise<string[]> {
+    return readdirOrEmpty(this.root);
+  }
+
+  /** Every complete snapshot of one label, in no particular order. */
+  async listLabel(label: string): Promise<SnapshotManifest[]> {
+    const out: SnapshotManifest[] = [];
+    for (const id of await readdirOrEmpty(path.join(this.root, label))) {
+      if (id.startsWith(TMP_PREFIX)) continue;
+      const m = await readManifest(path.join(this.root, label, id));
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  /**
+   * The modification time of a label's directory, or null when it is gone: it changes whenever a
+   * snapshot is committed into the label (the rename) or moved out of it, so a reader can keep what
+   * it learned of a label until it changes instead of reading every manifest again.
+   */
+  async labelStamp(label: string): Promise<number | null> {
+    try {
+      return (await stat(path.join(this.root, label))).mtimeMs;
+    } catch {
+      return null;
+    }
   }
 
   /** The snapshot with that id, in any label. */

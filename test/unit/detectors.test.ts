@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import sinon from 'sinon';
 import { z } from 'zod';
@@ -9,7 +10,9 @@ import { DETECTOR_CONFIGS } from '../../src/healing/detectors/configs';
 import { detectorConfig } from '../../src/healing/detectors/define';
 import { DETECTORS, latencySpikes } from '../../src/healing/detectors';
 import { DetectorLoop, periodOf, settingsOf } from '../../src/healing/detectors/loop';
+import { staleSnapshots } from '../../src/healing/detectors/snapshots';
 import { dependencies } from '../../src/healing/detectors/store';
+import { SnapshotStore } from '../../src/snapshots/store';
 import { defineDetector, type AnyDetector, type DetectorContext } from '../../src/healing/detectors/types';
 import { EVIDENCE_KIND_NAMES, LIFECYCLE_KINDS, type Evidence } from '../../src/healing/evidence';
 import { TriggerMonitor } from '../../src/healing/trigger-monitor';
@@ -137,6 +140,48 @@ describe('detectors: one definition each, a registry, state per monitor', () => 
     assert.equal(f.kind, 'dependency_unreachable');
     assert.deepEqual(f.data, { dependency: 'store', misses: 2, process: 'store' });
   });
+
+  it('stale_snapshots reads a label\'s manifests only when the label changed, and still sees every change', async () => {
+    const stateDir = mkdtempSync(path.join(os.tmpdir(), 'stale-snapshots-'));
+    try {
+      writeFileSync(path.join(stateDir, 'a.txt'), 'a');
+      const config = { ...parseConfig('', FILE, {}), stateDir } as LoadedConfig;
+      const settings = { ...config.detectors.snapshots, maxAgeMs: 60_000 };
+      const store = new SnapshotStore(stateDir);
+      const state = staleSnapshots.createState();
+      const [none] = await staleSnapshots.check(ctxOf(config), settings, state);
+      assert.equal(none?.detail, 'there is no snapshot');
+      for (let i = 0; i < 5; i++) await store.take({ id: `s${i}`, label: 'log', paths: ['a.txt'] });
+      assert.deepEqual(await staleSnapshots.check(ctxOf(config), settings, state), [], 'fresh');
+
+      const spy = sinon.spy(SnapshotStore.prototype, 'listLabel');
+      try {
+        // A label changed within the last second is read again (file times tick coarsely); here, as
+        // if that second had passed, the round's summary keeps the label's stamp.
+        const settle = async (label: string): Promise<void> => void state.set(label, { ...state.get(label)!, stamp: (await store.labelStamp(label))! });
+        await settle('log');
+        assert.deepEqual(await staleSnapshots.check(ctxOf(config), settings, state), []);
+        assert.equal(spy.callCount, 0, 'nothing changed: no manifest read');
+        // Every snapshot moved away: the label's directory changed, so it is read again.
+        const hidden = path.join(stateDir, 'hidden');
+        mkdirSync(hidden);
+        for (let i = 0; i < 5; i++) renameSync(path.join(stateDir, 'snapshots', 'log', `s${i}`), path.join(hidden, `s${i}`));
+        const [stale] = await staleSnapshots.check(ctxOf(config), settings, state);
+        assert.equal(stale?.detail, 'there is no snapshot');
+        assert.equal(spy.callCount, 1);
+        await settle('log');
+        await store.take({ id: 'again', label: 'other', paths: ['a.txt'] });
+        assert.deepEqual(await staleSnapshots.check(ctxOf(config), settings, state), [], 'a new label is read');
+        assert.equal(spy.callCount, 2);
+        assert.deepEqual(await staleSnapshots.check(ctxOf(config), settings, state), []);
+        assert.equal(spy.callCount, 3, 'changed less than a second ago: read again');
+      } finally {
+        spy.restore();
+      }
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('detectors: the registry', () => {
@@ -184,7 +229,7 @@ describe('detectors: the registry', () => {
         latency: { thresholdMs: 150, samples: 3 },
         cpu: { percent: 85, windowMs: 3000 },
         memory: { rssMb: 700, everyMs: 1000 },
-        logIntegrity: { everyMs: 1000 },
+        logIntegrity: { everyMs: 1000, sweepSegmentsPerRound: 4 },
         logQuota: { percent: 85, everyMs: 2000 },
         queueBacklog: { maxPending: 500, everyMs: 500 },
         disk: { minFreeMb: 64, archivesMaxMb: 6, everyMs: 1000 },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import sinon from 'sinon';
 import {
   GENESIS_HASH,
   ImmutableLog,
@@ -13,6 +14,7 @@ import {
   checkReadiness,
   computeHash,
   type ImmutableLogOptions,
+  type VerifyResult,
 } from '../../kernels/immutable-log';
 
 describe('immutable log (library)', function () {
@@ -58,6 +60,19 @@ describe('immutable log (library)', function () {
     await h.write(buf, 0, buf.length, position);
     await h.close();
     await fsp.chmod(file, 0o444);
+  }
+
+  /**
+   * Incremental verifies with `sweep` segments re-checked per call until one fails; asserts that
+   * happens within the sweep's bound, ceil(sealed / sweep) calls (plus one for the frontier).
+   */
+  async function verifyUntilFailure(log: ImmutableLog, sealed: number, sweep: number): Promise<VerifyResult> {
+    const bound = Math.ceil(sealed / sweep) + 1;
+    for (let call = 1; call <= bound; call++) {
+      const v = await log.verify({ sweepSegments: sweep });
+      if (!v.ok) return v;
+    }
+    assert.fail(`no failure within ${bound} incremental verifies`);
   }
 
   it('links every entry to the one before and verifies across segments', async () => {
@@ -109,7 +124,10 @@ describe('immutable log (library)', function () {
     await overwrite(file, at, 'q');
 
     const reopened = await openLog({ dir, segmentBytes: 2048 });
-    for (const v of [await reopened.verify(), await reopened.verify({ full: true })]) {
+    // Incremental: the segment was verified before, so the rolling sweep finds it, within its bound.
+    const sealedCount = (await manifest(dir)).segments.length;
+    const incremental = await verifyUntilFailure(reopened, sealedCount, 1);
+    for (const v of [incremental, await reopened.verify({ full: true })]) {
       assert.equal(v.ok, false);
       assert.deepEqual(
         { reason: v.failure!.reason, seq: v.failure!.seq, segment: v.failure!.segment },
@@ -211,6 +229,103 @@ describe('immutable log (library)', function () {
     assert.deepEqual((await reopened.read(17, 5)).map((e) => e.seq), [17, 18, 19, 20, 21]);
   });
 
+  it('incremental verify: finds a flipped byte in the active segment at once, verified part or new entries', async () => {
+    const dir = freshDir();
+    const log = await openLog({ dir, segmentBytes: 1024 * 1024 });
+    await fill(log, 30);
+    assert.equal((await log.verify()).mode, 'full', 'no checkpoint yet: full');
+    const active = (await segmentFiles(dir))[0]!;
+    const file = path.join(dir, 'segments', active);
+    const text = await fsp.readFile(file, 'utf8');
+    // Seq 5, already verified: the active segment's verified prefix no longer hashes to the checkpoint's digest.
+    const at5 = text.indexOf('payload-4');
+    await overwrite(file, at5, 'X');
+    const v = await log.verify({ sweepSegments: 0 });
+    assert.equal(v.mode, 'incremental');
+    assert.deepEqual({ ok: v.ok, reason: v.failure?.reason, seq: v.failure?.seq, segment: v.failure?.segment }, { ok: false, reason: 'hash_mismatch', seq: 5, segment: active });
+    await overwrite(file, at5, 'p');
+    await fsp.chmod(file, 0o644);
+    const clean = await log.verify({ sweepSegments: 0 });
+    assert.equal(clean.ok, true, JSON.stringify(clean.failure));
+    assert.equal(clean.checked, 0, 'nothing new: the verified prefix is hashed, not parsed');
+
+    // Entries appended after the checkpoint are parsed and checked one by one.
+    await fill(log, 10, 'later.event');
+    const later = await fsp.readFile(file, 'utf8');
+    const at35 = later.indexOf('payload-4', later.indexOf('"seq":35'));
+    await overwrite(file, at35, 'X');
+    await fsp.chmod(file, 0o644);
+    const w = await log.verify({ sweepSegments: 0 });
+    assert.deepEqual({ reason: w.failure?.reason, seq: w.failure?.seq, segment: w.failure?.segment }, { reason: 'hash_mismatch', seq: 35, segment: active });
+    await overwrite(file, at35, 'p');
+    await fsp.chmod(file, 0o644);
+    const again = await log.verify({ sweepSegments: 0 });
+    assert.equal(again.ok, true, JSON.stringify(again.failure));
+    assert.equal(again.checked, 10, 'only the ten new entries are parsed');
+  });
+
+  it('incremental verify with no new entries reads no sealed segment but the sweep\'s share, and the sweep covers them all', async () => {
+    const dir = freshDir();
+    const log = await openLog({ dir, segmentBytes: 2048 });
+    await fill(log, 120);
+    assert.equal((await log.verify()).ok, true);
+    const sealed = (await manifest(dir)).segments.map((r) => r.name);
+    assert.ok(sealed.length >= 8, `${sealed.length} sealed segments`);
+    const reads: string[] = [];
+    const spy = sinon.spy(fsp, 'readFile');
+    try {
+      const seen = new Set<string>();
+      const rounds = Math.ceil(sealed.length / 3);
+      for (let round = 0; round < rounds; round++) {
+        spy.resetHistory();
+        const v = await log.verify({ sweepSegments: 3 });
+        assert.equal(v.ok, true, JSON.stringify(v.failure));
+        assert.equal(v.checked, 0, 'no entry parsed: nothing was appended');
+        assert.equal(v.swept!.length, 3);
+        const read = spy.getCalls().map((c) => path.basename(String(c.args[0]))).filter((f) => f.endsWith('.seg'));
+        reads.push(...read);
+        assert.deepEqual(read, v.swept, 'the only sealed segments read are the ones swept');
+        for (const name of v.swept!) seen.add(name);
+      }
+      assert.deepEqual([...seen].sort(), sealed, `every sealed segment re-read within ceil(${sealed.length} / 3) = ${rounds} calls`);
+    } finally {
+      spy.restore();
+    }
+    assert.equal(reads.length, Math.ceil(sealed.length / 3) * 3);
+  });
+
+  it('finds a flipped byte in the oldest sealed segment within the sweep bound, and only through the sweep', async () => {
+    const dir = freshDir();
+    const log = await openLog({ dir, segmentBytes: 2048 });
+    await fill(log, 120);
+    assert.equal((await log.verify()).ok, true);
+    // Move the cursor off the oldest segment, so the sweep has to come round to it.
+    assert.equal((await log.verify({ sweepSegments: 2 })).ok, true);
+    const m = await manifest(dir);
+    const oldest = m.segments[0]!;
+    const file = path.join(dir, 'segments', oldest.name);
+    const text = await fsp.readFile(file, 'utf8');
+    const at = text.indexOf('payload-', text.indexOf('\n') + 1);
+    await overwrite(file, at, 'q');
+
+    // Without the sweep, an incremental verify never reads an old sealed segment: it stays unseen.
+    for (let i = 0; i <= m.segments.length; i++) assert.equal((await log.verify({ sweepSegments: 0 })).ok, true);
+
+    const sweep = 2;
+    let calls = 0;
+    let v: VerifyResult;
+    do {
+      v = await log.verify({ sweepSegments: sweep });
+      calls++;
+    } while (v.ok && calls <= m.segments.length);
+    assert.ok(calls <= Math.ceil(m.segments.length / sweep), `found in ${calls} calls, bound ceil(${m.segments.length} / ${sweep})`);
+    assert.deepEqual({ reason: v.failure?.reason, seq: v.failure?.seq, segment: v.failure?.segment }, { reason: 'hash_mismatch', seq: 2, segment: oldest.name });
+    // The cursor stays on the damage: every call reports it until it is repaired.
+    for (let i = 0; i < 3; i++) assert.equal((await log.verify({ sweepSegments: sweep })).failure?.seq, 2);
+    await overwrite(file, at, 'p');
+    assert.equal((await log.verify({ sweepSegments: sweep })).ok, true);
+  });
+
   it('archives sealed segments, verifies across them, and cleans up while keeping the chain anchored', async () => {
     const dir = freshDir();
     const log = await openLog({ dir, segmentBytes: 2048 });
@@ -242,8 +357,9 @@ describe('immutable log (library)', function () {
     assert.equal(bad.failure?.reason, 'segment_checksum_mismatch');
     assert.equal(bad.failure?.seq, after.segments[1]!.firstSeq);
     assert.equal(bad.failure?.segment, after.segments[1]!.archive!.file);
-    const incremental = await reopened.verify();
-    assert.equal(incremental.failure?.reason, 'segment_checksum_mismatch', 'a changed archive is re-checked incrementally');
+    const incremental = await verifyUntilFailure(reopened, after.segments.length, 1);
+    assert.equal(incremental.failure?.reason, 'segment_checksum_mismatch', 'a changed archive is re-checked by the sweep');
+    assert.equal(incremental.failure?.segment, after.segments[1]!.archive!.file);
 
     const c = await reopened.cleanupArchives({ maxArchives: 0 });
     assert.equal(c.removed.length, a.archived.length);
@@ -275,6 +391,35 @@ describe('immutable log (library)', function () {
     assert.equal((await log.verify({ full: true })).ok, true);
     // Small entries that still fit are accepted: the quota is about bytes, not a latch.
     assert.ok((await log.diskFree()).freeBytes > 0);
+  });
+
+  it('answers usage without walking the directory: the last measurement plus the appends since', async () => {
+    const dir = freshDir();
+    const log = await openLog({ dir, segmentBytes: 4096 });
+    await fill(log, 100);
+    const spy = sinon.spy(fsp, 'readdir');
+    let u: Awaited<ReturnType<ImmutableLog['usage']>>;
+    try {
+      await fill(log, 3);
+      u = await log.usage();
+      assert.equal(spy.callCount, 0, 'no readdir per call, however many segments');
+    } finally {
+      spy.restore();
+    }
+    // What the quota counts: every byte on disk, the active segment's index records included.
+    const onDisk = async (sub: string): Promise<number> => {
+      let total = 0;
+      for (const f of await fsp.readdir(path.join(dir, sub))) total += (await fsp.stat(path.join(dir, sub, f))).size;
+      return total;
+    };
+    const active = (await segmentFiles(dir)).at(-1)!;
+    // The active segment's index file is written on open and close only; the quota counts its records as they land.
+    const activeIdx = (await fsp.stat(path.join(dir, 'index', active.replace('.seg', '.idx'))).catch(() => ({ size: 0 }))).size;
+    const activeEntries = log.head().seq - (await manifest(dir)).segments.at(-1)!.lastSeq;
+    assert.equal(u.segmentBytes, await onDisk('segments'));
+    assert.equal(u.indexBytes, (await onDisk('index')) - activeIdx + activeEntries * 8);
+    assert.equal(u.segments.sealed, (await manifest(dir)).segments.length);
+    assert.equal(u.segments.active, 1);
   });
 
   it('serialises concurrent appends in call order, dense seqs, one valid chain', async () => {

@@ -4,8 +4,19 @@ import { detectorConfig, everyMs, ms } from './define';
 
 export const logIntegrityConfig = detectorConfig({
   key: 'logIntegrity',
-  describe: "log_integrity: a full verify of the immutable log's hash chain",
-  shape: { everyMs: ms(10000, 200).describe('How often the whole chain of the immutable log is verified') },
+  describe: "log_integrity: an incremental verify of the immutable log's hash chain, with a rolling re-check of its sealed segments",
+  shape: {
+    everyMs: ms(10000, 200).describe("How often the immutable log's new entries are verified and the next sealed segments re-checked"),
+    sweepSegmentsPerRound: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(4)
+      .describe(
+        'Sealed or archived segments re-checked (SHA-256 against the manifest) per round: each is re-read at least once every ceil(segments / this) rounds',
+      ),
+  },
 });
 
 export const logQuotaConfig = detectorConfig({

@@ -1,7 +1,11 @@
 /**
  * The immutable log's detectors, through its loopback API:
- *  - integrity: the whole chain is verified on a period (`detectors.logIntegrity.everyMs`); a
- *    failure names the first bad entry and its segment, which is what the repair playbook restores;
+ *  - integrity: an incremental verify on a period (`detectors.logIntegrity.everyMs`): the entries
+ *    appended since the last round, and a rolling re-check of `sweepSegmentsPerRound` sealed
+ *    segments by their SHA-256, so a round's cost does not grow with the log's history and a
+ *    flipped byte in any sealed segment is found within ceil(segments / sweepSegmentsPerRound)
+ *    rounds; a failure names the first bad entry and its segment, which is what the repair
+ *    playbook restores;
  *  - quota: the log's usage against its quota (`detectors.logQuota.percent`).
  * An unreachable log API finds nothing here: the liveness probe reports that.
  */
@@ -16,9 +20,9 @@ export const logIntegrity = defineDetector({
   config: logIntegrityConfig,
   kinds: ['log_corruption'],
   createState: () => undefined,
-  async check({ config }) {
-    // A full verify reads every segment: give it far longer than a probe.
-    const result = await immutableLogClient(config, 60_000).verify({ full: true }, 60_000);
+  async check({ config }, { sweepSegmentsPerRound }) {
+    // Usually a few MB; the first round after a restart without a checkpoint is a full verify.
+    const result = await immutableLogClient(config, 60_000).verify({ sweepSegments: sweepSegmentsPerRound }, 60_000);
     if (result.ok || !result.failure) return [];
     const f = result.failure;
     const archived = !existsSync(path.join(config.stateDir, 'log', 'segments', f.segment));
