@@ -12,10 +12,9 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { MongoClient } from 'mongodb';
-import { loadConfig } from '../src/config/load';
 import { ExitCode, UserError } from '../src/errors';
-import { SignatureEngine, SignatureStore } from '../src/signatures';
+import type { SignatureEngine } from '../src/signatures';
+import { configOf } from './cli-support';
 
 /** Bytes of one line kept for signing; the rest of a longer line is skipped, so memory stays bounded. */
 export const MAX_LINE_BYTES = 1 << 20;
@@ -159,13 +158,15 @@ Examples:
   tail -f app.log | layer1 signatures parse --source message_bus
   layer1 signatures parse --store < errors.txt`,
     )
-    .action(async (opts: { source?: string; store?: boolean }) => {
+    .action(async (opts: { source?: string; store?: boolean }, cmd: Command) => {
+      const { SignatureEngine, SignatureStore } = await import('../src/signatures');
       const engine = new SignatureEngine();
       if (!opts.store) {
         await parseStream(process.stdin, process.stdout, engine, { source: opts.source });
         return;
       }
-      const config = loadConfig(program.opts<{ config?: string }>().config);
+      const config = await configOf(cmd);
+      const { MongoClient } = await import('mongodb');
       const client = new MongoClient(config.store.uri, { serverSelectionTimeoutMS: 5_000 });
       try {
         try {

@@ -93,6 +93,10 @@ class ControlPlane {
       rec.desired = 'running';
       rec.state = k.ready ? KernelState.READY : KernelState.UNHEALTHY;
       rec.readySince = k.ready ? (rec.readySince ?? new Date().toISOString()) : null;
+      if (k.checks) {
+        rec.checks = k.checks;
+        rec.checkedAt = new Date().toISOString();
+      }
     }
   }
 
@@ -188,6 +192,7 @@ class ControlPlane {
       this.awaiting.delete(rec.name);
     }
     rec.checks = wait.checks;
+    rec.checkedAt = new Date().toISOString();
     if (wait.ready) {
       rec.state = rec.crashLoop ? KernelState.CRASH_LOOP : KernelState.READY;
       rec.readySince = readySince ?? new Date().toISOString();
@@ -289,6 +294,7 @@ function newRecord(name: string): KernelRecord {
     pids: {},
     handledPids: [],
     checks: [],
+    checkedAt: null,
   };
 }
 

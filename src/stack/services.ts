@@ -7,13 +7,11 @@
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
-import { MongoClient } from 'mongodb';
+import type { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES as WORKFLOW_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes';
 import { HEALTH_COLLECTION } from '../clients/collections';
 import { errorText } from '../domain/errors';
 import type { LoadedConfig } from '../config/load';
-import { renderBus } from '../../kernels/message-bus/render';
 import type { ProcessSpec } from '../process/manager';
 import type { Tools } from './tools';
 
@@ -47,8 +45,13 @@ export interface ServiceDef {
   address: string;
   /** The local TCP ports it must bind (checked before start). */
   ports: Array<{ host: string; port: number; what: string; path: string }>;
-  spec(tools: Tools): ProcessSpec;
-  health(timeoutMs: number): Promise<HealthResult>;
+  /** Async: what it loads to say how to start the server (the bus's config renderer) is loaded then. */
+  spec(tools: Tools): Promise<ProcessSpec>;
+  /**
+   * Healthy for real. `quick`: the cheapest probe that still proves it answers (the store: a ping,
+   * without the write and read back), for `layer1 status` without `--deep`.
+   */
+  health(timeoutMs: number, opts?: { quick?: boolean }): Promise<HealthResult>;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -77,7 +80,7 @@ export function temporalService(config: LoadedConfig): ServiceDef {
       { host, port, what: 'Temporal frontend', path: 'temporal.address' },
       { host, port: config.temporal.uiPort, what: 'Temporal Web UI', path: 'temporal.uiPort' },
     ],
-    spec: (tools) => {
+    spec: async (tools) => {
       mkdirSync(dir, { recursive: true });
       return {
         name: 'temporal',
@@ -97,6 +100,7 @@ export function temporalService(config: LoadedConfig): ServiceDef {
     health: async (timeoutMs) => {
       let connection: Connection | undefined;
       try {
+        const { Connection } = await import('@temporalio/client');
         connection = await Connection.connect({ address: config.temporal.address, connectTimeout: timeoutMs });
         const info = await connection.workflowService.getSystemInfo({});
         await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace });
@@ -118,7 +122,7 @@ export function storeService(config: LoadedConfig): ServiceDef {
     embedded: config.store.embedded,
     address: `${host}:${port}`,
     ports: [{ host, port, what: 'document store', path: 'store.uri' }],
-    spec: (tools) => {
+    spec: async (tools) => {
       mkdirSync(dir, { recursive: true });
       return {
         name: 'store',
@@ -126,12 +130,13 @@ export function storeService(config: LoadedConfig): ServiceDef {
         args: ['--listen', `${host}:${port}`, '--data-dir', dir, '--log-level', 'warn'],
       };
     },
-    health: (timeoutMs) => storeHealth(config.store.uri, config.store.database, timeoutMs),
+    health: (timeoutMs, opts) => storeHealth(config.store.uri, config.store.database, timeoutMs, opts),
   };
 }
 
 /** Ping, write and read back: a store that accepts connections but cannot write is not healthy. */
-export async function storeHealth(uri: string, database: string, timeoutMs: number): Promise<HealthResult> {
+export async function storeHealth(uri: string, database: string, timeoutMs: number, opts: { quick?: boolean } = {}): Promise<HealthResult> {
+  const { MongoClient } = await import('mongodb');
   const client = new MongoClient(uri, {
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
@@ -141,6 +146,7 @@ export async function storeHealth(uri: string, database: string, timeoutMs: numb
     await client.connect();
     const db = client.db(database);
     await db.command({ ping: 1 });
+    if (opts.quick) return { healthy: true, detail: 'ping ok' };
     const probe = `health-${process.pid}-${Date.now()}`;
     const coll = db.collection<{ _id: string; at: Date }>(HEALTH_COLLECTION);
     // Idempotent: keyed on a probe id unique to this call.
@@ -167,8 +173,9 @@ export function busService(config: LoadedConfig): ServiceDef {
       { host, port, what: 'NATS client port', path: 'bus.url' },
       { host, port: monitor, what: 'NATS monitoring port', path: 'bus.monitorPort' },
     ],
-    spec: (tools) => {
+    spec: async (tools) => {
       // Listeners, JetStream and the users with their permissions all come from the ACL policy.
+      const { renderBus } = await import('../../kernels/message-bus/render');
       const { confFile } = renderBus(config);
       return { name: 'bus', command: tools.natsServer, args: ['-c', confFile] };
     },

@@ -11,7 +11,6 @@ import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
 import { errorText } from '../domain/errors';
 import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
-import { connectClient } from '../clients/temporal';
 import { portInUse, services, webUiUrl, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
 import { ensureTools, type Progress } from './tools';
 import { workerDefs, workerSpec } from './workers';
@@ -139,7 +138,7 @@ export async function startServices(config: LoadedConfig, progress: Progress): P
         return;
       }
       const already = pm.isAlive(svc.name);
-      const info = await pm.start(svc.spec(tools));
+      const info = await pm.start(await svc.spec(tools));
       progress(`${svc.name}: ${already ? 'already running' : 'started'} (pid ${info.pid}, log ${info.logPath})`);
       await waitHealthy(svc, info.logPath, STACK_START_TIMEOUT_MS, progress);
     }),
@@ -149,6 +148,7 @@ export async function startServices(config: LoadedConfig, progress: Progress): P
 
 /** Registers our search attributes where they are missing (a real cluster; the dev server has them). */
 async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
+  const { connectClient } = await import('../clients/temporal');
   const client = await connectClient(config);
   try {
     const { customAttributes } = await client.connection.operatorService.listSearchAttributes({
@@ -205,6 +205,7 @@ export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus
   const pollers = new Map<string, Set<string>>();
   let pollerError: string | null = null;
   try {
+    const { connectClient } = await import('../clients/temporal');
     const client = await connectClient(config, HEALTH_PROBE_TIMEOUT_MS);
     try {
       for (const queue of new Set(defs.map((d) => d.taskQueue))) {
@@ -235,12 +236,14 @@ export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus
   });
 }
 
-export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
+/** @param opts.quick the servers' cheapest health probes (see {@link ServiceDef.health}) */
+export async function stackStatus(config: LoadedConfig, opts: { quick?: boolean } = {}): Promise<StackStatus> {
   const pm = processManager(config);
   const defs = services(config);
+  const workersStatus = workerStatuses(config);
   const entries = await Promise.all(
     defs.map(async (svc): Promise<[ServiceName, ServiceStatus]> => {
-      const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS);
+      const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS, opts);
       return [
         svc.name,
         {
@@ -255,7 +258,7 @@ export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
     }),
   );
   const servicesStatus = Object.fromEntries(entries) as Record<ServiceName, ServiceStatus>;
-  const workers = await workerStatuses(config);
+  const workers = await workersStatus;
   return {
     healthy: entries.every(([, s]) => s.healthy) && workers.every((w) => w.healthy),
     webUi: webUiUrl(config),
