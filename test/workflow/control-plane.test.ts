@@ -135,4 +135,53 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
       await handle.terminate();
     });
   });
+
+  it('ends a crash loop once its window passes without a restart: the flag clears and the kernel is READY again', async () => {
+    const taskQueue = uniqueId('cp');
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: stubActivities([]) });
+    await worker.runUntil(async () => {
+      const windowMs = 60_000;
+      const handle = await env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
+        taskQueue,
+        workflowId: uniqueId('control-plane'),
+        args: [
+          {
+            settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 2, windowMs } },
+            pids: { message_bus: { bus: 1 } },
+            kernels: [{ kernel: 'message_bus', ready: true }],
+          },
+        ],
+      });
+      const status = (): Promise<ControlPlaneStatus> => handle.query(getControlPlaneStatusQuery);
+      // Three deaths in a row: the third restart is past the threshold of two in the window.
+      for (let i = 1; i <= 3; i++) {
+        const pid = (await status()).kernels.message_bus.pids.bus!;
+        await handle.signal(kernelUnwellSignal, {
+          kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test',
+        });
+        await waitFor(`restart ${i}`, status, (s) => s.kernels.message_bus.restarts === i && s.kernels.message_bus.readySince !== null);
+      }
+      const looping = (await status()).kernels.message_bus;
+      assert.equal(looping.crashLoop, true);
+      assert.equal(looping.state, KernelState.CRASH_LOOP);
+
+      // Half a window later it is still a crash loop; a whole window after the last restart it is not.
+      await env.sleep(windowMs / 2);
+      assert.equal((await status()).kernels.message_bus.crashLoop, true);
+      await env.sleep(windowMs / 2 + 1_000);
+      const over = await waitFor('crash loop over', status, (s) => !s.kernels.message_bus.crashLoop);
+      assert.equal(over.kernels.message_bus.state, KernelState.READY);
+      assert.deepEqual(over.kernels.message_bus.recentRestarts, []);
+      assert.ok(over.events.some((e) => e.kernel === 'message_bus' && /crash loop over/.test(e.what)));
+
+      // The next death is a first restart again: no backoff, no crash loop.
+      const pid = over.kernels.message_bus.pids.bus!;
+      await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+      const again = await waitFor('restart 4', status, (s) => s.kernels.message_bus.restarts === 4 && s.kernels.message_bus.readySince !== null);
+      assert.equal(again.kernels.message_bus.crashLoop, false);
+      assert.equal(again.kernels.message_bus.backoffMs, 0);
+      assert.equal(again.kernels.message_bus.state, KernelState.READY);
+      await handle.terminate();
+    });
+  });
 });
