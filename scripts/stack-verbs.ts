@@ -57,7 +57,6 @@ export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } 
     import('../src/clients/temporal'),
     import('../src/clients/store'),
   ]);
-  const stackP = stackStatus(config, { quick: !deep });
   const monitorsP = connectStore(config, 1_500).then(
     async (store) => {
       try {
@@ -70,8 +69,11 @@ export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } 
   );
   let kernels: KernelStatus[] = [];
   let cpWhy: string | null = null;
+  // One connection for Temporal's health, the workers' pollers and the control plane.
   const client = await connectClient(config, 1_500).catch(() => null);
+  let stack: StackStatus;
   try {
+    const stackP = stackStatus(config, { quick: !deep, temporal: client ?? undefined });
     if (client) {
       const cp = await ks.controlPlaneState(client).catch((err: unknown) => ({ status: null, why: (err as Error).message }));
       cpWhy = cp.why;
@@ -80,10 +82,11 @@ export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } 
       cpWhy = `cannot reach Temporal at ${config.temporal.address}`;
       if (!deep) kernels = ks.quickKernelStatuses(config, null, cpWhy);
     }
+    stack = await stackP;
   } finally {
     await client?.connection.close();
   }
-  const [stack, monitors] = await Promise.all([stackP, monitorsP]);
+  const monitors = await monitorsP;
   if (!deep && stack.services.store.healthy) kernels = ks.withMonitors(kernels, monitors);
   const criticalReady = kernels.length > 0 && kernels.filter((k) => k.critical).every((k) => k.ready);
   return {

@@ -37,6 +37,13 @@ export interface HealthResult {
   detail: string;
 }
 
+export interface HealthOptions {
+  /** The cheapest probe that still proves the server answers (the store: a ping, no write). */
+  quick?: boolean;
+  /** Temporal: ask over this open connection (the caller's, left open) instead of a new one. */
+  connection?: Pick<Connection, 'workflowService'>;
+}
+
 export interface ServiceDef {
   name: ServiceName;
   /** Whether this stack starts it, or it is a real server reached by configuration. */
@@ -47,11 +54,8 @@ export interface ServiceDef {
   ports: Array<{ host: string; port: number; what: string; path: string }>;
   /** Async: what it loads to say how to start the server (the bus's config renderer) is loaded then. */
   spec(tools: Tools): Promise<ProcessSpec>;
-  /**
-   * Healthy for real. `quick`: the cheapest probe that still proves it answers (the store: a ping,
-   * without the write and read back), for `layer1 status` without `--deep`.
-   */
-  health(timeoutMs: number, opts?: { quick?: boolean }): Promise<HealthResult>;
+  /** Healthy for real; see {@link HealthOptions} for `layer1 status` without `--deep`. */
+  health(timeoutMs: number, opts?: HealthOptions): Promise<HealthResult>;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -97,14 +101,13 @@ export function temporalService(config: LoadedConfig): ServiceDef {
         ],
       };
     },
-    health: async (timeoutMs) => {
+    health: async (timeoutMs, opts) => {
       let connection: Connection | undefined;
       try {
+        if (opts?.connection) return await temporalHealth(opts.connection, config.temporal.namespace);
         const { Connection } = await import('@temporalio/client');
         connection = await Connection.connect({ address: config.temporal.address, connectTimeout: timeoutMs });
-        const info = await connection.workflowService.getSystemInfo({});
-        await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace });
-        return { healthy: true, detail: `gRPC ok (server ${info.serverVersion || 'unknown'})` };
+        return await temporalHealth(connection, config.temporal.namespace);
       } catch (err) {
         return { healthy: false, detail: errorText(err) };
       } finally {
@@ -112,6 +115,12 @@ export function temporalService(config: LoadedConfig): ServiceDef {
       }
     },
   };
+}
+
+/** The server answers gRPC and knows the namespace. */
+async function temporalHealth(connection: Pick<Connection, 'workflowService'>, namespace: string): Promise<HealthResult> {
+  const [info] = await Promise.all([connection.workflowService.getSystemInfo({}), connection.workflowService.describeNamespace({ namespace })]);
+  return { healthy: true, detail: `gRPC ok (server ${info.serverVersion || 'unknown'})` };
 }
 
 export function storeService(config: LoadedConfig): ServiceDef {

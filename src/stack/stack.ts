@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
 import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
 import { errorText } from '../domain/errors';
@@ -199,14 +200,15 @@ export function workerIdentity(name: string, pid: number): string {
   return `${name}:${pid}@${os.hostname()}`;
 }
 
-export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus[]> {
+/** @param temporal an open client to ask (left open), else one is opened and closed here */
+export async function workerStatuses(config: LoadedConfig, temporal?: Client): Promise<WorkerStatus[]> {
   const pm = processManager(config);
   const defs = workerDefs(config);
   const pollers = new Map<string, Set<string>>();
   let pollerError: string | null = null;
   try {
     const { connectClient } = await import('../clients/temporal');
-    const client = await connectClient(config, HEALTH_PROBE_TIMEOUT_MS);
+    const client = temporal ?? (await connectClient(config, HEALTH_PROBE_TIMEOUT_MS));
     try {
       for (const queue of new Set(defs.map((d) => d.taskQueue))) {
         const ids = new Set<string>();
@@ -220,7 +222,7 @@ export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus
         pollers.set(queue, ids);
       }
     } finally {
-      await client.connection.close();
+      if (!temporal) await client.connection.close();
     }
   } catch (err) {
     pollerError = errorText(err);
@@ -236,14 +238,17 @@ export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus
   });
 }
 
-/** @param opts.quick the servers' cheapest health probes (see {@link ServiceDef.health}) */
-export async function stackStatus(config: LoadedConfig, opts: { quick?: boolean } = {}): Promise<StackStatus> {
+/**
+ * @param opts.quick the servers' cheapest health probes (see {@link HealthOptions})
+ * @param opts.temporal an open client that Temporal's health and the workers' pollers are asked over
+ */
+export async function stackStatus(config: LoadedConfig, opts: { quick?: boolean; temporal?: Client } = {}): Promise<StackStatus> {
   const pm = processManager(config);
   const defs = services(config);
-  const workersStatus = workerStatuses(config);
+  const workersStatus = workerStatuses(config, opts.temporal);
   const entries = await Promise.all(
     defs.map(async (svc): Promise<[ServiceName, ServiceStatus]> => {
-      const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS, opts);
+      const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS, { quick: opts.quick, connection: opts.temporal?.connection });
       return [
         svc.name,
         {
