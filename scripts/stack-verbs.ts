@@ -47,10 +47,23 @@ export interface FullStatus extends StackStatus {
 
 /**
  * Stack status plus kernels; healthy needs every critical kernel ready, degraded an optional one
- * not. Quick by default (see src/stack/kernel-status.ts); `deep` runs every kernel's self-test.
+ * not. Quick by default (see src/stack/kernel-status.ts): from the leading trigger monitor's
+ * snapshot when it is fresh (src/stack/status-snapshot.ts), else by asking Temporal and the store;
+ * `deep` runs every kernel's self-test.
  */
 export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } = {}): Promise<FullStatus> {
   const deep = opts.deep ?? false;
+  if (!deep) {
+    const { freshSnapshot } = await import('../src/stack/status-snapshot');
+    const snapshot = freshSnapshot(config);
+    if (snapshot) {
+      const [{ stackStatus }, ks] = await Promise.all([import('../src/stack/stack'), import('../src/stack/kernel-status')]);
+      const detail = `answered ${snapshot.writer} ${Date.now() - Date.parse(snapshot.at)} ms ago`;
+      const stack = await stackStatus(config, { quick: true, seen: { pollers: snapshot.pollers, detail } });
+      const kernels = ks.withMonitors(ks.quickKernelStatuses(config, snapshot.controlPlane, snapshot.controlPlaneWhy), snapshot.monitors);
+      return withKernels(stack, kernels, { deep, monitors: snapshot.monitors, controlPlane: snapshot.controlPlaneWhy });
+    }
+  }
   const [{ stackStatus }, ks, { connectClient }, { connectStore }] = await Promise.all([
     import('../src/stack/stack'),
     import('../src/stack/kernel-status'),
@@ -88,15 +101,17 @@ export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } 
   }
   const monitors = await monitorsP;
   if (!deep && stack.services.store.healthy) kernels = ks.withMonitors(kernels, monitors);
+  return withKernels(stack, kernels, { deep, monitors, controlPlane: cpWhy });
+}
+
+function withKernels(stack: StackStatus, kernels: KernelStatus[], rest: Pick<FullStatus, 'deep' | 'monitors' | 'controlPlane'>): FullStatus {
   const criticalReady = kernels.length > 0 && kernels.filter((k) => k.critical).every((k) => k.ready);
   return {
     ...stack,
     healthy: stack.healthy && criticalReady,
     kernels,
     degraded: kernels.some((k) => !k.critical && !k.ready),
-    deep,
-    monitors,
-    controlPlane: cpWhy,
+    ...rest,
   };
 }
 

@@ -205,7 +205,7 @@ export function busService(config: LoadedConfig): ServiceDef {
   };
 }
 
-function tcpHealth(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
+export function tcpHealth(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port, timeout: timeoutMs });
     socket.once('connect', () => {

@@ -12,7 +12,7 @@ import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
 import { errorText } from '../domain/errors';
 import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
-import { portInUse, services, webUiUrl, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
+import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
 import { ensureTools, type Progress } from './tools';
 import { workerDefs, workerSpec } from './workers';
 
@@ -200,40 +200,50 @@ export function workerIdentity(name: string, pid: number): string {
   return `${name}:${pid}@${os.hostname()}`;
 }
 
+/** The identities polling each worker task queue for workflow tasks, or why they could not be had. */
+export type Pollers = { byQueue: Record<string, string[]>; error: null } | { byQueue: null; error: string };
+
 /** @param temporal an open client to ask (left open), else one is opened and closed here */
-export async function workerStatuses(config: LoadedConfig, temporal?: Client): Promise<WorkerStatus[]> {
-  const pm = processManager(config);
-  const defs = workerDefs(config);
-  const pollers = new Map<string, Set<string>>();
-  let pollerError: string | null = null;
+export async function taskQueuePollers(config: LoadedConfig, temporal?: Client): Promise<Pollers> {
+  const byQueue: Record<string, string[]> = {};
   try {
     const { connectClient } = await import('../clients/temporal');
     const client = temporal ?? (await connectClient(config, HEALTH_PROBE_TIMEOUT_MS));
     try {
-      for (const queue of new Set(defs.map((d) => d.taskQueue))) {
-        const ids = new Set<string>();
+      for (const queue of new Set(workerDefs(config).map((d) => d.taskQueue))) {
         // Workflow-task pollers: a worker that polls these is running its workflows.
         const res = await client.workflowService.describeTaskQueue({
           namespace: config.temporal.namespace,
           taskQueue: { name: queue },
           taskQueueType: 1,
         });
-        for (const p of res.pollers ?? []) if (p.identity) ids.add(p.identity);
-        pollers.set(queue, ids);
+        byQueue[queue] = (res.pollers ?? []).map((p) => p.identity).filter((id): id is string => !!id);
       }
     } finally {
       if (!temporal) await client.connection.close();
     }
+    return { byQueue, error: null };
   } catch (err) {
-    pollerError = errorText(err);
+    return { byQueue: null, error: errorText(err) };
   }
+}
+
+/** @param temporal an open client to ask (left open), else one is opened and closed here */
+export async function workerStatuses(config: LoadedConfig, temporal?: Client): Promise<WorkerStatus[]> {
+  return workerStatusesOf(config, await taskQueuePollers(config, temporal));
+}
+
+/** Each worker's process (pid file) and whether Temporal lists it among its queue's pollers. */
+export function workerStatusesOf(config: LoadedConfig, pollers: Pollers): WorkerStatus[] {
+  const pm = processManager(config);
+  const defs = workerDefs(config);
   return defs.map((w) => {
     const pid = pm.pid(w.name);
     const standby = config.workers.standby ? pm.standbyInfo(w.name) : null;
     const base = { name: w.name, taskQueue: w.taskQueue, pid, standby };
     if (pid === null) return { ...base, healthy: false, detail: 'not running' };
-    if (pollerError) return { ...base, healthy: false, detail: `cannot ask Temporal: ${pollerError}` };
-    const polling = pollers.get(w.taskQueue)?.has(workerIdentity(w.name, pid)) ?? false;
+    if (pollers.error !== null) return { ...base, healthy: false, detail: `cannot ask Temporal: ${pollers.error}` };
+    const polling = pollers.byQueue[w.taskQueue]?.includes(workerIdentity(w.name, pid)) ?? false;
     return { ...base, healthy: polling, detail: polling ? 'polling' : 'running, not polling yet' };
   });
 }
@@ -241,14 +251,26 @@ export async function workerStatuses(config: LoadedConfig, temporal?: Client): P
 /**
  * @param opts.quick the servers' cheapest health probes (see {@link HealthOptions})
  * @param opts.temporal an open client that Temporal's health and the workers' pollers are asked over
+ * @param opts.seen what a trigger monitor saw a moment ago (src/stack/status-snapshot.ts): the
+ *   pollers it listed, and that Temporal and the store answered it (`detail` says when), so those
+ *   two only need their port to be open now
  */
-export async function stackStatus(config: LoadedConfig, opts: { quick?: boolean; temporal?: Client } = {}): Promise<StackStatus> {
+export async function stackStatus(
+  config: LoadedConfig,
+  opts: { quick?: boolean; temporal?: Client; seen?: { pollers: Pollers; detail: string } } = {},
+): Promise<StackStatus> {
   const pm = processManager(config);
   const defs = services(config);
-  const workersStatus = workerStatuses(config, opts.temporal);
+  const workersStatus = opts.seen ? Promise.resolve(workerStatusesOf(config, opts.seen.pollers)) : workerStatuses(config, opts.temporal);
+  const seen = opts.seen;
+  const health = async (svc: ServiceDef): Promise<HealthResult> => {
+    if (!seen || svc.name === 'bus') return svc.health(HEALTH_PROBE_TIMEOUT_MS, { quick: opts.quick, connection: opts.temporal?.connection });
+    const open = await tcpHealth(svc.ports[0].host, svc.ports[0].port, HEALTH_PROBE_TIMEOUT_MS);
+    return open.healthy ? { healthy: true, detail: `port open; ${seen.detail}` } : open;
+  };
   const entries = await Promise.all(
     defs.map(async (svc): Promise<[ServiceName, ServiceStatus]> => {
-      const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS, { quick: opts.quick, connection: opts.temporal?.connection });
+      const h = await health(svc);
       return [
         svc.name,
         {
