@@ -13,8 +13,8 @@ export const progress = (message: string): void => {
 };
 
 export async function configOf(cmd: Command): Promise<LoadedConfig> {
-  const { loadConfig } = await import('../src/config/load');
-  return loadConfig(cmd.optsWithGlobals<{ config?: string }>().config);
+  const { loadConfigCached } = await import('../src/config/cache');
+  return loadConfigCached(cmd.optsWithGlobals<{ config?: string }>().config);
 }
 
 /**

@@ -59,7 +59,7 @@ export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } 
     if (snapshot) {
       const [{ stackStatus }, ks] = await Promise.all([import('../src/stack/stack'), import('../src/stack/kernel-status')]);
       const detail = `answered ${snapshot.writer} ${Date.now() - Date.parse(snapshot.at)} ms ago`;
-      const stack = await stackStatus(config, { quick: true, seen: { pollers: snapshot.pollers, detail } });
+      const stack = await stackStatus(config, { quick: true, seen: { workers: snapshot.workers, pollers: snapshot.pollers, detail } });
       const kernels = ks.withMonitors(ks.quickKernelStatuses(config, snapshot.controlPlane, snapshot.controlPlaneWhy), snapshot.monitors);
       return withKernels(stack, kernels, { deep, monitors: snapshot.monitors, controlPlane: snapshot.controlPlaneWhy });
     }

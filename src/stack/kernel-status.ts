@@ -11,11 +11,11 @@ import type { Client } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
 import type { CheckResult } from '../domain/checks';
-import { KERNEL_NAMES, KernelState, type KernelName } from '../domain/kernels';
+import type { KernelName } from '../domain/kernels';
+import { KernelState } from '../domain/kernel-state';
 import type { ControlPlaneStatus, KernelRecord } from '../../contracts/control-plane';
 import { DetachedProcessManager, type ProcessManager } from '../process/manager';
 import { TRIGGER_MONITORS_COLLECTION } from '../clients/collections';
-import { errorText } from '../domain/errors';
 import { MONITOR_FRESH_MS } from '../../kernels/self-healing/kernel-manifest';
 
 /** The `status --json` kernel entry: add fields, never rename these. */
@@ -47,7 +47,7 @@ export interface MonitorStatus {
 
 /** The control plane's status, or null with why not (not started, not running, unreachable). */
 export async function controlPlaneState(client: Client): Promise<{ status: ControlPlaneStatus | null; why: string | null }> {
-  const { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery } = await import('../../contracts/control-plane');
+  const [{ CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery }, { errorText }] = await Promise.all([import('../../contracts/control-plane'), import('../domain/errors')]);
   const handle = client.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   // Both at once: a query answers for a closed workflow too, so only the description says it runs.
   const [desc, status] = await Promise.allSettled([handle.describe(), handle.query(getControlPlaneStatusQuery)]);
@@ -139,7 +139,8 @@ function entry(config: LoadedConfig, name: KernelName, rec: KernelRecord | undef
  * @param cp the control plane's status, null with `cpWhy` when it cannot be had
  */
 export function quickKernelStatuses(config: LoadedConfig, cp: ControlPlaneStatus | null, cpWhy: string | null, pm: ProcessManager = new DetachedProcessManager(config.stateDir)): KernelStatus[] {
-  return KERNEL_NAMES.map((name) => {
+  // The config has a section per kernel of the registry, in its order: the names without loading it.
+  return (Object.keys(config.kernels) as KernelName[]).map((name) => {
     const rec = cp?.kernels[name];
     const known = Object.keys(rec?.pids ?? {});
     const processes = Object.fromEntries(known.map((p) => [p, pm.pid(p)]));
@@ -170,7 +171,7 @@ export function withMonitors(kernels: KernelStatus[], monitors: MonitorStatus[])
 
 /** Deep: each kernel's self-test run now. */
 export async function kernelStatuses(config: LoadedConfig, client: Client): Promise<KernelStatus[]> {
-  const [{ KERNELS }, { connectStore }] = await Promise.all([import('../../kernels/registry'), import('../clients/store')]);
+  const [{ KERNELS }, { connectStore }, { KERNEL_NAMES }] = await Promise.all([import('../../kernels/registry'), import('../clients/store'), import('../domain/kernels')]);
   const pm = new DetachedProcessManager(config.stateDir);
   const cp = await controlPlaneStatus(client);
   let store;

@@ -8,7 +8,6 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES as WORKFLOW_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes';
 import { HEALTH_COLLECTION } from '../clients/collections';
 import { errorText } from '../domain/errors';
 import type { LoadedConfig } from '../config/load';
@@ -17,20 +16,6 @@ import type { Tools } from './tools';
 
 export type ServiceName = 'temporal' | 'store' | 'bus';
 export const SERVICE_NAMES: ServiceName[] = ['temporal', 'store', 'bus'];
-
-/** The CLI's and the operator API's name of each search attribute type we use. */
-const TYPE_NAMES = { KEYWORD: 'Keyword', INT: 'Int', BOOL: 'Bool', DATETIME: 'Datetime' } as const;
-
-/**
- * Custom search attributes (contracts/search-attributes.ts) by name and type, as the embedded
- * server's flags and the operator API take them; a real cluster needs them too.
- */
-export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Bool' | 'Datetime'> = Object.fromEntries(
-  WORKFLOW_SEARCH_ATTRIBUTES.map((k) => [k.name, TYPE_NAMES[k.type as keyof typeof TYPE_NAMES]]),
-);
-
-/** temporal.api.enums.v1.IndexedValueType, for registering the attributes over gRPC. */
-export const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3, Bool: 5, Datetime: 6 } as const;
 
 export interface HealthResult {
   healthy: boolean;
@@ -97,7 +82,7 @@ export function temporalService(config: LoadedConfig): ServiceDef {
           '--ui-port', String(config.temporal.uiPort),
           '--namespace', config.temporal.namespace,
           '--log-level', 'warn',
-          ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
+          ...Object.entries((await import('./search-attributes')).SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
         ],
       };
     },

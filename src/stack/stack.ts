@@ -8,13 +8,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
-import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
+import type { ConfigProblem } from '../config/load';
 import { errorText } from '../domain/errors';
 import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
-import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
+import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName } from './services';
 import { ensureTools, type Progress } from './tools';
-import { workerDefs, workerSpec } from './workers';
+import type { WorkerDef } from './workers';
 
 export interface ServiceStatus {
   healthy: boolean;
@@ -63,6 +63,8 @@ const ADDRESS_PATHS: Record<ServiceName, string> = { temporal: 'temporal.address
  * local addresses on free ports (or be ours already), external servers must answer.
  */
 async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: ProcessManager): Promise<void> {
+  // The loader (YAML parser, schema) only where a problem is reported: `layer1 status` does not need it.
+  const { ConfigError, configProblem } = await import('../config/load');
   const problems: ConfigProblem[] = [];
   const add = (p: string, message: string): void => {
     problems.push(configProblem(config, p, message));
@@ -155,6 +157,7 @@ async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
     const { customAttributes } = await client.connection.operatorService.listSearchAttributes({
       namespace: config.temporal.namespace,
     });
+    const { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } = await import('./search-attributes');
     const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(customAttributes && k in customAttributes));
     if (missing.length === 0) return;
     await client.connection.operatorService.addSearchAttributes({
@@ -169,6 +172,7 @@ async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
 /** Starts each worker process unless it runs already, then waits until each polls its task queue. */
 export async function startWorkers(config: LoadedConfig, progress: Progress, only?: string[]): Promise<void> {
   const pm = processManager(config);
+  const { workerDefs, workerSpec } = await import('./workers');
   const defs = workerDefs(config).filter((w) => !only || only.includes(w.name));
   for (const w of defs) {
     const already = pm.isAlive(w.name);
@@ -210,6 +214,7 @@ export async function taskQueuePollers(config: LoadedConfig, temporal?: Client):
     const { connectClient } = await import('../clients/temporal');
     const client = temporal ?? (await connectClient(config, HEALTH_PROBE_TIMEOUT_MS));
     try {
+      const { workerDefs } = await import('./workers');
       for (const queue of new Set(workerDefs(config).map((d) => d.taskQueue))) {
         // Workflow-task pollers: a worker that polls these is running its workflows.
         const res = await client.workflowService.describeTaskQueue({
@@ -230,13 +235,13 @@ export async function taskQueuePollers(config: LoadedConfig, temporal?: Client):
 
 /** @param temporal an open client to ask (left open), else one is opened and closed here */
 export async function workerStatuses(config: LoadedConfig, temporal?: Client): Promise<WorkerStatus[]> {
-  return workerStatusesOf(config, await taskQueuePollers(config, temporal));
+  const { workerDefs } = await import('./workers');
+  return workerStatusesOf(config, workerDefs(config), await taskQueuePollers(config, temporal));
 }
 
 /** Each worker's process (pid file) and whether Temporal lists it among its queue's pollers. */
-export function workerStatusesOf(config: LoadedConfig, pollers: Pollers): WorkerStatus[] {
+export function workerStatusesOf(config: LoadedConfig, defs: Array<Pick<WorkerDef, 'name' | 'taskQueue'>>, pollers: Pollers): WorkerStatus[] {
   const pm = processManager(config);
-  const defs = workerDefs(config);
   return defs.map((w) => {
     const pid = pm.pid(w.name);
     const standby = config.workers.standby ? pm.standbyInfo(w.name) : null;
@@ -252,16 +257,16 @@ export function workerStatusesOf(config: LoadedConfig, pollers: Pollers): Worker
  * @param opts.quick the servers' cheapest health probes (see {@link HealthOptions})
  * @param opts.temporal an open client that Temporal's health and the workers' pollers are asked over
  * @param opts.seen what a trigger monitor saw a moment ago (src/stack/status-snapshot.ts): the
- *   pollers it listed, and that Temporal and the store answered it (`detail` says when), so those
+ *   workers and the pollers it listed, and that Temporal and the store answered it (`detail` says when), so those
  *   two only need their port to be open now
  */
 export async function stackStatus(
   config: LoadedConfig,
-  opts: { quick?: boolean; temporal?: Client; seen?: { pollers: Pollers; detail: string } } = {},
+  opts: { quick?: boolean; temporal?: Client; seen?: { workers: Array<Pick<WorkerDef, 'name' | 'taskQueue'>>; pollers: Pollers; detail: string } } = {},
 ): Promise<StackStatus> {
   const pm = processManager(config);
   const defs = services(config);
-  const workersStatus = opts.seen ? Promise.resolve(workerStatusesOf(config, opts.seen.pollers)) : workerStatuses(config, opts.temporal);
+  const workersStatus = opts.seen ? Promise.resolve(workerStatusesOf(config, opts.seen.workers, opts.seen.pollers)) : workerStatuses(config, opts.temporal);
   const seen = opts.seen;
   const health = async (svc: ServiceDef): Promise<HealthResult> => {
     if (!seen || svc.name === 'bus') return svc.health(HEALTH_PROBE_TIMEOUT_MS, { quick: opts.quick, connection: opts.temporal?.connection });

@@ -23,6 +23,8 @@ export interface StatusSnapshot {
   controlPlane: ControlPlaneStatus | null;
   /** Why `controlPlane` is null. */
   controlPlaneWhy: string | null;
+  /** The worker processes of this config (the registry's, which status need not load). */
+  workers: Array<{ name: string; taskQueue: string }>;
   pollers: Pollers;
   monitors: MonitorStatus[];
 }
@@ -33,7 +35,9 @@ export function snapshotFile(config: Pick<LoadedConfig, 'stateDir'>): string {
 
 export async function takeSnapshot(config: LoadedConfig, temporal: Client, db: Db, writer: string): Promise<StatusSnapshot> {
   const [cp, pollers, monitors] = await Promise.all([controlPlaneState(temporal), taskQueuePollers(config, temporal), monitorStatuses(db)]);
-  return { at: new Date().toISOString(), writer, controlPlane: cp.status, controlPlaneWhy: cp.why, pollers, monitors };
+  const { workerDefs } = await import('./workers');
+  const workers = workerDefs(config).map((w) => ({ name: w.name, taskQueue: w.taskQueue }));
+  return { at: new Date().toISOString(), writer, controlPlane: cp.status, controlPlaneWhy: cp.why, workers, pollers, monitors };
 }
 
 /** Atomic: a reader sees the previous snapshot or this one, never a part. */
@@ -49,7 +53,8 @@ export function freshSnapshot(config: Pick<LoadedConfig, 'stateDir'>, now = Date
   try {
     const snapshot = JSON.parse(readFileSync(snapshotFile(config), 'utf8')) as StatusSnapshot;
     const age = now - Date.parse(snapshot.at);
-    return age >= 0 && age < MONITOR_FRESH_MS ? snapshot : null;
+    // One written by an older build lacks the workers: ask the servers instead.
+    return age >= 0 && age < MONITOR_FRESH_MS && Array.isArray(snapshot.workers) ? snapshot : null;
   } catch {
     return null;
   }

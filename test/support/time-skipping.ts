@@ -4,7 +4,7 @@
  * are registered on it, as `layer1 up` does on a real server.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } from '../../src/stack/services';
+import { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } from '../../src/stack/search-attributes';
 import { ensureTools } from '../../src/stack/tools';
 
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
