@@ -48,7 +48,8 @@ export interface FullStatus extends StackStatus {
 /**
  * Stack status plus kernels; healthy needs every critical kernel ready, degraded an optional one
  * not. Quick by default (see src/stack/kernel-status.ts): from the leading trigger monitor's
- * snapshot when it is fresh (src/stack/status-snapshot.ts), else by asking Temporal and the store;
+ * snapshot when it is fresh (src/stack/status-snapshot.ts) and all is well, else by asking Temporal
+ * and the store;
  * `deep` runs every kernel's self-test.
  */
 export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } = {}): Promise<FullStatus> {
@@ -61,7 +62,10 @@ export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } 
       const detail = `answered ${snapshot.writer} ${Date.now() - Date.parse(snapshot.at)} ms ago`;
       const stack = await stackStatus(config, { quick: true, seen: { workers: snapshot.workers, pollers: snapshot.pollers, detail } });
       const kernels = ks.withMonitors(ks.quickKernelStatuses(config, snapshot.controlPlane, snapshot.controlPlaneWhy), snapshot.monitors);
-      return withKernels(stack, kernels, { deep, monitors: snapshot.monitors, controlPlane: snapshot.controlPlaneWhy });
+      const status = withKernels(stack, kernels, { deep, monitors: snapshot.monitors, controlPlane: snapshot.controlPlaneWhy });
+      // The snapshot may be a second old: a kernel or worker it shows as not ready (a restart that
+      // has just finished, a worker that has just started polling) is asked about now instead.
+      if (status.healthy && !status.degraded) return status;
     }
   }
   const [{ stackStatus }, ks, { connectClient }, { connectStore }] = await Promise.all([
@@ -83,10 +87,14 @@ export async function fullStatus(config: LoadedConfig, opts: { deep?: boolean } 
   let kernels: KernelStatus[] = [];
   let cpWhy: string | null = null;
   // One connection for Temporal's health, the workers' pollers and the control plane.
-  const client = await connectClient(config, 1_500).catch(() => null);
+  let connectError: string | undefined;
+  const client = await connectClient(config, 1_500).catch((err: unknown) => {
+    connectError = err instanceof Error ? err.message : String(err);
+    return null;
+  });
   let stack: StackStatus;
   try {
-    const stackP = stackStatus(config, { quick: !deep, temporal: client ?? undefined });
+    const stackP = stackStatus(config, { quick: !deep, temporal: client ?? undefined, temporalDown: connectError });
     if (client) {
       const cp = await ks.controlPlaneState(client).catch((err: unknown) => ({ status: null, why: (err as Error).message }));
       cpWhy = cp.why;

@@ -262,13 +262,25 @@ export function workerStatusesOf(config: LoadedConfig, defs: Array<Pick<WorkerDe
  */
 export async function stackStatus(
   config: LoadedConfig,
-  opts: { quick?: boolean; temporal?: Client; seen?: { workers: Array<Pick<WorkerDef, 'name' | 'taskQueue'>>; pollers: Pollers; detail: string } } = {},
+  opts: {
+    quick?: boolean;
+    temporal?: Client;
+    /** Why the caller could not connect to Temporal: not tried again. */
+    temporalDown?: string;
+    seen?: { workers: Array<Pick<WorkerDef, 'name' | 'taskQueue'>>; pollers: Pollers; detail: string };
+  } = {},
 ): Promise<StackStatus> {
   const pm = processManager(config);
   const defs = services(config);
-  const workersStatus = opts.seen ? Promise.resolve(workerStatusesOf(config, opts.seen.workers, opts.seen.pollers)) : workerStatuses(config, opts.temporal);
+  const down = opts.temporalDown;
+  const workersStatus = opts.seen
+    ? Promise.resolve(workerStatusesOf(config, opts.seen.workers, opts.seen.pollers))
+    : down !== undefined
+      ? import('./workers').then(({ workerDefs }) => workerStatusesOf(config, workerDefs(config), { byQueue: null, error: down }))
+      : workerStatuses(config, opts.temporal);
   const seen = opts.seen;
   const health = async (svc: ServiceDef): Promise<HealthResult> => {
+    if (down !== undefined && svc.name === 'temporal') return { healthy: false, detail: down };
     if (!seen || svc.name === 'bus') return svc.health(HEALTH_PROBE_TIMEOUT_MS, { quick: opts.quick, connection: opts.temporal?.connection });
     const open = await tcpHealth(svc.ports[0].host, svc.ports[0].port, HEALTH_PROBE_TIMEOUT_MS);
     return open.healthy ? { healthy: true, detail: `port open; ${seen.detail}` } : open;
