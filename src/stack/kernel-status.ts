@@ -150,7 +150,9 @@ export function quickKernelStatuses(config: LoadedConfig, cp: ControlPlaneStatus
     else if (dead.length > 0) checks.push({ name: 'processes_alive', ok: false, detail: `not running: ${dead.join(', ')} (pid files)`, ms: 0 });
     const saysReady = rec?.state === KernelState.READY || rec?.state === KernelState.CRASH_LOOP;
     const ready = saysReady && rec.desired === 'running' && checks.every((c) => c.ok);
-    return entry(config, name, rec, join(config, rec, processes, ready), checks, rec?.checkedAt ?? null);
+    const joined = join(config, rec, processes, ready);
+    // Without the control plane's record neither its processes nor its state are known here.
+    return entry(config, name, rec, rec ? joined : { ...joined, state: KernelState.UNKNOWN }, checks, rec?.checkedAt ?? null);
   });
 }
 

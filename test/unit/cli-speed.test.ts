@@ -53,6 +53,7 @@ describe('CLI speed', () => {
     assert.deepEqual(kernels.map((k) => k.name), [...KERNEL_NAMES]);
     for (const k of kernels) {
       assert.equal(k.ready, false);
+      assert.equal(k.state, 'UNKNOWN');
       assert.deepEqual(k.checks.map((c) => [c.name, c.ok, c.detail]), [['control_plane', false, 'cannot reach Temporal']]);
       assert.equal(k.checkedAt, null);
     }
