@@ -143,9 +143,10 @@ export function registerSignatureVerbs(program: Command): void {
     .description('Read messages, one a line, on stdin; write {"signature","template"} JSON, one a line, on stdout')
     .option('--source <name>', 'kernel or log source: prefixes the ids (<source>_<hash>) and keeps its templates apart (default: none, the id is the template hash alone)')
     .option('--store', 'load and save learned templates in the configured store (store.uri, store.database), so ids stay stable across runs (default: in memory, no server needed)')
+    // A function: the number formatting loads ICU (about 25 ms), which only this help page needs.
     .addHelpText(
       'after',
-      `
+      () => `
 Variable parts (numbers, ids, hex, addresses, paths, URLs, times, and words that vary: host, user and
 program names, learned from how they vary) become <*>; messages that differ only there share a template
 and a signature. Templates learn online: lines are printed in batches (at the end of input, every
