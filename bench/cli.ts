@@ -1,7 +1,7 @@
 /**
  * CLI responsiveness on its own stack (bench/layer1.bench.yaml, or `--config FILE`): the wall time
  * of whole `layer1` processes, median of N runs each after one warm-up, beside the Temporal CLI's
- * `temporal workflow list` against the same server, with the targets of issue #15:
+ * `temporal workflow list` against the same server and Node's own start, with the targets of issue #15:
  *  - `layer1 --help` and a usage error (an unknown verb): ≤ 150 ms;
  *  - `layer1 status --json` (the control plane's last self-tests, pid files, heartbeats): ≤ 300 ms;
  *  - `layer1 status --deep --json` (every kernel's self-test run now): reported, no target.
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
       await client.connection.close();
     }
     const measures: Measure[] = [
+      { measure: 'node -e 0 (Node alone: the floor)', command: [process.execPath, '-e', '0'], code: 0, target: '—' },
       { measure: 'layer1 --help', command: [...layer1, '--help'], code: 0, target: '≤ 150 ms' },
       { measure: 'layer1 nosuchverb (usage error)', command: [...layer1, 'nosuchverb'], code: 2, target: '≤ 150 ms' },
       { measure: 'layer1 status --json', command: [...layer1, '--config', config.configFile, 'status', '--json'], code: 0, target: '≤ 300 ms' },
