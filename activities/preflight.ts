@@ -11,7 +11,8 @@ import type { Db } from 'mongodb';
 import { PREFLIGHT_COLLECTION, PREFLIGHT_PROBES_COLLECTION } from '../src/clients/collections';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { timedCheck, type CheckResult } from '../src/domain/checks';
-import { SEARCH_ATTRIBUTES, services, type ServiceName } from '../src/stack/services';
+import { services, type ServiceName } from '../src/stack/services';
+import { SEARCH_ATTRIBUTES } from '../src/stack/search-attributes';
 import type { PreflightReport } from '../contracts/preflight';
 
 export interface PreflightDeps {

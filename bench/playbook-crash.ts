@@ -38,7 +38,7 @@ import { immutableLogClient, KERNELS } from '../kernels/registry';
 import { runBoot } from '../scripts/kernel-verbs';
 import type { PlaybookReport, PlaybookRunInput } from '../contracts/playbook';
 import { benchConfig, percentile, printTable } from './support';
-import { PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
+import { PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT, type PlaybookWorkflow } from '../contracts/playbook';
 
 export const CRASH_PLAYBOOK_FILE = path.join(REPO_ROOT, 'bench', 'fixtures', 'crash-playbook.yaml');
 export const CRASH_PLAYBOOK = 'crash_bench';
@@ -287,6 +287,7 @@ export async function crashRun(deps: CrashDeps, workflowId: string, killAfterMs:
     workflowId,
     args: [input],
     workflowExecutionTimeout: runTimeoutMs,
+    workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT,
   });
   let kill: Kill | null = null;
   let recovery: Promise<ReplicaBack> | null = null;

@@ -42,7 +42,7 @@ import { NOOP_ACTIVITIES_WORKFLOW, type NoopActivitiesWorkflow } from '../contra
 import type { PlaybookReport, PlaybookRunInput } from '../contracts/playbook';
 import { WORKFLOW_BUNDLE } from '../workers/run-worker';
 import { benchConfig, percentile, printTable } from './support';
-import { PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
+import { PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT, type PlaybookWorkflow } from '../contracts/playbook';
 
 const QUEUE = 'bench-playbooks';
 /** The kernel whose lock the (a) runs take; nothing else on the bench stack takes it. */
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
       const playbook = noopPlaybook();
       const runPlaybook = (taskQueue: string, kernel: string | null) => async (id: string) => {
         const input: PlaybookRunInput = { playbook, params: {}, kernel, startedBy: 'bench' };
-        const report = (await c.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: id, args: [input] })) as PlaybookReport;
+        const report = (await c.workflow.execute<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, { taskQueue, workflowId: id, args: [input], workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT })) as PlaybookReport;
         if (report.outcome !== 'succeeded') throw new Error(`${id}: ${report.outcome}`);
         if (report.auditErrors.length > 0) throw new Error(`${id}: audit errors ${report.auditErrors.join('; ')}`);
         return report;

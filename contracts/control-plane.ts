@@ -41,7 +41,10 @@ export interface KernelRecord {
   pids: Record<string, number | null>;
   /** Pids whose death has been handled: later reports of them are duplicates. */
   handledPids: number[];
+  /** The checks of its last self-test (a boot's, or after a start or restart). */
   checks: CheckResult[];
+  /** When `checks` ran (ISO time); absent in state carried from before it was recorded. */
+  checkedAt?: string | null;
 }
 
 export interface ControlPlaneEvent {
@@ -87,7 +90,8 @@ export interface CommandResult {
 export interface BootObservation {
   /** Per kernel, the pid of each of its processes. */
   pids: Record<string, Record<string, number | null>>;
-  kernels: Array<{ kernel: string; ready: boolean }>;
+  /** With the boot's self-test checks (absent from boots of before they were passed on). */
+  kernels: Array<{ kernel: string; ready: boolean; checks?: CheckResult[] }>;
 }
 
 export interface ControlPlaneInput {

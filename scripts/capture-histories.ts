@@ -23,7 +23,7 @@ import { loadPlaybookSources, resolveRunParams } from '../src/playbooks/loader';
 import { processManager, startServices, startWorkers, stopAll } from '../src/stack/stack';
 import { REPO_ROOT, toolPaths } from '../src/stack/tools';
 import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, kernelCommandSignal } from '../contracts/control-plane';
-import { approveStepUpdate, dispatchWorkflowId, evidenceSignal, getPlaybookProgressQuery, PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
+import { approveStepUpdate, dispatchWorkflowId, evidenceSignal, getPlaybookProgressQuery, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT, type PlaybookWorkflow } from '../contracts/playbook';
 import { runBoot } from './kernel-verbs';
 import { BOOT_WORKFLOW_ID } from '../contracts/boot';
 import { runPlaybook } from './playbook-run-verbs';
@@ -144,6 +144,7 @@ async function main(): Promise<void> {
     const started = await client.workflow.signalWithStart<PlaybookWorkflow, [unknown]>(PLAYBOOK_WORKFLOW, {
       workflowId: dispatchedId,
       taskQueue: config.temporal.taskQueues.healing,
+      workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT,
       args: [{ playbook: dispatched, params: {}, kernel: null, startedBy: 'capture', evidence }],
       signal: evidenceSignal,
       signalArgs: [evidence],

@@ -1,16 +1,20 @@
-/** What every verb shares: how it finds its config and how it reports progress. */
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+/**
+ * What every verb shares: how it finds its config and how it reports progress. Light on purpose:
+ * every verb file imports it at registration, so what it needs at run time it loads then.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
 import type { QueryDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
-import { loadConfig, type LoadedConfig } from '../src/config/load';
+import type { LoadedConfig } from '../src/config/load';
 
 /** Progress goes to stderr, so `--json` output on stdout stays machine-readable. */
 export const progress = (message: string): void => {
   process.stderr.write(`• ${message}\n`);
 };
 
-export function configOf(cmd: Command): LoadedConfig {
-  return loadConfig(cmd.optsWithGlobals<{ config?: string }>().config);
+export async function configOf(cmd: Command): Promise<LoadedConfig> {
+  const { loadConfigCached } = await import('../src/config/cache');
+  return loadConfigCached(cmd.optsWithGlobals<{ config?: string }>().config);
 }
 
 /**
@@ -25,6 +29,7 @@ export async function followRun<R>(
   onProgress: (progress: R) => void,
   reportFailureTypes: string[],
 ): Promise<R> {
+  const { WorkflowFailedError } = await import('@temporalio/client');
   let inflight: Promise<void> | null = null;
   const poll = setInterval(() => {
     if (inflight) return;

@@ -6,15 +6,8 @@
  * recovery happen before they trust it; the integration suite does the same for every playbook.
  */
 import type { Command } from 'commander';
-import { connectClient } from '../src/clients/temporal';
-import { connectStore } from '../src/clients/store';
 import { ExitCode, UserError } from '../src/errors';
-import { EVIDENCE_COLLECTION } from '../src/clients/collections';
 import type { StoredEvidence } from '../src/healing/seam';
-import { awaitDispatchedRun, SCENARIOS } from '../src/chaos/scenarios';
-import { allKernelsReady } from '../src/stack/kernel-readiness';
-import { suggest } from '../src/playbooks/format';
-import { processManager } from '../src/stack/stack';
 import { configOf, progress } from './cli-support';
 import { playbookCommand } from './playbook-verbs';
 
@@ -27,7 +20,8 @@ export function registerHealingVerbs(program: Command): void {
     .option('--json', 'print a JSON array of evidence records')
     .action(async (opts: { limit: number; kind?: string; json?: boolean }, cmd: Command) => {
       if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new UserError('--limit expects a positive integer', ExitCode.USAGE);
-      const config = configOf(cmd);
+      const config = await configOf(cmd);
+      const [{ connectStore }, { EVIDENCE_COLLECTION }] = await Promise.all([import('../src/clients/store'), import('../src/clients/collections')]);
       const store = await connectStore(config);
       try {
         const docs = await store.db
@@ -57,12 +51,19 @@ export function registerHealingVerbs(program: Command): void {
     .option('--timeout <ms>', 'how long detection and repair may take', (v) => Number(v))
     .option('--json', 'print {playbook, fault, evidence, report, detectionMs, repairMs, healthyMs} as JSON')
     .action(async (name: string, opts: { timeout?: number; json?: boolean }, cmd: Command) => {
+      const [{ awaitDispatchedRun, SCENARIOS }, { suggest }] = await Promise.all([import('../src/chaos/scenarios'), import('../src/playbooks/format')]);
       const scenario = SCENARIOS.find((s) => s.playbook === name);
       if (!scenario) {
         const known = SCENARIOS.map((s) => s.playbook);
         throw new UserError(`no rehearsal for "${name}"${suggest(name, known)}; known: ${known.join(', ')}`, ExitCode.USAGE);
       }
-      const config = configOf(cmd);
+      const config = await configOf(cmd);
+      const [{ connectClient }, { connectStore }, { allKernelsReady }, { processManager }] = await Promise.all([
+        import('../src/clients/temporal'),
+        import('../src/clients/store'),
+        import('../src/stack/kernel-readiness'),
+        import('../src/stack/stack'),
+      ]);
       const client = await connectClient(config);
       const store = await connectStore(config);
       const ctx = { config, pm: processManager(config), db: store.db, temporal: client };

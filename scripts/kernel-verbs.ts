@@ -5,18 +5,11 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../src/config/load';
-import { connectClient } from '../src/clients/temporal';
-import { isKernelName, KERNEL_NAMES, type KernelName } from '../src/domain/kernels';
+import type { KernelName } from '../src/domain/kernels';
 import { ExitCode, UserError } from '../src/errors';
-import { BOOT_FAILED, getBootReportQuery, type BootReport } from '../contracts/boot';
-import { startBoot } from '../src/clients/starters';
-import {
-  CONTROL_PLANE_WORKFLOW_ID,
-  restartKernelUpdate,
-  startKernelUpdate,
-  stopKernelUpdate,
-  type KernelRecord,
-} from '../contracts/control-plane';
+import type { BootReport } from '../contracts/boot';
+import type { KernelRecord } from '../contracts/control-plane';
+import { helpFacts } from './help-facts';
 import { configOf, followRun, progress } from './cli-support';
 
 export function printBootReport(report: BootReport): void {
@@ -34,6 +27,7 @@ export function printBootReport(report: BootReport): void {
  * runs attaches to it (conflict policy USE_EXISTING) instead of starting another.
  */
 export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (phase: string) => void): Promise<BootReport> {
+  const [{ startBoot }, { BOOT_FAILED, getBootReportQuery }] = await Promise.all([import('../src/clients/starters'), import('../contracts/boot')]);
   const handle = await startBoot(config, client);
   let lastPhase = '';
   return followRun(
@@ -49,7 +43,8 @@ export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (p
   );
 }
 
-function parseKernel(k: string): KernelName {
+async function parseKernel(k: string): Promise<KernelName> {
+  const { isKernelName, KERNEL_NAMES } = await import('../src/domain/kernels');
   if (!isKernelName(k)) throw new UserError(`unknown kernel "${k}"; expected one of ${KERNEL_NAMES.join(', ')}`, ExitCode.USAGE);
   return k;
 }
@@ -65,7 +60,8 @@ export function registerKernelVerbs(program: Command): void {
     .description('Run the 7-phase boot workflow against the running stack (idempotent on a running system)')
     .option('--json', 'print the boot report as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const config = configOf(cmd);
+      const config = await configOf(cmd);
+      const { connectClient } = await import('../src/clients/temporal');
       const client = await connectClient(config);
       try {
         const report = await runBoot(config, client, (p) => progress(`boot phase: ${p}`));
@@ -80,26 +76,27 @@ export function registerKernelVerbs(program: Command): void {
 
   const kernel = program.command('kernel').description('Start, stop or restart a kernel through the control plane');
   const verbs = [
-    ['start', startKernelUpdate, 'start a kernel and wait until its self-test passes'],
-    ['stop', stopKernelUpdate, 'stop a kernel (the control plane will not restart it until started)'],
-    ['restart', restartKernelUpdate, 'stop and start a kernel, then wait until its self-test passes'],
+    ['start', 'start a kernel and wait until its self-test passes'],
+    ['stop', 'stop a kernel (the control plane will not restart it until started)'],
+    ['restart', 'stop and start a kernel, then wait until its self-test passes'],
   ] as const;
-  for (const [verb, update, description] of verbs) {
+  for (const [verb, description] of verbs) {
     kernel
       .command(`${verb} <kernel>`)
-      .description(`${description}; kernels: ${KERNEL_NAMES.join(', ')}`)
+      .description(`${description}; kernels: ${helpFacts().kernels.join(', ')}`)
       .option('--json', 'print the kernel record as JSON')
       .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
-        const k = parseKernel(name);
-        const config = configOf(cmd);
+        const k = await parseKernel(name);
+        const config = await configOf(cmd);
+        const [{ connectClient }, cp] = await Promise.all([import('../src/clients/temporal'), import('../contracts/control-plane')]);
         const client = await connectClient(config);
         try {
-          const handle = client.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+          const handle = client.workflow.getHandle(cp.CONTROL_PLANE_WORKFLOW_ID);
           progress(`${verb} ${k}…`);
-          const rec =
-            update === restartKernelUpdate
-              ? await handle.executeUpdate(restartKernelUpdate, { args: [k, 'operator request (layer1 kernel restart)'] })
-              : await handle.executeUpdate(update as typeof startKernelUpdate, { args: [k] });
+          const rec: KernelRecord =
+            verb === 'restart'
+              ? await handle.executeUpdate(cp.restartKernelUpdate, { args: [k, 'operator request (layer1 kernel restart)'] })
+              : await handle.executeUpdate(verb === 'start' ? cp.startKernelUpdate : cp.stopKernelUpdate, { args: [k] });
           if (opts.json) console.log(JSON.stringify(rec));
           else printRecord(rec);
           if (verb !== 'stop' && rec.state !== 'READY') process.exitCode = ExitCode.FAILURE;

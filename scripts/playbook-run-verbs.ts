@@ -4,12 +4,10 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { connectClient } from '../src/clients/temporal';
 import type { LoadedConfig } from '../src/config/load';
 import { ExitCode, UserError } from '../src/errors';
-import { findPlaybook, resolveRunParams } from '../src/playbooks/loader';
 import type { Playbook } from '../src/playbooks/format';
-import { approveStepUpdate, getPlaybookProgressQuery, PLAYBOOK_FAILED, PLAYBOOK_REFUSED, rejectStepUpdate, type PlaybookReport, type PlaybookRunInput, type StepReport, PLAYBOOK_WORKFLOW, type PlaybookWorkflow } from '../contracts/playbook';
+import type { PlaybookReport, PlaybookRunInput, StepReport, PlaybookWorkflow } from '../contracts/playbook';
 import { configOf, followRun, progress } from './cli-support';
 import { playbookCommand } from './playbook-verbs';
 
@@ -28,10 +26,12 @@ export interface RunOptions {
 
 /** Starts a playbook run and follows it to the end; a failed run's report comes from its failure. */
 export async function runPlaybook(config: LoadedConfig, client: Client, playbook: Playbook, opts: RunOptions): Promise<PlaybookReport> {
+  const { getPlaybookProgressQuery, PLAYBOOK_FAILED, PLAYBOOK_REFUSED, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT } = await import('../contracts/playbook');
   const input: PlaybookRunInput = { playbook, params: opts.params, dryRun: opts.dryRun, startedBy: opts.startedBy ?? 'cli' };
   const handle = await client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
     taskQueue: config.temporal.taskQueues.healing,
     workflowId: opts.workflowId ?? playbookRunId(playbook.name),
+    workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT,
     args: [input],
   });
   const seen = new Map<string, string>();
@@ -90,7 +90,8 @@ export function registerPlaybookRunVerbs(program: Command): void {
     .option('--dir <dir>', 'where the playbook files are (default: playbooks/)')
     .option('--json', 'print the final report as JSON')
     .action(async (name: string, opts: { param: string[]; dryRun?: boolean; json?: boolean; dir?: string }, cmd: Command) => {
-      const config = configOf(cmd);
+      const config = await configOf(cmd);
+      const [{ findPlaybook, resolveRunParams }, { connectClient }] = await Promise.all([import('../src/playbooks/loader'), import('../src/clients/temporal')]);
       const pb = findPlaybook(name, opts.dir);
       const params = resolveRunParams(pb, parseParams(opts.param));
       const client = await connectClient(config);
@@ -110,18 +111,17 @@ export function registerPlaybookRunVerbs(program: Command): void {
       }
     });
 
-  for (const [verb, update] of [
-    ['approve', approveStepUpdate],
-    ['reject', rejectStepUpdate],
-  ] as const) {
+  for (const verb of ['approve', 'reject'] as const) {
     playbook
       .command(`${verb} <runId> <step>`)
       .description(`${verb} a step that waits at its approval gate`)
       .option('--by <name>', 'who decides (recorded in the report)', process.env.USER ?? 'operator')
       .action(async (runId: string, step: string, opts: { by: string }, cmd: Command) => {
-        const config = configOf(cmd);
+        const config = await configOf(cmd);
+        const [{ connectClient }, { approveStepUpdate, rejectStepUpdate }] = await Promise.all([import('../src/clients/temporal'), import('../contracts/playbook')]);
         const client = await connectClient(config);
         try {
+          const update = verb === 'approve' ? approveStepUpdate : rejectStepUpdate;
           const s = await client.workflow.getHandle(runId).executeUpdate(update, { args: [{ step, by: opts.by }] });
           console.log(`${runId}: step ${s.id} ${verb === 'approve' ? 'approved' : 'rejected'}`);
         } catch (err) {

@@ -11,10 +11,10 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode } from '../src/errors';
-import { formatProblem } from '../src/config/load';
-import { describeActions, type ActionDescription } from '../src/playbooks/format';
-import { ACTION_NAMES } from '../src/playbooks/actions';
-import { DEFAULT_PLAYBOOK_DIR, loadPlaybookFiles, playbookFiles, type LoadResult } from '../src/playbooks/loader';
+import type { ActionDescription } from '../src/playbooks/format';
+import type { LoadResult } from '../src/playbooks/loader';
+import { DEFAULT_PLAYBOOK_DIR } from '../src/playbooks/default-dir';
+import { helpFacts } from './help-facts';
 
 /** The `playbook` command of `program`, created with its description on first use. */
 export function playbookCommand(program: Command): Command {
@@ -31,7 +31,8 @@ function shown(file: string): string {
 }
 
 /** Loads the named files and directories (all their playbook files), or every file under `dir`. */
-function load(files: string[], dir: string): { result: LoadResult; fileCount: number } {
+async function load(files: string[], dir: string): Promise<{ result: LoadResult; fileCount: number }> {
+  const { loadPlaybookFiles, playbookFiles } = await import('../src/playbooks/loader');
   const targets = (files.length > 0 ? files : [dir]).flatMap((f) => (isDirectory(f) ? playbookFiles(f) : [f]));
   return { result: loadPlaybookFiles(targets.map(shown)), fileCount: targets.length };
 }
@@ -74,8 +75,8 @@ export function registerPlaybookVerbs(program: Command): void {
     .description('List the valid playbooks: name, file, description, trigger, step count')
     .option('--json', 'print a JSON array of {name, file, description, trigger, steps, parameters, concurrency}')
     .option('--dir <dir>', 'playbook directory', DEFAULT_PLAYBOOK_DIR)
-    .action((opts: { json?: boolean; dir: string }) => {
-      const { result } = load([], opts.dir);
+    .action(async (opts: { json?: boolean; dir: string }) => {
+      const { result } = await load([], opts.dir);
       const rows = result.playbooks.map((p) => ({
         name: p.name,
         file: p.file,
@@ -107,14 +108,15 @@ export function registerPlaybookVerbs(program: Command): void {
     .argument('[files...]', 'playbook files or directories')
     .option('--json', 'print {ok, files, playbooks, problems} as JSON')
     .option('--dir <dir>', 'playbook directory used when no file is given', DEFAULT_PLAYBOOK_DIR)
-    .action((files: string[], opts: { json?: boolean; dir: string }) => {
-      const { result, fileCount } = load(files, opts.dir);
+    .action(async (files: string[], opts: { json?: boolean; dir: string }) => {
+      const { result, fileCount } = await load(files, opts.dir);
       const ok = result.problems.length === 0;
       if (opts.json) {
         console.log(JSON.stringify({ ok, files: fileCount, playbooks: result.playbooks.map((p) => p.name), problems: result.problems }));
       } else if (ok) {
         console.log(`✓ ${plural(result.playbooks.length, 'playbook')} in ${plural(fileCount, 'file')}: valid`);
       } else {
+        const { formatProblem } = await import('../src/config/load');
         for (const p of result.problems) console.log(formatProblem(p));
         process.stderr.write(`✗ ${plural(result.problems.length, 'problem')}; ${plural(result.playbooks.length, 'playbook')} valid\n`);
       }
@@ -123,9 +125,10 @@ export function registerPlaybookVerbs(program: Command): void {
 
   program
     .command('actions')
-    .description(`The ${ACTION_NAMES.length} action primitives a playbook step may use, with their parameters and output`)
+    .description(`The ${helpFacts().actions} action primitives a playbook step may use, with their parameters and output`)
     .option('--json', 'print a JSON array of {name, description, risky, idempotency, params, output, defaultTimeoutMs}')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const { describeActions } = await import('../src/playbooks/format');
       const actions = describeActions();
       if (opts.json) console.log(JSON.stringify(actions));
       else printActions(actions);

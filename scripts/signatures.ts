@@ -12,10 +12,9 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { MongoClient } from 'mongodb';
-import { loadConfig } from '../src/config/load';
 import { ExitCode, UserError } from '../src/errors';
-import { SignatureEngine, SignatureStore } from '../src/signatures';
+import type { SignatureEngine } from '../src/signatures';
+import { configOf } from './cli-support';
 
 /** Bytes of one line kept for signing; the rest of a longer line is skipped, so memory stays bounded. */
 export const MAX_LINE_BYTES = 1 << 20;
@@ -144,9 +143,10 @@ export function registerSignatureVerbs(program: Command): void {
     .description('Read messages, one a line, on stdin; write {"signature","template"} JSON, one a line, on stdout')
     .option('--source <name>', 'kernel or log source: prefixes the ids (<source>_<hash>) and keeps its templates apart (default: none, the id is the template hash alone)')
     .option('--store', 'load and save learned templates in the configured store (store.uri, store.database), so ids stay stable across runs (default: in memory, no server needed)')
+    // A function: the number formatting loads ICU (about 25 ms), which only this help page needs.
     .addHelpText(
       'after',
-      `
+      () => `
 Variable parts (numbers, ids, hex, addresses, paths, URLs, times, and words that vary: host, user and
 program names, learned from how they vary) become <*>; messages that differ only there share a template
 and a signature. Templates learn online: lines are printed in batches (at the end of input, every
@@ -159,13 +159,15 @@ Examples:
   tail -f app.log | layer1 signatures parse --source message_bus
   layer1 signatures parse --store < errors.txt`,
     )
-    .action(async (opts: { source?: string; store?: boolean }) => {
+    .action(async (opts: { source?: string; store?: boolean }, cmd: Command) => {
+      const { SignatureEngine, SignatureStore } = await import('../src/signatures');
       const engine = new SignatureEngine();
       if (!opts.store) {
         await parseStream(process.stdin, process.stdout, engine, { source: opts.source });
         return;
       }
-      const config = loadConfig(program.opts<{ config?: string }>().config);
+      const config = await configOf(cmd);
+      const { MongoClient } = await import('mongodb');
       const client = new MongoClient(config.store.uri, { serverSelectionTimeoutMS: 5_000 });
       try {
         try {

@@ -129,7 +129,7 @@ async function kernelPhase(
  */
 async function watchdogPhase(report: BootReport, input: BootInput, phase: number, started: number): Promise<PhaseFailure> {
   const pids = await lifecycle.kernelPids();
-  await lifecycle.ensureControlPlane({ settings: input.controlPlane, pids, kernels: report.kernels.map((k) => ({ kernel: k.kernel, ready: k.ready })) });
+  await lifecycle.ensureControlPlane({ settings: input.controlPlane, pids, kernels: report.kernels.map((k) => ({ kernel: k.kernel, ready: k.ready, checks: k.checks })) });
   const monitors = await lifecycle.watchdogsLive();
   report.phases.push({
     phase,

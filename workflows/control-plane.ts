@@ -8,10 +8,12 @@
  *   with a cap, and calls it a crash loop past a threshold. Both healing replicas may report the
  *   same death: evidence is deduplicated on the pid that died.
  * - Each kernel's work runs under its own mutex, so a restart and an operator's stop never interleave.
+ * - A crash loop ends when a whole window passes without a restart: a timer for the window's end
+ *   after the last restart clears the flag (and the CRASH_LOOP state of a kernel that is ready).
  * - Status is a query. The workflow continues-as-new when Temporal suggests it, after every
  *   handler has finished, carrying its state.
  */
-import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { Mutex } from 'async-mutex';
 import {
   getControlPlaneStatusQuery,
@@ -47,6 +49,8 @@ const MAX_HANDLED_PIDS = 20;
 const AFTER_RESTART_READINESS: ReadinessPolicy = { attempts: 100, initialBackoffMs: 50, maxBackoffMs: 200 };
 
 const acts = proxyActivities<KernelActivities>(lifecycleActivity);
+/** Patch id of the crash loop's end timer (histories recorded before it replay without the timer). */
+const CRASH_LOOP_ENDS = 'crash-loop-ends';
 
 /** The state class the handlers delegate to. */
 class ControlPlane {
@@ -60,10 +64,49 @@ class ControlPlane {
   private readonly interrupted = new Set<string>();
   /** While a kernel's self-test is awaited: the pids it waits on (a death of another pid is old news). */
   private readonly awaiting = new Map<string, number[]>();
+  /** Kernels whose crash loop has a timer running for the end of its window. */
+  private readonly crashLoopTimers = new Set<string>();
 
   constructor(private readonly input: ControlPlaneInput) {
     this.status = input.state ?? { kernels: {}, events: [] };
     if (!input.state) this.observeBoot({ pids: input.pids ?? {}, kernels: input.kernels ?? [] });
+    // A crash loop carried across continue-as-new gets its timer again.
+    for (const rec of Object.values(this.status.kernels)) this.endCrashLoopLater(rec.name);
+  }
+
+  /**
+   * Clears a kernel's crash loop once `crashLoop.windowMs` has passed since its last restart with
+   * no restart since. The timer is re-armed while restarts go on, and waits for the kernel's mutex
+   * (a restart's backoff shows CRASH_LOOP while it sleeps). One timer per kernel; none for a
+   * kernel not in a crash loop. Deterministic: workflow timers and workflow time only.
+   */
+  private endCrashLoopLater(kernel: string): void {
+    if (!this.status.kernels[kernel]?.crashLoop || this.crashLoopTimers.has(kernel) || !patched(CRASH_LOOP_ENDS)) return;
+    this.crashLoopTimers.add(kernel);
+    const { windowMs } = this.input.settings.crashLoop;
+    const run = async (): Promise<void> => {
+      for (;;) {
+        const rec = this.status.kernels[kernel];
+        if (!rec?.crashLoop) return;
+        const last = Math.max(0, ...rec.recentRestarts, rec.lastRestartAt ? Date.parse(rec.lastRestartAt) : 0);
+        const left = last + windowMs - Date.now();
+        if (left > 0) {
+          await sleep(left);
+          continue;
+        }
+        const lock = this.locks.get(kernel);
+        if (lock?.isLocked()) {
+          await lock.waitForUnlock();
+          continue;
+        }
+        rec.crashLoop = false;
+        rec.recentRestarts = [];
+        if (rec.state === KernelState.CRASH_LOOP) rec.state = KernelState.READY;
+        this.event(kernel, `crash loop over: no restart for ${windowMs} ms`);
+        return;
+      }
+    };
+    void run().finally(() => this.crashLoopTimers.delete(kernel));
   }
 
   /**
@@ -93,6 +136,10 @@ class ControlPlane {
       rec.desired = 'running';
       rec.state = k.ready ? KernelState.READY : KernelState.UNHEALTHY;
       rec.readySince = k.ready ? (rec.readySince ?? new Date().toISOString()) : null;
+      if (k.checks) {
+        rec.checks = k.checks;
+        rec.checkedAt = new Date().toISOString();
+      }
     }
   }
 
@@ -174,6 +221,7 @@ class ControlPlane {
     rec.restarts++;
     rec.recentRestarts.push(Date.now());
     rec.lastRestartAt = new Date().toISOString();
+    this.endCrashLoopLater(rec.name);
     await this.awaitReady(rec);
   }
 
@@ -188,6 +236,7 @@ class ControlPlane {
       this.awaiting.delete(rec.name);
     }
     rec.checks = wait.checks;
+    rec.checkedAt = new Date().toISOString();
     if (wait.ready) {
       rec.state = rec.crashLoop ? KernelState.CRASH_LOOP : KernelState.READY;
       rec.readySince = readySince ?? new Date().toISOString();
@@ -289,6 +338,7 @@ function newRecord(name: string): KernelRecord {
     pids: {},
     handledPids: [],
     checks: [],
+    checkedAt: null,
   };
 }
 

@@ -1,6 +1,9 @@
 /** The self-healing kernel: the healing workers, which run every workflow and the trigger monitor. */
 import { defineKernel } from '../manifest';
 
+/** How fresh a trigger monitor's heartbeat must be to count as subscribed (pure data: `layer1 status` reads it without the kernel). */
+export const MONITOR_FRESH_MS = 5_000;
+
 export const selfHealingManifest = defineKernel({
   name: 'self_healing',
   title: 'the healing workers: every workflow, the trigger monitors and the playbooks',

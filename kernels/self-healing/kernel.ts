@@ -8,10 +8,9 @@ import { loadPlaybooks } from '../../src/playbooks/loader';
 import { workerProcesses } from '../../src/stack/workers';
 import { SIGNATURES_COLLECTION, TRIGGER_MONITORS_COLLECTION } from '../../src/clients/collections';
 import { livePollers, type KernelBehaviour } from '../kernel';
-import { selfHealingManifest } from './kernel-manifest';
+import { MONITOR_FRESH_MS, selfHealingManifest } from './kernel-manifest';
 
-/** How fresh a trigger monitor's heartbeat must be to count as subscribed. */
-export const MONITOR_FRESH_MS = 5_000;
+export { MONITOR_FRESH_MS };
 
 /** Every playbook under playbooks/ loads and validates (none at all is fine). */
 async function playbooksLoaded(): Promise<string> {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema';
+import { DEFAULT_CONFIG_FILE, resolveConfigFile, type ConfigEnvName } from './file';
 
 export interface ConfigProblem {
   /** Dotted path into the document, e.g. `temporal.address`. Empty for the document itself. */
@@ -45,10 +46,10 @@ export interface LoadedConfig extends Config {
   rootDir: string;
 }
 
-export const DEFAULT_CONFIG_FILE = 'temporal.config.yaml';
+export { DEFAULT_CONFIG_FILE, resolveConfigFile };
 
 /** Which environment variables override which settings. External servers are assumed when set. */
-const ENV_OVERRIDES: Array<{ env: string; apply: (raw: Record<string, any>, value: string) => void }> = [
+const ENV_OVERRIDES: Array<{ env: ConfigEnvName; apply: (raw: Record<string, any>, value: string) => void }> = [
   {
     env: 'TEMPORAL_ADDRESS',
     apply: (raw, v) => {
@@ -75,23 +76,6 @@ const ENV_OVERRIDES: Array<{ env: string; apply: (raw: Record<string, any>, valu
     },
   },
 ];
-
-/**
- * Finds the config file: an explicit path, else `LAYER1_CONFIG`, else temporal.config.yaml in the
- * current directory or the nearest parent that has one.
- */
-export function resolveConfigFile(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (explicit) return path.resolve(explicit);
-  if (env.LAYER1_CONFIG) return path.resolve(env.LAYER1_CONFIG);
-  let dir = process.cwd();
-  for (;;) {
-    const candidate = path.join(dir, DEFAULT_CONFIG_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve(DEFAULT_CONFIG_FILE);
-    dir = parent;
-  }
-}
 
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const configFile = resolveConfigFile(file, env);

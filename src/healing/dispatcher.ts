@@ -18,7 +18,7 @@ import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
 import { hasParameterType, type ParameterValue, type Playbook } from '../playbooks/format';
 import { DEFAULT_PLAYBOOK_DIR, loadPlaybooks, resolveRunParams } from '../playbooks/loader';
-import { dispatchWorkflowId, evidenceSignal, PLAYBOOK_WORKFLOW, type PlaybookRunInput, type PlaybookWorkflow } from '../../contracts/playbook';
+import { dispatchWorkflowId, evidenceSignal, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT, type PlaybookRunInput, type PlaybookWorkflow } from '../../contracts/playbook';
 import type { Evidence } from './evidence';
 
 export interface Match {
@@ -108,6 +108,7 @@ export async function dispatch(deps: DispatcherDeps, e: Evidence): Promise<Dispa
   const handle = await deps.temporal.workflow.signalWithStart<PlaybookWorkflow, [unknown]>(PLAYBOOK_WORKFLOW, {
     workflowId,
     taskQueue: deps.config.temporal.taskQueues.healing,
+    workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT,
     args: [input],
     signal: evidenceSignal,
     signalArgs: [e],

@@ -31,6 +31,7 @@ import { TRIGGER_MONITORS_COLLECTION } from '../clients/collections';
 import { consumeTriggers } from '../../kernels/message-bus/triggers';
 import { CONTROL_PLANE_WORKFLOW_ID } from '../../contracts/control-plane';
 import { workerDefs, workerSpec } from '../stack/workers';
+import { takeSnapshot, writeSnapshot } from '../stack/status-snapshot';
 import { DETECTORS, DetectorLoop, latencySpikes, type AnyDetector } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
 import { reportEvidence, reportUnwell } from './seam';
@@ -221,10 +222,22 @@ export class TriggerMonitor {
         const d = await this.deps.temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).describe().catch(() => null);
         this.booted = d !== null;
       }
-      if (this.leader && this.booted) await this.keepSpares();
+      if (this.leader && this.booted) {
+        await this.keepSpares();
+        await this.writeStatusSnapshot();
+      }
     } catch (err) {
       // The store may be what is down: keep the leadership as it was, so detection goes on.
       this.deps.log.warn({ err }, 'trigger monitor heartbeat failed');
+    }
+  }
+
+  /** What `layer1 status` reads instead of asking again (src/stack/status-snapshot.ts); best effort. */
+  private async writeStatusSnapshot(): Promise<void> {
+    try {
+      writeSnapshot(this.deps.config, await takeSnapshot(this.deps.config, this.deps.temporal, this.deps.db, this.deps.name));
+    } catch (err) {
+      this.deps.log.warn({ err }, 'status snapshot not written');
     }
   }
 

@@ -10,7 +10,7 @@ import { isMap, isScalar, LineCounter, parseDocument, Scalar, type Document, typ
 import type { z } from 'zod';
 import { formatProblem, type ConfigProblem } from '../config/load';
 import { ExitCode, UserError } from '../errors';
-import { REPO_ROOT } from '../stack/tools';
+import { DEFAULT_PLAYBOOK_DIR } from './default-dir';
 import { ACTIONS, isActionName, type ActionSpec } from './actions';
 import {
   hasParameterType,
@@ -35,7 +35,7 @@ import {
 } from './template';
 
 /** Where playbooks live unless told otherwise: `playbooks/` at the repository root. */
-export const DEFAULT_PLAYBOOK_DIR = path.join(REPO_ROOT, 'playbooks');
+export { DEFAULT_PLAYBOOK_DIR };
 
 /** One problem in a playbook file; printed as `FILE:LINE:COL: message → at path`. */
 export interface PlaybookProblem extends ConfigProblem {

@@ -7,36 +7,26 @@
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
-import { MongoClient } from 'mongodb';
-import { SEARCH_ATTRIBUTES as WORKFLOW_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes';
+import type { Connection } from '@temporalio/client';
 import { HEALTH_COLLECTION } from '../clients/collections';
 import { errorText } from '../domain/errors';
 import type { LoadedConfig } from '../config/load';
-import { renderBus } from '../../kernels/message-bus/render';
 import type { ProcessSpec } from '../process/manager';
 import type { Tools } from './tools';
 
 export type ServiceName = 'temporal' | 'store' | 'bus';
 export const SERVICE_NAMES: ServiceName[] = ['temporal', 'store', 'bus'];
 
-/** The CLI's and the operator API's name of each search attribute type we use. */
-const TYPE_NAMES = { KEYWORD: 'Keyword', INT: 'Int', BOOL: 'Bool', DATETIME: 'Datetime' } as const;
-
-/**
- * Custom search attributes (contracts/search-attributes.ts) by name and type, as the embedded
- * server's flags and the operator API take them; a real cluster needs them too.
- */
-export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Bool' | 'Datetime'> = Object.fromEntries(
-  WORKFLOW_SEARCH_ATTRIBUTES.map((k) => [k.name, TYPE_NAMES[k.type as keyof typeof TYPE_NAMES]]),
-);
-
-/** temporal.api.enums.v1.IndexedValueType, for registering the attributes over gRPC. */
-export const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3, Bool: 5, Datetime: 6 } as const;
-
 export interface HealthResult {
   healthy: boolean;
   detail: string;
+}
+
+export interface HealthOptions {
+  /** The cheapest probe that still proves the server answers (the store: a ping, no write). */
+  quick?: boolean;
+  /** Temporal: ask over this open connection (the caller's, left open) instead of a new one. */
+  connection?: Pick<Connection, 'workflowService'>;
 }
 
 export interface ServiceDef {
@@ -47,8 +37,10 @@ export interface ServiceDef {
   address: string;
   /** The local TCP ports it must bind (checked before start). */
   ports: Array<{ host: string; port: number; what: string; path: string }>;
-  spec(tools: Tools): ProcessSpec;
-  health(timeoutMs: number): Promise<HealthResult>;
+  /** Async: what it loads to say how to start the server (the bus's config renderer) is loaded then. */
+  spec(tools: Tools): Promise<ProcessSpec>;
+  /** Healthy for real; see {@link HealthOptions} for `layer1 status` without `--deep`. */
+  health(timeoutMs: number, opts?: HealthOptions): Promise<HealthResult>;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -77,7 +69,7 @@ export function temporalService(config: LoadedConfig): ServiceDef {
       { host, port, what: 'Temporal frontend', path: 'temporal.address' },
       { host, port: config.temporal.uiPort, what: 'Temporal Web UI', path: 'temporal.uiPort' },
     ],
-    spec: (tools) => {
+    spec: async (tools) => {
       mkdirSync(dir, { recursive: true });
       return {
         name: 'temporal',
@@ -90,17 +82,17 @@ export function temporalService(config: LoadedConfig): ServiceDef {
           '--ui-port', String(config.temporal.uiPort),
           '--namespace', config.temporal.namespace,
           '--log-level', 'warn',
-          ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
+          ...Object.entries((await import('./search-attributes')).SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
         ],
       };
     },
-    health: async (timeoutMs) => {
+    health: async (timeoutMs, opts) => {
       let connection: Connection | undefined;
       try {
+        if (opts?.connection) return await temporalHealth(opts.connection, config.temporal.namespace);
+        const { Connection } = await import('@temporalio/client');
         connection = await Connection.connect({ address: config.temporal.address, connectTimeout: timeoutMs });
-        const info = await connection.workflowService.getSystemInfo({});
-        await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace });
-        return { healthy: true, detail: `gRPC ok (server ${info.serverVersion || 'unknown'})` };
+        return await temporalHealth(connection, config.temporal.namespace);
       } catch (err) {
         return { healthy: false, detail: errorText(err) };
       } finally {
@@ -108,6 +100,12 @@ export function temporalService(config: LoadedConfig): ServiceDef {
       }
     },
   };
+}
+
+/** The server answers gRPC and knows the namespace. */
+async function temporalHealth(connection: Pick<Connection, 'workflowService'>, namespace: string): Promise<HealthResult> {
+  const [info] = await Promise.all([connection.workflowService.getSystemInfo({}), connection.workflowService.describeNamespace({ namespace })]);
+  return { healthy: true, detail: `gRPC ok (server ${info.serverVersion || 'unknown'})` };
 }
 
 export function storeService(config: LoadedConfig): ServiceDef {
@@ -118,7 +116,7 @@ export function storeService(config: LoadedConfig): ServiceDef {
     embedded: config.store.embedded,
     address: `${host}:${port}`,
     ports: [{ host, port, what: 'document store', path: 'store.uri' }],
-    spec: (tools) => {
+    spec: async (tools) => {
       mkdirSync(dir, { recursive: true });
       return {
         name: 'store',
@@ -126,12 +124,13 @@ export function storeService(config: LoadedConfig): ServiceDef {
         args: ['--listen', `${host}:${port}`, '--data-dir', dir, '--log-level', 'warn'],
       };
     },
-    health: (timeoutMs) => storeHealth(config.store.uri, config.store.database, timeoutMs),
+    health: (timeoutMs, opts) => storeHealth(config.store.uri, config.store.database, timeoutMs, opts),
   };
 }
 
 /** Ping, write and read back: a store that accepts connections but cannot write is not healthy. */
-export async function storeHealth(uri: string, database: string, timeoutMs: number): Promise<HealthResult> {
+export async function storeHealth(uri: string, database: string, timeoutMs: number, opts: { quick?: boolean } = {}): Promise<HealthResult> {
+  const { MongoClient } = await import('mongodb');
   const client = new MongoClient(uri, {
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
@@ -141,6 +140,7 @@ export async function storeHealth(uri: string, database: string, timeoutMs: numb
     await client.connect();
     const db = client.db(database);
     await db.command({ ping: 1 });
+    if (opts.quick) return { healthy: true, detail: 'ping ok' };
     const probe = `health-${process.pid}-${Date.now()}`;
     const coll = db.collection<{ _id: string; at: Date }>(HEALTH_COLLECTION);
     // Idempotent: keyed on a probe id unique to this call.
@@ -167,8 +167,9 @@ export function busService(config: LoadedConfig): ServiceDef {
       { host, port, what: 'NATS client port', path: 'bus.url' },
       { host, port: monitor, what: 'NATS monitoring port', path: 'bus.monitorPort' },
     ],
-    spec: (tools) => {
+    spec: async (tools) => {
       // Listeners, JetStream and the users with their permissions all come from the ACL policy.
+      const { renderBus } = await import('../../kernels/message-bus/render');
       const { confFile } = renderBus(config);
       return { name: 'bus', command: tools.natsServer, args: ['-c', confFile] };
     },
@@ -189,7 +190,7 @@ export function busService(config: LoadedConfig): ServiceDef {
   };
 }
 
-function tcpHealth(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
+export function tcpHealth(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port, timeout: timeoutMs });
     socket.once('connect', () => {

@@ -6,15 +6,15 @@ import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
-import { ConfigError, configProblem, type ConfigProblem } from '../config/load';
+import type { ConfigProblem } from '../config/load';
 import { errorText } from '../domain/errors';
 import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
-import { connectClient } from '../clients/temporal';
-import { portInUse, services, webUiUrl, type ServiceDef, type ServiceName, SEARCH_ATTRIBUTES, INDEXED_VALUE_TYPE } from './services';
+import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName } from './services';
 import { ensureTools, type Progress } from './tools';
-import { workerDefs, workerSpec } from './workers';
+import type { WorkerDef } from './workers';
 
 export interface ServiceStatus {
   healthy: boolean;
@@ -63,6 +63,8 @@ const ADDRESS_PATHS: Record<ServiceName, string> = { temporal: 'temporal.address
  * local addresses on free ports (or be ours already), external servers must answer.
  */
 async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: ProcessManager): Promise<void> {
+  // The loader (YAML parser, schema) only where a problem is reported: `layer1 status` does not need it.
+  const { ConfigError, configProblem } = await import('../config/load');
   const problems: ConfigProblem[] = [];
   const add = (p: string, message: string): void => {
     problems.push(configProblem(config, p, message));
@@ -139,7 +141,7 @@ export async function startServices(config: LoadedConfig, progress: Progress): P
         return;
       }
       const already = pm.isAlive(svc.name);
-      const info = await pm.start(svc.spec(tools));
+      const info = await pm.start(await svc.spec(tools));
       progress(`${svc.name}: ${already ? 'already running' : 'started'} (pid ${info.pid}, log ${info.logPath})`);
       await waitHealthy(svc, info.logPath, STACK_START_TIMEOUT_MS, progress);
     }),
@@ -149,11 +151,13 @@ export async function startServices(config: LoadedConfig, progress: Progress): P
 
 /** Registers our search attributes where they are missing (a real cluster; the dev server has them). */
 async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
+  const { connectClient } = await import('../clients/temporal');
   const client = await connectClient(config);
   try {
     const { customAttributes } = await client.connection.operatorService.listSearchAttributes({
       namespace: config.temporal.namespace,
     });
+    const { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } = await import('./search-attributes');
     const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(customAttributes && k in customAttributes));
     if (missing.length === 0) return;
     await client.connection.operatorService.addSearchAttributes({
@@ -168,6 +172,7 @@ async function ensureSearchAttributes(config: LoadedConfig): Promise<void> {
 /** Starts each worker process unless it runs already, then waits until each polls its task queue. */
 export async function startWorkers(config: LoadedConfig, progress: Progress, only?: string[]): Promise<void> {
   const pm = processManager(config);
+  const { workerDefs, workerSpec } = await import('./workers');
   const defs = workerDefs(config).filter((w) => !only || only.includes(w.name));
   for (const w of defs) {
     const already = pm.isAlive(w.name);
@@ -199,48 +204,90 @@ export function workerIdentity(name: string, pid: number): string {
   return `${name}:${pid}@${os.hostname()}`;
 }
 
-export async function workerStatuses(config: LoadedConfig): Promise<WorkerStatus[]> {
-  const pm = processManager(config);
-  const defs = workerDefs(config);
-  const pollers = new Map<string, Set<string>>();
-  let pollerError: string | null = null;
+/** The identities polling each worker task queue for workflow tasks, or why they could not be had. */
+export type Pollers = { byQueue: Record<string, string[]>; error: null } | { byQueue: null; error: string };
+
+/** @param temporal an open client to ask (left open), else one is opened and closed here */
+export async function taskQueuePollers(config: LoadedConfig, temporal?: Client): Promise<Pollers> {
+  const byQueue: Record<string, string[]> = {};
   try {
-    const client = await connectClient(config, HEALTH_PROBE_TIMEOUT_MS);
+    const { connectClient } = await import('../clients/temporal');
+    const client = temporal ?? (await connectClient(config, HEALTH_PROBE_TIMEOUT_MS));
     try {
-      for (const queue of new Set(defs.map((d) => d.taskQueue))) {
-        const ids = new Set<string>();
+      const { workerDefs } = await import('./workers');
+      for (const queue of new Set(workerDefs(config).map((d) => d.taskQueue))) {
         // Workflow-task pollers: a worker that polls these is running its workflows.
         const res = await client.workflowService.describeTaskQueue({
           namespace: config.temporal.namespace,
           taskQueue: { name: queue },
           taskQueueType: 1,
         });
-        for (const p of res.pollers ?? []) if (p.identity) ids.add(p.identity);
-        pollers.set(queue, ids);
+        byQueue[queue] = (res.pollers ?? []).map((p) => p.identity).filter((id): id is string => !!id);
       }
     } finally {
-      await client.connection.close();
+      if (!temporal) await client.connection.close();
     }
+    return { byQueue, error: null };
   } catch (err) {
-    pollerError = errorText(err);
+    return { byQueue: null, error: errorText(err) };
   }
+}
+
+/** @param temporal an open client to ask (left open), else one is opened and closed here */
+export async function workerStatuses(config: LoadedConfig, temporal?: Client): Promise<WorkerStatus[]> {
+  const { workerDefs } = await import('./workers');
+  return workerStatusesOf(config, workerDefs(config), await taskQueuePollers(config, temporal));
+}
+
+/** Each worker's process (pid file) and whether Temporal lists it among its queue's pollers. */
+export function workerStatusesOf(config: LoadedConfig, defs: Array<Pick<WorkerDef, 'name' | 'taskQueue'>>, pollers: Pollers): WorkerStatus[] {
+  const pm = processManager(config);
   return defs.map((w) => {
     const pid = pm.pid(w.name);
     const standby = config.workers.standby ? pm.standbyInfo(w.name) : null;
     const base = { name: w.name, taskQueue: w.taskQueue, pid, standby };
     if (pid === null) return { ...base, healthy: false, detail: 'not running' };
-    if (pollerError) return { ...base, healthy: false, detail: `cannot ask Temporal: ${pollerError}` };
-    const polling = pollers.get(w.taskQueue)?.has(workerIdentity(w.name, pid)) ?? false;
+    if (pollers.error !== null) return { ...base, healthy: false, detail: `cannot ask Temporal: ${pollers.error}` };
+    const polling = pollers.byQueue[w.taskQueue]?.includes(workerIdentity(w.name, pid)) ?? false;
     return { ...base, healthy: polling, detail: polling ? 'polling' : 'running, not polling yet' };
   });
 }
 
-export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
+/**
+ * @param opts.quick the servers' cheapest health probes (see {@link HealthOptions})
+ * @param opts.temporal an open client that Temporal's health and the workers' pollers are asked over
+ * @param opts.seen what a trigger monitor saw a moment ago (src/stack/status-snapshot.ts): the
+ *   workers and the pollers it listed, and that Temporal and the store answered it (`detail` says when), so those
+ *   two only need their port to be open now
+ */
+export async function stackStatus(
+  config: LoadedConfig,
+  opts: {
+    quick?: boolean;
+    temporal?: Client;
+    /** Why the caller could not connect to Temporal: not tried again. */
+    temporalDown?: string;
+    seen?: { workers: Array<Pick<WorkerDef, 'name' | 'taskQueue'>>; pollers: Pollers; detail: string };
+  } = {},
+): Promise<StackStatus> {
   const pm = processManager(config);
   const defs = services(config);
+  const down = opts.temporalDown;
+  const workersStatus = opts.seen
+    ? Promise.resolve(workerStatusesOf(config, opts.seen.workers, opts.seen.pollers))
+    : down !== undefined
+      ? import('./workers').then(({ workerDefs }) => workerStatusesOf(config, workerDefs(config), { byQueue: null, error: down }))
+      : workerStatuses(config, opts.temporal);
+  const seen = opts.seen;
+  const health = async (svc: ServiceDef): Promise<HealthResult> => {
+    if (down !== undefined && svc.name === 'temporal') return { healthy: false, detail: down };
+    if (!seen || svc.name === 'bus') return svc.health(HEALTH_PROBE_TIMEOUT_MS, { quick: opts.quick, connection: opts.temporal?.connection });
+    const open = await tcpHealth(svc.ports[0].host, svc.ports[0].port, HEALTH_PROBE_TIMEOUT_MS);
+    return open.healthy ? { healthy: true, detail: `port open; ${seen.detail}` } : open;
+  };
   const entries = await Promise.all(
     defs.map(async (svc): Promise<[ServiceName, ServiceStatus]> => {
-      const h = await svc.health(HEALTH_PROBE_TIMEOUT_MS);
+      const h = await health(svc);
       return [
         svc.name,
         {
@@ -255,7 +302,7 @@ export async function stackStatus(config: LoadedConfig): Promise<StackStatus> {
     }),
   );
   const servicesStatus = Object.fromEntries(entries) as Record<ServiceName, ServiceStatus>;
-  const workers = await workerStatuses(config);
+  const workers = await workersStatus;
   return {
     healthy: entries.every(([, s]) => s.healthy) && workers.every((w) => w.healthy),
     webUi: webUiUrl(config),

@@ -12,8 +12,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { PrerequisiteError, UserError } from '../errors';
+import { REPO_ROOT } from './repo-root';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+export { REPO_ROOT };
 
 export type Progress = (message: string) => void;
 

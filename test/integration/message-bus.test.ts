@@ -104,7 +104,7 @@ describe('message bus kernel on its own nats-server', function () {
     );
     pm = new DetachedProcessManager(stateDir);
     const svc = busService(config);
-    await pm.start(svc.spec(await ensureTools(() => undefined)));
+    await pm.start(await svc.spec(await ensureTools(() => undefined)));
     const deadline = Date.now() + 20_000;
     while (!(await svc.health(1_000)).healthy) {
       if (Date.now() > deadline) assert.fail(`bus not healthy: ${readFileSync(pm.logPath('bus'), 'utf8')}`);

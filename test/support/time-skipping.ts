@@ -5,7 +5,7 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } from '../../src/stack/services';
+import { INDEXED_VALUE_TYPE, SEARCH_ATTRIBUTES } from '../../src/stack/search-attributes';
 import { ensureTools } from '../../src/stack/tools';
 
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {

@@ -5,9 +5,8 @@
  * forgotten again. Time-skipping server, stub lifecycle activities that play the registry.
  */
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import {
   CONTROL_PLANE_WORKFLOW,
   getControlPlaneStatusQuery,
@@ -22,7 +21,7 @@ import {
 import type { KernelActivities } from '../../activities/kernels';
 import { KernelState } from '../../src/domain/kernel-state';
 import type { KernelName } from '../../src/domain/kernels';
-import { createTimeSkippingEnv } from '../support/time-skipping';
+import { timeSkippingFixture } from '../support/time-skipping';
 import { uniqueId } from '../support/env';
 import { waitFor } from '../support/kernels';
 
@@ -72,25 +71,14 @@ function stubActivities(calls: string[]): Partial<KernelActivities> {
 
 describe('control plane (time-skipping server, stub lifecycle activities)', function () {
   this.timeout(60_000);
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
-
-  before(async function () {
-    this.timeout(120_000);
-    env = await createTimeSkippingEnv();
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
-  });
-
-  after(async () => {
-    await env?.teardown();
-  });
+  const ts = timeSkippingFixture();
 
   it('adopts a kernel it has never seen while running, supervises it, and forgets a name the registry does not know', async () => {
     const taskQueue = uniqueId('cp');
     const calls: string[] = [];
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: stubActivities(calls) });
+    const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities(calls) });
     await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
+      const handle = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
         taskQueue,
         workflowId: uniqueId('control-plane'),
         args: [
@@ -132,6 +120,55 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
       // Stopping a kernel it does not know is refused before anything is recorded.
       await assert.rejects(handle.executeUpdate(stopKernelUpdate, { args: ['never_seen'] }), (err: Error) => /unknown kernel "never_seen"/.test(causes(err)));
       assert.ok(!calls.includes('stop never_seen'));
+      await handle.terminate();
+    });
+  });
+
+  it('ends a crash loop once its window passes without a restart: the flag clears and the kernel is READY again', async () => {
+    const taskQueue = uniqueId('cp');
+    const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities([]) });
+    await worker.runUntil(async () => {
+      const windowMs = 60_000;
+      const handle = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
+        taskQueue,
+        workflowId: uniqueId('control-plane'),
+        args: [
+          {
+            settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 2, windowMs } },
+            pids: { message_bus: { bus: 1 } },
+            kernels: [{ kernel: 'message_bus', ready: true }],
+          },
+        ],
+      });
+      const status = (): Promise<ControlPlaneStatus> => handle.query(getControlPlaneStatusQuery);
+      // Three deaths in a row: the third restart is past the threshold of two in the window.
+      for (let i = 1; i <= 3; i++) {
+        const pid = (await status()).kernels.message_bus.pids.bus!;
+        await handle.signal(kernelUnwellSignal, {
+          kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test',
+        });
+        await waitFor(`restart ${i}`, status, (s) => s.kernels.message_bus.restarts === i && s.kernels.message_bus.readySince !== null);
+      }
+      const looping = (await status()).kernels.message_bus;
+      assert.equal(looping.crashLoop, true);
+      assert.equal(looping.state, KernelState.CRASH_LOOP);
+
+      // Half a window later it is still a crash loop; a whole window after the last restart it is not.
+      await ts.env.sleep(windowMs / 2);
+      assert.equal((await status()).kernels.message_bus.crashLoop, true);
+      await ts.env.sleep(windowMs / 2 + 1_000);
+      const over = await waitFor('crash loop over', status, (s) => !s.kernels.message_bus.crashLoop);
+      assert.equal(over.kernels.message_bus.state, KernelState.READY);
+      assert.deepEqual(over.kernels.message_bus.recentRestarts, []);
+      assert.ok(over.events.some((e) => e.kernel === 'message_bus' && /crash loop over/.test(e.what)));
+
+      // The next death is a first restart again: no backoff, no crash loop.
+      const pid = over.kernels.message_bus.pids.bus!;
+      await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+      const again = await waitFor('restart 4', status, (s) => s.kernels.message_bus.restarts === 4 && s.kernels.message_bus.readySince !== null);
+      assert.equal(again.kernels.message_bus.crashLoop, false);
+      assert.equal(again.kernels.message_bus.backoffMs, 0);
+      assert.equal(again.kernels.message_bus.state, KernelState.READY);
       await handle.terminate();
     });
   });
