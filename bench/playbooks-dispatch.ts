@@ -15,7 +15,6 @@ import { connectClient } from '../src/clients/temporal';
 import { connectStore } from '../src/clients/store';
 import { REPO_ROOT } from '../src/stack/tools';
 import { processManager, stopAll } from '../src/stack/stack';
-import { controlPlaneStatus } from '../src/stack/kernel-status';
 import { runBoot } from '../scripts/kernel-verbs';
 import { awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
 import { allKernelsReady } from '../src/stack/kernel-readiness';
@@ -61,11 +60,7 @@ async function main(): Promise<void> {
         // A detector reports a condition again only once it has seen it clear: give the slowest
         // a look at the repaired system before breaking it the same way again.
         if (i > 1) await sleep(settleMs(config));
-        // A crash loop must have cleared for the next run to be a new one. (The control plane only
-        // recomputes the flag at a restart, so other scenarios do not wait on it.)
-        if (scenario.playbook === 'crash_loop') {
-          for (let t = 0; t < 60 && Object.values((await controlPlaneStatus(client))?.kernels ?? {}).some((k) => k.crashLoop); t++) await sleep(1_000);
-        }
+        await scenario.ready?.(ctx);
         const t0 = Date.now();
         const injected = await scenario.inject(ctx);
         try {

@@ -70,6 +70,7 @@ export function registerHealingVerbs(program: Command): void {
       try {
         progress('checking every kernel is ready first');
         await allKernelsReady(ctx, 30_000);
+        await scenario.ready?.(ctx);
         const t0 = Date.now();
         const injected = await scenario.inject(ctx);
         progress(`injected: ${injected.detail}`);

@@ -17,6 +17,7 @@ import { SnapshotStore } from '../snapshots/store';
 import { MODEL_SNAPSHOT_LABEL } from '../coding-agent/models';
 import { dispatchWorkflowId, type PlaybookReport } from '../../contracts/playbook';
 import { withDeadline } from '../deadline';
+import { controlPlaneStatus } from '../stack/kernel-status';
 import { declareDrill, endDrill } from './drills';
 import * as faults from './faults';
 import type { Injected } from './faults';
@@ -34,6 +35,11 @@ export interface Scenario {
   fault: string;
   /** The dispatched run's workflow id (the dispatcher's `dispatch-<playbook>-<kernel|process|any>`). */
   workflowId: string;
+  /**
+   * What must hold before the fault, so that the run it starts is a new one (a condition a detector
+   * already reports would fold the fault into its episode and its run). Waited on by every caller.
+   */
+  ready?(ctx: ScenarioContext): Promise<void>;
   /** Breaks it for real. The returned restore() undoes what is still undone. */
   inject(ctx: ScenarioContext): Promise<Injected>;
   /** How long detection plus repair may take. */
@@ -206,6 +212,9 @@ export const SCENARIOS: readonly Scenario[] = [
     playbook: 'crash_loop',
     fault: 'the immutable log server killed again each time it is back',
     workflowId: id('crash_loop', 'immutable_log'),
+    // A crash loop still going (earlier faults' restarts in its window) would take these kills into
+    // its episode: wait until the control plane ends it (a window without restarts).
+    ready: (ctx) => noCrashLoop(ctx, ctx.config.controlPlane.crashLoop.windowMs + 30_000),
     // Each kill lands on a process that has been ready: crashes, rather than failed starts.
     inject: (ctx) => faults.crashLoop(ctx, { process: 'immutable-log', kills: ctx.config.controlPlane.crashLoop.restarts + 1, intervalMs: 2_500 }),
     timeoutMs: 180_000,
@@ -243,6 +252,17 @@ export interface DispatchedRun {
  * Waits for the dispatcher's run of `workflowId` that started at or after `sinceMs`, then for its
  * result. A failed run rejects with Temporal's WorkflowFailedError (its cause names the step).
  */
+/** Waits until the control plane reports no kernel in a crash loop, and the detector has seen it clear. */
+export async function noCrashLoop(ctx: ScenarioContext, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Object.values((await controlPlaneStatus(ctx.temporal))?.kernels ?? {}).some((k) => k.crashLoop)) {
+    if (Date.now() > deadline) throw new Error(`a crash loop did not end within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  // The control_plane detector's next round must see it clear, or the new loop is the old episode.
+  await new Promise((r) => setTimeout(r, 2 * ctx.config.detectors.controlPlane.everyMs));
+}
+
 export async function awaitDispatchedRun(temporal: Client, workflowId: string, sinceMs: number, timeoutMs: number): Promise<DispatchedRun> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

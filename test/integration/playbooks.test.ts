@@ -58,7 +58,8 @@ describe('every shipped playbook, dispatched for a real failure', function () {
   for (const scenario of SCENARIOS) {
     it(`${scenario.playbook}: ${scenario.fault}`, async function () {
       const timeoutMs = scenario.timeoutMs ?? 90_000;
-      this.timeout(timeoutMs + 90_000);
+      this.timeout(timeoutMs + 180_000);
+      await scenario.ready?.(ctx);
       const logHead = (await immutableLogClient(config).head()).seq;
       const since = Date.now();
       const injected = await scenario.inject(ctx);
