@@ -9,6 +9,8 @@ export const KernelAttr = defineSearchAttributeKey('Layer1Kernel', SearchAttribu
 export const PhaseAttr = defineSearchAttributeKey('Layer1Phase', SearchAttributeType.KEYWORD);
 export const OutcomeAttr = defineSearchAttributeKey('Layer1Outcome', SearchAttributeType.KEYWORD);
 export const PlaybookAttr = defineSearchAttributeKey('Layer1Playbook', SearchAttributeType.KEYWORD);
+/** The error signature an incident or verification is for. */
+export const SignatureAttr = defineSearchAttributeKey('Layer1Signature', SearchAttributeType.KEYWORD);
 
 /** Every key our workflows use, for registration. */
-export const SEARCH_ATTRIBUTES = [KernelAttr, PhaseAttr, OutcomeAttr, PlaybookAttr] as const;
+export const SEARCH_ATTRIBUTES = [KernelAttr, PhaseAttr, OutcomeAttr, PlaybookAttr, SignatureAttr] as const;

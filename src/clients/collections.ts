@@ -33,3 +33,7 @@ export const PREFLIGHT_COLLECTION = 'preflight_runs';
 export const PREFLIGHT_PROBES_COLLECTION = 'preflight_probes';
 /** Where the store's health check writes and reads back a probe document. */
 export const HEALTH_COLLECTION = '_health';
+/** The knowledge base: one document per error signature (src/knowledge). */
+export const KNOWLEDGE_BASE_COLLECTION = 'knowledge_base';
+/** Incidents, one document per incident, keyed on its id (contracts/incident.ts). */
+export const INCIDENTS_COLLECTION = 'incidents';

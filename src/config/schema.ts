@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { KERNEL_MANIFESTS } from '../../kernels/manifests';
 import type { KernelManifest } from '../../kernels/manifest';
-import { port } from './fields';
+import { ms, port } from './fields';
 import { DETECTOR_CONFIGS } from '../healing/detectors/configs';
 import type { DetectorConfig } from '../healing/detectors/define';
 
@@ -157,6 +157,34 @@ export const ScheduleSchema = z.strictObject({
   paused: z.boolean().default(false),
 });
 
+export const VERIFICATION_CHECK_KEYS = ['readiness', 'detector', 'tests', 'lint', 'types'] as const;
+
+export const IncidentsSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe('Evidence opens incidents, whose remedies are chosen by the knowledge base or the coding agent and verified before close; false: the dispatcher starts the matching playbook directly'),
+  maxAttempts: z.number().int().min(1).max(5).default(2).describe('Remedy and verification cycles of one incident before it stays reopened for people'),
+  knowledge: z
+    .strictObject({
+      autoApplyConfidence: z.number().min(0).max(1).default(0.5).describe('Confidence (lower bound of verified success) at or above which a known remedy is applied without the coding agent'),
+      minSuccesses: z.number().int().min(1).default(2).describe('Verified successes a remedy needs before it is applied without the coding agent'),
+      z: z.number().positive().default(1.2816).describe('Normal quantile of the Wilson lower bound (1.2816: one-sided 90%)'),
+      examples: z.number().int().min(1).max(100).default(5).describe('Example texts kept per signature'),
+    })
+    .prefault({}),
+  verification: z
+    .strictObject({
+      checks: z.array(z.enum(VERIFICATION_CHECK_KEYS)).default([...VERIFICATION_CHECK_KEYS]).describe('What verification runs before an incident closes'),
+      checkTimeoutMs: ms(300_000, 1_000).describe('Longest one check may run'),
+      extraTestsDir: z
+        .string()
+        .optional()
+        .describe("A folder of operator mocha tests (compiled .js) run with every kernel's targeted tests, in <dir>/<kernel>/ and <dir>/all/; relative paths are taken from the state directory. @default <stateDir>/verification-tests"),
+    })
+    .prefault({}),
+});
+
 export const ConfigSchema = z
   .strictObject({
     stateDir: z
@@ -181,6 +209,7 @@ export const ConfigSchema = z
     kernels: KernelsSchema.prefault({}),
     controlPlane: ControlPlaneSchema.prefault({}),
     detectors: DetectorsSchema.prefault({}),
+    incidents: IncidentsSchema.prefault({}),
     schedules: z.record(z.string(), ScheduleSchema).default({}),
   })
   .describe('Layer 1 configuration (temporal.config.yaml)');

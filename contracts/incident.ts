@@ -1,0 +1,98 @@
+/**
+ * Contract of the incident workflow (workflows/incident.ts): one open incident per error signature.
+ * The seam starts it with signal-with-start on `incidentWorkflowId(signature)`, so concurrent
+ * reports from both healing replicas and repeated evidence fold into the one open incident.
+ *
+ * open → diagnosing → (known with autoApply: its remedy | otherwise the coding agent's choice)
+ * remedying → verifying → closed, or reopened with the failing output → learned (knowledge base)
+ * → clarity entry (store and immutable log).
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Evidence } from '../src/healing/evidence';
+import type { VerificationOutcome } from './verification';
+
+export const INCIDENT_WORKFLOW = 'incidentWorkflow';
+export type IncidentWorkflow = (input: IncidentInput) => Promise<Incident>;
+
+/** One open incident per signature: evidence for it folds into the run going. */
+export function incidentWorkflowId(signature: string): string {
+  return `incident-${signature}`;
+}
+
+/** The incident's own id (`inc-` and the first 8 hex digits of its run id): what the CLI shows. */
+export function incidentIdOf(runId: string): string {
+  return `inc-${runId.replace(/-/g, '').slice(0, 8)}`;
+}
+
+export const INCIDENT_STATES = ['open', 'diagnosing', 'remedying', 'verifying', 'closed', 'reopened'] as const;
+export type IncidentState = (typeof INCIDENT_STATES)[number];
+
+export interface IncidentRemedy {
+  kind: 'playbook' | 'fix';
+  /** The playbook, or the fixer. */
+  name: string;
+  /** The remedy's workflow id (playbook run) or change-set id. */
+  runId: string | null;
+  params?: Record<string, unknown>;
+  /** Who chose it: the knowledge base (auto-applied) or the coding agent. */
+  chosenBy?: 'knowledge_base' | 'coding_agent';
+  /** Why, in a sentence. */
+  reason?: string;
+  outcome?: string;
+}
+
+export interface IncidentDiagnostics {
+  /** Log lines around the event (the kernel's process logs, the bus log for the bus). */
+  logLines: string[];
+  /** The kernel's heartbeat and restart history as the control plane knows it. */
+  heartbeats: unknown[];
+  /** A resource snapshot of the kernel's processes: CPU, memory, open files; the state dir's disk. */
+  resources: Record<string, unknown>;
+  collectedAt?: string;
+}
+
+/** A structured record of what was seen, decided and why, and the outcome. */
+export interface ClarityEntry {
+  seen: string;
+  decided: string;
+  why: string;
+  outcome: string;
+  /** The seed's steps, one line each, in order. */
+  steps: string[];
+}
+
+export interface Incident {
+  id: string;
+  signature: string;
+  kernel: string | null;
+  state: IncidentState;
+  openedAt: string;
+  closedAt: string | null;
+  evidenceCount: number;
+  known: boolean;
+  autoApplied: boolean;
+  remedy: IncidentRemedy | null;
+  diagnostics: IncidentDiagnostics | null;
+  verification: VerificationOutcome | null;
+  timeToHealMs: number | null;
+  clarity: ClarityEntry | null;
+  /** Fields added beyond the contract's. */
+  workflowId: string;
+  runId: string;
+  attempts: number;
+  /** The evidence that opened it, and the ids of what was attached since. */
+  evidence: { first: Evidence; attached: string[] };
+  /** The template of the signature (its text, variable parts masked). */
+  template: string;
+  errors: string[];
+}
+
+export interface IncidentInput {
+  evidence: Evidence;
+  /** The incident so far, when continued as new. */
+  carried?: Incident;
+}
+
+/** Evidence with the incident's signature, reported while it is open: attached to it. */
+export const incidentEvidenceSignal = defineSignal<[Evidence]>('incidentEvidence');
+export const incidentQuery = defineQuery<Incident>('incident');
