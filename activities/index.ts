@@ -3,8 +3,11 @@
  * fake clients without patching modules. Workflows import only the types.
  */
 import type { ProcessManager } from '../src/process/manager';
+import type { Evidence } from '../src/healing/evidence';
+import { choosePlaybook, type RemedyChoice } from '../src/healing/remedies';
 import { createActionActivities } from './actions';
 import { createBenchActivities } from './bench';
+import { createIncidentActivities } from './incidents';
 import { createKernelActivities } from './kernels';
 import { createPlaybookActivities } from './playbooks';
 import { createPreflightActivities, type PreflightDeps } from './preflight';
@@ -20,6 +23,11 @@ export function createActivities(deps: ActivityDeps) {
     ...createPlaybookActivities(deps),
     ...createBenchActivities(),
     ...createActionActivities(deps),
+    ...createIncidentActivities(deps),
+    /** The healing worker's own answer when the coding agent does not answer (see workflows/incident.ts). */
+    async chooseRemedy(task: { evidence: Evidence }): Promise<RemedyChoice> {
+      return choosePlaybook(task.evidence);
+    },
   };
 }
 

@@ -87,8 +87,18 @@ export interface Incident {
   errors: string[];
 }
 
+/** What the incident needs of the configuration, passed in so the workflow stays deterministic. */
+export interface IncidentSettings {
+  taskQueues: { healing: string; codingAgent: string };
+  /** Remedy and verification cycles before the incident stays reopened (`incidents.maxAttempts`). */
+  maxAttempts: number;
+  /** Which verification checks run (`incidents.verification.checks`). */
+  checks?: string[];
+}
+
 export interface IncidentInput {
   evidence: Evidence;
+  settings: IncidentSettings;
   /** The incident so far, when continued as new. */
   carried?: Incident;
 }

@@ -8,6 +8,15 @@ import './standby';
 import { REGISTRATIONS_COLLECTION } from '../src/clients/collections';
 import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
 import { ensureModels } from '../src/coding-agent/models';
+import { choosePlaybook, type RemedyChoice } from '../src/healing/remedies';
+import type { Evidence } from '../src/healing/evidence';
+
+/** What an incident hands the coding agent. */
+interface RemedyTask {
+  incidentId: string;
+  evidence: Evidence;
+  diagnostics: unknown;
+}
 import { runWorker, type WorkerContext } from './run-worker';
 
 let fixers: Fixers | undefined;
@@ -22,6 +31,15 @@ runWorker({
       /** Read-only: computes a signature and looks it up. */
       async proposeFix(failure: Failure) {
         return f.signatureLookup(failure);
+      },
+      /**
+       * An incident's task for a signature the knowledge base does not auto-apply: analyse the
+       * evidence and its diagnostics and answer with a remedy (here: the playbook that matches it
+       * best, with parameters from the evidence; the coding-agent issue adds fixes of its own).
+       * Read-only: reads the playbook files.
+       */
+      async chooseRemedy(task: RemedyTask): Promise<RemedyChoice> {
+        return choosePlaybook(task.evidence);
       },
     };
   },

@@ -8,3 +8,4 @@ export { bootWorkflow } from './boot';
 export { controlPlaneWorkflow } from './control-plane';
 export { playbookWorkflow } from './playbook';
 export { noopActivitiesWorkflow } from './bench';
+export { incidentWorkflow } from './incident';

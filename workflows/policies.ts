@@ -53,3 +53,33 @@ export const localAuditActivity: LocalActivityOptions = {
   startToCloseTimeout: '5 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumAttempts: 3 },
 };
+
+/**
+ * An incident's diagnostics and knowledge-base decision: reads of files, /proc, the control plane
+ * and the store, a second or so. Retried a few times; an incident without them cannot decide.
+ */
+export const diagnosticsActivity: ActivityOptions = {
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 5 },
+};
+
+/**
+ * A task for the coding agent (its own task queue). Bounded from scheduling to the end: when the
+ * agent is down (degraded mode) the incident stops waiting after a minute and matches the playbook
+ * on the healing worker instead.
+ */
+export const agentTaskActivity: ActivityOptions = {
+  scheduleToCloseTimeout: '60 seconds',
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+};
+
+/**
+ * Waiting on a remedy run another incident started: as long as the run takes (its approval gates
+ * included), heartbeating every second, so a killed worker's wait moves elsewhere in 30 s.
+ */
+export const joinRunActivity: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
+};

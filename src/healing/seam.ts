@@ -8,8 +8,10 @@
  *     keyed on the evidence id, so the second replica reporting the same fault finds it there;
  *  3. lifecycle evidence (exited, liveness_failed, not_ready) goes to the control plane, which
  *     restarts the process;
- *  4. new evidence goes to the dispatcher, which starts the matching playbook (or folds it into the
- *     one running); what it did is added to the record.
+ *  4. new evidence opens the incident of its signature (./incidents.ts), or is attached to the one
+ *     open; a drill's evidence, and a process death no playbook names, go to the dispatcher as
+ *     before, which starts the matching playbook (or folds it into the one running). What was done
+ *     is added to the record. The knowledge base counts the occurrence.
  * The store may be the thing that is down: recording waits at most `detectors.store.timeoutMs`,
  * and dispatch goes ahead without it (Temporal folds duplicates by workflow id).
  */
@@ -21,8 +23,10 @@ import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../contracts/c
 import { activeDrill } from '../chaos/drills';
 import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';
-import { evidenceSignature, fromKernelUnwell, toKernelUnwell, type Evidence } from './evidence';
+import { errorTypeOf, evidenceSignature, fromKernelUnwell, toKernelUnwell, type Evidence } from './evidence';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
+import { KnowledgeBase } from '../knowledge/kb';
+import { openIncident, opensIncident, type IncidentStart } from './incidents';
 
 
 export interface SeamDeps {
@@ -38,7 +42,7 @@ export interface SeamReport {
   recordedFirst: boolean | null;
   /** The control plane was signalled (lifecycle evidence only). */
   controlPlane: 'signalled' | 'not_running' | 'not_lifecycle';
-  dispatch: DispatchResult | { outcome: 'duplicate' | 'disabled' };
+  dispatch: DispatchResult | IncidentStart | { outcome: 'duplicate' | 'disabled' };
 }
 
 export type StoredEvidence = Omit<Evidence, 'id'> & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };
@@ -64,6 +68,14 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     storeMs,
   );
   const recordedFirst = recorded === undefined ? null : recorded;
+  if (recordedFirst && !e.signature.startsWith('chaos_')) {
+    // An occurrence for the knowledge base; idempotent on the evidence id, best effort like the record.
+    const kb = new KnowledgeBase(db, config.incidents.knowledge);
+    await within(
+      kb.observe({ signature: e.signature, template: e.template, kernel: e.kernel, errorType: errorTypeOf(e.kind), text: e.text, at: e.at, evidenceId: e.id }).catch(() => undefined),
+      storeMs,
+    );
+  }
 
   let controlPlane: SeamReport['controlPlane'] = 'not_lifecycle';
   const unwell = toKernelUnwell(e);
@@ -88,8 +100,9 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
   if (!config.detectors.dispatch) result = { outcome: 'disabled' };
   else if (recordedFirst === false && (await dispatchedBefore())) result = { outcome: 'duplicate' };
   else {
-    // Dispatching again is safe: a run already going for this playbook and kernel folds it in.
-    result = await dispatch(deps, e);
+    // Signalling the incident, or dispatching, again is safe: the incident open for this signature,
+    // or the run going for this playbook and kernel, folds it in.
+    result = opensIncident(config, e, deps.playbookDir) ? await openIncident(deps, e) : await dispatch(deps, e);
     await within(
       coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined),
       storeMs,

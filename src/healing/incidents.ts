@@ -1,0 +1,54 @@
+/**
+ * Evidence into incidents: the seam hands evidence here, and it is signalled with start into the
+ * incident workflow of its signature (`incident-<signature>`), so reports of one fault from both
+ * healing replicas, and repeated reports, fold into the one open incident.
+ */
+import type { Client } from '@temporalio/client';
+import type { LoadedConfig } from '../config/load';
+import { INCIDENT_WORKFLOW, incidentEvidenceSignal, incidentWorkflowId, type IncidentInput, type IncidentWorkflow } from '../../contracts/incident';
+import { choosePlaybook } from './remedies';
+import { LIFECYCLE_KINDS, type Evidence } from './evidence';
+
+export interface IncidentStart {
+  outcome: 'incident';
+  workflowId: string;
+  runId: string;
+}
+
+/**
+ * Whether evidence opens an incident, or is left to the path it had before:
+ *  - a drill's evidence (`chaos_<card>`) keeps its own playbooks (micro-chaos drills);
+ *  - a missed heartbeat is a precursor, below the failure threshold, not a fault;
+ *  - a process death or failed probe that no playbook names is the control plane's to restart:
+ *    its restart is the remedy, and an incident would have nothing to choose.
+ */
+export function opensIncident(config: LoadedConfig, e: Evidence, playbookDir?: string): boolean {
+  if (!config.incidents.enabled || e.signature.startsWith('chaos_')) return false;
+  if (e.kind === 'heartbeat_missed') return false;
+  if ((LIFECYCLE_KINDS as readonly string[]).includes(e.kind)) return choosePlaybook(e, playbookDir).kind !== null;
+  return true;
+}
+
+export function incidentInput(config: LoadedConfig, e: Evidence): IncidentInput {
+  return {
+    evidence: e,
+    settings: {
+      taskQueues: config.temporal.taskQueues,
+      maxAttempts: config.incidents.maxAttempts,
+      checks: [...config.incidents.verification.checks],
+    },
+  };
+}
+
+/** Opens the incident of the evidence's signature, or attaches the evidence to the one open. */
+export async function openIncident(deps: { config: LoadedConfig; temporal: Client }, e: Evidence): Promise<IncidentStart> {
+  const workflowId = incidentWorkflowId(e.signature);
+  const handle = await deps.temporal.workflow.signalWithStart<IncidentWorkflow, [Evidence]>(INCIDENT_WORKFLOW, {
+    workflowId,
+    taskQueue: deps.config.temporal.taskQueues.healing,
+    args: [incidentInput(deps.config, e)],
+    signal: incidentEvidenceSignal,
+    signalArgs: [e],
+  });
+  return { outcome: 'incident', workflowId, runId: handle.signaledRunId };
+}
