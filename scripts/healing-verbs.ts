@@ -37,7 +37,14 @@ export function registerHealingVerbs(program: Command): void {
         if (docs.length === 0) console.log('no evidence recorded');
         for (const d of docs) {
           const dispatch = d.dispatch as { outcome?: string; playbook?: string | null; workflowId?: string } | undefined;
-          const what = dispatch?.outcome === 'started' ? `→ ${dispatch.playbook} (${dispatch.workflowId})` : dispatch ? `→ ${dispatch.outcome}` : '';
+          const what =
+            dispatch?.outcome === 'started'
+              ? `→ ${dispatch.playbook} (${dispatch.workflowId})`
+              : dispatch?.outcome === 'incident'
+                ? `→ incident (${dispatch.workflowId})`
+                : dispatch
+                  ? `→ ${dispatch.outcome}`
+                  : '';
           console.log(`${d.firstSeen.toISOString()}  ${String(d.kind ?? '?').padEnd(22)} ${String(d.kernel ?? '-').padEnd(13)} ${d.detail ?? ''} ${what}`);
         }
       } finally {
