@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   } finally {
     await client.connection.close();
     await store.close();
-    await stopAll(config);
+    await stopAll(config, () => undefined);
   }
 }
 
