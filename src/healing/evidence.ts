@@ -166,7 +166,8 @@ export function toKernelUnwell(e: Evidence): KernelUnwell | null {
 
 /**
  * Lifecycle evidence from the trigger monitor's process watch and probes. `text` is what it came
- * from (an exit and the process's last log lines, the failed probe's detail); the detail by default.
+ * from (an exit and the process's last log lines, the failed probe's detail): the detail when
+ * absent; `null` for none (then {@link defaultEvidenceText}).
  */
 export function fromKernelUnwell(u: KernelUnwell, data: Record<string, unknown> = {}, text: string | null = u.detail): Evidence {
   return makeEvidence({

@@ -100,8 +100,8 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
 
 /**
  * Lifecycle evidence from the process watch and liveness probes (the kernels issue's seam). `text`
- * is what it came from (see `fromKernelUnwell`); the detail by default.
+ * is what it came from (see `fromKernelUnwell`): the detail when absent, none (the fixed text) when null.
  */
 export async function reportUnwell(deps: SeamDeps, u: KernelUnwell, text?: string | null): Promise<SeamReport> {
-  return reportEvidence(deps, fromKernelUnwell(u, {}, text ?? u.detail));
+  return reportEvidence(deps, fromKernelUnwell(u, {}, text));
 }

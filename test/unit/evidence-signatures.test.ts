@@ -112,6 +112,8 @@ describe('evidence signatures: from the text, masked, without learned state', ()
     assert.equal(crashed.signature, again.signature);
     assert.notEqual(crashed.signature, byDetail.signature);
     assert.match(crashed.signature, /^message_bus_Exited_[0-9a-f]{8}$/);
+    // A bus event with neither text nor detail: the fixed text, not its subject.
+    assert.equal(fromKernelUnwell({ ...u, detail: 'layer1.events.kernels' }, {}, null).text, 'exited on message_bus process bus');
   });
 });
 
