@@ -7,7 +7,7 @@
  *
  * Pure data and pure functions: the dispatcher's matching is unit-tested without a stack.
  */
-import { signatureId } from '../signatures/signature';
+import { stableSignature } from '../signatures/stable';
 import type { KernelName, KernelUnwell } from '../domain/kernels';
 
 /**
@@ -59,8 +59,21 @@ export interface Evidence {
   /** The managed process concerned, when there is one. */
   process: string | null;
   pid: number | null;
-  /** Error-signature id (`<kernel>_<ErrorType>_<hash>`); playbook triggers match on it. */
+  /**
+   * Error-signature id (`<kernel>_<ErrorType>_<hash>`): the hash is of {@link Evidence.template},
+   * so the same text gives the same id in every replica (see {@link evidenceSignature}). Playbook
+   * triggers match on it. `chaos_<card>` during a declared drill.
+   */
   signature: string;
+  /**
+   * The text the evidence came from: the bus log line of an ACL violation, an error message, a
+   * failed probe's detail, a process's exit and the last lines of its log, the log verify's error;
+   * a detector's detail when it has nothing better. Evidence with no text has a fixed one,
+   * `<kind> on <kernel> process <process>` ({@link defaultEvidenceText}).
+   */
+  text: string;
+  /** `text` with its variable parts masked as `<*>`: what the signature's hash is of. */
+  template: string;
   detail: string;
   /** What the detector measured; playbook parameters of the same name are filled from it. */
   data: Record<string, unknown>;
@@ -79,23 +92,60 @@ export function errorTypeOf(kind: string): string {
 }
 
 /**
- * The signature of a kind of evidence for a kernel: the template is the kind itself, so the same
- * fault always has the same id (`message_bus_ACLViolation_…` style, see src/signatures).
+ * The text of evidence that has none: its kind, kernel and process, nothing that changes from one
+ * occurrence to the next (no pid, no time), so it signs the same every time.
+ */
+export function defaultEvidenceText(kind: EvidenceKind, kernel: KernelName | null, process: string | null): string {
+  return `${kind} on ${kernel ?? '-'} process ${process ?? '-'}`;
+}
+
+/** What {@link signEvidence} reads of evidence. */
+export type EvidenceToSign = { kind: EvidenceKind; kernel: KernelName | null; process?: string | null; text?: string | null };
+
+/**
+ * The text, template and signature of evidence: its text (or {@link defaultEvidenceText}) masked
+ * (src/signatures `stableSignature`: values by their shape become `<*>`, words stay) and hashed,
+ * with its kernel and its kind in CamelCase as the readable prefix (`message_bus_ACLViolation_…`,
+ * see src/signatures). Masking learns nothing, so both healing replicas and every restart give the
+ * same text the same id; the online miner would not (its templates depend on the order messages
+ * arrive, so two replicas could disagree). Two ACL violations whose log lines differ only in pid,
+ * time, port and client id share a signature; another user or subject is another signature.
+ */
+export function signEvidence(e: EvidenceToSign): { signature: string; template: string; text: string } {
+  const text = e.text?.trim() ? e.text : defaultEvidenceText(e.kind, e.kernel, e.process ?? null);
+  const { signature, template } = stableSignature({ message: text, ...(e.kernel ? { kernel: e.kernel } : {}), errorType: errorTypeOf(e.kind) });
+  return { signature, template, text };
+}
+
+/**
+ * The signature of evidence ({@link signEvidence}).
  * A chaos drill declares its card, and evidence seen during it is signed `chaos_<card>`, so drill
  * playbooks can match it apart from real faults.
  */
-export function evidenceSignature(kind: EvidenceKind, kernel: KernelName | null, drillCard?: string): string {
+export function evidenceSignature(e: EvidenceToSign, drillCard?: string): string {
   if (drillCard) return `chaos_${drillCard}`;
-  return signatureId(kind, { ...(kernel ? { kernel } : {}), errorType: errorTypeOf(kind) });
+  return signEvidence(e).signature;
 }
 
-/** Builds evidence with its id and signature. `key` names the fault apart from its kind and kernel. */
-export function makeEvidence(e: Omit<Evidence, 'id' | 'signature' | 'data'> & { key: string; data?: Record<string, unknown>; drillCard?: string }): Evidence {
-  const { key, drillCard, ...rest } = e;
+/** At most this much of a text is kept in evidence (a log tail is bounded before, this bounds the rest). */
+export const EVIDENCE_TEXT_MAX = 4096;
+
+/**
+ * Builds evidence with its id, text, template and signature. `key` names the fault apart from its
+ * kind and kernel. `text` is what it came from (see {@link Evidence.text}); `null` or blank when
+ * there is none, then {@link defaultEvidenceText}.
+ */
+export function makeEvidence(
+  e: Omit<Evidence, 'id' | 'signature' | 'data' | 'text' | 'template'> & { key: string; text: string | null; data?: Record<string, unknown>; drillCard?: string },
+): Evidence {
+  const { key, drillCard, text, ...rest } = e;
+  const signed = signEvidence({ ...e, text: text?.slice(0, EVIDENCE_TEXT_MAX) });
   return {
     ...rest,
     id: `${e.kind}:${e.kernel ?? '-'}:${key}`,
-    signature: evidenceSignature(e.kind, e.kernel, drillCard),
+    signature: drillCard ? evidenceSignature(e, drillCard) : signed.signature,
+    text: signed.text,
+    template: signed.template,
     data: e.data ?? {},
   };
 }
@@ -114,8 +164,12 @@ export function toKernelUnwell(e: Evidence): KernelUnwell | null {
   };
 }
 
-/** Lifecycle evidence from the trigger monitor's process watch and probes. */
-export function fromKernelUnwell(u: KernelUnwell, data: Record<string, unknown> = {}): Evidence {
+/**
+ * Lifecycle evidence from the trigger monitor's process watch and probes. `text` is what it came
+ * from (an exit and the process's last log lines, the failed probe's detail): the detail when
+ * absent; `null` for none (then {@link defaultEvidenceText}).
+ */
+export function fromKernelUnwell(u: KernelUnwell, data: Record<string, unknown> = {}, text: string | null = u.detail): Evidence {
   return makeEvidence({
     kind: u.reason,
     kernel: u.kernel,
@@ -125,6 +179,7 @@ export function fromKernelUnwell(u: KernelUnwell, data: Record<string, unknown> 
     at: u.at,
     observer: u.observer,
     key: `${u.process}:${u.pid ?? 'none'}`,
+    text,
     data,
   });
 }

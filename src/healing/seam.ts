@@ -55,7 +55,7 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
   let e = evidence;
   if (e.kernel) {
     const drill = await within(activeDrill(db, e.kernel).catch(() => null), storeMs);
-    if (drill) e = { ...e, signature: evidenceSignature(e.kind, e.kernel, drill.card), data: { ...e.data, drill: drill.card, drill_id: drill._id } };
+    if (drill) e = { ...e, signature: evidenceSignature(e, drill.card), data: { ...e.data, drill: drill.card, drill_id: drill._id } };
   }
 
   // Idempotent: keyed on the evidence id, which both replicas compute alike.
@@ -111,7 +111,10 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
   return { recordedFirst, controlPlane, dispatch: result };
 }
 
-/** Lifecycle evidence from the process watch and liveness probes (the kernels issue's seam). */
-export async function reportUnwell(deps: SeamDeps, u: KernelUnwell): Promise<SeamReport> {
-  return reportEvidence(deps, fromKernelUnwell(u));
+/**
+ * Lifecycle evidence from the process watch and liveness probes (the kernels issue's seam). `text`
+ * is what it came from (see `fromKernelUnwell`): the detail when absent, none (the fixed text) when null.
+ */
+export async function reportUnwell(deps: SeamDeps, u: KernelUnwell, text?: string | null): Promise<SeamReport> {
+  return reportEvidence(deps, fromKernelUnwell(u, {}, text));
 }

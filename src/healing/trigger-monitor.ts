@@ -34,6 +34,7 @@ import { workerDefs, workerSpec } from '../stack/workers';
 import { takeSnapshot, writeSnapshot } from '../stack/status-snapshot';
 import { DETECTORS, DetectorLoop, latencySpikes, type AnyDetector } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
+import { exitText, lastLogLines } from './log-tail';
 import { reportEvidence, reportUnwell } from './seam';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
 
@@ -113,9 +114,10 @@ export class TriggerMonitor {
       .catch(() => undefined);
   }
 
-  private report(e: KernelUnwell): void {
+  /** Lifecycle evidence; `text` is what it came from (the exit and the log's end, the probe's detail). */
+  private report(e: KernelUnwell, text: string): void {
     this.deps.log.warn({ evidence: e }, `kernel ${e.kernel} unwell: ${e.process} ${e.reason}`);
-    reportUnwell(this.deps, e).then(
+    reportUnwell(this.deps, e, text).then(
       (outcome) => this.deps.log.info({ process: e.process, pid: e.pid, outcome }, 'evidence handed to the seam'),
       (err: unknown) => {
         // Let a later tick report it again.
@@ -151,15 +153,19 @@ export class TriggerMonitor {
         const key = `${proc}:${info.recordedPid}:exited`;
         if (this.reported.has(key)) continue;
         this.reported.add(key);
-        this.report({
-          kernel,
-          process: proc,
-          pid: info.recordedPid,
-          reason: 'exited',
-          detail: `pid ${info.recordedPid} is gone (log: ${info.logPath})`,
-          at: Date.now(),
-          observer: name,
-        });
+        this.report(
+          {
+            kernel,
+            process: proc,
+            pid: info.recordedPid,
+            reason: 'exited',
+            detail: `pid ${info.recordedPid} is gone (log: ${info.logPath})`,
+            at: Date.now(),
+            observer: name,
+          },
+          // What it said last: read now, before the control plane starts it again into the same log.
+          exitText(kernel, proc, lastLogLines(pm.logPath(proc))),
+        );
       }
     }
   }
@@ -186,13 +192,23 @@ export class TriggerMonitor {
           if (n === 1 && pm.pid(proc) === pid) {
             // One miss is a stall, not yet a failure: reported so a drill or a playbook can watch it.
             void this.reportOther(
-              makeEvidence({ kind: 'heartbeat_missed', kernel, process: proc, pid, detail: `liveness probe failed: ${h.detail}`, at: Date.now(), observer: name, key: `${proc}:${pid}:${started}` }),
+              makeEvidence({
+                kind: 'heartbeat_missed',
+                kernel,
+                process: proc,
+                pid,
+                detail: `liveness probe failed: ${h.detail}`,
+                text: h.detail,
+                at: Date.now(),
+                observer: name,
+                key: `${proc}:${pid}:${started}`,
+              }),
             );
           }
           const reportKey = `${proc}:${pid}:liveness_failed`;
           if (n >= failureThreshold && !this.reported.has(reportKey) && pm.pid(proc) === pid) {
             this.reported.add(reportKey);
-            this.report({ kernel, process: proc, pid, reason: 'liveness_failed', detail: `${n} failed probes in a row: ${h.detail}`, at: Date.now(), observer: name });
+            this.report({ kernel, process: proc, pid, reason: 'liveness_failed', detail: `${n} failed probes in a row: ${h.detail}`, at: Date.now(), observer: name }, h.detail);
           }
         })
         .catch((err: unknown) => this.deps.log.error({ err, proc }, 'liveness probe threw'))
@@ -257,7 +273,11 @@ export class TriggerMonitor {
     if (spare.alive) log.info({ process: next.name, spare: spare.pid }, 'started a warm spare');
   }
 
-  /** Events on the bus: a kernel-unwell event enters the seam; anything else is kept as evidence. */
+  /**
+   * Events on the bus: a kernel-unwell event enters the seam; anything else is kept as evidence.
+   * The evidence text is the event's `text`, else its `detail`; with neither, the fixed text of
+   * its kind, kernel and process (the subject names no fault).
+   */
   private async onBusEvent(subject: string, body: string): Promise<void> {
     let event: Partial<KernelUnwell> & Record<string, unknown> = {};
     try {
@@ -265,16 +285,21 @@ export class TriggerMonitor {
     } catch {
       // Not JSON: still evidence.
     }
+    const text = typeof event.text === 'string' ? event.text : typeof event.detail === 'string' ? event.detail : null;
     if (isKernelName(event.kernel) && typeof event.process === 'string' && typeof event.reason === 'string') {
-      await reportUnwell(this.deps, {
-        kernel: event.kernel,
-        process: event.process,
-        pid: typeof event.pid === 'number' ? event.pid : null,
-        reason: event.reason as KernelUnwell['reason'],
-        detail: String(event.detail ?? subject),
-        at: typeof event.at === 'number' ? event.at : Date.now(),
-        observer: `${this.deps.name} via ${subject}`,
-      });
+      await reportUnwell(
+        this.deps,
+        {
+          kernel: event.kernel,
+          process: event.process,
+          pid: typeof event.pid === 'number' ? event.pid : null,
+          reason: event.reason as KernelUnwell['reason'],
+          detail: String(event.detail ?? subject),
+          at: typeof event.at === 'number' ? event.at : Date.now(),
+          observer: `${this.deps.name} via ${subject}`,
+        },
+        text,
+      );
       return;
     }
     // Other evidence published by a kernel or a tool (`{kind, kernel, detail, key?}`) enters the seam too.
@@ -287,6 +312,7 @@ export class TriggerMonitor {
           process: typeof event.process === 'string' ? event.process : null,
           pid: typeof event.pid === 'number' ? event.pid : null,
           detail: String(event.detail ?? subject),
+          text,
           data: event.data && typeof event.data === 'object' ? (event.data as Record<string, unknown>) : {},
           at: typeof event.at === 'number' ? event.at : Date.now(),
           observer: `${this.deps.name} via ${subject}`,

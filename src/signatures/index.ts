@@ -9,6 +9,8 @@
  *   program names) become variables from how they behave across messages, never from a word list.
  * - `signature.ts` — the id format.
  * - `engine.ts` — ties them together per source and keeps every issued id resolvable (alias map).
+ * - `stable.ts` — masking only, no learned state: the same text gets the same id in every process
+ *   (what the healing path signs evidence with; the miner's templates depend on arrival order).
  * - `store.ts` — saves and restores what the engine learned in MongoDB, so ids survive restarts.
  *
  * One configuration serves every source: nothing here knows about a particular system's messages.
@@ -23,4 +25,5 @@ export {
   type SignatureEngineOptions,
   type TemplateRecord,
 } from './engine';
+export { stableSignature } from './stable';
 export { SignatureStore, type StoredTemplate } from './store';

@@ -10,7 +10,7 @@ import { loadPolicy } from '../../kernels/message-bus/policy';
 import { loadPlaybooks, loadPlaybookSources, resolveRunParams } from '../../src/playbooks/loader';
 
 const evidence = (over: Partial<Parameters<typeof makeEvidence>[0]> = {}): Evidence =>
-  makeEvidence({ kind: 'log_corruption', kernel: 'immutable_log', process: 'immutable-log', pid: 42, detail: 'x', at: 1, observer: 'healing-1', key: 'k', ...over });
+  makeEvidence({ kind: 'log_corruption', kernel: 'immutable_log', process: 'immutable-log', pid: 42, detail: 'x', text: null, at: 1, observer: 'healing-1', key: 'k', ...over });
 
 describe('dispatcher: matching evidence to playbooks', () => {
   const { playbooks, problems } = loadPlaybooks();
@@ -34,7 +34,7 @@ describe('dispatcher: matching evidence to playbooks', () => {
 
   it('a corrupt log entry starts the integrity repair; during a declared drill, the drill playbook', () => {
     assert.equal(matchingPlaybooks(evidence(), playbooks)[0].playbook.name, 'immutable_log_integrity_repair');
-    const drill = { ...evidence(), signature: evidenceSignature('log_corruption', 'immutable_log', 'log_entry_corrupt') };
+    const drill = { ...evidence(), signature: evidenceSignature(evidence(), 'log_entry_corrupt') };
     const m = matchingPlaybooks(drill, playbooks);
     assert.equal(m[0].playbook.name, 'micro_chaos_log_entry_corrupt');
     assert.ok(m[0].score > m[1].score, 'a signature match is more specific than a bare one');
@@ -100,8 +100,10 @@ describe('evidence', () => {
   });
 
   it('signatures read like the knowledge base ids', () => {
-    assert.match(evidenceSignature('acl_violation', 'message_bus'), /^message_bus_ACLViolation_[0-9a-f]{8}$/);
-    assert.equal(evidenceSignature('acl_violation', 'message_bus', 'x'), 'chaos_x');
+    const acl = { kind: 'acl_violation' as const, kernel: 'message_bus' as const, text: 'Publish Violation - User "coding_agent", Subject "system.control"' };
+    assert.match(evidenceSignature(acl), /^message_bus_ACLViolation_[0-9a-f]{8}$/);
+    assert.equal(evidenceSignature(acl, 'x'), 'chaos_x');
+    assert.equal(evidence({ drillCard: 'x' }).signature, 'chaos_x', 'makeEvidence re-signs a drill too');
   });
 });
 

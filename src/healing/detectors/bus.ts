@@ -107,6 +107,8 @@ export const aclViolations = defineDetector({
         key: `${offset}@${lineTime(line) ?? 0}`,
         event: true,
         detail: `ACL violation: ${v.user} -> ${v.subject} (${v.op} refused by the bus)`,
+        // The bus's own line: signed with its pid, time, address and client id masked.
+        text: v.line,
         data: { user: v.user, subject: v.subject, op: v.op, logLine: v.line, logFile: file },
       });
     }

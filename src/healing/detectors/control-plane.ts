@@ -69,6 +69,7 @@ export const controlPlane = defineDetector({
           kernel: 'self_healing',
           key: `query:${runId}`,
           detail: `the control plane did not answer ${state.unanswered} status queries in a row: ${(err as Error).message}`,
+          text: `the control plane did not answer its status query: ${(err as Error).message}`,
           data: { cause: 'query', runId },
         },
       ];

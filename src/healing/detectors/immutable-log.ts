@@ -38,6 +38,8 @@ export const logIntegrity = defineDetector({
         process: 'immutable-log',
         key: `${f.segment}:${f.seq}:${inode}`,
         detail: `chain broken at seq ${f.seq} in ${f.segment}: ${f.reason} (${f.detail})`,
+        // The verify's error, as the log's readiness check words it.
+        text: `${f.reason} at seq ${f.seq} in ${f.segment}: ${f.detail}`,
         data: {
           seq: f.seq,
           reason: f.reason,

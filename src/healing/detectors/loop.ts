@@ -116,6 +116,7 @@ export class DetectorLoop {
       process: f.process ?? null,
       pid: f.pid ?? null,
       detail: f.detail,
+      text: f.text ?? f.detail,
       data: f.data ?? {},
       at,
       observer: this.deps.observer,

@@ -40,6 +40,7 @@ export const dependencies = defineDetector({
           process: p.embedded ? p.process : null,
           key: p.dependency,
           detail: `the ${p.dependency} did not answer ${n} times in a row: ${error}`,
+          text: `the ${p.dependency} did not answer: ${error}`,
           data: { dependency: p.dependency, misses: n, ...(p.embedded ? { process: p.process } : {}) },
         });
       }),

@@ -40,6 +40,12 @@ export interface Finding<K extends EvidenceKind = EvidenceKind> {
   /** Names this condition apart from others of its kind (e.g. the consumer, the segment). */
   key: string;
   detail: string;
+  /**
+   * The text it came from when there is a better one than `detail` (the bus log line, the log
+   * verify's error, an exception's message): the evidence signature is computed from it
+   * (src/healing/evidence.ts `signEvidence`). Without it, `detail` is signed.
+   */
+  text?: string;
   /** Measurements; playbook parameters of the same name are filled from them. */
   data?: Record<string, unknown>;
   /** A one-off event rather than a condition (see the module comment). */

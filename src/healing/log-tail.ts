@@ -1,0 +1,48 @@
+/**
+ * The last lines of a process's log: what a process that died said last, for its `exited`
+ * evidence (its text, which the evidence signature is computed from). Bounded both ways, so a
+ * process that wrote megabytes before dying costs one small read.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/** Lines kept from the end of a log. */
+export const TAIL_LINES = 5;
+/** Bytes read from the end of a log at most. */
+export const TAIL_BYTES = 2048;
+
+/**
+ * The last `maxLines` non-empty lines within the last `maxBytes` of `file`, joined by newlines; ''
+ * when the file cannot be read or is empty. A line cut by the byte bound is left out.
+ */
+export function lastLogLines(file: string, maxLines = TAIL_LINES, maxBytes = TAIL_BYTES): string {
+  let text: string;
+  let cut: boolean;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const from = Math.max(0, size - maxBytes);
+      const buf = Buffer.alloc(size - from);
+      const n = readSync(fd, buf, 0, buf.length, from);
+      text = buf.subarray(0, n).toString('utf8');
+      cut = from > 0;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+  const lines = text.split('\n');
+  if (cut) lines.shift();
+  return lines
+    .map((l) => l.trimEnd())
+    .filter((l) => l.length > 0)
+    .slice(-maxLines)
+    .join('\n');
+}
+
+/** The text of a process's exit: what exited, then the last lines of its log when it has any. */
+export function exitText(kernel: string, process: string, tail: string): string {
+  const head = `${process} of ${kernel} exited without being stopped`;
+  return tail ? `${head}; its log ends:\n${tail}` : head;
+}
