@@ -41,8 +41,23 @@ export function lastLogLines(file: string, maxLines = TAIL_LINES, maxBytes = TAI
     .join('\n');
 }
 
-/** The text of a process's exit: what exited, then the last lines of its log when it has any. */
+/**
+ * Lines of a log that say something went wrong: an error or exception, a stack frame, pino's error
+ * and fatal levels. What a process logged while it was well (requests served, a timer) is left out.
+ */
+const ERROR_LINE = /error|exception|fatal|panic|uncaught|cannot|failed|^\s+at |"level":(50|60)/i;
+
+/**
+ * The text of a process's exit: what exited, then the error lines among the last lines of its log.
+ * Only error lines: a process killed while well leaves ordinary lines that differ from one death to
+ * the next, and they would give every such death a signature of its own; a crash leaves its
+ * exception, which names the cause and so belongs in the signature.
+ */
 export function exitText(kernel: string, process: string, tail: string): string {
   const head = `${process} of ${kernel} exited without being stopped`;
-  return tail ? `${head}; its log ends:\n${tail}` : head;
+  const errors = tail
+    .split('\n')
+    .filter((l) => ERROR_LINE.test(l))
+    .join('\n');
+  return errors ? `${head}; its log ends:\n${errors}` : head;
 }

@@ -134,7 +134,12 @@ describe('evidence text: what the producers put in it', () => {
     assert.equal(lastLogLines(big, 5, 100), 'last words', 'a line cut by the byte bound is left out');
     assert.equal(lastLogLines(path.join(dir, 'none.log')), '');
     assert.equal(exitText('coding_agent', 'coding-agent-1', ''), 'coding-agent-1 of coding_agent exited without being stopped');
-    assert.equal(exitText('coding_agent', 'coding-agent-1', 'boom'), 'coding-agent-1 of coding_agent exited without being stopped; its log ends:\nboom');
+    assert.equal(exitText('coding_agent', 'coding-agent-1', 'Error: boom'), 'coding-agent-1 of coding_agent exited without being stopped; its log ends:\nError: boom');
+    // Killed while well: its ordinary last lines differ from one death to the next and are left out.
+    const well = '{"level":30,"time":1,"msg":"served request 12"}\n{"level":30,"time":2,"msg":"tick"}';
+    assert.equal(exitText('coding_agent', 'coding-agent-1', well), 'coding-agent-1 of coding_agent exited without being stopped');
+    const crash = '{"level":30,"msg":"tick"}\nTypeError: x is not a function\n    at main (/w/dist/a.js:3:9)';
+    assert.equal(exitText('coding_agent', 'coding-agent-1', crash), 'coding-agent-1 of coding_agent exited without being stopped; its log ends:\nTypeError: x is not a function\n    at main (/w/dist/a.js:3:9)');
   });
 
   it('the ACL detector signs the bus log line; the loop passes it into the evidence', async () => {
