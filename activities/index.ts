@@ -8,6 +8,7 @@ import { createBenchActivities } from './bench';
 import { createKernelActivities } from './kernels';
 import { createPlaybookActivities } from './playbooks';
 import { createPreflightActivities, type PreflightDeps } from './preflight';
+import { createVerificationActivities } from './verification';
 
 export interface ActivityDeps extends PreflightDeps {
   pm: ProcessManager;
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPlaybookActivities(deps),
     ...createBenchActivities(),
     ...createActionActivities(deps),
+    ...createVerificationActivities(deps),
   };
 }
 

@@ -1,13 +1,15 @@
 /**
  * The coding-agent worker: polls its own task queue, where unknown failures are turned into
- * proposed fixes by its fixers. At start it loads the knowledge base and registers its fixers,
- * which is what its readiness self-test reads ("fixers available", "knowledge loaded").
+ * proposed fixes by its fixers, and where the verification workflow runs its project checks (tests,
+ * lint, types). At start it loads the knowledge base and registers its fixers, which is what its
+ * readiness self-test reads ("fixers available", "knowledge loaded").
  */
 // First: a spare must catch its promotion signal before the slow requires below.
 import './standby';
 import { REGISTRATIONS_COLLECTION } from '../src/clients/collections';
 import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
 import { ensureModels } from '../src/coding-agent/models';
+import { createProjectCheckActivities } from '../activities/verification';
 import { runWorker, type WorkerContext } from './run-worker';
 
 let fixers: Fixers | undefined;
@@ -23,6 +25,8 @@ runWorker({
       async proposeFix(failure: Failure) {
         return f.signatureLookup(failure);
       },
+      // The verification workflow's project checks (tests, lint, types), run here, one at a time.
+      ...createProjectCheckActivities(ctx),
     };
   },
   onStart: async (ctx) => {

@@ -7,4 +7,5 @@ export { preflightWorkflow } from './preflight';
 export { bootWorkflow } from './boot';
 export { controlPlaneWorkflow } from './control-plane';
 export { playbookWorkflow } from './playbook';
+export { verificationWorkflow } from './verification';
 export { noopActivitiesWorkflow } from './bench';
