@@ -7,7 +7,9 @@ import { KERNEL_MANIFESTS } from '../../kernels/manifests';
 import { REPO_ROOT } from '../../src/stack/tools';
 import { compiledOf, extraTests, extraTestsDirOf, importersOf, kernelTests, relativeImports, selectTests } from '../../src/verification/targets';
 import { runCommand, tailBytes } from '../../src/verification/loop';
-import { CHECK_OUTPUT_BYTES, createProjectCheckActivities, planProjectCheck } from '../../activities/verification';
+import { CHECK_OUTPUT_BYTES, createProjectCheckActivities, createVerificationActivities, planProjectCheck } from '../../activities/verification';
+import type { ProcessManager } from '../../src/process/manager';
+import type { VerifiedEvidence } from '../../contracts/verification';
 
 const FILE = path.join(REPO_ROOT, 'temporal.config.yaml');
 
@@ -142,5 +144,55 @@ describe('verification: the command runner and runProjectCheck', function () {
     assert.ok(a.ok && b.ok, `${a.output}\n${b.output}`);
     const { readFileSync } = await import('node:fs');
     assert.equal(readFileSync(trace, 'utf8'), 'start\nend\nstart\nend\n');
+  });
+});
+
+describe('verification: the detector check', function () {
+  this.timeout(20_000);
+  let tmp: string;
+  beforeEach(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'layer1-verify-'));
+  });
+  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** nats-server's log line (local time) of a refused publish at `at`. */
+  const violation = (at: number): string => {
+    const d = new Date(at);
+    const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+    const stamp = `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
+    return `[12462] ${stamp} [ERR] 127.0.0.1:58654 - cid:37 - "v3.4.0:nats.js:x" - "$G/user:immutable_log" - Publish Violation - Subject "system.control"\n`;
+  };
+
+  function activities(busLog: string) {
+    const config = { ...parseConfig('', FILE, {}), stateDir: tmp } as LoadedConfig;
+    const pm = { logPath: () => busLog } as unknown as ProcessManager;
+    return createVerificationActivities({ config, pm, db: {} as never, bus: {} as never, temporal: {} as never });
+  }
+  const evidence: VerifiedEvidence = { id: 'acl_violation:message_bus:1@1', kind: 'acl_violation', kernel: 'message_bus', process: 'bus', signature: 's', at: 0 };
+
+  it('acl_violation: passes when every refused publish in the bus log is older than the remedy, fails on one after it', async () => {
+    const log = path.join(tmp, 'bus.log');
+    const remedyAt = Date.now() - 10_000;
+    writeFileSync(log, violation(remedyAt - 5_000));
+    const a = activities(log);
+    const before = await a.verifyDetector({ evidence, since: remedyAt });
+    assert.equal(before.ok, true, before.output);
+    assert.equal(before.name, 'detector');
+    assert.match(before.command, /acl_violations/);
+    writeFileSync(log, violation(remedyAt - 5_000) + violation(remedyAt + 2_000));
+    const after = await a.verifyDetector({ evidence, since: remedyAt });
+    assert.equal(after.ok, false);
+    assert.match(after.output, /1 finding\(s\) reproduce it/);
+    assert.match(after.output, /immutable_log -> system\.control/);
+  });
+
+  it('a kind no detector reports passes with a note; readiness without a kernel passes with a note', async () => {
+    const a = activities(path.join(tmp, 'none.log'));
+    const r = await a.verifyDetector({ evidence: { ...evidence, kind: 'model_corruption_unknown' }, since: 0 });
+    assert.equal(r.ok, true);
+    assert.match(r.output, /no detector reports/);
+    const ready = await a.verifyReadiness({ kernel: null });
+    assert.equal(ready.ok, true);
+    assert.match(ready.output, /no kernel/);
   });
 });
