@@ -11,6 +11,7 @@ import { createIncidentActivities } from './incidents';
 import { createKernelActivities } from './kernels';
 import { createPlaybookActivities } from './playbooks';
 import { createPreflightActivities, type PreflightDeps } from './preflight';
+import { createVerificationActivities } from './verification';
 
 export interface ActivityDeps extends PreflightDeps {
   pm: ProcessManager;
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDeps) {
     async chooseRemedy(task: { evidence: Evidence }): Promise<RemedyChoice> {
       return choosePlaybook(task.evidence);
     },
+    ...createVerificationActivities(deps),
   };
 }
 

@@ -45,6 +45,25 @@ export interface VerificationInput {
   root?: string;
   /** Which checks; default config `incidents.verification.checks`. */
   checks?: VerificationCheckName[];
+  /**
+   * The task queues the checks run on: readiness and detector on the healing workers', the project
+   * checks on the coding agent's. Default: the healing worker's config (`temporal.taskQueues`), read
+   * by the workflow's first (local) activity with the checks and their timeout.
+   */
+  taskQueues?: VerificationTaskQueues;
+}
+
+export interface VerificationTaskQueues {
+  healing: string;
+  codingAgent: string;
+}
+
+/** What the workflow's first local activity reads from the healing worker's config. */
+export interface VerificationSettings {
+  checks: VerificationCheckName[];
+  /** `incidents.verification.checkTimeoutMs`: the longest one project check may run. */
+  checkTimeoutMs: number;
+  taskQueues: VerificationTaskQueues;
 }
 
 export interface VerificationCheckReport {

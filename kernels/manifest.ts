@@ -25,6 +25,12 @@ export interface KernelManifest<N extends string = string, S extends z.ZodRawSha
    * `temporal.taskQueues.<taskQueue>`, with `workers.<replicas>.replicas` of them.
    */
   worker?: { process: string; entry: string; taskQueue: 'healing' | 'codingAgent'; replicas: 'healing' | 'codingAgent' };
+  /**
+   * Its own unit tests, as paths of test sources from the project root (`test/unit/….test.ts`):
+   * what the verification workflow's `tests` check runs (compiled, from `dist/`) for a remedy of
+   * this kernel, beside the tests that import a changed file (activities/verification.ts).
+   */
+  tests?: readonly string[];
 }
 
 /** Keeps the literal name and the config shape's types. */

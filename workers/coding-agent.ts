@@ -1,7 +1,8 @@
 /**
  * The coding-agent worker: polls its own task queue, where unknown failures are turned into
- * proposed fixes by its fixers. At start it loads the knowledge base and registers its fixers,
- * which is what its readiness self-test reads ("fixers available", "knowledge loaded").
+ * proposed fixes by its fixers, and where the verification workflow runs its project checks (tests,
+ * lint, types). At start it loads the knowledge base and registers its fixers, which is what its
+ * readiness self-test reads ("fixers available", "knowledge loaded").
  */
 // First: a spare must catch its promotion signal before the slow requires below.
 import './standby';
@@ -17,6 +18,7 @@ interface RemedyTask {
   evidence: Evidence;
   diagnostics: unknown;
 }
+import { createProjectCheckActivities } from '../activities/verification';
 import { runWorker, type WorkerContext } from './run-worker';
 
 let fixers: Fixers | undefined;
@@ -41,6 +43,8 @@ runWorker({
       async chooseRemedy(task: RemedyTask): Promise<RemedyChoice> {
         return choosePlaybook(task.evidence);
       },
+      // The verification workflow's project checks (tests, lint, types), run here, one at a time.
+      ...createProjectCheckActivities(ctx),
     };
   },
   onStart: async (ctx) => {

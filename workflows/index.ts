@@ -7,5 +7,6 @@ export { preflightWorkflow } from './preflight';
 export { bootWorkflow } from './boot';
 export { controlPlaneWorkflow } from './control-plane';
 export { playbookWorkflow } from './playbook';
+export { verificationWorkflow } from './verification';
 export { noopActivitiesWorkflow } from './bench';
 export { incidentWorkflow } from './incident';

@@ -83,3 +83,42 @@ export const joinRunActivity: ActivityOptions = {
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
 };
+
+/**
+ * The workflow's first activity (local, on the healing worker that runs it): reads the checks and
+ * the task queues from that worker's config — a few field reads, so short and retried quickly.
+ */
+export const verificationSettingsActivity: LocalActivityOptions = {
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '100 milliseconds', backoffCoefficient: 2, maximumAttempts: 5 },
+};
+
+/**
+ * Verification's cheap checks on the healing queue: the readiness self-test (which waits up to
+ * 5 s in the activity, READINESS_WAIT_MS) and the detector check (a 1.5 s observation window, then
+ * one detector round). A failed check is a result, not an error: what retries here is an attempt
+ * that could not run (a worker killed mid-check, found by the 10 s heartbeat timeout).
+ */
+export const verificationCheckActivity: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+};
+
+/**
+ * A project check (tests, lint, types) on the coding agent's queue. The command itself is killed
+ * after `checkTimeoutMs` (config `incidents.verification.checkTimeoutMs`, enforced in the
+ * activity); start-to-close leaves room for waiting behind up to three other checks in that
+ * worker's one-at-a-time queue. The heartbeat (every second, also while waiting) finds a killed
+ * coding-agent worker within 30 s; schedule-to-start fails the check after 2 minutes without a
+ * coding-agent worker (it is an optional kernel) instead of leaving the incident waiting. A failed
+ * check is a result; an attempt that could not run is tried once more.
+ */
+export function projectCheckActivity(checkTimeoutMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: checkTimeoutMs * 4 + 30_000,
+    scheduleToStartTimeout: '2 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 2 },
+  };
+}

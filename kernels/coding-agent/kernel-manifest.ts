@@ -9,4 +9,5 @@ export const codingAgentManifest = defineKernel({
   config: {},
   busUser: 'coding_agent',
   worker: { process: 'coding-agent', entry: 'coding-agent.js', taskQueue: 'codingAgent', replicas: 'codingAgent' },
+  tests: ['test/unit/signatures.test.ts', 'test/unit/signatures-cli.test.ts'],
 });

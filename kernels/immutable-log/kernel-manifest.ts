@@ -15,4 +15,5 @@ export const immutableLogManifest = defineKernel({
     minFreeDiskMb: z.number().int().min(0).default(256).describe('Readiness: free space required in the log directory'),
   },
   busUser: 'immutable_log',
+  tests: ['test/unit/immutable-log.test.ts', 'test/unit/log-integrity-detector.test.ts'],
 });

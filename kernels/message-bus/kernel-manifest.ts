@@ -11,4 +11,5 @@ export const messageBusManifest = defineKernel({
     aclPolicy: z.string().optional().describe('ACL policy YAML; default kernels/message-bus/acl-policy.yaml'),
   },
   busUser: null,
+  tests: ['test/unit/message-bus.test.ts'],
 });

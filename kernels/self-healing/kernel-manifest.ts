@@ -12,4 +12,14 @@ export const selfHealingManifest = defineKernel({
   config: {},
   busUser: 'self_healing',
   worker: { process: 'healing', entry: 'healing.js', taskQueue: 'healing', replicas: 'healing' },
+  tests: [
+    'test/unit/detectors.test.ts',
+    'test/unit/dispatcher.test.ts',
+    'test/unit/playbook-loader.test.ts',
+    'test/unit/playbook-template.test.ts',
+    'test/unit/actions.test.ts',
+    'test/unit/actions-paths.test.ts',
+    'test/unit/actions-snapshots.test.ts',
+    'test/unit/process-manager.test.ts',
+  ],
 });

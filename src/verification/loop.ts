@@ -3,6 +3,9 @@
  * one shell command per check (tests, lint, types) in the target directory, each with a timeout,
  * and reports per check. The coding-agent issue fills this seam with targeted tests and its own
  * commands; callers pass `commands` (from a parameter or configuration) to override the defaults.
+ *
+ * {@link runCommand} is the one command runner underneath (own process group, timeout, abort,
+ * bounded output); the verification workflow's project checks (activities/verification.ts) use it too.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -57,7 +60,7 @@ export interface VerificationReport {
 /** The loop was aborted (the activity was cancelled): its report would be partial. */
 export class VerificationAbortedError extends Error {
   override name = 'VerificationAbortedError';
-  constructor(readonly check: VerificationCheck) {
+  constructor(readonly check: string) {
     super(`verification aborted while running ${check}`);
   }
 }
@@ -69,20 +72,88 @@ export async function runVerification(options: VerificationOptions = {}): Promis
   const results: VerificationResult[] = [];
   for (const check of options.checks ?? VERIFICATION_CHECKS) {
     if (options.signal?.aborted) throw new VerificationAbortedError(check);
-    results.push(await runCheck(check, commands[check], target, options));
+    const command = commands[check];
+    const r = await runCommand(command, {
+      cwd: target,
+      name: check,
+      timeoutMs: options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+      signal: options.signal,
+      onProgress: () => options.onProgress?.(check),
+      outputBytes: DETAIL_CHARS,
+    });
+    const status = r.timedOut ? `timed out after ${r.timeoutMs} ms` : `exit ${r.exitCode}`;
+    const tail = r.output.trim();
+    results.push({
+      check,
+      ok: r.ok,
+      detail: `${command}: ${status} in ${r.ms} ms${r.ok || !tail ? '' : `\n${tail}`}`,
+      command,
+      exitCode: r.exitCode,
+      ms: r.ms,
+      timedOut: r.timedOut,
+    });
   }
   return { ok: results.every((r) => r.ok), target, results };
 }
 
-function runCheck(check: VerificationCheck, command: string, cwd: string, options: VerificationOptions): Promise<VerificationResult> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
+export interface RunCommandOptions {
+  cwd: string;
+  timeoutMs: number;
+  /** Names the command in a {@link VerificationAbortedError}. @default the command */
+  name?: string;
+  /** Added to the process's environment. */
+  env?: Record<string, string>;
+  /** Kills the command's whole process group; the run then rejects with {@link VerificationAbortedError}. */
+  signal?: AbortSignal;
+  /** Called about once a second while the command runs, e.g. to heartbeat. */
+  onProgress?: () => void;
+  /** How much of the output (stdout and stderr interleaved) to keep: its end. @default 4096 */
+  outputBytes?: number;
+}
+
+export interface CommandResult {
+  /** Exit 0 within the timeout. */
+  ok: boolean;
+  /** The command as shown to people (an argv is joined with spaces). */
+  command: string;
+  /** Null when a signal ended it (a timeout's SIGKILL). */
+  exitCode: number | null;
+  /** The end of its output, at most `outputBytes` bytes. */
+  output: string;
+  ms: number;
+  timedOut: boolean;
+  timeoutMs: number;
+}
+
+/** The last `bytes` bytes of `text` (a cut multi-byte character at the start is dropped). */
+export function tailBytes(text: string, bytes: number): string {
+  const buf = Buffer.from(text);
+  if (buf.length <= bytes) return text;
+  return buf.subarray(buf.length - bytes).toString('utf8').replace(/^\uFFFD+/, '');
+}
+
+/**
+ * Runs one command — a shell command line (a string, run with `sh -c`) or an argv (no shell) — in
+ * its own process group, so a timeout or an abort stops it and everything it started, and keeps
+ * the end of its output.
+ */
+export function runCommand(cmd: string | readonly string[], options: RunCommandOptions): Promise<CommandResult> {
+  const command = typeof cmd === 'string' ? cmd : cmd.join(' ');
+  const [file, args] = typeof cmd === 'string' ? ['sh', ['-c', cmd]] : [cmd[0]!, cmd.slice(1)];
+  const keepBytes = options.outputBytes ?? 4096;
+  const { timeoutMs } = options;
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    // Own process group, so a timeout or an abort stops the command and everything it started.
-    const child = spawn('sh', ['-c', command], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ? { ...process.env, ...options.env } : process.env,
+    });
     let output = '';
+    // Kept in characters while running (cheap), cut to bytes at the end.
     const keep = (d: Buffer): void => {
-      output = (output + d.toString()).slice(-DETAIL_CHARS);
+      output = (output + d.toString()).slice(-keepBytes);
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
@@ -98,7 +169,7 @@ function runCheck(check: VerificationCheck, command: string, cwd: string, option
       timedOut = true;
       killGroup();
     }, timeoutMs);
-    const progress = setInterval(() => options.onProgress?.(check), 1_000);
+    const progress = setInterval(() => options.onProgress?.(), 1_000);
     const onAbort = (): void => killGroup();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const done = (): void => {
@@ -112,20 +183,8 @@ function runCheck(check: VerificationCheck, command: string, cwd: string, option
     });
     child.once('close', (code) => {
       done();
-      if (options.signal?.aborted) return reject(new VerificationAbortedError(check));
-      const ms = Date.now() - started;
-      const ok = code === 0 && !timedOut;
-      const status = timedOut ? `timed out after ${timeoutMs} ms` : `exit ${code}`;
-      const tail = output.trim();
-      resolve({
-        check,
-        ok,
-        detail: `${command}: ${status} in ${ms} ms${ok || !tail ? '' : `\n${tail}`}`,
-        command,
-        exitCode: code,
-        ms,
-        timedOut,
-      });
+      if (options.signal?.aborted) return reject(new VerificationAbortedError(options.name ?? command));
+      resolve({ ok: code === 0 && !timedOut, command, exitCode: code, output: tailBytes(output, keepBytes), ms: Date.now() - started, timedOut, timeoutMs });
     });
   });
 }

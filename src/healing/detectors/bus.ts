@@ -20,7 +20,7 @@ import { defineDetector, type Finding } from './types';
 
 /** How far back the first look reads: what was refused while this replica started still counts. */
 const FIRST_LOOK_BYTES = 1024 * 1024;
-const FIRST_LOOK_MS = 120_000;
+export const FIRST_LOOK_MS = 120_000;
 /** When this replica's process loaded the detectors: its first look keeps lines from shortly before. */
 const LOADED_AT = Date.now();
 
@@ -100,12 +100,14 @@ export const aclViolations = defineDetector({
     for (const { text: line, offset } of tail.read(file)) {
       const v = parseViolation(line);
       if (!v || v.user === PROBE_USER) continue;
+      const at = lineTime(line);
       out.push({
         kind: 'acl_violation',
         kernel: 'message_bus',
         process: 'bus',
-        key: `${offset}@${lineTime(line) ?? 0}`,
+        key: `${offset}@${at ?? 0}`,
         event: true,
+        ...(at === null ? {} : { at }),
         detail: `ACL violation: ${v.user} -> ${v.subject} (${v.op} refused by the bus)`,
         // The bus's own line: signed with its pid, time, address and client id masked.
         text: v.line,

@@ -50,6 +50,11 @@ export interface Finding<K extends EvidenceKind = EvidenceKind> {
   data?: Record<string, unknown>;
   /** A one-off event rather than a condition (see the module comment). */
   event?: boolean;
+  /**
+   * When an event happened (epoch ms), when the detector knows it (a bus log line's time): the
+   * verification workflow's detector check counts only events after the remedy finished.
+   */
+  at?: number;
 }
 
 export interface Detector<C extends DetectorConfig = DetectorConfig, S = unknown, K extends EvidenceKind = EvidenceKind> {

@@ -1,0 +1,327 @@
+/**
+ * The verification workflow's checks (contracts/verification.ts). Every one only reads or runs a
+ * check — nothing here writes state a retry could double — so each is idempotent: running it again
+ * reports what holds then.
+ *
+ *  - On the healing task queue (`createVerificationActivities`, in `createActivities`):
+ *    `verificationSettings` (the workflow's first, local, activity), `verifyReadiness` and
+ *    `verifyDetector`.
+ *  - On the coding agent's task queue (`createProjectCheckActivities`, workers/coding-agent.ts):
+ *    `runProjectCheck` — the targeted mocha tests, eslint, `tsc --noEmit`, run for real, one at a
+ *    time per process (they are CPU-heavy: two at once on a 2-core machine slow both and the
+ *    workers beside them).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Mutex } from 'async-mutex';
+import type { Logger } from 'pino';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { LoadedConfig } from '../src/config/load';
+import { VERIFICATION_CHECK_NAMES, type VerificationCheckName, type VerificationCheckReport, type VerificationSettings, type VerifiedEvidence } from '../contracts/verification';
+import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery } from '../contracts/control-plane';
+import { KERNELS } from '../kernels/registry';
+import { isKernelName, type KernelName } from '../src/domain/kernels';
+import { DETECTORS, latencySpikes, type AnyDetector, type DetectorContext, type Finding } from '../src/healing/detectors';
+import { FIRST_LOOK_MS, LogTail } from '../src/healing/detectors/bus';
+import { controlPlane, procState } from '../src/healing/detectors/control-plane';
+import { settingsOf } from '../src/healing/detectors/loop';
+import { withDeadline } from '../src/deadline';
+import { logger } from '../src/log';
+import { REPO_ROOT } from '../src/stack/tools';
+import { runCommand, tailBytes, VerificationAbortedError } from '../src/verification/loop';
+import { extraTestsDirOf, selectTests } from '../src/verification/targets';
+import { activityContext, heartbeat, heartbeatWhile, sleepOrCancel } from './actions/context';
+import { createKernelActivities, type KernelActivityDeps } from './kernels';
+
+/** The most of a check's output a report keeps: its end, where the errors are. */
+export const CHECK_OUTPUT_BYTES = 4096;
+/**
+ * How long `verifyReadiness` re-runs the self-test inside its activity (every 30 ms) before it
+ * reports a failure: a remedy that restarted a process leaves it a few hundred ms to come up.
+ */
+export const READINESS_WAIT_MS = 5_000;
+/**
+ * The observation window of an event detector: how long after the remedy the detector check waits
+ * before it looks, so an event that recurs (a client still publishing where it may not) has time to
+ * show in the bus log. Config-free: a refused publish is logged within milliseconds, and a client
+ * retrying slower than this is not caught (the next occurrence opens a new incident).
+ */
+export const EVENT_OBSERVATION_MS = 1_500;
+/** Kinds whose detector reports events (`event: true`), not conditions: the check waits its window and counts only events after the remedy. */
+export const EVENT_KINDS: readonly string[] = ['acl_violation'];
+/** Kinds checked with the kernel's own probes: every process alive, its liveness probe healthy, its self-test passing. */
+export const PROCESS_KINDS: readonly string[] = ['exited', 'liveness_failed', 'not_ready', 'heartbeat_missed'];
+/** How long a control-plane check waits for the status query's answer. */
+const STATUS_QUERY_MS = 5_000;
+
+export interface VerificationActivityDeps extends KernelActivityDeps {
+  log?: Logger;
+}
+
+interface CheckResultText {
+  ok: boolean;
+  command: string;
+  output: string;
+}
+
+/** Runs an in-process check and reports it in the contract's shape (no exit code: nothing was spawned). */
+async function timed(name: VerificationCheckName, fn: () => Promise<CheckResultText>): Promise<VerificationCheckReport> {
+  const startedAt = new Date();
+  const r = await heartbeatWhile(fn());
+  return { name, ok: r.ok, command: r.command, exitCode: null, output: tailBytes(r.output, CHECK_OUTPUT_BYTES), ms: Date.now() - startedAt.getTime(), startedAt: startedAt.toISOString() };
+}
+
+const sameKernel = (f: Finding, e: VerifiedEvidence): boolean => (f.kernel ?? null) === e.kernel;
+
+export function createVerificationActivities(deps: VerificationActivityDeps) {
+  const { config } = deps;
+  const kernels = createKernelActivities(deps);
+  const ctx: DetectorContext = { ...deps, log: deps.log ?? logger.child({ activities: 'verification' }) };
+  const checks = verificationChecks(ctx, kernels.kernelReadiness);
+  return {
+    /** Read-only: what the workflow needs from this worker's config (checks, their timeout, the task queues). */
+    async verificationSettings(): Promise<VerificationSettings> {
+      const v = config.incidents.verification;
+      return {
+        checks: VERIFICATION_CHECK_NAMES.filter((c) => v.checks.includes(c)),
+        checkTimeoutMs: v.checkTimeoutMs,
+        taskQueues: { healing: config.temporal.taskQueues.healing, codingAgent: config.temporal.taskQueues.codingAgent },
+      };
+    },
+
+    /** Read-only apart from the log's own probe entry: the kernel's real self-test, awaited up to READINESS_WAIT_MS. */
+    async verifyReadiness({ kernel }: { kernel: string | null }): Promise<VerificationCheckReport> {
+      return timed('readiness', async () => {
+        if (!kernel) return { ok: true, command: 'self-test (none)', output: 'no kernel concerned: nothing to self-test' };
+        return checks.readiness(kernel);
+      });
+    },
+
+    /**
+     * Read-only: runs the detector(s) of the evidence's kind once, with a fresh state, and checks
+     * that none reproduces its condition (same kind and kernel, i.e. the same signature; for an
+     * event, one after `since`). Kinds without a periodic detector use the kernel's probes or the
+     * control plane (see `byKind`).
+     */
+    async verifyDetector({ evidence, since }: { evidence: VerifiedEvidence; since: number }): Promise<VerificationCheckReport> {
+      return timed('detector', () => checks.detector(evidence, since));
+    },
+  };
+}
+
+function verificationChecks(ctx: DetectorContext, kernelReadiness: ReturnType<typeof createKernelActivities>['kernelReadiness']) {
+  const { config, pm } = ctx;
+
+  const readiness = async (kernel: string): Promise<CheckResultText> => {
+    const r = await kernelReadiness(kernel, { waitMs: READINESS_WAIT_MS });
+    const lines = r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.detail ? `: ${c.detail}` : ''}`);
+    return { ok: r.ready, command: `self-test ${kernel}`, output: [`${kernel} ${r.ready ? 'ready' : 'not ready'} after ${r.polls ?? 1} self-test(s)`, ...lines].join('\n') };
+  };
+
+  /** exited, liveness_failed, not_ready, heartbeat_missed: every process alive and answering its probe, then the self-test. */
+  const processes = async (kernel: KernelName): Promise<CheckResultText> => {
+    const def = KERNELS[kernel];
+    const lines: string[] = [];
+    let ok = true;
+    for (const p of def.processes(config)) {
+      const h = pm.isAlive(p) ? await def.liveness({ config, pm }, p, config.kernels[kernel].liveness.timeoutMs) : { healthy: false, detail: 'not running' };
+      ok &&= h.healthy;
+      lines.push(`${h.healthy ? 'ok  ' : 'FAIL'} ${p}: ${h.detail}`);
+    }
+    const r = await readiness(kernel);
+    return { ok: ok && r.ok, command: `liveness probes and self-test ${kernel}`, output: [...lines, r.output].join('\n') };
+  };
+
+  /** Any other kind: its periodic detector(s), one round with a fresh state. */
+  const periodic = async (e: VerifiedEvidence, since: number, detectors: readonly AnyDetector[]): Promise<CheckResultText> => {
+    const event = EVENT_KINDS.includes(e.kind);
+    if (event) await sleepOrCancel(Math.max(0, since + EVENT_OBSERVATION_MS - Date.now()));
+    const lines: string[] = [];
+    let ok = true;
+    for (const d of detectors) {
+      let state = d.createState();
+      // A fresh log tail keeps, on its first look, only lines from shortly before it was made: make it keep those since the remedy.
+      if (state instanceof LogTail) state = new LogTail(since + FIRST_LOOK_MS);
+      let findings: Finding[];
+      try {
+        findings = await d.check(ctx, settingsOf(config, d), state);
+      } finally {
+        await d.close?.(state);
+      }
+      const same = findings.filter((f) => f.kind === e.kind && sameKernel(f, e) && (!event || f.at === undefined || f.at > since));
+      ok &&= same.length === 0;
+      lines.push(same.length === 0 ? `${d.name}: no ${e.kind} for ${e.kernel ?? '-'}${event ? ` after ${new Date(since).toISOString()}` : ''}` : `${d.name}: ${same.length} finding(s) reproduce it`, ...same.slice(0, 20).map((f) => `  ${f.detail}`));
+    }
+    return { ok, command: `detector ${detectors.map((d) => d.name).join(', ')} (one round, fresh state)`, output: lines.join('\n') };
+  };
+
+  /** Which check stands for the detector of each kind. */
+  const byKind = async (e: VerifiedEvidence, since: number): Promise<CheckResultText> => {
+    const kernel = e.kernel && isKernelName(e.kernel) ? e.kernel : null;
+    if (PROCESS_KINDS.includes(e.kind)) return kernel ? processes(kernel) : { ok: true, command: 'probes (none)', output: `${e.kind} without a kernel: nothing to probe` };
+    if (e.kind === 'latency_spike') return kernel ? latencyCheck(ctx, kernel) : { ok: true, command: 'latency probes (none)', output: 'latency_spike without a kernel: nothing to probe' };
+    if (['control_plane_lost', 'crash_loop', 'control_plane_deadlock'].includes(e.kind)) return controlPlaneCheck(ctx, e);
+    const detectors = DETECTORS.filter((d) => (d.kinds as readonly string[]).includes(e.kind));
+    if (detectors.length > 0) return periodic(e, since, detectors);
+    return { ok: true, command: 'detector (none)', output: `no detector reports ${e.kind}: not verified beyond the readiness check` };
+  };
+
+  return {
+    readiness,
+    detector: byKind,
+  };
+}
+
+/** latency_spike: the detector's own rule (`samples` slow probes in a row) over fresh probes of each process. */
+async function latencyCheck({ config, pm }: DetectorContext, kernel: KernelName): Promise<CheckResultText> {
+  const settings = settingsOf(config, latencySpikes as unknown as AnyDetector) as { thresholdMs: number; samples: number };
+  const state = latencySpikes.createState();
+  const def = KERNELS[kernel];
+  const lines: string[] = [];
+  for (const p of def.processes(config)) {
+    const pid = pm.pid(p);
+    if (pid === null) continue;
+    for (let i = 0; i < settings.samples; i++) {
+      const started = Date.now();
+      const h = await def.liveness({ config, pm }, p, config.kernels[kernel].liveness.timeoutMs);
+      const ms = Date.now() - started;
+      const f = h.healthy ? latencySpikes.observe(state, settings, { kernel, process: p, pid, ms, at: Date.now() }) : null;
+      lines.push(`${p} probe ${i + 1}: ${h.healthy ? `${ms} ms` : `failed: ${h.detail}`}`);
+      if (f) return { ok: false, command: `latency probes ${kernel}`, output: [...lines, f.detail].join('\n') };
+    }
+  }
+  return { ok: true, command: `latency probes ${kernel}`, output: [...lines, `no ${settings.samples} probes in a row at or over ${settings.thresholdMs} ms`].join('\n') };
+}
+
+/** control_plane_lost, crash_loop, control_plane_deadlock: the control plane runs and answers, and says the kernel is not in a crash loop. */
+async function controlPlaneCheck({ config, pm, temporal }: DetectorContext, e: VerifiedEvidence): Promise<CheckResultText> {
+  const command = `describe and query ${CONTROL_PLANE_WORKFLOW_ID}`;
+  const handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { ok: false, command, output: `${CONTROL_PLANE_WORKFLOW_ID} does not exist` };
+    throw err;
+  }
+  if (status !== 'RUNNING') return { ok: false, command, output: `${CONTROL_PLANE_WORKFLOW_ID} is ${status}` };
+  if (e.kind === 'control_plane_lost') return { ok: true, command, output: `${CONTROL_PLANE_WORKFLOW_ID} is RUNNING` };
+  const queryMs = (settingsOf(config, controlPlane) as { queryTimeoutMs?: number }).queryTimeoutMs ?? STATUS_QUERY_MS;
+  let cp;
+  try {
+    cp = await withDeadline(handle.query(getControlPlaneStatusQuery), queryMs);
+  } catch (err) {
+    return { ok: false, command, output: `the status query was not answered in ${queryMs} ms: ${(err as Error).message}` };
+  }
+  const rec = e.kernel ? cp.kernels[e.kernel] : undefined;
+  if (e.kind === 'crash_loop' && rec?.crashLoop) return { ok: false, command, output: `${e.kernel} is still in a crash loop: ${rec.recentRestarts.length} restarts in the window` };
+  if (e.kind === 'control_plane_deadlock' && e.kernel && isKernelName(e.kernel)) {
+    const stuck = KERNELS[e.kernel].processes(config).find((p) => ['T', 't', 'D'].includes(procState(pm.pid(p)) ?? ''));
+    if (stuck) return { ok: false, command, output: `${stuck} is still stopped or in uninterruptible I/O (${rec?.state ?? 'unknown state'})` };
+  }
+  return { ok: true, command, output: `RUNNING, status answered${rec ? `; ${e.kernel}: ${rec.state}${rec.crashLoop ? ', crash loop' : ''}` : ''}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Project checks, on the coding agent's task queue.
+
+export type ProjectCheckName = 'tests' | 'lint' | 'types';
+
+export interface ProjectCheckInput {
+  name: ProjectCheckName;
+  kernel: string | null;
+  /** Relative to the root. */
+  changedFiles: string[];
+  /** Where the checks run; relative paths are taken from the project root. @default the project root */
+  root?: string;
+}
+
+/** One project check at a time in this process (see the module comment); shared by every factory instance. */
+const projectCheckQueue = new Mutex();
+
+interface Plan {
+  argv: string[];
+  /** Said before the command's output (what was selected, what is missing). */
+  note: string;
+  /** False when the plan already knows the check fails (a selected test is not compiled). */
+  planOk: boolean;
+}
+
+/** A binary of the root's node_modules, or of this installation's when the root has none (a scratch copy). */
+function bin(root: string, name: string): string {
+  const own = path.join(root, 'node_modules', '.bin', name);
+  return existsSync(own) ? own : path.join(REPO_ROOT, 'node_modules', '.bin', name);
+}
+
+/** What a project check runs; null when there is nothing to run (no targeted tests). */
+export function planProjectCheck(config: LoadedConfig, input: ProjectCheckInput, root: string): Plan | { none: string } {
+  const { name, kernel, changedFiles } = input;
+  if (name === 'tests') {
+    const sel = selectTests({ root, kernel, changedFiles, extraTestsDir: extraTestsDirOf(config) });
+    if (sel.files.length === 0 && sel.missing.length === 0) return { none: `no targeted tests for kernel ${kernel ?? '-'} and changed files [${changedFiles.join(', ')}]` };
+    const note = [
+      `tests: ${sel.sources.join(', ') || 'none'}${sel.extra.length ? `; extra: ${sel.extra.join(', ')}` : ''}`,
+      ...(sel.missing.length ? [`not compiled (npm run build first): ${sel.missing.join(', ')}`] : []),
+    ].join('\n');
+    if (sel.files.length === 0) return { argv: ['true'], note, planOk: false };
+    return { argv: ['node', bin(root, 'mocha'), '--no-config', '--exit', '--timeout', '60000', ...sel.files], note, planOk: sel.missing.length === 0 };
+  }
+  if (name === 'lint') {
+    const files = changedFiles.filter((f) => /\.(ts|js|mjs|cjs)$/.test(f) && existsSync(path.resolve(root, f)));
+    const kernelDir = kernel ? `kernels/${kernel.replace(/_/g, '-')}/` : null;
+    const targets = files.length > 0 ? files : kernelDir && existsSync(path.join(root, kernelDir)) ? [kernelDir] : ['.'];
+    return { argv: ['node', bin(root, 'eslint'), ...targets], note: '', planOk: true };
+  }
+  const dir = path.join(config.stateDir, 'verification');
+  mkdirSync(dir, { recursive: true });
+  // One build-info file per root: a scratch copy's would otherwise invalidate the project's.
+  const info = path.resolve(root) === REPO_ROOT ? 'tsconfig.tsbuildinfo' : `tsconfig-${Buffer.from(path.resolve(root)).toString('base64url').slice(-24)}.tsbuildinfo`;
+  return { argv: ['node', bin(root, 'tsc'), '--noEmit', '--incremental', '--tsBuildInfoFile', path.join(dir, info), '-p', 'tsconfig.json'], note: '', planOk: true };
+}
+
+export function createProjectCheckActivities({ config }: { config: LoadedConfig }) {
+  return {
+    /**
+     * Runs one project check for real in the root (tests, lint or types) and reports it. Only runs
+     * checks (tsc writes nothing but its build-info file under the state dir): idempotent.
+     * Waits its turn behind the other project checks of this process, heartbeating meanwhile.
+     */
+    async runProjectCheck(input: ProjectCheckInput): Promise<VerificationCheckReport> {
+      const ctx = activityContext();
+      const root = path.resolve(REPO_ROOT, input.root ?? '.');
+      let waiting = true;
+      const beat = setInterval(() => heartbeat({ check: input.name, waiting }), 1_000);
+      try {
+        return await projectCheckQueue.runExclusive(async () => {
+          waiting = false;
+          if (ctx?.cancellationSignal.aborted) await ctx.cancelled;
+          const startedAt = new Date();
+          const plan = planProjectCheck(config, input, root);
+          const report = (ok: boolean, command: string, exitCode: number | null, output: string): VerificationCheckReport => ({
+            name: input.name, ok, command, exitCode, output: tailBytes(output, CHECK_OUTPUT_BYTES), ms: Date.now() - startedAt.getTime(), startedAt: startedAt.toISOString(),
+          });
+          if ('none' in plan) return report(true, '', null, plan.none);
+          const r = await runCommand(plan.argv, {
+            cwd: root,
+            timeoutMs: config.incidents.verification.checkTimeoutMs,
+            name: input.name,
+            env: { LAYER1_TEST_STACK: 'off' },
+            signal: ctx?.cancellationSignal,
+            outputBytes: CHECK_OUTPUT_BYTES,
+          });
+          const status = r.timedOut ? `timed out after ${r.timeoutMs} ms` : `exit ${r.exitCode}`;
+          return report(r.ok && plan.planOk, r.command, r.exitCode, [plan.note, r.output.trimEnd(), `${status} in ${r.ms} ms`].filter(Boolean).join('\n'));
+        });
+      } catch (err) {
+        // Cancelled: surface the SDK's cancellation, not our abort.
+        if (err instanceof VerificationAbortedError && ctx) await ctx.cancelled;
+        throw err;
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}
+
+export type VerificationActivities = ReturnType<typeof createVerificationActivities>;
+export type ProjectCheckActivities = ReturnType<typeof createProjectCheckActivities>;
