@@ -1,61 +1,71 @@
 /**
- * The knowledge base: one document per error signature in the store (`knowledge_base`, `_id` = the
- * signature, so there is never more than one), holding what was seen of it and how its remedies
+ * The knowledge base: one entry per error signature — what was seen of it and how its remedies
  * fared. The incident workflow's activities write it; `layer1 kb` reads it.
  *
- * FerretDB v1 has no transactions and no pipeline updates, and both healing replicas may report
- * the same thing, so every write is idempotent and safe when raced:
+ * FerretDB v1 (on SQLite) applies an update by reading the document and writing it back, with
+ * nothing in between to stop another update: concurrent updates of one document lose each other's
+ * changes — `$inc` included, and so a compare-and-set on a version field too (measured on the
+ * embedded FerretDB 1.24: 50 concurrent `$inc` of one counter left it at 6 or 7; 20 concurrent
+ * compare-and-sets on one version all but a few "won"). What it does
+ * keep is the unique `_id`: of concurrent inserts of one `_id`, exactly one succeeds. So every
+ * fact is a document of its own, inserted once under an id that names it, and the entry is derived
+ * from them:
  *
- * - `observe` counts each piece of evidence once: the conditional update's filter
- *   `{ _id, seenEvidence: { $ne: evidenceId } }` matches only while that id is not in the bounded
- *   `seenEvidence` array the same update pushes it to. A missing document is first created with
- *   `$setOnInsert` alone (an upsert that changes nothing when it exists), then the conditional
- *   update runs again; a crash in between leaves an entry with nothing counted, which the next
- *   report of the evidence counts.
- * - `recordOutcome` and `setAutoApply` are compare-and-set on `version`: read, compute, write with
- *   `{ _id, version }` in the filter, read again on a lost race. `recordOutcome` is idempotent on
- *   the outcome id (bounded `outcomeIds`), written in the same update as the counters.
- * - `confidence` and `autoApply` are derived: recomputed from the counters (and the current
- *   settings) on every write and every read, so a stored value is never trusted.
+ * - `knowledge_base_events`: `obs:<signature>:<evidence id>` per piece of evidence (both replicas
+ *   reporting it insert the same id: counted once), `out:<signature>:<outcome id>` per verified
+ *   remedy outcome (recorded once), `switch:<signature>:<time>:<nonce>` per operator switch (the
+ *   newest wins).
+ * - `knowledge_base` (`_id` = the signature): the entry as last derived, written after each event
+ *   (a materialised view for readers of the collection). Two writers racing may leave it one event
+ *   behind; the next write repairs it, and `get`/`list` always derive the entry from the events, so
+ *   a crash between the insert and the view's write loses nothing either.
+ *
+ * `confidence` and `autoApply` are recomputed from the counters and the current settings on every
+ * derivation, never trusted from storage.
  */
+import { randomUUID } from 'node:crypto';
 import { MongoServerError, type Collection, type Db } from 'mongodb';
-import { KNOWLEDGE_BASE_COLLECTION } from '../clients/collections';
+import { KNOWLEDGE_BASE_COLLECTION, KNOWLEDGE_BASE_EVENTS_COLLECTION } from '../clients/collections';
 import { autoApplyOf, confidenceOf, type KnowledgeSettings } from './confidence';
-import { KnowledgeConflictError, UnknownSignatureError } from './errors';
+import { UnknownSignatureError } from './errors';
 import type { KnowledgeEntry, KnowledgeRemedy, RemedyOutcome } from './types';
 
-/** Evidence ids remembered per entry: a replica's duplicate report arrives well within these. */
-export const SEEN_EVIDENCE_KEPT = 500;
-/** Outcome ids remembered per entry (one per remedy attempt of an incident). */
-export const OUTCOME_IDS_KEPT = 500;
-/** Compare-and-set attempts before giving up: enough for tens of concurrent writers of one entry. */
-const CAS_ATTEMPTS = 60;
-
-/** What is stored: the entry, dates as dates, and the bookkeeping `layer1 kb` does not show. */
-export interface KnowledgeDoc {
+/** The stored view: the entry, dates as dates, `_id` the signature, and how many heals each mean is over. */
+export type KnowledgeDoc = Omit<KnowledgeEntry, 'signature' | 'firstSeen' | 'lastSeen'> & {
   _id: string;
+  firstSeen: Date;
+  lastSeen: Date;
+  healsKnown: number;
+  healsNew: number;
+  derivedAt: Date;
+};
+
+interface EventBase {
+  _id: string;
+  signature: string;
+  at: Date;
+}
+export interface ObservationEvent extends EventBase {
+  type: 'observation';
+  evidenceId: string;
   template: string;
   kernel: string | null;
   errorType: string;
-  examples: string[];
-  firstSeen: Date;
-  lastSeen: Date;
-  occurrences: number;
-  remedy: KnowledgeRemedy | null;
-  successes: number;
-  failures: number;
-  confidence: number;
-  autoApply: boolean;
-  manualOnly: boolean;
-  mtthKnownMs: number | null;
-  mtthNewMs: number | null;
-  /** How many heals each mean is over. */
-  healsKnown: number;
-  healsNew: number;
-  seenEvidence: string[];
-  outcomeIds: string[];
-  version: number;
+  text: string;
 }
+export interface OutcomeEvent extends EventBase {
+  type: 'outcome';
+  outcomeId: string;
+  ok: boolean;
+  remedy: KnowledgeRemedy;
+  timeToHealMs: number | null;
+  autoApplied: boolean;
+}
+export interface SwitchEvent extends EventBase {
+  type: 'switch';
+  autoApply: boolean;
+}
+export type KnowledgeEvent = ObservationEvent | OutcomeEvent | SwitchEvent;
 
 export interface Observation {
   /** The evidence's id: observing the same evidence again (the other replica's report) counts once. */
@@ -70,210 +80,199 @@ export interface Observation {
 }
 
 const toDate = (at: Date | string | number): Date => (at instanceof Date ? at : new Date(at));
+const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;
 
-function defaultsOf(o: Omit<Observation, 'evidenceId' | 'text'>): Omit<KnowledgeDoc, '_id'> {
-  const at = toDate(o.at);
-  return {
-    template: o.template,
-    kernel: o.kernel,
-    errorType: o.errorType,
-    examples: [],
-    firstSeen: at,
-    lastSeen: at,
-    occurrences: 0,
-    remedy: null,
-    successes: 0,
-    failures: 0,
-    confidence: 0,
-    autoApply: false,
-    manualOnly: false,
-    mtthKnownMs: null,
-    mtthNewMs: null,
-    healsKnown: 0,
-    healsNew: 0,
-    seenEvidence: [],
-    outcomeIds: [],
-    version: 0,
-  };
+/** What an entry is derived from: its observations (bounded: the count, the oldest, the newest), outcomes and newest switch. */
+export interface EntryFacts {
+  signature: string;
+  occurrences: number;
+  /** Oldest observation first. */
+  oldest: ObservationEvent | null;
+  /** The newest observations, newest first (at least `settings.examples` of them when there are). */
+  newest: ObservationEvent[];
+  outcomes: OutcomeEvent[];
+  lastSwitch: SwitchEvent | null;
 }
 
-const iso = (d: Date | string | undefined): string => (d instanceof Date ? d.toISOString() : d ?? new Date(0).toISOString());
+const byTime = (a: EventBase, b: EventBase): number => a.at.getTime() - b.at.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
+const mean = (xs: number[]): number | null => (xs.length ? Math.round(xs.reduce((s, x) => s + x, 0) / xs.length) : null);
 
-/** The entry as `layer1 kb` and the incident workflow see it, its derived fields recomputed. */
-export function entryOf(doc: KnowledgeDoc, settings: KnowledgeSettings): KnowledgeEntry {
-  const successes = doc.successes ?? 0;
-  const failures = doc.failures ?? 0;
-  const manualOnly = doc.manualOnly ?? false;
-  const remedy = doc.remedy ?? null;
+/** The entry the facts make (pure). */
+export function deriveEntry(facts: EntryFacts, settings: KnowledgeSettings): KnowledgeEntry & { healsKnown: number; healsNew: number } {
+  const outcomes = [...facts.outcomes].sort(byTime);
+  const healed = outcomes.filter((o) => o.ok);
+  const successes = healed.length;
+  const failures = outcomes.length - successes;
+  const remedy = healed.length ? healed[healed.length - 1].remedy : null;
+  const timed = healed.filter((o) => typeof o.timeToHealMs === 'number' && Number.isFinite(o.timeToHealMs));
+  const known = timed.filter((o) => o.autoApplied).map((o) => o.timeToHealMs as number);
+  const fresh = timed.filter((o) => !o.autoApplied).map((o) => o.timeToHealMs as number);
+  const manualOnly = facts.lastSwitch ? !facts.lastSwitch.autoApply : false;
+  const newest = facts.newest[0] ?? null;
+  const described = newest ?? facts.oldest;
+  const seen = [facts.oldest, ...facts.newest, ...outcomes].filter((e): e is NonNullable<typeof e> => e !== null).map((e) => e.at.getTime());
+  const iso = (t: number): string => new Date(Number.isFinite(t) ? t : 0).toISOString();
   return {
-    signature: doc._id,
-    template: doc.template ?? '',
-    kernel: doc.kernel ?? null,
-    errorType: doc.errorType ?? '',
-    examples: doc.examples ?? [],
-    firstSeen: iso(doc.firstSeen),
-    lastSeen: iso(doc.lastSeen),
-    occurrences: doc.occurrences ?? 0,
+    signature: facts.signature,
+    template: described?.template ?? '',
+    kernel: described?.kernel ?? null,
+    errorType: described?.errorType ?? '',
+    examples: facts.newest.slice(0, settings.examples).map((o) => o.text).reverse(),
+    firstSeen: iso(facts.oldest ? facts.oldest.at.getTime() : Math.min(...seen)),
+    lastSeen: iso(newest ? newest.at.getTime() : Math.max(...seen)),
+    occurrences: facts.occurrences,
     remedy,
     successes,
     failures,
     confidence: confidenceOf({ successes, failures }, settings),
     autoApply: autoApplyOf({ successes, failures, manualOnly, remedy }, settings),
     manualOnly,
-    mtthKnownMs: doc.mtthKnownMs ?? null,
-    mtthNewMs: doc.mtthNewMs ?? null,
+    mtthKnownMs: mean(known),
+    mtthNewMs: mean(fresh),
+    healsKnown: known.length,
+    healsNew: fresh.length,
   };
 }
-
-/** The fields an outcome changes (pure: the compare-and-set writes them). */
-export function applyOutcome(
-  doc: Pick<KnowledgeDoc, 'successes' | 'failures' | 'remedy' | 'manualOnly' | 'mtthKnownMs' | 'mtthNewMs' | 'healsKnown' | 'healsNew'>,
-  outcome: RemedyOutcome,
-  settings: KnowledgeSettings,
-): Pick<KnowledgeDoc, 'successes' | 'failures' | 'remedy' | 'confidence' | 'autoApply' | 'mtthKnownMs' | 'mtthNewMs' | 'healsKnown' | 'healsNew'> {
-  const successes = (doc.successes ?? 0) + (outcome.ok ? 1 : 0);
-  const failures = (doc.failures ?? 0) + (outcome.ok ? 0 : 1);
-  const remedy = outcome.ok ? outcome.remedy : (doc.remedy ?? null);
-  let { mtthKnownMs = null, mtthNewMs = null, healsKnown = 0, healsNew = 0 } = doc;
-  if (outcome.ok && outcome.timeToHealMs !== null && Number.isFinite(outcome.timeToHealMs)) {
-    const t = outcome.timeToHealMs;
-    if (outcome.autoApplied) {
-      mtthKnownMs = Math.round(((mtthKnownMs ?? 0) * healsKnown + t) / (healsKnown + 1));
-      healsKnown += 1;
-    } else {
-      mtthNewMs = Math.round(((mtthNewMs ?? 0) * healsNew + t) / (healsNew + 1));
-      healsNew += 1;
-    }
-  }
-  const manualOnly = doc.manualOnly ?? false;
-  return {
-    successes,
-    failures,
-    remedy,
-    confidence: confidenceOf({ successes, failures }, settings),
-    autoApply: autoApplyOf({ successes, failures, manualOnly, remedy }, settings),
-    mtthKnownMs,
-    mtthNewMs,
-    healsKnown,
-    healsNew,
-  };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-/** Jittered, growing pause after a lost race, so racing writers spread out. */
-const backoff = (attempt: number): Promise<void> => sleep(Math.random() * Math.min(5 + attempt * 5, 100));
-
-const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;
 
 export class KnowledgeBase {
-  readonly collection: Collection<KnowledgeDoc>;
+  readonly entries: Collection<KnowledgeDoc>;
+  readonly events: Collection<KnowledgeEvent>;
 
   constructor(
     db: Db,
     readonly settings: KnowledgeSettings,
-    collectionName: string = KNOWLEDGE_BASE_COLLECTION,
+    collections: { entries?: string; events?: string } = {},
   ) {
-    this.collection = db.collection<KnowledgeDoc>(collectionName);
+    this.entries = db.collection<KnowledgeDoc>(collections.entries ?? KNOWLEDGE_BASE_COLLECTION);
+    this.events = db.collection<KnowledgeEvent>(collections.events ?? KNOWLEDGE_BASE_EVENTS_COLLECTION);
   }
 
-  /** Creates the entry with its defaults if it does not exist; changes nothing if it does. */
-  private async ensure(o: Omit<Observation, 'evidenceId' | 'text'>): Promise<void> {
+  /** Inserts a fact once. @returns false when it was there already */
+  private async record(event: KnowledgeEvent): Promise<boolean> {
     try {
-      await this.collection.updateOne({ _id: o.signature }, { $setOnInsert: defaultsOf(o) }, { upsert: true });
+      await this.events.insertOne(event);
+      return true;
     } catch (err) {
-      // Two upserts raced to insert it: the other one did.
-      if (!isDuplicateKey(err)) throw err;
+      if (isDuplicateKey(err)) return false;
+      throw err;
     }
   }
 
   /**
-   * Counts one piece of evidence with this signature (once per `evidenceId`).
+   * Counts one piece of evidence with this signature, once per `evidenceId`.
    * @returns whether it was counted now (false: it had been already)
    */
   async observe(o: Observation): Promise<boolean> {
-    const at = toDate(o.at);
-    const count = async (): Promise<boolean> => {
-      const res = await this.collection.updateOne(
-        { _id: o.signature, seenEvidence: { $ne: o.evidenceId } },
-        {
-          $inc: { occurrences: 1 },
-          $max: { lastSeen: at },
-          $min: { firstSeen: at },
-          // Templates generalise as more is seen: keep the newest.
-          ...(o.template ? { $set: { template: o.template } } : {}),
-          $push: {
-            examples: { $each: [o.text], $slice: -this.settings.examples },
-            seenEvidence: { $each: [o.evidenceId], $slice: -SEEN_EVIDENCE_KEPT },
-          },
-        },
-      );
-      return res.matchedCount === 1;
-    };
-    if (await count()) return true;
-    // Either new, or this evidence was counted already: make sure it exists, then try again.
-    await this.ensure(o);
-    return count();
-  }
-
-  async get(signature: string): Promise<KnowledgeEntry | null> {
-    const doc = await this.collection.findOne({ _id: signature });
-    return doc ? entryOf(doc, this.settings) : null;
-  }
-
-  /** Entries, most recently seen first. */
-  async list(options: { limit?: number } = {}): Promise<KnowledgeEntry[]> {
-    const docs = await this.collection
-      .find({})
-      .sort({ lastSeen: -1 })
-      .limit(options.limit ?? 0)
-      .toArray();
-    return docs.map((d) => entryOf(d, this.settings));
+    const counted = await this.record({
+      _id: `obs:${o.signature}:${o.evidenceId}`,
+      type: 'observation',
+      signature: o.signature,
+      at: toDate(o.at),
+      evidenceId: o.evidenceId,
+      template: o.template,
+      kernel: o.kernel,
+      errorType: o.errorType,
+      text: o.text,
+    });
+    await this.refresh(o.signature);
+    return counted;
   }
 
   /**
-   * Records one verified outcome of a remedy (once per `outcomeId`): counts it, keeps the remedy if
-   * it healed, updates the mean time to heal, and recomputes confidence and autoApply. An outcome
-   * for a signature never observed creates its entry.
+   * Records one verified outcome of a remedy, once per `outcomeId`: it counts as a success or a
+   * failure; a success makes its remedy the entry's and adds to the mean time to heal (while known
+   * when it was auto-applied, while new otherwise). An outcome for a signature never observed
+   * creates its entry.
    */
   async recordOutcome(outcome: RemedyOutcome): Promise<KnowledgeEntry> {
-    for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
-      const doc = await this.collection.findOne({ _id: outcome.signature });
-      if (!doc) {
-        await this.ensure({ signature: outcome.signature, template: '', kernel: null, errorType: '', at: new Date() });
-        continue;
-      }
-      const outcomeIds = doc.outcomeIds ?? [];
-      if (outcomeIds.includes(outcome.outcomeId)) return entryOf(doc, this.settings);
-      const next = { ...applyOutcome(doc, outcome, this.settings), outcomeIds: [...outcomeIds, outcome.outcomeId].slice(-OUTCOME_IDS_KEPT) };
-      if (await this.compareAndSet(doc, next)) return entryOf({ ...doc, ...next, version: (doc.version ?? 0) + 1 }, this.settings);
-      await backoff(attempt);
-    }
-    throw new KnowledgeConflictError(outcome.signature, CAS_ATTEMPTS);
+    await this.record({
+      _id: `out:${outcome.signature}:${outcome.outcomeId}`,
+      type: 'outcome',
+      signature: outcome.signature,
+      at: new Date(),
+      outcomeId: outcome.outcomeId,
+      ok: outcome.ok,
+      remedy: outcome.remedy,
+      timeToHealMs: outcome.timeToHealMs,
+      autoApplied: outcome.autoApplied,
+    });
+    return (await this.refresh(outcome.signature)) as KnowledgeEntry;
   }
 
   /**
    * An operator's switch: off → never applied without the coding agent (`manualOnly`); on → applied
-   * automatically again once confidence and successes allow it.
+   * automatically again once confidence and successes allow it. The newest switch wins.
    * @throws UnknownSignatureError when no entry has this signature
    */
   async setAutoApply(signature: string, on: boolean): Promise<KnowledgeEntry> {
-    for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
-      const doc = await this.collection.findOne({ _id: signature });
-      if (!doc) throw new UnknownSignatureError(signature);
-      const manualOnly = !on;
-      const next = { manualOnly, autoApply: autoApplyOf({ successes: doc.successes ?? 0, failures: doc.failures ?? 0, manualOnly, remedy: doc.remedy ?? null }, this.settings) };
-      if (await this.compareAndSet(doc, next)) return entryOf({ ...doc, ...next, version: (doc.version ?? 0) + 1 }, this.settings);
-      await backoff(attempt);
-    }
-    throw new KnowledgeConflictError(signature, CAS_ATTEMPTS);
+    if (!(await this.exists(signature))) throw new UnknownSignatureError(signature);
+    await this.record({ _id: `switch:${signature}:${Date.now()}:${randomUUID()}`, type: 'switch', signature, at: new Date(), autoApply: on });
+    return (await this.refresh(signature)) as KnowledgeEntry;
   }
 
-  /** Writes `next` only if the entry is still at the version `doc` was read at. */
-  private async compareAndSet(doc: KnowledgeDoc, next: Partial<KnowledgeDoc>): Promise<boolean> {
-    const res = await this.collection.updateOne(
-      doc.version === undefined ? { _id: doc._id, version: { $exists: false } } : { _id: doc._id, version: doc.version },
-      { $set: next, $inc: { version: 1 } },
-    );
-    return res.matchedCount === 1;
+  /** The entry, derived from its facts now; null when nothing is known of the signature. */
+  async get(signature: string): Promise<KnowledgeEntry | null> {
+    const facts = await this.facts(signature);
+    return facts ? stripped(deriveEntry(facts, this.settings)) : null;
   }
+
+  /** Entries, most recently seen first (ordered by the stored view, each derived from its facts now). */
+  async list(options: { limit?: number } = {}): Promise<KnowledgeEntry[]> {
+    const docs = await this.entries
+      .find({}, { projection: { _id: 1 } })
+      .sort({ lastSeen: -1 })
+      .limit(options.limit ?? 0)
+      .toArray();
+    const entries = await Promise.all(docs.map((d) => this.get(d._id)));
+    return entries.filter((e): e is KnowledgeEntry => e !== null).sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
+  }
+
+  private async exists(signature: string): Promise<boolean> {
+    if (await this.entries.findOne({ _id: signature }, { projection: { _id: 1 } })) return true;
+    return (await this.events.findOne({ signature }, { projection: { _id: 1 } })) !== null;
+  }
+
+  private async facts(signature: string): Promise<EntryFacts | null> {
+    const observations = { signature, type: 'observation' as const };
+    const [occurrences, oldest, newest, outcomes, switches] = await Promise.all([
+      this.events.countDocuments(observations),
+      this.events.find(observations).sort({ at: 1, _id: 1 }).limit(1).toArray(),
+      this.events.find(observations).sort({ at: -1, _id: -1 }).limit(this.settings.examples).toArray(),
+      this.events.find({ signature, type: 'outcome' }).toArray(),
+      this.events.find({ signature, type: 'switch' }).sort({ at: -1, _id: -1 }).limit(1).toArray(),
+    ]);
+    if (occurrences === 0 && outcomes.length === 0 && switches.length === 0) return null;
+    return {
+      signature,
+      occurrences,
+      oldest: (oldest[0] as ObservationEvent | undefined) ?? null,
+      newest: newest as ObservationEvent[],
+      outcomes: outcomes as OutcomeEvent[],
+      lastSwitch: (switches[0] as SwitchEvent | undefined) ?? null,
+    };
+  }
+
+  /** Derives the entry and writes the stored view of it. */
+  private async refresh(signature: string): Promise<KnowledgeEntry | null> {
+    const facts = await this.facts(signature);
+    if (!facts) return null;
+    const entry = deriveEntry(facts, this.settings);
+    const { signature: _id, firstSeen, lastSeen, ...rest } = entry;
+    const view: Omit<KnowledgeDoc, '_id'> = { ...rest, firstSeen: new Date(firstSeen), lastSeen: new Date(lastSeen), derivedAt: new Date() };
+    try {
+      await this.entries.updateOne({ _id }, { $set: view }, { upsert: true });
+    } catch (err) {
+      // A racing first write inserted it: the view is the other writer's, repaired by the next.
+      if (!isDuplicateKey(err)) throw err;
+    }
+    return stripped(entry);
+  }
+}
+
+/** The entry without the bookkeeping the contract does not name. */
+function stripped(e: KnowledgeEntry & { healsKnown?: number; healsNew?: number }): KnowledgeEntry {
+  const entry: KnowledgeEntry & { healsKnown?: number; healsNew?: number } = { ...e };
+  delete entry.healsKnown;
+  delete entry.healsNew;
+  return entry;
 }

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { autoApplyOf, DEFAULT_KNOWLEDGE_SETTINGS, wilsonLowerBound } from '../../src/knowledge/confidence';
-import { applyOutcome, entryOf, type KnowledgeDoc } from '../../src/knowledge/kb';
+import { deriveEntry, type EntryFacts, type ObservationEvent, type OutcomeEvent } from '../../src/knowledge/kb';
 import { UnknownSignatureError } from '../../src/knowledge/errors';
 import { ExitCode, UserError } from '../../src/errors';
-import type { RemedyOutcome } from '../../src/knowledge/types';
 
 const Z = 1.2816;
 const settings = DEFAULT_KNOWLEDGE_SETTINGS;
@@ -46,58 +45,72 @@ describe('knowledge base: confidence', () => {
   });
 });
 
-describe('knowledge base: outcomes', () => {
-  const empty: KnowledgeDoc = {
-    _id: 'sig-1',
-    template: 'denied <*>',
+describe('knowledge base: entries derived from facts', () => {
+  const t = (s: number): Date => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+  const obs = (i: number, at: Date): ObservationEvent => ({
+    _id: `obs:sig-1:e${i}`,
+    type: 'observation',
+    signature: 'sig-1',
+    at,
+    evidenceId: `e${i}`,
+    template: `denied <*> v${i}`,
     kernel: 'message_bus',
     errorType: 'ACLViolation',
-    examples: [],
-    firstSeen: new Date('2026-01-01T00:00:00Z'),
-    lastSeen: new Date('2026-01-02T00:00:00Z'),
-    occurrences: 3,
-    remedy: null,
-    successes: 0,
-    failures: 0,
-    confidence: 0,
-    autoApply: false,
-    manualOnly: false,
-    mtthKnownMs: null,
-    mtthNewMs: null,
-    healsKnown: 0,
-    healsNew: 0,
-    seenEvidence: ['e1'],
-    outcomeIds: [],
-    version: 0,
-  };
-  const outcome = (o: Partial<RemedyOutcome>): RemedyOutcome => ({ outcomeId: 'inc-1:1', signature: 'sig-1', remedy, ok: true, timeToHealMs: 1000, autoApplied: false, ...o });
-
-  it('counts successes and failures, keeps the remedy that healed, and keeps running means per kind', () => {
-    let doc = { ...empty, ...applyOutcome(empty, outcome({ timeToHealMs: 4000 }), settings) };
-    assert.deepEqual([doc.successes, doc.failures, doc.remedy, doc.mtthNewMs, doc.mtthKnownMs], [1, 0, remedy, 4000, null]);
-    close(doc.confidence, 0.378);
-    assert.equal(doc.autoApply, false);
-    doc = { ...doc, ...applyOutcome(doc, outcome({ timeToHealMs: 2000 }), settings) };
-    assert.equal(doc.mtthNewMs, 3000);
-    assert.equal(doc.autoApply, true);
-    doc = { ...doc, ...applyOutcome(doc, outcome({ timeToHealMs: 500, autoApplied: true }), settings) };
-    assert.deepEqual([doc.mtthKnownMs, doc.mtthNewMs, doc.healsKnown, doc.healsNew], [500, 3000, 1, 2]);
-    const other = { kind: 'fix' as const, name: 'bus_fixer', params: {} };
-    doc = { ...doc, ...applyOutcome(doc, outcome({ ok: false, remedy: other, timeToHealMs: null }), settings) };
-    assert.deepEqual([doc.successes, doc.failures, doc.remedy], [3, 1, remedy], 'a failure keeps the remedy that healed');
-    doc = { ...doc, ...applyOutcome(doc, outcome({ remedy: other, timeToHealMs: null }), settings) };
-    assert.deepEqual([doc.successes, doc.remedy, doc.mtthNewMs], [4, other, 3000], 'a heal without a time keeps the means');
+    text: `denied ${i}`,
+  });
+  let n = 0;
+  const out = (o: Partial<OutcomeEvent>): OutcomeEvent => ({
+    _id: `out:sig-1:${n}`,
+    type: 'outcome',
+    signature: 'sig-1',
+    at: t(100 + n++),
+    outcomeId: `inc-${n}:1`,
+    ok: true,
+    remedy,
+    timeToHealMs: 1000,
+    autoApplied: false,
+    ...o,
+  });
+  const facts = (outcomes: OutcomeEvent[], lastSwitch: EntryFacts['lastSwitch'] = null): EntryFacts => ({
+    signature: 'sig-1',
+    occurrences: 7,
+    oldest: obs(0, t(1)),
+    newest: [obs(6, t(9)), obs(5, t(8))],
+    outcomes,
+    lastSwitch,
   });
 
-  it('entries recompute confidence and autoApply from the counters, whatever is stored', () => {
-    const stale = { ...empty, remedy, successes: 2, confidence: 0.99, autoApply: false };
-    const entry = entryOf(stale, settings);
-    close(entry.confidence, 0.549);
-    assert.equal(entry.autoApply, true);
-    assert.equal(entry.firstSeen, '2026-01-01T00:00:00.000Z');
-    assert.equal(entry.signature, 'sig-1');
-    for (const internal of ['seenEvidence', 'outcomeIds', 'version', '_id', 'healsKnown', 'healsNew']) assert.ok(!(internal in entry), internal);
-    assert.equal(entryOf({ ...stale, manualOnly: true }, settings).autoApply, false);
+  it('describes the signature from its newest observation, with first and last seen and the examples oldest first', () => {
+    const e = deriveEntry(facts([]), settings);
+    assert.deepEqual(
+      [e.signature, e.template, e.kernel, e.errorType, e.occurrences, e.firstSeen, e.lastSeen, e.examples],
+      ['sig-1', 'denied <*> v6', 'message_bus', 'ACLViolation', 7, '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:09.000Z', ['denied 5', 'denied 6']],
+    );
+    assert.deepEqual([e.remedy, e.successes, e.failures, e.confidence, e.autoApply, e.manualOnly, e.mtthKnownMs, e.mtthNewMs], [null, 0, 0, 0, false, false, null, null]);
+  });
+
+  it('counts successes and failures, keeps the remedy that healed last, and means per kind', () => {
+    const other = { kind: 'fix' as const, name: 'bus_fixer', params: {} };
+    const one = deriveEntry(facts([out({ timeToHealMs: 4000 })]), settings);
+    assert.deepEqual([one.successes, one.failures, one.remedy, one.mtthNewMs, one.mtthKnownMs, one.autoApply], [1, 0, remedy, 4000, null, false]);
+    close(one.confidence, 0.378);
+    const outcomes = [out({ timeToHealMs: 4000 }), out({ timeToHealMs: 2000 }), out({ timeToHealMs: 500, autoApplied: true }), out({ ok: false, remedy: other, timeToHealMs: null })];
+    const e = deriveEntry(facts(outcomes), settings);
+    assert.deepEqual([e.successes, e.failures, e.remedy, e.mtthNewMs, e.mtthKnownMs, e.healsNew, e.healsKnown], [3, 1, remedy, 3000, 500, 2, 1], 'a failure keeps the remedy that healed');
+    const later = deriveEntry(facts([...outcomes, out({ remedy: other, timeToHealMs: null })]), settings);
+    assert.deepEqual([later.successes, later.remedy, later.mtthNewMs], [4, other, 3000], 'a heal without a time keeps the means');
+    // Outcomes arrive in any order: the remedy is the one of the newest success.
+    assert.deepEqual(deriveEntry(facts([...outcomes].reverse()), settings).remedy, remedy);
+  });
+
+  it('auto-applies after two successes unless the newest switch is off', () => {
+    const two = [out({}), out({})];
+    assert.equal(deriveEntry(facts(two), settings).autoApply, true);
+    const sw = (autoApply: boolean): EntryFacts['lastSwitch'] => ({ _id: 'switch:sig-1:1', type: 'switch', signature: 'sig-1', at: t(5), autoApply });
+    const off = deriveEntry(facts(two, sw(false)), settings);
+    assert.deepEqual([off.manualOnly, off.autoApply], [true, false]);
+    const on = deriveEntry(facts(two, sw(true)), settings);
+    assert.deepEqual([on.manualOnly, on.autoApply], [false, true]);
   });
 
   it('an unknown signature is a user error with the usage exit code', () => {
