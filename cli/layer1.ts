@@ -14,6 +14,8 @@ import { registerSignatureVerbs } from '../scripts/signatures';
 import { registerPlaybookVerbs } from '../scripts/playbook-verbs';
 import { registerPlaybookRunVerbs } from '../scripts/playbook-run-verbs';
 import { registerHealingVerbs } from '../scripts/healing-verbs';
+import { registerIncidentVerbs } from '../scripts/incident-verbs';
+import { registerKbVerbs } from '../scripts/kb-verbs';
 
 export function buildProgram(): Command {
   const program = new Command('layer1')
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerPlaybookVerbs(program);
   registerPlaybookRunVerbs(program);
   registerHealingVerbs(program);
+  registerIncidentVerbs(program);
+  registerKbVerbs(program);
   return program;
 }
 

@@ -5,7 +5,9 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { QueryDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
+import type { Store } from '../src/clients/store';
 import type { LoadedConfig } from '../src/config/load';
+import { ExitCode, UserError } from '../src/errors';
 
 /** Progress goes to stderr, so `--json` output on stdout stays machine-readable. */
 export const progress = (message: string): void => {
@@ -15,6 +17,36 @@ export const progress = (message: string): void => {
 export async function configOf(cmd: Command): Promise<LoadedConfig> {
   const { loadConfigCached } = await import('../src/config/cache');
   return loadConfigCached(cmd.optsWithGlobals<{ config?: string }>().config);
+}
+
+/** How long a verb that reads the store waits for it before saying it cannot reach it. */
+const STORE_TIMEOUT_MS = 3_000;
+
+const storeUnreachable = (config: LoadedConfig, err: unknown): UserError =>
+  new UserError(`cannot reach the store at ${config.store.uri}: is it running? (layer1 status)`, ExitCode.PREREQUISITE, { cause: err });
+
+/** Connection failures of the driver, before or during a call (named, so mongodb loads only when used). */
+const isUnreachable = (err: unknown): boolean => err instanceof Error && /^Mongo(ServerSelection|Network|NetworkTimeout|TopologyClosed)Error$/.test(err.name);
+
+/**
+ * Runs `fn` with a store connection and closes it after. A store that is down (or goes down during
+ * the call) is one line naming it, with exit code 4, not a stack trace.
+ */
+export async function withStore<T>(config: LoadedConfig, fn: (store: Store) => Promise<T>): Promise<T> {
+  const { connectStore } = await import('../src/clients/store');
+  let store: Store;
+  try {
+    store = await connectStore(config, STORE_TIMEOUT_MS);
+  } catch (err) {
+    throw storeUnreachable(config, err);
+  }
+  try {
+    return await fn(store);
+  } catch (err) {
+    throw isUnreachable(err) ? storeUnreachable(config, err) : err;
+  } finally {
+    await store.close().catch(() => undefined);
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { ExitCode, UserError } from '../src/errors';
 import type { StoredEvidence } from '../src/healing/seam';
-import { configOf, progress } from './cli-support';
+import { configOf, progress, withStore } from './cli-support';
 import { playbookCommand } from './playbook-verbs';
 
 export function registerHealingVerbs(program: Command): void {
@@ -21,34 +21,31 @@ export function registerHealingVerbs(program: Command): void {
     .action(async (opts: { limit: number; kind?: string; json?: boolean }, cmd: Command) => {
       if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new UserError('--limit expects a positive integer', ExitCode.USAGE);
       const config = await configOf(cmd);
-      const [{ connectStore }, { EVIDENCE_COLLECTION }] = await Promise.all([import('../src/clients/store'), import('../src/clients/collections')]);
-      const store = await connectStore(config);
-      try {
-        const docs = await store.db
+      const { EVIDENCE_COLLECTION } = await import('../src/clients/collections');
+      const docs = await withStore(config, (store) =>
+        store.db
           .collection<StoredEvidence>(EVIDENCE_COLLECTION)
           .find(opts.kind ? { kind: opts.kind as StoredEvidence['kind'] } : {})
           .sort({ firstSeen: -1 })
           .limit(opts.limit)
-          .toArray();
-        if (opts.json) {
-          console.log(JSON.stringify(docs.map(({ _id, ...d }) => ({ id: _id, ...d }))));
-          return;
-        }
-        if (docs.length === 0) console.log('no evidence recorded');
-        for (const d of docs) {
-          const dispatch = d.dispatch as { outcome?: string; playbook?: string | null; workflowId?: string } | undefined;
-          const what =
-            dispatch?.outcome === 'started'
-              ? `→ ${dispatch.playbook} (${dispatch.workflowId})`
-              : dispatch?.outcome === 'incident'
-                ? `→ incident (${dispatch.workflowId})`
-                : dispatch
-                  ? `→ ${dispatch.outcome}`
-                  : '';
-          console.log(`${d.firstSeen.toISOString()}  ${String(d.kind ?? '?').padEnd(22)} ${String(d.kernel ?? '-').padEnd(13)} ${d.detail ?? ''} ${what}`);
-        }
-      } finally {
-        await store.close();
+          .toArray(),
+      );
+      if (opts.json) {
+        console.log(JSON.stringify(docs.map(({ _id, ...d }) => ({ id: _id, ...d }))));
+        return;
+      }
+      if (docs.length === 0) console.log('no evidence recorded');
+      for (const d of docs) {
+        const dispatch = d.dispatch as { outcome?: string; playbook?: string | null; workflowId?: string } | undefined;
+        const what =
+          dispatch?.outcome === 'started'
+            ? `→ ${dispatch.playbook} (${dispatch.workflowId})`
+            : dispatch?.outcome === 'incident'
+              ? `→ incident (${dispatch.workflowId})`
+              : dispatch
+                ? `→ ${dispatch.outcome}`
+                : '';
+        console.log(`${d.firstSeen.toISOString()}  ${String(d.kind ?? '?').padEnd(22)} ${String(d.kernel ?? '-').padEnd(13)} ${d.detail ?? ''} ${what}`);
       }
     });
 

@@ -37,3 +37,5 @@ export const HEALTH_COLLECTION = '_health';
 export const KNOWLEDGE_BASE_COLLECTION = 'knowledge_base';
 /** Incidents, one document per incident, keyed on its id (contracts/incident.ts). */
 export const INCIDENTS_COLLECTION = 'incidents';
+/** The facts the knowledge base derives its entries from, each inserted once under an id naming it (src/knowledge/kb.ts). */
+export const KNOWLEDGE_BASE_EVENTS_COLLECTION = 'knowledge_base_events';

@@ -58,6 +58,24 @@ describe('the CLI refuses bad input before anything starts', () => {
     startedNothing();
   });
 
+  it('names a store that is down in one line and exits 4, for the verbs that read it', async () => {
+    const file = writeConfig(['stateDir: state', 'store:', '  uri: mongodb://127.0.0.1:1/?retryWrites=false'].join('\n'));
+    for (const args of [['incidents'], ['incidents', 'show', 'inc-1'], ['kb'], ['kb', 'set', 'sig', '--auto-apply', 'off'], ['evidence']]) {
+      const res = await runCli(['--config', file, ...args]);
+      assert.equal(res.code, ExitCode.PREREQUISITE, `${args.join(' ')}: ${res.stderr}`);
+      assert.equal(res.stderr, 'layer1: cannot reach the store at mongodb://127.0.0.1:1/?retryWrites=false: is it running? (layer1 status)\n');
+    }
+  });
+
+  it('refuses a bad --auto-apply or --state value before reaching the store, with exit code 2', async () => {
+    const file = writeConfig(['stateDir: state', 'store:', '  uri: mongodb://127.0.0.1:1/?retryWrites=false'].join('\n'));
+    assert.equal((await runCli(['--config', file, 'kb', 'set', 'sig', '--auto-apply', 'maybe'])).code, ExitCode.USAGE);
+    assert.equal((await runCli(['--config', file, 'kb', 'set', 'sig'])).code, ExitCode.USAGE);
+    const state = await runCli(['--config', file, 'incidents', '--state', 'bogus']);
+    assert.equal(state.code, ExitCode.USAGE);
+    assert.equal(state.stderr, 'layer1: --state expects one of open, closed, reopened, got "bogus"\n');
+  });
+
   it('exits 2 on unknown verbs and options', async () => {
     const res = await runCli(['frobnicate']);
     assert.equal(res.code, ExitCode.USAGE);
