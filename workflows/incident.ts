@@ -26,7 +26,7 @@ import type { createIncidentActivities } from '../activities/incidents';
 import type { RemedyChoice } from '../src/healing/remedies';
 import type { Evidence } from '../src/healing/evidence';
 import type { KnowledgeEntry } from '../src/knowledge/types';
-import { incidentEvidenceSignal, incidentIdOf, incidentQuery, type Incident, type IncidentInput, type IncidentWorkflow } from '../contracts/incident';
+import { incidentEvidenceSignal, incidentIdOf, incidentQuery, type Incident, type IncidentSettings, type IncidentWorkflow } from '../contracts/incident';
 import { dispatchWorkflowId, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT, type PlaybookReport, type PlaybookWorkflow } from '../contracts/playbook';
 import { VERIFICATION_WORKFLOW, verificationWorkflowId, type VerificationCheckName, type VerificationOutcome, type VerificationWorkflow } from '../contracts/verification';
 import { KernelAttr, OutcomeAttr, SignatureAttr } from '../contracts/search-attributes';
@@ -41,25 +41,40 @@ interface AgentActivities {
 /** Evidence ids kept on the incident (the count goes on). */
 const ATTACHED_KEPT = 50;
 
+function activitiesFor(settings: IncidentSettings) {
+  return {
+    record: proxyActivities<Pick<IncidentActivities, 'recordIncident' | 'learnOutcome' | 'appendClarity' | 'openIncidentBacklog'>>(recordActivity),
+    diag: proxyActivities<Pick<IncidentActivities, 'collectDiagnostics' | 'decideRemedy'>>(diagnosticsActivity),
+    join: proxyActivities<Pick<IncidentActivities, 'joinPlaybookRun'>>(joinRunActivity),
+    agent: proxyActivities<AgentActivities>({ ...agentTaskActivity, taskQueue: settings.taskQueues.codingAgent }),
+    fallback: proxyActivities<Pick<AgentActivities, 'chooseRemedy'>>(diagnosticsActivity),
+  };
+}
+
+/** One incident run: its state, its activities, and the store's copy kept in step. */
+interface Run {
+  inc: Incident;
+  evidence: Evidence;
+  settings: IncidentSettings;
+  acts: ReturnType<typeof activitiesFor>;
+  save(): Promise<void>;
+  /** When the last verification saw the fault gone. */
+  healedAt: number | null;
+}
+
 export const incidentWorkflow: IncidentWorkflow = async (input) => {
   const { evidence, settings } = input;
-  const record = proxyActivities<Pick<IncidentActivities, 'recordIncident' | 'learnOutcome' | 'appendClarity' | 'openIncidentBacklog'>>(recordActivity);
-  const diag = proxyActivities<Pick<IncidentActivities, 'collectDiagnostics' | 'decideRemedy'>>(diagnosticsActivity);
-  const join = proxyActivities<Pick<IncidentActivities, 'joinPlaybookRun'>>(joinRunActivity);
-  const agent = proxyActivities<AgentActivities>({ ...agentTaskActivity, taskQueue: settings.taskQueues.codingAgent });
-  const fallback = proxyActivities<Pick<AgentActivities, 'chooseRemedy'>>(diagnosticsActivity);
-
+  const acts = activitiesFor(settings);
   const inc: Incident = input.carried ?? newIncident(evidence);
   let revision = 0;
-  let healedAt: number | null = null;
   const recurrences: Evidence[] = [];
-  const save = async (): Promise<void> => record.recordIncident(inc, ++revision);
+  const run: Run = { inc, evidence, settings, acts, healedAt: null, save: async () => acts.record.recordIncident(inc, ++revision) };
 
   setHandler(incidentQuery, () => inc);
   setHandler(incidentEvidenceSignal, (e) => {
     if (e.id === inc.evidence.first.id || inc.evidence.attached.includes(e.id)) return;
     // Seen after the fault was gone: a recurrence, the next incident's first evidence.
-    if (healedAt !== null && e.at > healedAt) return void recurrences.push(e);
+    if (run.healedAt !== null && e.at > run.healedAt) return void recurrences.push(e);
     inc.evidenceCount++;
     inc.evidence.attached = [...inc.evidence.attached, e.id].slice(-ATTACHED_KEPT);
   });
@@ -68,83 +83,88 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
     ...(inc.kernel ? [{ key: KernelAttr, value: inc.kernel }] : []),
     { key: OutcomeAttr, value: 'open' },
   ]);
-  await save();
+  await run.save();
 
   inc.state = 'diagnosing';
-  await save();
-  inc.diagnostics = await diag.collectDiagnostics(evidence);
-  await save();
+  await run.save();
+  inc.diagnostics = await acts.diag.collectDiagnostics(evidence);
+  await run.save();
 
   let entry: KnowledgeEntry | null = null;
-  while (inc.attempts < settings.maxAttempts && inc.state !== 'closed') {
-    inc.attempts++;
-    const decision = await diag.decideRemedy(evidence);
-    entry = decision.entry;
-    inc.known = decision.known;
-    let choice: RemedyChoice;
-    if (decision.autoApply && decision.remedy && decision.remedy.kind !== null) {
-      inc.autoApplied = true;
-      choice = decision.remedy;
-    } else {
-      inc.autoApplied = false;
-      choice = await askAgent(agent, fallback, inc, evidence);
-    }
-    if (choice.kind === null) {
-      inc.errors.push(`no remedy: ${choice.reason}`);
-      inc.remedy = null;
-      inc.state = 'reopened';
-      break;
-    }
-    inc.remedy = { kind: 'playbook', name: choice.name, runId: null, params: choice.params, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: choice.reason };
-    inc.state = 'remedying';
-    await save();
-    const report = await runPlaybook(join, inc, choice, evidence, settings.taskQueues.healing);
-    const remedyFinishedAt = Date.now();
-    inc.remedy = { ...inc.remedy, runId: report.workflowId, outcome: report.outcome };
-    let verified: VerificationOutcome;
-    if (report.outcome !== 'succeeded') {
-      verified = { ok: false, healedAt: null, checks: [{ name: 'readiness', ok: false, command: `playbook ${choice.name}`, exitCode: null, output: remedyError(report), ms: 0, startedAt: new Date().toISOString() }] };
-    } else {
-      inc.state = 'verifying';
-      await save();
-      verified = await verify(inc, evidence, remedyFinishedAt, settings.taskQueues.healing, settings.checks as VerificationCheckName[] | undefined);
-    }
-    inc.verification = verified;
-    healedAt = verified.healedAt;
-    if (verified.ok) {
-      inc.state = 'closed';
-      inc.closedAt = new Date().toISOString();
-      inc.timeToHealMs = verified.healedAt !== null ? Math.max(0, verified.healedAt - inc.evidence.first.at) : null;
-    } else {
-      inc.state = 'reopened';
-      inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(verified)}`);
-    }
-    entry =
-      (await record.learnOutcome({
-        outcomeId: `${inc.id}:${inc.attempts}`,
-        signature: inc.signature,
-        remedy: { kind: 'playbook', name: choice.name, params: choice.params },
-        ok: verified.ok,
-        timeToHealMs: verified.ok ? inc.timeToHealMs : null,
-        autoApplied: inc.autoApplied,
-      })) ?? entry;
-    await save();
+  while (inc.attempts < settings.maxAttempts && !closed(inc)) {
+    const attempt = await remedyAttempt(run);
+    entry = attempt.entry ?? entry;
+    if (attempt.noRemedy) break;
   }
+  await conclude(run, entry);
 
-  inc.clarity = clarityOf(inc, entry);
-  upsertSearchAttributes([{ key: OutcomeAttr, value: inc.state }]);
-  await save();
-  const logged = await record.appendClarity(inc.id, inc.attempts, inc.clarity, { id: inc.id, signature: inc.signature, kernel: inc.kernel, state: inc.state, remedy: inc.remedy?.name ?? null, timeToHealMs: inc.timeToHealMs });
-  if ('error' in logged) inc.errors.push(`clarity entry not in the immutable log: ${logged.error}`);
-  if (inc.state !== 'closed') await record.openIncidentBacklog(inc, inc.errors.join('\n'));
-  await save();
-
-  if (recurrences.length > 0) {
-    const [next] = recurrences;
-    await continueAsNew<IncidentWorkflow>({ evidence: next, settings });
-  }
+  if (recurrences.length > 0) await continueAsNew<IncidentWorkflow>({ evidence: recurrences[0], settings });
   return inc;
 };
+
+/** decide → remedy → verify → learn, once. */
+async function remedyAttempt(run: Run): Promise<{ entry: KnowledgeEntry | null; noRemedy: boolean }> {
+  const { inc, evidence, acts, settings } = run;
+  inc.attempts++;
+  const decision = await acts.diag.decideRemedy(evidence);
+  inc.known = decision.known;
+  inc.autoApplied = decision.autoApply && decision.remedy !== null && decision.remedy.kind !== null;
+  const choice = inc.autoApplied ? decision.remedy! : await askAgent(acts.agent, acts.fallback, inc, evidence);
+  if (choice.kind === null) {
+    inc.errors.push(`no remedy: ${choice.reason}`);
+    inc.remedy = null;
+    inc.state = 'reopened';
+    return { entry: decision.entry, noRemedy: true };
+  }
+  inc.remedy = { kind: 'playbook', name: choice.name, runId: null, params: choice.params, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: choice.reason };
+  inc.state = 'remedying';
+  await run.save();
+  const report = await runPlaybook(acts.join, inc, choice, evidence, settings.taskQueues.healing);
+  const remedyFinishedAt = Date.now();
+  inc.remedy = { ...inc.remedy, runId: report.workflowId, outcome: report.outcome };
+  let verified: VerificationOutcome;
+  if (report.outcome !== 'succeeded') {
+    verified = { ok: false, healedAt: null, checks: [{ name: 'readiness', ok: false, command: `playbook ${choice.name}`, exitCode: null, output: remedyError(report), ms: 0, startedAt: new Date().toISOString() }] };
+  } else {
+    inc.state = 'verifying';
+    await run.save();
+    verified = await verify(inc, evidence, remedyFinishedAt, settings);
+  }
+  inc.verification = verified;
+  run.healedAt = verified.healedAt;
+  if (verified.ok) {
+    inc.state = 'closed';
+    inc.closedAt = new Date().toISOString();
+    inc.timeToHealMs = verified.healedAt !== null ? Math.max(0, verified.healedAt - inc.evidence.first.at) : null;
+  } else {
+    inc.state = 'reopened';
+    inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(verified)}`);
+  }
+  const entry = await acts.record.learnOutcome({
+    outcomeId: `${inc.id}:${inc.attempts}`,
+    signature: inc.signature,
+    remedy: { kind: 'playbook', name: choice.name, params: choice.params },
+    ok: verified.ok,
+    timeToHealMs: verified.ok ? inc.timeToHealMs : null,
+    autoApplied: inc.autoApplied,
+  });
+  await run.save();
+  return { entry: entry ?? decision.entry, noRemedy: false };
+}
+
+/** The clarity entry, in the store and the immutable log; a backlog item when not healed. */
+async function conclude(run: Run, entry: KnowledgeEntry | null): Promise<void> {
+  const { inc, acts } = run;
+  inc.clarity = clarityOf(inc, entry);
+  upsertSearchAttributes([{ key: OutcomeAttr, value: inc.state }]);
+  await run.save();
+  const logged = await acts.record.appendClarity(inc.id, inc.attempts, inc.clarity, { id: inc.id, signature: inc.signature, kernel: inc.kernel, state: inc.state, remedy: inc.remedy?.name ?? null, timeToHealMs: inc.timeToHealMs });
+  if ('error' in logged) inc.errors.push(`clarity entry not in the immutable log: ${logged.error}`);
+  if (inc.state !== 'closed') await acts.record.openIncidentBacklog(inc, inc.errors.join('\n'));
+  await run.save();
+}
+
+const closed = (inc: Incident): boolean => inc.state === 'closed';
 
 function newIncident(evidence: Evidence): Incident {
   const { workflowId, runId } = workflowInfo();
@@ -209,10 +229,10 @@ async function runPlaybook(join: Pick<IncidentActivities, 'joinPlaybookRun'>, in
   }
 }
 
-async function verify(inc: Incident, evidence: Evidence, remedyFinishedAt: number, taskQueue: string, checks: VerificationCheckName[] | undefined): Promise<VerificationOutcome> {
+async function verify(inc: Incident, evidence: Evidence, remedyFinishedAt: number, settings: IncidentSettings): Promise<VerificationOutcome> {
   return executeChild<VerificationWorkflow>(VERIFICATION_WORKFLOW, {
     workflowId: verificationWorkflowId(inc.id, inc.attempts),
-    taskQueue,
+    taskQueue: settings.taskQueues.healing,
     args: [
       {
         incidentId: inc.id,
@@ -222,7 +242,8 @@ async function verify(inc: Incident, evidence: Evidence, remedyFinishedAt: numbe
         evidence: { id: evidence.id, kind: evidence.kind, kernel: evidence.kernel, process: evidence.process, signature: evidence.signature, at: evidence.at },
         changedFiles: [],
         remedyFinishedAt,
-        ...(checks ? { checks } : {}),
+        taskQueues: settings.taskQueues,
+        ...(settings.checks ? { checks: settings.checks as VerificationCheckName[] } : {}),
       },
     ],
   });
