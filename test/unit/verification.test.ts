@@ -61,8 +61,11 @@ describe('verification: targeted tests', () => {
     mkdirSync(path.join(tmp, 'all'));
     writeFileSync(path.join(tmp, 'all', 'x.js'), '');
     const sel = selectTests({ root: REPO_ROOT, kernel: 'message_bus', changedFiles: ['src/healing/detectors/loop.ts'], extraTestsDir: tmp });
-    assert.deepEqual(sel.sources, ['test/unit/message-bus.test.ts', 'test/unit/detectors.test.ts']);
-    assert.deepEqual(sel.files, [compiledOf(REPO_ROOT, 'test/unit/message-bus.test.ts'), compiledOf(REPO_ROOT, 'test/unit/detectors.test.ts'), path.join(tmp, 'all', 'x.js')]);
+    // The kernel's own tests, then every test that imports the changed file (whichever those are today).
+    const importers = importersOf(REPO_ROOT, ['src/healing/detectors/loop.ts']).filter((t) => t !== 'test/unit/message-bus.test.ts');
+    assert.ok(importers.includes('test/unit/detectors.test.ts'));
+    assert.deepEqual(sel.sources, ['test/unit/message-bus.test.ts', ...importers]);
+    assert.deepEqual(sel.files, [...sel.sources.map((t) => compiledOf(REPO_ROOT, t)), path.join(tmp, 'all', 'x.js')]);
     assert.deepEqual(sel.missing, []);
     // A root nothing was built in: its declared tests are missing.
     const bare = selectTests({ root: tmp, kernel: 'message_bus', changedFiles: [], extraTestsDir: null });
