@@ -68,8 +68,9 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     storeMs,
   );
   const recordedFirst = recorded === undefined ? null : recorded;
-  if (recordedFirst && !e.signature.startsWith('chaos_')) {
-    // An occurrence for the knowledge base; idempotent on the evidence id, best effort like the record.
+  if (recordedFirst !== false && !e.signature.startsWith('chaos_')) {
+    // An occurrence for the knowledge base: idempotent on the evidence id, so observed also when the
+    // record did not answer in time (then it cannot say whether the other replica was first).
     const kb = new KnowledgeBase(db, config.incidents.knowledge);
     await within(
       kb.observe({ signature: e.signature, template: e.template, kernel: e.kernel, errorType: errorTypeOf(e.kind), text: e.text, at: e.at, evidenceId: e.id }).catch(() => undefined),

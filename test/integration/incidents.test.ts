@@ -24,6 +24,7 @@ import { readLogEntries } from '../../src/clients/audit-log';
 import { immutableLogClient } from '../../kernels/registry';
 import type { Incident } from '../../contracts/incident';
 import type { KnowledgeEntry } from '../../src/knowledge/types';
+import { KnowledgeBase } from '../../src/knowledge/kb';
 import { stackAvailable, testConfig } from '../support/env';
 
 const letters = (n: number): string => Array.from({ length: n }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
@@ -53,7 +54,8 @@ describe('incidents: signature → knowledge base → coding agent or auto-apply
   });
 
   const incidents = () => store.db.collection<Incident & { _id: string }>(INCIDENTS_COLLECTION);
-  const kbEntry = async (sig: string) => store.db.collection<KnowledgeEntry & { _id: string }>(KNOWLEDGE_BASE_COLLECTION).findOne({ _id: sig });
+  // As `layer1 kb show` reads it: derived from the knowledge base's facts.
+  const kbEntry = async (sig: string): Promise<KnowledgeEntry | null> => new KnowledgeBase(store.db, config.incidents.knowledge).get(sig);
 
   /** The incident opened since `since` for evidence matching `match`, once it has ended (closed or reopened with no attempt left). */
   async function awaitIncident(match: (i: Incident) => boolean, since: number, timeoutMs = 300_000): Promise<Incident> {
