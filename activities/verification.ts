@@ -160,7 +160,11 @@ function verificationChecks(ctx: DetectorContext, kernelReadiness: ReturnType<ty
     const kernel = e.kernel && isKernelName(e.kernel) ? e.kernel : null;
     if (PROCESS_KINDS.includes(e.kind)) return kernel ? processes(kernel) : { ok: true, command: 'probes (none)', output: `${e.kind} without a kernel: nothing to probe` };
     if (e.kind === 'latency_spike') return kernel ? latencyCheck(ctx, kernel) : { ok: true, command: 'latency probes (none)', output: 'latency_spike without a kernel: nothing to probe' };
-    if (['control_plane_lost', 'crash_loop', 'control_plane_deadlock'].includes(e.kind)) return controlPlaneCheck(ctx, e);
+    if (['control_plane_lost', 'crash_loop', 'control_plane_deadlock'].includes(e.kind)) {
+      // A crash loop is over when no restart follows the remedy: watched like an event.
+      if (e.kind === 'crash_loop') await sleepOrCancel(Math.max(0, since + EVENT_OBSERVATION_MS - Date.now()));
+      return controlPlaneCheck(ctx, e, since);
+    }
     const detectors = DETECTORS.filter((d) => (d.kinds as readonly string[]).includes(e.kind));
     if (detectors.length > 0) return periodic(e, since, detectors);
     return { ok: true, command: 'detector (none)', output: `no detector reports ${e.kind}: not verified beyond the readiness check` };
@@ -193,8 +197,13 @@ async function latencyCheck({ config, pm }: DetectorContext, kernel: KernelName)
   return { ok: true, command: `latency probes ${kernel}`, output: [...lines, `no ${settings.samples} probes in a row at or over ${settings.thresholdMs} ms`].join('\n') };
 }
 
-/** control_plane_lost, crash_loop, control_plane_deadlock: the control plane runs and answers, and says the kernel is not in a crash loop. */
-async function controlPlaneCheck({ config, pm, temporal }: DetectorContext, e: VerifiedEvidence): Promise<CheckResultText> {
+/**
+ * control_plane_lost, crash_loop, control_plane_deadlock: the control plane runs and answers; for a
+ * crash loop, no restart of the kernel since the remedy finished (`since`). Not the crash-loop flag:
+ * it stays up until a whole window (`controlPlane.crashLoop.windowMs`) passes without a restart, by
+ * design, so it says nothing about whether the loop ended.
+ */
+async function controlPlaneCheck({ config, pm, temporal }: DetectorContext, e: VerifiedEvidence, since: number): Promise<CheckResultText> {
   const command = `describe and query ${CONTROL_PLANE_WORKFLOW_ID}`;
   const handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   let status: string;
@@ -214,7 +223,11 @@ async function controlPlaneCheck({ config, pm, temporal }: DetectorContext, e: V
     return { ok: false, command, output: `the status query was not answered in ${queryMs} ms: ${(err as Error).message}` };
   }
   const rec = e.kernel ? cp.kernels[e.kernel] : undefined;
-  if (e.kind === 'crash_loop' && rec?.crashLoop) return { ok: false, command, output: `${e.kernel} is still in a crash loop: ${rec.recentRestarts.length} restarts in the window` };
+  if (e.kind === 'crash_loop' && rec) {
+    const after = rec.recentRestarts.filter((t) => t > since);
+    if (after.length > 0) return { ok: false, command, output: `${e.kernel} restarted ${after.length} time(s) after the remedy: the crash loop goes on` };
+    return { ok: true, command, output: `no restart of ${e.kernel} since the remedy (${rec.recentRestarts.length} before it in the window; ${rec.state})` };
+  }
   if (e.kind === 'control_plane_deadlock' && e.kernel && isKernelName(e.kernel)) {
     const stuck = KERNELS[e.kernel].processes(config).find((p) => ['T', 't', 'D'].includes(procState(pm.pid(p)) ?? ''));
     if (stuck) return { ok: false, command, output: `${stuck} is still stopped or in uninterruptible I/O (${rec?.state ?? 'unknown state'})` };

@@ -103,6 +103,28 @@ export interface IncidentInput {
   carried?: Incident;
 }
 
+/**
+ * The second half of an incident (workflows/incident.ts `incidentCloseWorkflow`): once the fault is
+ * seen gone, the project checks decide the close, and the outcome is learned. A child of the
+ * incident that outlives it (abandoned), so the signature's intake is free for the next occurrence
+ * while the checks run.
+ */
+export const INCIDENT_CLOSE_WORKFLOW = 'incidentCloseWorkflow';
+export type IncidentCloseWorkflow = (input: IncidentCloseInput) => Promise<Incident>;
+
+export function incidentCloseWorkflowId(incidentId: string): string {
+  return `incident-close-${incidentId}`;
+}
+
+export interface IncidentCloseInput {
+  incident: Incident;
+  settings: IncidentSettings;
+  /** The revision of the incident's last record, so the closer's writes come after it. */
+  revision: number;
+  /** The remedy that healed, as the knowledge base learns it. */
+  remedy: { kind: 'playbook' | 'fix'; name: string; params: Record<string, unknown> };
+}
+
 /** Evidence with the incident's signature, reported while it is open: attached to it. */
 export const incidentEvidenceSignal = defineSignal<[Evidence]>('incidentEvidence');
 export const incidentQuery = defineQuery<Incident>('incident');

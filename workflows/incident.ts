@@ -1,36 +1,54 @@
 /**
- * The incident workflow: one error signature, from the first evidence to a verified close.
+ * The incident workflows: one error signature, from the first evidence to a verified close, in two
+ * halves.
  *
- * open → diagnosing (log lines, control-plane history, resources) → decide: the knowledge base's
- * verified remedy when it may be auto-applied, else a task for the coding agent, which answers with
- * a remedy → remedying (the playbook as a child workflow) → verifying (the verification workflow as
- * a child) → closed, or reopened with the failing output and tried again up to `maxAttempts` →
- * learned (the knowledge base counts the outcome) → a clarity entry in the store and the log.
+ * `incidentWorkflow` (`incident-<signature>`, the signature's intake): open → diagnosing (log lines,
+ * control-plane history, resources) → decide: the knowledge base's verified remedy when it may be
+ * auto-applied, else a task for the coding agent, which answers with a remedy → remedying (the
+ * playbook as a child workflow) → the fault seen gone? (the kernel's readiness self-test and the
+ * detector of the evidence, run here) — if not, tried again up to `maxAttempts`, then reopened.
+ * Evidence of the same signature arriving meanwhile is attached (the seam's signal-with-start folds
+ * it here).
  *
- * Evidence of the same signature arriving meanwhile is attached (the seam's signal-with-start on
- * `incident-<signature>` folds it here). Evidence that arrives after the fault was seen gone is a
- * recurrence: the workflow continues as a new incident for it.
+ * `incidentCloseWorkflow` (`incident-close-<incident>`), started once the fault is gone and left
+ * running when the intake ends: verifying (the verification workflow's project checks: targeted
+ * tests, eslint, tsc) → closed, or reopened with the failing output → learned (the knowledge base
+ * counts the outcome) → a clarity entry in the store and the log. Handing this half over is what
+ * lets the next occurrence of the signature — a new fault once this one is gone — open its own
+ * incident and be remedied at once instead of waiting minutes of checks.
  */
 import {
   ApplicationFailure,
   ChildWorkflowFailure,
-  continueAsNew,
   executeChild,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createIncidentActivities } from '../activities/incidents';
+import type { VerificationActivities } from '../activities/verification';
 import type { RemedyChoice } from '../src/healing/remedies';
 import type { Evidence } from '../src/healing/evidence';
 import type { KnowledgeEntry } from '../src/knowledge/types';
-import { incidentEvidenceSignal, incidentIdOf, incidentQuery, type Incident, type IncidentSettings, type IncidentWorkflow } from '../contracts/incident';
+import {
+  INCIDENT_CLOSE_WORKFLOW,
+  incidentCloseWorkflowId,
+  incidentEvidenceSignal,
+  incidentIdOf,
+  incidentQuery,
+  type Incident,
+  type IncidentCloseInput,
+  type IncidentCloseWorkflow,
+  type IncidentSettings,
+  type IncidentWorkflow,
+} from '../contracts/incident';
 import { dispatchWorkflowId, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT, type PlaybookReport, type PlaybookWorkflow } from '../contracts/playbook';
-import { VERIFICATION_WORKFLOW, verificationWorkflowId, type VerificationCheckName, type VerificationOutcome, type VerificationWorkflow } from '../contracts/verification';
+import { VERIFICATION_WORKFLOW, verificationWorkflowId, type VerificationCheckName, type VerificationCheckReport, type VerificationOutcome, type VerificationWorkflow } from '../contracts/verification';
 import { KernelAttr, OutcomeAttr, SignatureAttr } from '../contracts/search-attributes';
-import { agentTaskActivity, diagnosticsActivity, joinRunActivity, recordActivity } from './policies';
+import { agentTaskActivity, bestEffortRecordActivity, decideActivity, diagnosticsActivity, joinRunActivity, recordActivity, verificationCheckActivity } from './policies';
 import { clarityOf } from './incident-clarity';
 
 type IncidentActivities = ReturnType<typeof createIncidentActivities>;
@@ -40,12 +58,18 @@ interface AgentActivities {
 
 /** Evidence ids kept on the incident (the count goes on). */
 const ATTACHED_KEPT = 50;
+/** The checks that say the fault is gone; the rest are the project checks of the close. */
+const HEAL_CHECKS: readonly VerificationCheckName[] = ['readiness', 'detector'];
 
 function activitiesFor(settings: IncidentSettings) {
   return {
     record: proxyActivities<Pick<IncidentActivities, 'recordIncident' | 'learnOutcome' | 'appendClarity' | 'openIncidentBacklog'>>(recordActivity),
-    diag: proxyActivities<Pick<IncidentActivities, 'collectDiagnostics' | 'decideRemedy'>>(diagnosticsActivity),
+    // Before the remedy the store may be the thing that is down: its record must not hold the remedy up.
+    bestEffort: proxyActivities<Pick<IncidentActivities, 'recordIncident'>>(bestEffortRecordActivity),
+    diag: proxyActivities<Pick<IncidentActivities, 'collectDiagnostics'>>(diagnosticsActivity),
+    decide: proxyActivities<Pick<IncidentActivities, 'decideRemedy'>>(decideActivity),
     join: proxyActivities<Pick<IncidentActivities, 'joinPlaybookRun'>>(joinRunActivity),
+    heal: proxyActivities<Pick<VerificationActivities, 'verifyReadiness' | 'verifyDetector'>>(verificationCheckActivity),
     agent: proxyActivities<AgentActivities>({ ...agentTaskActivity, taskQueue: settings.taskQueues.codingAgent }),
     fallback: proxyActivities<Pick<AgentActivities, 'chooseRemedy'>>(diagnosticsActivity),
   };
@@ -57,26 +81,43 @@ interface Run {
   evidence: Evidence;
   settings: IncidentSettings;
   acts: ReturnType<typeof activitiesFor>;
-  save(): Promise<void>;
-  /** When the last verification saw the fault gone. */
-  healedAt: number | null;
+  revision: number;
+  /** Records the incident; best effort until the remedy has run, then until it lands. */
+  save(durable?: boolean): Promise<void>;
+}
+
+function newRun(inc: Incident, evidence: Evidence, settings: IncidentSettings, revision = 0): Run {
+  const acts = activitiesFor(settings);
+  const run: Run = {
+    inc,
+    evidence,
+    settings,
+    acts,
+    revision,
+    save: async (durable = false) => {
+      const rev = ++run.revision;
+      if (durable) return acts.record.recordIncident(inc, rev);
+      try {
+        await acts.bestEffort.recordIncident(inc, rev);
+      } catch {
+        // The store did not answer: a later record (durable at the end) carries this state too.
+      }
+    },
+  };
+  return run;
 }
 
 export const incidentWorkflow: IncidentWorkflow = async (input) => {
   const { evidence, settings } = input;
-  const acts = activitiesFor(settings);
   const inc: Incident = input.carried ?? newIncident(evidence);
-  let revision = 0;
-  const recurrences: Evidence[] = [];
-  const run: Run = { inc, evidence, settings, acts, healedAt: null, save: async () => acts.record.recordIncident(inc, ++revision) };
-
+  const run = newRun(inc, evidence, settings);
+  let remedyDone = false;
   setHandler(incidentQuery, () => inc);
   setHandler(incidentEvidenceSignal, (e) => {
     if (e.id === inc.evidence.first.id || inc.evidence.attached.includes(e.id)) return;
-    // Seen after the fault was gone: a recurrence, the next incident's first evidence.
-    if (run.healedAt !== null && e.at > run.healedAt) return void recurrences.push(e);
     inc.evidenceCount++;
     inc.evidence.attached = [...inc.evidence.attached, e.id].slice(-ATTACHED_KEPT);
+    if (remedyDone) inc.errors.push(`evidence ${e.id} arrived after the remedy finished (attached; the heal check decides)`);
   });
   upsertSearchAttributes([
     { key: SignatureAttr, value: inc.signature },
@@ -84,72 +125,136 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
     { key: OutcomeAttr, value: 'open' },
   ]);
   await run.save();
-
   inc.state = 'diagnosing';
   await run.save();
-  inc.diagnostics = await acts.diag.collectDiagnostics(evidence);
-  await run.save();
+  // Side by side with the knowledge base's decision: an auto-applied remedy does not wait for them
+  // (they are for the coding agent, and for people reading the incident afterwards).
+  const diagnosing = run.acts.diag.collectDiagnostics(evidence).then(
+    (d) => void (inc.diagnostics = d),
+    (err: unknown) => void inc.errors.push(`diagnostics not collected: ${(err as Error).message}`),
+  );
 
   let entry: KnowledgeEntry | null = null;
-  while (inc.attempts < settings.maxAttempts && !closed(inc)) {
-    const attempt = await remedyAttempt(run);
+  while (inc.attempts < settings.maxAttempts) {
+    const attempt = await remedyAttempt(run, diagnosing);
+    await diagnosing;
+    remedyDone = true;
     entry = attempt.entry ?? entry;
+    if (attempt.healed) {
+      // The fault is gone: the close (project checks, learning, clarity) goes on without this intake.
+      inc.state = 'verifying';
+      await run.save(true);
+      await startChild<IncidentCloseWorkflow>(INCIDENT_CLOSE_WORKFLOW, {
+        workflowId: incidentCloseWorkflowId(inc.id),
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [{ incident: inc, settings, revision: run.revision + 1, remedy: attempt.remedy! }],
+      });
+      return inc;
+    }
     if (attempt.noRemedy) break;
   }
   await conclude(run, entry);
-
-  if (recurrences.length > 0) await continueAsNew<IncidentWorkflow>({ evidence: recurrences[0], settings });
   return inc;
 };
 
-/** decide → remedy → verify → learn, once. */
-async function remedyAttempt(run: Run): Promise<{ entry: KnowledgeEntry | null; noRemedy: boolean }> {
+/** The second half: the project checks, the close or reopen, learning, the clarity entry. */
+export const incidentCloseWorkflow: IncidentCloseWorkflow = async (input: IncidentCloseInput) => {
+  const { incident: inc, settings } = input;
+  const run = newRun(inc, inc.evidence.first, settings, input.revision);
+  setHandler(incidentQuery, () => inc);
+  upsertSearchAttributes([{ key: SignatureAttr, value: inc.signature }, ...(inc.kernel ? [{ key: KernelAttr, value: inc.kernel }] : []), { key: OutcomeAttr, value: 'verifying' }]);
+  const healChecks = inc.verification?.checks ?? [];
+  const project = await verify(inc, settings);
+  const verified: VerificationOutcome = { ok: project.ok && healChecks.every((c) => c.ok), checks: [...healChecks, ...project.checks], healedAt: inc.verification?.healedAt ?? null };
+  inc.verification = verified;
+  if (verified.ok) {
+    inc.state = 'closed';
+    inc.closedAt = new Date().toISOString();
+  } else {
+    // Healed, but the project's own checks fail: running the remedy again cannot change that.
+    inc.state = 'reopened';
+    inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(verified)}`);
+  }
+  const entry = await run.acts.record.learnOutcome({
+    outcomeId: `${inc.id}:${inc.attempts}`,
+    signature: inc.signature,
+    remedy: input.remedy,
+    ok: verified.ok,
+    timeToHealMs: verified.ok ? inc.timeToHealMs : null,
+    autoApplied: inc.autoApplied,
+  });
+  await conclude(run, entry);
+  return inc;
+};
+
+interface Attempt {
+  entry: KnowledgeEntry | null;
+  noRemedy: boolean;
+  healed: boolean;
+  remedy?: IncidentCloseInput['remedy'];
+}
+
+/** decide → remedy → the fault seen gone? A remedy that did not heal is learned as a failure here. */
+async function remedyAttempt(run: Run, diagnosing: Promise<void>): Promise<Attempt> {
   const { inc, evidence, acts, settings } = run;
   inc.attempts++;
-  const decision = await acts.diag.decideRemedy(evidence);
+  const decision = await acts.decide.decideRemedy(evidence).catch((err: unknown) => {
+    inc.errors.push(`knowledge base not read (${(err as Error).message}): taken as new`);
+    return { known: false, autoApply: false, entry: null, remedy: null };
+  });
   inc.known = decision.known;
   inc.autoApplied = decision.autoApply && decision.remedy !== null && decision.remedy.kind !== null;
-  const choice = inc.autoApplied ? decision.remedy! : await askAgent(acts.agent, acts.fallback, inc, evidence);
+  // The coding agent gets the diagnostics: they are awaited for it, not for an auto-applied remedy.
+  const choice = inc.autoApplied ? decision.remedy! : await diagnosing.then(() => askAgent(acts.agent, acts.fallback, inc, evidence));
   if (choice.kind === null) {
     inc.errors.push(`no remedy: ${choice.reason}`);
     inc.remedy = null;
     inc.state = 'reopened';
-    return { entry: decision.entry, noRemedy: true };
+    return { entry: decision.entry, noRemedy: true, healed: false };
   }
-  inc.remedy = { kind: 'playbook', name: choice.name, runId: null, params: choice.params, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: choice.reason };
+  const remedy = { kind: 'playbook' as const, name: choice.name, params: choice.params };
+  inc.remedy = { ...remedy, runId: null, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: choice.reason };
   inc.state = 'remedying';
   await run.save();
   const report = await runPlaybook(acts.join, inc, choice, evidence, settings.taskQueues.healing);
   const remedyFinishedAt = Date.now();
   inc.remedy = { ...inc.remedy, runId: report.workflowId, outcome: report.outcome };
-  let verified: VerificationOutcome;
-  if (report.outcome !== 'succeeded') {
-    verified = { ok: false, healedAt: null, checks: [{ name: 'readiness', ok: false, command: `playbook ${choice.name}`, exitCode: null, output: remedyError(report), ms: 0, startedAt: new Date().toISOString() }] };
-  } else {
-    inc.state = 'verifying';
-    await run.save();
-    verified = await verify(inc, evidence, remedyFinishedAt, settings);
+  const checks = report.outcome === 'succeeded' ? await healChecks(run, remedyFinishedAt) : [remedyFailed(choice.name, report)];
+  const healed = checks.every((c) => c.ok);
+  const readyAt = checks.filter((c) => c.name === 'readiness').map((c) => Date.parse(c.startedAt) + c.ms);
+  const healedAt = healed ? Math.max(remedyFinishedAt, ...readyAt) : null;
+  inc.verification = { ok: false, checks, healedAt };
+  if (healed) {
+    inc.timeToHealMs = Math.max(0, healedAt! - inc.evidence.first.at);
+    return { entry: decision.entry, noRemedy: false, healed: true, remedy };
   }
-  inc.verification = verified;
-  run.healedAt = verified.healedAt;
-  if (verified.ok) {
-    inc.state = 'closed';
-    inc.closedAt = new Date().toISOString();
-    inc.timeToHealMs = verified.healedAt !== null ? Math.max(0, verified.healedAt - inc.evidence.first.at) : null;
-  } else {
-    inc.state = 'reopened';
-    inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(verified)}`);
-  }
-  const entry = await acts.record.learnOutcome({
-    outcomeId: `${inc.id}:${inc.attempts}`,
-    signature: inc.signature,
-    remedy: { kind: 'playbook', name: choice.name, params: choice.params },
-    ok: verified.ok,
-    timeToHealMs: verified.ok ? inc.timeToHealMs : null,
-    autoApplied: inc.autoApplied,
-  });
+  inc.state = 'reopened';
+  inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(inc.verification)}`);
+  const entry = await acts.record.learnOutcome({ outcomeId: `${inc.id}:${inc.attempts}`, signature: inc.signature, remedy, ok: false, timeToHealMs: null, autoApplied: inc.autoApplied });
   await run.save();
-  return { entry: entry ?? decision.entry, noRemedy: false };
+  return { entry: entry ?? decision.entry, noRemedy: false, healed: false };
+}
+
+/**
+ * Is the fault gone? The kernel's readiness self-test and the evidence's detector, side by side. The
+ * heal time ends when the remedy finished, or later if the kernel became ready later; the detector's
+ * observation window (an event must not recur) confirms it without counting.
+ */
+async function healChecks(run: Run, remedyFinishedAt: number): Promise<VerificationCheckReport[]> {
+  const { inc, evidence, acts, settings } = run;
+  const wanted = HEAL_CHECKS.filter((c) => !settings.checks || settings.checks.includes(c));
+  const e = { id: evidence.id, kind: evidence.kind, kernel: evidence.kernel, process: evidence.process, signature: evidence.signature, at: evidence.at };
+  return Promise.all(
+    wanted.map((name) =>
+      (name === 'readiness' ? acts.heal.verifyReadiness({ kernel: inc.kernel }) : acts.heal.verifyDetector({ evidence: e, since: remedyFinishedAt })).catch(
+        (err: unknown): VerificationCheckReport => ({ name, ok: false, command: name, exitCode: null, output: `the check could not run: ${(err as Error).message}`, ms: 0, startedAt: new Date().toISOString() }),
+      ),
+    ),
+  );
+}
+
+function remedyFailed(name: string, report: PlaybookReport): VerificationCheckReport {
+  return { name: 'readiness', ok: false, command: `playbook ${name}`, exitCode: null, output: remedyError(report), ms: 0, startedAt: new Date().toISOString() };
 }
 
 /** The clarity entry, in the store and the immutable log; a backlog item when not healed. */
@@ -157,14 +262,12 @@ async function conclude(run: Run, entry: KnowledgeEntry | null): Promise<void> {
   const { inc, acts } = run;
   inc.clarity = clarityOf(inc, entry);
   upsertSearchAttributes([{ key: OutcomeAttr, value: inc.state }]);
-  await run.save();
+  await run.save(true);
   const logged = await acts.record.appendClarity(inc.id, inc.attempts, inc.clarity, { id: inc.id, signature: inc.signature, kernel: inc.kernel, state: inc.state, remedy: inc.remedy?.name ?? null, timeToHealMs: inc.timeToHealMs });
   if ('error' in logged) inc.errors.push(`clarity entry not in the immutable log: ${logged.error}`);
   if (inc.state !== 'closed') await acts.record.openIncidentBacklog(inc, inc.errors.join('\n'));
-  await run.save();
+  await run.save(true);
 }
-
-const closed = (inc: Incident): boolean => inc.state === 'closed';
 
 function newIncident(evidence: Evidence): Incident {
   const { workflowId, runId } = workflowInfo();
@@ -229,7 +332,11 @@ async function runPlaybook(join: Pick<IncidentActivities, 'joinPlaybookRun'>, in
   }
 }
 
-async function verify(inc: Incident, evidence: Evidence, remedyFinishedAt: number, settings: IncidentSettings): Promise<VerificationOutcome> {
+/** The project checks (tests, lint, types) of the configured ones, as the verification workflow. */
+async function verify(inc: Incident, settings: IncidentSettings): Promise<VerificationOutcome> {
+  const checks = (settings.checks ?? ['tests', 'lint', 'types']).filter((c) => !HEAL_CHECKS.includes(c as VerificationCheckName)) as VerificationCheckName[];
+  if (checks.length === 0) return { ok: true, checks: [], healedAt: null };
+  const e = inc.evidence.first;
   return executeChild<VerificationWorkflow>(VERIFICATION_WORKFLOW, {
     workflowId: verificationWorkflowId(inc.id, inc.attempts),
     taskQueue: settings.taskQueues.healing,
@@ -239,11 +346,11 @@ async function verify(inc: Incident, evidence: Evidence, remedyFinishedAt: numbe
         attempt: inc.attempts,
         signature: inc.signature,
         kernel: inc.kernel,
-        evidence: { id: evidence.id, kind: evidence.kind, kernel: evidence.kernel, process: evidence.process, signature: evidence.signature, at: evidence.at },
+        evidence: { id: e.id, kind: e.kind, kernel: e.kernel, process: e.process, signature: e.signature, at: e.at },
         changedFiles: [],
-        remedyFinishedAt,
+        remedyFinishedAt: Date.now(),
         taskQueues: settings.taskQueues,
-        ...(settings.checks ? { checks: settings.checks as VerificationCheckName[] } : {}),
+        checks,
       },
     ],
   });

@@ -9,4 +9,4 @@ export { controlPlaneWorkflow } from './control-plane';
 export { playbookWorkflow } from './playbook';
 export { verificationWorkflow } from './verification';
 export { noopActivitiesWorkflow } from './bench';
-export { incidentWorkflow } from './incident';
+export { incidentWorkflow, incidentCloseWorkflow } from './incident';

@@ -122,3 +122,22 @@ export function projectCheckActivity(checkTimeoutMs: number): ActivityOptions {
     retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 2 },
   };
 }
+
+/**
+ * An incident's record before its remedy has run: two short tries. The store may be the very thing
+ * being repaired (dependency_unreachable), and the remedy must not wait on it; the durable record at
+ * the end carries the same state.
+ */
+export const bestEffortRecordActivity: ActivityOptions = {
+  startToCloseTimeout: '3 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumAttempts: 2 },
+};
+
+/**
+ * The knowledge base's decision (store reads and an insert): short, two tries. When the store does
+ * not answer, the incident takes the signature as new and asks the coding agent, which needs no store.
+ */
+export const decideActivity: ActivityOptions = {
+  startToCloseTimeout: '4 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumAttempts: 2 },
+};

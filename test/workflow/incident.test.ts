@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
-import { INCIDENT_WORKFLOW, incidentEvidenceSignal, incidentQuery, type Incident, type IncidentInput, type IncidentWorkflow } from '../../contracts/incident';
+import { INCIDENT_WORKFLOW, incidentCloseWorkflowId, incidentEvidenceSignal, incidentQuery, type Incident, type IncidentInput, type IncidentWorkflow } from '../../contracts/incident';
 import type { VerificationCheckReport } from '../../contracts/verification';
 import type { Playbook } from '../../src/playbooks/format';
 import type { AuditFlush } from '../../activities/playbooks';
@@ -40,6 +40,8 @@ interface Options {
   autoApply?: boolean;
   /** Per attempt: does the tests check pass? */
   testsPass?: boolean[];
+  /** Per attempt: does the readiness self-test pass after the remedy? */
+  readyAfter?: boolean[];
   agentDown?: boolean;
   noRemedy?: boolean;
 }
@@ -49,6 +51,7 @@ function stubs(o: Options) {
   const outcomes: RemedyOutcome[] = [];
   const records: Incident[] = [];
   let verifications = 0;
+  let readiness = 0;
   const check = (name: VerificationCheckReport['name'], ok: boolean): VerificationCheckReport => ({ name, ok, command: name, exitCode: ok ? 0 : 1, output: ok ? '' : `${name} broke`, ms: 1, startedAt: new Date().toISOString() });
   const healing = {
     recordIncident: async (i: Incident) => void records.push(structuredClone(i)),
@@ -79,7 +82,7 @@ function stubs(o: Options) {
     },
     // The verification workflow's.
     verificationSettings: async () => ({ checks: ['readiness', 'detector', 'tests'], checkTimeoutMs: 10_000, taskQueues: { healing: 'unused', codingAgent: 'unused' } }),
-    verifyReadiness: async () => check('readiness', true),
+    verifyReadiness: async () => check('readiness', o.readyAfter?.[readiness++] ?? true),
     verifyDetector: async () => check('detector', true),
   };
   const agent = {
@@ -115,7 +118,13 @@ describe('incident workflow (time-skipping server, stub activities)', function (
       await during?.(workflowId);
       return handle.result();
     };
-    const inc = await healing.runUntil(agent.runUntil(work()));
+    const both = async (): Promise<Incident> => {
+      const intake = await work();
+      // Healed: the close goes on in its own workflow; wait for it too.
+      if (intake.state !== 'verifying') return intake;
+      return (await ts.env.client.workflow.getHandle(incidentCloseWorkflowId(intake.id)).result()) as Incident;
+    };
+    const inc = await healing.runUntil(agent.runUntil(both()));
     return { inc, ...s };
   }
 
@@ -147,18 +156,29 @@ describe('incident workflow (time-skipping server, stub activities)', function (
     assert.ok(!calls.includes('agentChooseRemedy'));
   });
 
-  it('a failing verification reopens the incident with the output, is learned as a failure, and the next attempt goes to the agent', async () => {
-    const { inc, outcomes, calls } = await run({ testsPass: [false, true], autoApply: true });
+  it('a remedy that does not heal (the kernel not ready after it) is learned as a failure and tried again, through the agent', async () => {
+    const { inc, outcomes, calls } = await run({ readyAfter: [false, true], autoApply: true });
     assert.equal(inc.state, 'closed');
     assert.equal(inc.attempts, 2);
     assert.deepEqual(outcomes.map((x) => x.ok), [false, true]);
-    assert.ok(inc.errors.some((e) => /tests broke/.test(e)), inc.errors.join('\n'));
+    assert.ok(inc.errors.some((e) => /attempt 1: readiness failed/.test(e)), inc.errors.join('\n'));
     // The first attempt was auto-applied; after its failure the knowledge base no longer trusts it.
     assert.deepEqual(calls.filter((c) => c !== 'publish_event'), ['decideRemedy', 'decideRemedy', 'agentChooseRemedy']);
   });
 
-  it('fails verification on every attempt: stays reopened and opens a backlog item', async () => {
-    const { inc, calls, outcomes } = await run({ testsPass: [false, false] });
+  it('healed but a project check fails: reopened with its output, learned as a failure, not tried again, a backlog item', async () => {
+    const { inc, outcomes, calls } = await run({ testsPass: [false] });
+    assert.equal(inc.state, 'reopened');
+    assert.equal(inc.attempts, 1);
+    assert.equal(inc.closedAt, null);
+    assert.deepEqual(outcomes.map((x) => x.ok), [false]);
+    assert.ok(inc.errors.some((e) => /tests broke/.test(e)), inc.errors.join('\n'));
+    assert.deepEqual(inc.verification?.checks.map((c) => `${c.name}:${c.ok}`), ['readiness:true', 'detector:true', 'tests:false']);
+    assert.ok(calls.includes('backlog'));
+  });
+
+  it('a remedy that never heals: reopened after every attempt, a backlog item', async () => {
+    const { inc, calls, outcomes } = await run({ readyAfter: [false, false] });
     assert.equal(inc.state, 'reopened');
     assert.equal(inc.closedAt, null);
     assert.deepEqual(outcomes.map((x) => x.ok), [false, false]);
