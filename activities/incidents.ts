@@ -14,7 +14,6 @@ import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery } from '../contra
 import { evidenceSignal, getPlaybookProgressQuery, type PlaybookReport } from '../contracts/playbook';
 import type { ClarityEntry, Incident, IncidentDiagnostics } from '../contracts/incident';
 import type { Evidence } from '../src/healing/evidence';
-import { errorTypeOf } from '../src/healing/evidence';
 import { playbookByName, type RemedyChoice } from '../src/healing/remedies';
 import { KnowledgeBase } from '../src/knowledge/kb';
 import type { KnowledgeEntry, RemedyOutcome } from '../src/knowledge/types';
@@ -78,11 +77,10 @@ export function createIncidentActivities({ config, db, temporal, pm }: IncidentA
     },
 
     /**
-     * Records the occurrence (idempotent on the evidence id) and reads what the knowledge base
-     * knows. A known remedy that may be auto-applied is resolved for this evidence here.
+     * Read-only: what the knowledge base knows of the signature (the seam counted the occurrence). A
+     * known remedy that may be auto-applied is resolved for this evidence here.
      */
     async decideRemedy(e: Evidence, playbookDir?: string): Promise<RemedyDecision> {
-      await kb.observe({ signature: e.signature, template: e.template, kernel: e.kernel, errorType: errorTypeOf(e.kind), text: e.text, at: e.at, evidenceId: e.id });
       const entry = await kb.get(e.signature);
       const known = entry !== null && entry.remedy !== null && entry.successes > 0;
       if (!entry || !known || !entry.autoApply || entry.remedy?.kind !== 'playbook') return { known, autoApply: false, entry, remedy: null };

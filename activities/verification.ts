@@ -62,13 +62,18 @@ interface CheckResultText {
   ok: boolean;
   command: string;
   output: string;
+  /** It held at the first look (a self-test that passed on its first run). */
+  firstTry?: boolean;
 }
 
 /** Runs an in-process check and reports it in the contract's shape (no exit code: nothing was spawned). */
 async function timed(name: VerificationCheckName, fn: () => Promise<CheckResultText>): Promise<VerificationCheckReport> {
   const startedAt = new Date();
   const r = await heartbeatWhile(fn());
-  return { name, ok: r.ok, command: r.command, exitCode: null, output: tailBytes(r.output, CHECK_OUTPUT_BYTES), ms: Date.now() - startedAt.getTime(), startedAt: startedAt.toISOString() };
+  const ms = Date.now() - startedAt.getTime();
+  // Passed on its first try: it held when the check started.
+  const passedAt = r.ok ? new Date(r.firstTry ? startedAt.getTime() : Date.now()).toISOString() : undefined;
+  return { name, ok: r.ok, command: r.command, exitCode: null, output: tailBytes(r.output, CHECK_OUTPUT_BYTES), ms, startedAt: startedAt.toISOString(), ...(passedAt ? { passedAt } : {}) };
 }
 
 const sameKernel = (f: Finding, e: VerifiedEvidence): boolean => (f.kernel ?? null) === e.kernel;
@@ -115,7 +120,7 @@ function verificationChecks(ctx: DetectorContext, kernelReadiness: ReturnType<ty
   const readiness = async (kernel: string): Promise<CheckResultText> => {
     const r = await kernelReadiness(kernel, { waitMs: READINESS_WAIT_MS });
     const lines = r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.detail ? `: ${c.detail}` : ''}`);
-    return { ok: r.ready, command: `self-test ${kernel}`, output: [`${kernel} ${r.ready ? 'ready' : 'not ready'} after ${r.polls ?? 1} self-test(s)`, ...lines].join('\n') };
+    return { ok: r.ready, firstTry: (r.polls ?? 1) === 1, command: `self-test ${kernel}`, output: [`${kernel} ${r.ready ? 'ready' : 'not ready'} after ${r.polls ?? 1} self-test(s)`, ...lines].join('\n') };
   };
 
   /** exited, liveness_failed, not_ready, heartbeat_missed: every process alive and answering its probe, then the self-test. */

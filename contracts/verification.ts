@@ -76,6 +76,8 @@ export interface VerificationCheckReport {
   output: string;
   ms: number;
   startedAt: string;
+  /** When the check first passed (readiness: the first self-test that passed), if it did. */
+  passedAt?: string;
 }
 
 export interface VerificationOutcome {

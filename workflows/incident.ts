@@ -23,6 +23,7 @@ import {
   executeChild,
   ParentClosePolicy,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -67,7 +68,8 @@ function activitiesFor(settings: IncidentSettings) {
     // Before the remedy the store may be the thing that is down: its record must not hold the remedy up.
     bestEffort: proxyActivities<Pick<IncidentActivities, 'recordIncident'>>(bestEffortRecordActivity),
     diag: proxyActivities<Pick<IncidentActivities, 'collectDiagnostics'>>(diagnosticsActivity),
-    decide: proxyActivities<Pick<IncidentActivities, 'decideRemedy'>>(decideActivity),
+    // Local: a store read of milliseconds on the remedy's critical path, without a task-queue round trip.
+    decide: proxyLocalActivities<Pick<IncidentActivities, 'decideRemedy'>>(decideActivity),
     join: proxyActivities<Pick<IncidentActivities, 'joinPlaybookRun'>>(joinRunActivity),
     heal: proxyActivities<Pick<VerificationActivities, 'verifyReadiness' | 'verifyDetector'>>(verificationCheckActivity),
     agent: proxyActivities<AgentActivities>({ ...agentTaskActivity, taskQueue: settings.taskQueues.codingAgent }),
@@ -97,11 +99,11 @@ function newRun(inc: Incident, evidence: Evidence, settings: IncidentSettings, r
     save: async (durable = false) => {
       const rev = ++run.revision;
       if (durable) return acts.record.recordIncident(inc, rev);
-      try {
-        await acts.bestEffort.recordIncident(inc, rev);
-      } catch {
-        // The store did not answer: a later record (durable at the end) carries this state too.
-      }
+      // Not awaited: off the remedy's critical path, and the store may be what is down (the
+      // arguments are serialized when the activity is scheduled, so later changes do not leak in).
+      // The revision guard keeps a late write from overwriting a newer one; a write that fails is
+      // carried by the next (the durable ones at the end are awaited).
+      void acts.bestEffort.recordIncident(inc, rev).catch(() => undefined);
     },
   };
   return run;
@@ -221,7 +223,7 @@ async function remedyAttempt(run: Run, diagnosing: Promise<void>): Promise<Attem
   inc.remedy = { ...inc.remedy, runId: report.workflowId, outcome: report.outcome };
   const checks = report.outcome === 'succeeded' ? await healChecks(run, remedyFinishedAt) : [remedyFailed(choice.name, report)];
   const healed = checks.every((c) => c.ok);
-  const readyAt = checks.filter((c) => c.name === 'readiness').map((c) => Date.parse(c.startedAt) + c.ms);
+  const readyAt = checks.filter((c) => c.name === 'readiness').map((c) => Date.parse(c.passedAt ?? c.startedAt) || 0);
   const healedAt = healed ? Math.max(remedyFinishedAt, ...readyAt) : null;
   inc.verification = { ok: false, checks, healedAt };
   if (healed) {

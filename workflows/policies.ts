@@ -137,7 +137,7 @@ export const bestEffortRecordActivity: ActivityOptions = {
  * The knowledge base's decision (store reads and an insert): short, two tries. When the store does
  * not answer, the incident takes the signature as new and asks the coding agent, which needs no store.
  */
-export const decideActivity: ActivityOptions = {
+export const decideActivity: LocalActivityOptions = {
   startToCloseTimeout: '4 seconds',
   retry: { initialInterval: '200 milliseconds', maximumAttempts: 2 },
 };

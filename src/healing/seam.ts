@@ -68,15 +68,7 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     storeMs,
   );
   const recordedFirst = recorded === undefined ? null : recorded;
-  if (recordedFirst !== false && !e.signature.startsWith('chaos_')) {
-    // An occurrence for the knowledge base: idempotent on the evidence id, so observed also when the
-    // record did not answer in time (then it cannot say whether the other replica was first).
-    const kb = new KnowledgeBase(db, config.incidents.knowledge);
-    await within(
-      kb.observe({ signature: e.signature, template: e.template, kernel: e.kernel, errorType: errorTypeOf(e.kind), text: e.text, at: e.at, evidenceId: e.id }).catch(() => undefined),
-      storeMs,
-    );
-  }
+
 
   let controlPlane: SeamReport['controlPlane'] = 'not_lifecycle';
   const unwell = toKernelUnwell(e);
@@ -106,6 +98,16 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     result = opensIncident(config, e, deps.playbookDir) ? await openIncident(deps, e) : await dispatch(deps, e);
     await within(
       coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined),
+      storeMs,
+    );
+  }
+  // After the dispatch: counting the occurrence is not on the remedy's path.
+  if (recordedFirst !== false && !e.signature.startsWith('chaos_')) {
+    // An occurrence for the knowledge base: idempotent on the evidence id, so observed also when the
+    // record did not answer in time (then it cannot say whether the other replica was first).
+    const kb = new KnowledgeBase(db, config.incidents.knowledge);
+    await within(
+      kb.observe({ signature: e.signature, template: e.template, kernel: e.kernel, errorType: errorTypeOf(e.kind), text: e.text, at: e.at, evidenceId: e.id }).catch(() => undefined),
       storeMs,
     );
   }

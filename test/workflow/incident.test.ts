@@ -49,12 +49,12 @@ interface Options {
 function stubs(o: Options) {
   const calls: string[] = [];
   const outcomes: RemedyOutcome[] = [];
-  const records: Incident[] = [];
+  const records: Array<Incident & { rev: number }> = [];
   let verifications = 0;
   let readiness = 0;
   const check = (name: VerificationCheckReport['name'], ok: boolean): VerificationCheckReport => ({ name, ok, command: name, exitCode: ok ? 0 : 1, output: ok ? '' : `${name} broke`, ms: 1, startedAt: new Date().toISOString() });
   const healing = {
-    recordIncident: async (i: Incident) => void records.push(structuredClone(i)),
+    recordIncident: async (i: Incident, rev: number) => void records.push({ ...structuredClone(i), rev }),
     collectDiagnostics: async () => ({ logLines: ['line'], heartbeats: [{ kernel: 'message_bus' }], resources: { bus: { pid: 1 } } }),
     decideRemedy: async () => {
       calls.push('decideRemedy');
@@ -143,7 +143,8 @@ describe('incident workflow (time-skipping server, stub activities)', function (
     assert.equal(outcomes[0].outcomeId, `${inc.id}:1`);
     assert.equal(inc.clarity?.steps.length, 13);
     // The store saw each state in order.
-    const states = records.map((r) => r.state).filter((s, i, a) => a[i - 1] !== s);
+    // Writes before the remedy are not awaited and may land out of order: the store keeps the highest revision.
+    const states = [...records].sort((a, b) => a.rev - b.rev).map((r) => r.state).filter((s, i, a) => a[i - 1] !== s);
     assert.deepEqual(states, ['open', 'diagnosing', 'remedying', 'verifying', 'closed']);
   });
 
