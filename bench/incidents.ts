@@ -22,10 +22,10 @@ import { SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
 import * as faults from '../src/chaos/faults';
 import type { Injected } from '../src/chaos/faults';
 import { allKernelsReady } from '../src/stack/kernel-readiness';
-import { INCIDENTS_COLLECTION, KNOWLEDGE_BASE_COLLECTION } from '../src/clients/collections';
+import { INCIDENTS_COLLECTION } from '../src/clients/collections';
 import type { Incident } from '../contracts/incident';
 import type { PlaybookReport } from '../contracts/playbook';
-import type { KnowledgeEntry } from '../src/knowledge/types';
+import { KnowledgeBase } from '../src/knowledge/kb';
 import { freshStack, ms, printTable } from './support';
 
 function arg(name: string): string | undefined {
@@ -105,7 +105,8 @@ async function main(): Promise<void> {
       }
     }
     printTable(rows);
-    const kb = await store.db.collection<KnowledgeEntry & { _id: string }>(KNOWLEDGE_BASE_COLLECTION).find({ remedy: { $ne: null } }).toArray();
+    // As `layer1 kb` shows it: derived from the knowledge base's facts.
+    const kb = (await new KnowledgeBase(store.db, config.incidents.knowledge).list({ limit: 1000 })).filter((k) => k.remedy !== null);
     console.log(`\nknowledge base: ${kb.length} known signatures, auto-apply enabled ${kb.filter((k) => k.autoApply).length}`);
     printTable(
       kb.map((k) => ({
