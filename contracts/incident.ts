@@ -101,6 +101,8 @@ export interface IncidentInput {
   settings: IncidentSettings;
   /** The incident so far, when continued as new. */
   carried?: Incident;
+  /** The revision of its last record, when continued as new. */
+  revision?: number;
 }
 
 /**

@@ -20,6 +20,7 @@
 import {
   ApplicationFailure,
   ChildWorkflowFailure,
+  continueAsNew,
   executeChild,
   ParentClosePolicy,
   proxyActivities,
@@ -112,7 +113,7 @@ function newRun(inc: Incident, evidence: Evidence, settings: IncidentSettings, r
 export const incidentWorkflow: IncidentWorkflow = async (input) => {
   const { evidence, settings } = input;
   const inc: Incident = input.carried ?? newIncident(evidence);
-  const run = newRun(inc, evidence, settings);
+  const run = newRun(inc, evidence, settings, input.revision ?? 0);
   let remedyDone = false;
   setHandler(incidentQuery, () => inc);
   setHandler(incidentEvidenceSignal, (e) => {
@@ -126,18 +127,27 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
     ...(inc.kernel ? [{ key: KernelAttr, value: inc.kernel }] : []),
     { key: OutcomeAttr, value: 'open' },
   ]);
-  await run.save();
-  inc.state = 'diagnosing';
-  await run.save();
+  if (!input.carried) {
+    await run.save();
+    inc.state = 'diagnosing';
+    await run.save();
+  }
   // Side by side with the knowledge base's decision: an auto-applied remedy does not wait for them
   // (they are for the coding agent, and for people reading the incident afterwards).
-  const diagnosing = run.acts.diag.collectDiagnostics(evidence).then(
-    (d) => void (inc.diagnostics = d),
-    (err: unknown) => void inc.errors.push(`diagnostics not collected: ${(err as Error).message}`),
-  );
+  const diagnosing = inc.diagnostics
+    ? Promise.resolve()
+    : run.acts.diag.collectDiagnostics(evidence).then(
+        (d) => void (inc.diagnostics = d),
+        (err: unknown) => void inc.errors.push(`diagnostics not collected: ${(err as Error).message}`),
+      );
 
   let entry: KnowledgeEntry | null = null;
   while (inc.attempts < settings.maxAttempts) {
+    // A flood of reports attached (one event each) makes a long history: go on in a fresh run.
+    if (workflowInfo().continueAsNewSuggested) {
+      await diagnosing;
+      await continueAsNew<IncidentWorkflow>({ evidence, settings, carried: inc, revision: run.revision });
+    }
     const attempt = await remedyAttempt(run, diagnosing);
     await diagnosing;
     remedyDone = true;
