@@ -1,7 +1,7 @@
 /**
  * Crash survival of incidents, on the bench's own stack (bench/layer1.bench.yaml), in the style of
- * bench/playbook-crash.ts. Each run reports a refused publish of its own (a subject of letters, so a
- * signature of its own) through the healing seam, as a trigger monitor does; the incident opens,
+ * bench/playbook-crash.ts. Each run reports a refused publish of its own (a subject of letters only:
+ * a token with a digit is masked, so this gives a signature of its own) through the healing seam, as a trigger monitor does; the incident opens,
  * diagnoses, asks the coding agent, runs `message_bus_acl_violation_fix`, checks the fault gone, and
  * hands its close (tests, eslint, tsc, learning, clarity) to `incident-close-<id>`. At a random time
  * within that, the bench finds the healing replica executing the incident (its intake, or its close
@@ -66,8 +66,18 @@ async function runningHalf(deps: CrashDeps, signature: string): Promise<{ handle
   return null;
 }
 
+async function hasClose(deps: CrashDeps, id: string): Promise<boolean> {
+  try {
+    await deps.client.workflow.getHandle(incidentCloseWorkflowId(id)).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
 async function oneRun(deps: CrashDeps, run: number, killAfterMs: number): Promise<RunResult> {
-  const subject = `layer1.crashbench.${letters(8)}`;
+  const subject = `crashbench.${letters(8)}`;
   const text = `[1] 2026/12/06 05:00:00.000000 [ERR] 127.0.0.1:50000 - cid:1 - "v3.0.1:nats.js:layer1-bench-1" - Publish Violation - User "immutable_log", Subject "${subject}"`;
   const e = makeEvidence({ kind: 'acl_violation', kernel: 'message_bus', process: 'bus', pid: null, key: `crash-${subject}`, detail: `ACL violation: immutable_log -> ${subject}`, text, at: Date.now(), observer: 'incident-crash-bench', data: { user: 'immutable_log', subject, op: 'publish' } });
   const since = Date.now();
@@ -90,6 +100,10 @@ async function oneRun(deps: CrashDeps, run: number, killAfterMs: number): Promis
     await sleep(250);
   }
   if (!inc?.clarity) throw new Error(`run ${run}: incident for ${e.signature} did not end: ${JSON.stringify(inc?.state ?? null)}`);
+  // The record shows the clarity before the log's entry is appended: wait for the workflow that
+  // concludes (the close, or the intake when it never healed) to complete.
+  const concluding = deps.client.workflow.getHandle(inc.state === 'closed' || (await hasClose(deps, inc.id)) ? incidentCloseWorkflowId(inc.id) : incidentWorkflowId(e.signature));
+  await concluding.result().catch(() => undefined);
   const endMs = Date.now() - since;
   const runs: string[] = [];
   const query = `WorkflowType = 'playbookWorkflow' AND WorkflowId = '${inc.remedy?.runId ?? '-'}' AND StartTime >= '${new Date(since).toISOString()}'`;

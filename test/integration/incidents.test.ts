@@ -4,8 +4,9 @@
  * remedy that fails verification for real (an operator test that breaks), the log-corruption
  * scenario, and 100 concurrent reports of one fault from both replicas.
  *
- * Each ACL fault uses a subject of its own made of letters (digits would be masked as variable),
- * so its signature is new to this run whatever earlier tests taught the knowledge base.
+ * Each ACL fault uses a subject of its own made of letters only (a token with a digit, `layer1.…`
+ * included, is masked as variable), so its signature is new to this run whatever earlier tests taught
+ * the knowledge base.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ describe('incidents: signature → knowledge base → coding agent or auto-apply
   let client: Client;
   let store: Store;
   let ctx: ScenarioContext;
-  const subject = `layer1.incidenttest.${letters(8)}`;
+  const subject = `incidenttest.${letters(8)}`;
   let first: Incident;
   let signature: string;
 
@@ -215,7 +216,7 @@ describe('incidents: signature → knowledge base → coding agent or auto-apply
   });
 
   it('100 concurrent reports of one fault, half from each replica → one incident, one knowledge-base document, one remedy run', async () => {
-    const subj = `layer1.incidenttest.${letters(8)}`;
+    const subj = `incidenttest.${letters(8)}`;
     const since = Date.now();
     // The same refused publish seen 100 times (each its own log line: other cid, port and time).
     const evidence = Array.from({ length: 100 }, (_, i) => {
