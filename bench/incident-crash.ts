@@ -13,11 +13,10 @@
  *
  *   npm run build && node dist/bench/incident-crash.js [--runs 20]
  */
-import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { startServices, startWorkers, stopAll } from '../src/stack/stack';
+import { stopAll } from '../src/stack/stack';
 import { runBoot } from '../scripts/kernel-verbs';
 import { reportEvidence } from '../src/healing/seam';
 import { makeEvidence } from '../src/healing/evidence';
@@ -25,19 +24,13 @@ import { readLogEntries } from '../src/clients/audit-log';
 import { immutableLogClient } from '../kernels/registry';
 import { INCIDENTS_COLLECTION } from '../src/clients/collections';
 import { incidentCloseWorkflowId, incidentWorkflowId, type Incident } from '../contracts/incident';
-import { benchConfig, percentile, printTable } from './support';
+import { argOf, benchConfig, freshStack, percentile, printTable, progress } from './support';
 import { connectCrashDeps, killExecutor, waitReplicasReady, type CrashDeps, type Kill } from './playbook-crash';
 
 const letters = (n: number): string => Array.from({ length: n }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-const log = (m: string): void => {
-  process.stderr.write(`• ${m}\n`);
-};
+const arg = argOf;
+const log = progress;
 
 interface RunResult {
   run: number;
@@ -118,10 +111,7 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs') ?? 20);
   const config = benchConfig();
   log('starting the bench stack');
-  await stopAll(config, () => undefined);
-  rmSync(config.stateDir, { recursive: true, force: true });
-  await startServices(config, () => undefined);
-  await startWorkers(config, () => undefined);
+  await freshStack(config);
   const { deps, close } = await connectCrashDeps(config);
   const results: RunResult[] = [];
   try {

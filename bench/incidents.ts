@@ -26,16 +26,10 @@ import { INCIDENTS_COLLECTION } from '../src/clients/collections';
 import type { Incident } from '../contracts/incident';
 import type { PlaybookReport } from '../contracts/playbook';
 import { KnowledgeBase } from '../src/knowledge/kb';
-import { freshStack, ms, printTable } from './support';
+import { argOf, freshStack, ms, printTable, progress } from './support';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-const log = (m: string): void => {
-  process.stderr.write(`• ${m}\n`);
-};
+const arg = argOf;
+const log = progress;
 
 interface BenchScenario {
   name: string;

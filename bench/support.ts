@@ -24,6 +24,17 @@ export async function freshStack(config: LoadedConfig, log: (m: string) => void 
   await startWorkers(config, log);
 }
 
+/** The value after `--name` on the command line, if any. */
+export function argOf(name: string, argv: readonly string[] = process.argv): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i > 0 ? argv[i + 1] : undefined;
+}
+
+/** Progress on stderr, so stdout holds only the figures. */
+export const progress = (m: string): void => {
+  process.stderr.write(`• ${m}\n`);
+};
+
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
