@@ -3,7 +3,7 @@
  * diagnostics, decide its remedy from the knowledge base, join a remedy run already going, learn
  * the outcome, and write the clarity entry to the immutable log. Each is idempotent and says why.
  */
-import { readFileSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync, readSync, statfsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Db, MongoServerError } from 'mongodb';
@@ -184,12 +184,21 @@ export function logContext(files: string[], text: string): string[] {
 
 const clip = (l: string): string => (l.length > LOG_LINE_CHARS ? `${l.slice(0, LOG_LINE_CHARS)}…` : l);
 
+/** The lines of the last LOG_TAIL_BYTES of `file` (one bounded read, however large the log). */
 function tailLines(file: string): string[] {
   try {
-    const size = statSync(file).size;
-    const buf = readFileSync(file);
-    const text = buf.subarray(Math.max(0, size - LOG_TAIL_BYTES)).toString('utf8');
-    return text.split('\n').filter((l) => l.trim() !== '');
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const from = Math.max(0, size - LOG_TAIL_BYTES);
+      const buf = Buffer.alloc(size - from);
+      const n = readSync(fd, buf, 0, buf.length, from);
+      const lines = buf.subarray(0, n).toString('utf8').split('\n');
+      if (from > 0) lines.shift(); // cut mid-line
+      return lines.filter((l) => l.trim() !== '');
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return [];
   }
