@@ -3,7 +3,7 @@
  * diagnostics, decide its remedy from the knowledge base, join a remedy run already going, learn
  * the outcome, and write the clarity entry to the immutable log. Each is idempotent and says why.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readdirSync, readSync, statfsSync } from 'node:fs';
+import { readFileSync, readdirSync, statfsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Db, MongoServerError } from 'mongodb';
@@ -20,6 +20,7 @@ import type { KnowledgeEntry, RemedyOutcome } from '../src/knowledge/types';
 import { openBacklogItem } from '../src/backlog/store';
 import { immutableLogClient, kernelDef } from '../kernels/registry';
 import { AUDIT_META_FIELD, auditMetaOf, findLogEntryBackward } from '../src/clients/audit-log';
+import { tailLines } from '../src/healing/log-tail';
 import { activityContext, heartbeat } from './actions/context';
 
 /** Lines kept around the event, and their length. */
@@ -173,7 +174,7 @@ export function logContext(files: string[], text: string): string[] {
   const wanted = text.split('\n')[0].trim();
   let fallback: string[] = [];
   for (const file of files) {
-    const lines = tailLines(file);
+    const lines = tailLines(file, LOG_TAIL_BYTES);
     if (lines.length === 0) continue;
     const at = wanted ? lines.map((l) => l.includes(wanted)).lastIndexOf(true) : -1;
     if (at >= 0) return lines.slice(Math.max(0, at - LOG_CONTEXT_LINES), at + LOG_CONTEXT_LINES + 1).map(clip);
@@ -184,25 +185,6 @@ export function logContext(files: string[], text: string): string[] {
 
 const clip = (l: string): string => (l.length > LOG_LINE_CHARS ? `${l.slice(0, LOG_LINE_CHARS)}…` : l);
 
-/** The lines of the last LOG_TAIL_BYTES of `file` (one bounded read, however large the log). */
-function tailLines(file: string): string[] {
-  try {
-    const fd = openSync(file, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      const from = Math.max(0, size - LOG_TAIL_BYTES);
-      const buf = Buffer.alloc(size - from);
-      const n = readSync(fd, buf, 0, buf.length, from);
-      const lines = buf.subarray(0, n).toString('utf8').split('\n');
-      if (from > 0) lines.shift(); // cut mid-line
-      return lines.filter((l) => l.trim() !== '');
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return [];
-  }
-}
 
 /** CPU (sampled), resident memory, open files and threads of each process; free disk in the state dir. */
 async function resourceSnapshot(pm: ProcessManager, processes: string[], stateDir: string): Promise<Record<string, unknown>> {

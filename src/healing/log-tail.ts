@@ -11,10 +11,10 @@ export const TAIL_LINES = 5;
 export const TAIL_BYTES = 2048;
 
 /**
- * The last `maxLines` non-empty lines within the last `maxBytes` of `file`, joined by newlines; ''
- * when the file cannot be read or is empty. A line cut by the byte bound is left out.
+ * The non-empty lines (trailing blanks trimmed) within the last `maxBytes` of `file`, in one bounded
+ * read however large the file; [] when it cannot be read. A line cut by the byte bound is left out.
  */
-export function lastLogLines(file: string, maxLines = TAIL_LINES, maxBytes = TAIL_BYTES): string {
+export function tailLines(file: string, maxBytes = TAIL_BYTES): string[] {
   let text: string;
   let cut: boolean;
   try {
@@ -30,15 +30,16 @@ export function lastLogLines(file: string, maxLines = TAIL_LINES, maxBytes = TAI
       closeSync(fd);
     }
   } catch {
-    return '';
+    return [];
   }
   const lines = text.split('\n');
   if (cut) lines.shift();
-  return lines
-    .map((l) => l.trimEnd())
-    .filter((l) => l.length > 0)
-    .slice(-maxLines)
-    .join('\n');
+  return lines.map((l) => l.trimEnd()).filter((l) => l.length > 0);
+}
+
+/** The last `maxLines` non-empty lines within the last `maxBytes` of `file`, joined by newlines; '' when none. */
+export function lastLogLines(file: string, maxLines = TAIL_LINES, maxBytes = TAIL_BYTES): string {
+  return tailLines(file, maxBytes).slice(-maxLines).join('\n');
 }
 
 /**
