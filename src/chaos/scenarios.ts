@@ -44,6 +44,13 @@ export interface Scenario {
   inject(ctx: ScenarioContext): Promise<Injected>;
   /** How long detection plus repair may take. */
   timeoutMs?: number;
+  /**
+   * The independent check: reads the system itself after the run (the file's checksum, the bus's
+   * enforced rules, the consumer's pending count, the process table), never the run's report, and
+   * throws (an AssertionError naming what is still wrong) if the fault is still there. It must fail
+   * when the playbook's acting step is removed; the closing notes of issue 15 say how each was tried.
+   */
+  verify?(ctx: ScenarioContext, injected: Injected): Promise<void>;
 }
 
 /** Appends small entries until the log has at least one sealed segment, then snapshots the segments. */

@@ -5,6 +5,7 @@
  *  - the run succeeded, every step it did not skip succeeded, and it carries the evidence;
  *  - the immutable log holds the run's start (with the evidence), each step and its outcome;
  *  - every kernel's self-test passes again;
+ *  - the scenario's own independent check (`verify`) finds the fault gone, reading the system itself;
  * and restores whatever the fault left undone. The disruptive scenarios (kills, a terminated control
  * plane, a stopped store) come last, as SCENARIOS orders them.
  */
@@ -91,6 +92,9 @@ describe('every shipped playbook, dispatched for a real failure', function () {
         for (const s of report.steps) assert.ok(stepsLogged.has(s.id), `step ${s.id} is in the log`);
         const finished = entries.find((e) => e.kind === 'playbook.finished');
         assert.equal((finished?.data as { outcome?: string } | undefined)?.outcome, 'succeeded');
+
+        // The fault itself is gone: read from the system, not from the report.
+        await scenario.verify?.(ctx, injected);
 
         // A corrupt entry repaired: no acknowledged entry lost. Every entry up to the head seen before
         // the fault is there and the whole chain verifies.
