@@ -8,7 +8,7 @@
 import './standby';
 import { REGISTRATIONS_COLLECTION } from '../src/clients/collections';
 import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
-import { ensureModels } from '../src/coding-agent/models';
+import { ensureModels, loadModels, type LoadedModels } from '../src/coding-agent/models';
 import { choosePlaybook, type RemedyChoice } from '../src/healing/remedies';
 import type { Evidence } from '../src/healing/evidence';
 
@@ -22,6 +22,9 @@ import { createProjectCheckActivities } from '../activities/verification';
 import { runWorker, type WorkerContext } from './run-worker';
 
 let fixers: Fixers | undefined;
+/** The models this process loaded at start (null: refused as corrupt, see `modelError`). */
+let models: LoadedModels | null = null;
+let modelError: string | null = null;
 
 runWorker({
   kernel: 'coding_agent',
@@ -32,7 +35,11 @@ runWorker({
     return {
       /** Read-only: computes a signature and looks it up. */
       async proposeFix(failure: Failure) {
-        return f.signatureLookup(failure);
+        // The fixer catalogue is the model: a fixer it does not list is not used.
+        if (!models?.fixers.includes('signature_lookup')) {
+          throw new Error(`no usable fixer: ${modelError ?? 'the loaded fixer catalogue does not list signature_lookup'}`);
+        }
+        return { ...(await f.signatureLookup(failure)), model: models.files['fixers.json'] };
       },
       /**
        * An incident's task for a signature the knowledge base does not auto-apply: analyse the
@@ -50,15 +57,24 @@ runWorker({
   onStart: async (ctx) => {
     // The model files its fixers load, checksummed and snapshotted (src/coding-agent/models.ts).
     await ensureModels(ctx.config.stateDir);
+    try {
+      models = loadModels(ctx.config.stateDir);
+    } catch (err) {
+      // Keep running, so the agent still answers and its readiness says why: a corrupt model file
+      // is the model_file_corruption playbook's to restore (then it restarts this worker).
+      modelError = (err as Error).message;
+      ctx.log.error({ err: modelError }, 'model files refused');
+    }
+    const enabled = FIXER_NAMES.filter((n) => models?.fixers.includes(n));
     const knowledge = await fixers!.loadKnowledge();
     const registrations = ctx.db.collection<{ _id: string }>(REGISTRATIONS_COLLECTION);
     // Idempotent: one document per worker name, replaced by each start.
     await registrations.updateOne(
       { _id: ctx.name },
-      { $set: { kernel: 'coding_agent', pid: process.pid, fixers: [...FIXER_NAMES], knowledge, at: new Date() } },
+      { $set: { kernel: 'coding_agent', pid: process.pid, fixers: enabled, models: models?.files ?? null, modelError, knowledge, at: new Date() } },
       { upsert: true },
     );
-    ctx.log.info({ fixers: FIXER_NAMES, knowledge }, 'coding agent registered');
+    ctx.log.info({ fixers: enabled, models: models?.files ?? null, knowledge }, 'coding agent registered');
     return async () => {
       await registrations.deleteOne({ _id: ctx.name, pid: process.pid } as never);
     };

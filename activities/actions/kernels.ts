@@ -1,11 +1,12 @@
-/** Kernel actions: restart_kernel, set_kernel_state (both through the control plane) and wait_kernel_ready. */
+/** Kernel actions: restart_kernel, set_kernel_state (both through the control plane), wait_kernel_ready and wait_control_plane_answers. */
 import { KERNELS, type KernelContext } from '../../kernels/registry';
-import type { KernelRecord } from '../../contracts/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type KernelRecord } from '../../contracts/control-plane';
+import { withDeadline } from '../../src/deadline';
 import { heartbeat, sleepOrCancel } from './context';
 import { controlPlaneCommand } from './control-plane-client';
 import { action, ActionErrorType, failure, idempotencyKey, type ActionDeps, type ActionGroup } from './shared';
 
-export function kernelActions(deps: ActionDeps): ActionGroup<'restart_kernel' | 'set_kernel_state' | 'wait_kernel_ready'> {
+export function kernelActions(deps: ActionDeps): ActionGroup<'restart_kernel' | 'set_kernel_state' | 'wait_kernel_ready' | 'wait_control_plane_answers'> {
   const { config, db, temporal, pm } = deps;
   const kernelCtx: KernelContext = { config, pm, db, temporal };
   return {
@@ -24,6 +25,33 @@ export function kernelActions(deps: ActionDeps): ActionGroup<'restart_kernel' | 
       const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:set_kernel_state:${state}`, op, kernel });
       if (state === 'running') requireReady(rec);
       return { kernel, state: rec.state, pids: rec.pids };
+    }),
+
+    wait_control_plane_answers: action('wait_control_plane_answers', async ({ timeoutMs, queryTimeoutMs }) => {
+      const deadline = Date.now() + timeoutMs;
+      let last = 'no answer yet';
+      for (let attempts = 1; ; attempts++) {
+        const handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
+        const t0 = Date.now();
+        try {
+          const status = await withDeadline(handle.query(getControlPlaneStatusQuery), queryTimeoutMs, `no answer within ${queryTimeoutMs} ms`);
+          const { runId } = await handle.describe();
+          return { runId, answerMs: Date.now() - t0, attempts, kernels: Object.keys(status.kernels).length };
+        } catch (err) {
+          last = (err as Error).message;
+        }
+        heartbeat({ attempts, last });
+        if (Date.now() + 500 >= deadline) {
+          // Retryable: the step's retry policy decides whether to give it more time.
+          throw failure(
+            ActionErrorType.CONTROL_PLANE_UNRESPONSIVE,
+            `the control plane did not answer its status query within ${queryTimeoutMs} ms in ${attempts} attempts over ${timeoutMs} ms: ${last}`,
+            { attempts, last },
+            false,
+          );
+        }
+        await sleepOrCancel(500);
+      }
     }),
 
     wait_kernel_ready: action('wait_kernel_ready', async ({ kernel, timeoutMs, require }) => {

@@ -53,10 +53,14 @@ export const ActionErrorType = {
   KERNEL_NOT_READY: 'KernelNotReady',
   /** Kernel actions go through the control plane so its state stays true; it is not running. */
   CONTROL_PLANE_NOT_RUNNING: 'ControlPlaneNotRunning',
+  /** wait_control_plane_answers: its status query went unanswered (in time) until the step's timeout. */
+  CONTROL_PLANE_UNRESPONSIVE: 'ControlPlaneUnresponsive',
   /** The control plane refused the update, or the update failed. */
   KERNEL_UPDATE_FAILED: 'KernelUpdateFailed',
   /** kill_process: the process manager knows no process of that name. */
   UNKNOWN_PROCESS: 'UnknownProcess',
+  /** kill_process: the process still ran after SIGTERM, its grace, and SIGKILL. */
+  PROCESS_SURVIVED: 'ProcessSurvived',
   /** The stream or durable consumer does not exist. */
   STREAM_NOT_FOUND: 'StreamNotFound',
   /** The bus refused a publish (the worker's ACL user may not publish there). */

@@ -3,6 +3,7 @@
  * (its manifest's `worker`), which register their fixers and knowledge when they start.
  */
 import { timedCheck } from '../../src/domain/checks';
+import { readManifest } from '../../src/coding-agent/models';
 import { REGISTRATIONS_COLLECTION } from '../../src/clients/collections';
 import { livePollers, type KernelBehaviour } from '../kernel';
 
@@ -11,6 +12,9 @@ interface Registration {
   kernel: string;
   pid: number;
   fixers: string[];
+  /** Model file → SHA-256 as the worker loaded it; null when it refused them (see modelError). */
+  models?: Record<string, string> | null;
+  modelError?: string | null;
   knowledge: number;
   at: Date;
 }
@@ -35,6 +39,15 @@ export const codingAgentKernel: KernelBehaviour = {
         const fixers = [...new Set(live.flatMap((r) => r.fixers))];
         if (fixers.length === 0) throw new Error('no live coding-agent worker has registered a fixer');
         return `fixers: ${fixers.join(', ')}`;
+      }),
+      timedCheck('models_loaded', async () => {
+        if (live.length === 0) throw new Error('no live coding-agent worker has loaded its models');
+        const manifest = readManifest(ctx.config.stateDir);
+        // What each live worker really works with, against the manifest: a worker that refused a
+        // corrupt file, or loaded one that differs, is not ready.
+        const wrong = live.filter((r) => !r.models || Object.entries(manifest?.files ?? {}).some(([f, sha]) => r.models?.[f] !== sha));
+        if (wrong.length > 0) throw new Error(wrong.map((r) => `${r._id}: ${r.modelError ?? 'loaded models that differ from the manifest'}`).join('; '));
+        return `models loaded and matching the manifest in ${live.map((r) => r._id).join(', ')}`;
       }),
       timedCheck('knowledge_loaded', async () => {
         if (live.length === 0) throw new Error('no live coding-agent worker has loaded the knowledge base');

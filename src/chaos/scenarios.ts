@@ -6,21 +6,24 @@
  * A scenario only injects. Waiting for the dispatched run and checking that the system is healthy
  * again is the caller's (see `awaitDispatchedRun`, and `allKernelsReady` in src/stack/kernel-readiness.ts), so nobody heals by hand.
  */
+import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
 import type { KernelName } from '../domain/kernels';
-import type { ProcessManager } from '../process/manager';
+import { procStartTicks, procStatFields, type ProcessManager } from '../process/manager';
 import { immutableLogClient } from '../../kernels/registry';
-import { SnapshotStore } from '../snapshots/store';
-import { MODEL_SNAPSHOT_LABEL } from '../coding-agent/models';
+import { sha256File, SnapshotStore } from '../snapshots/store';
+import { MODEL_SNAPSHOT_LABEL, readManifest } from '../coding-agent/models';
+import { REGISTRATIONS_COLLECTION } from '../clients/collections';
 import { dispatchWorkflowId, type PlaybookReport } from '../../contracts/playbook';
 import { withDeadline } from '../deadline';
 import { controlPlaneStatus } from '../stack/kernel-status';
 import { declareDrill, endDrill } from './drills';
 import * as faults from './faults';
 import type { Injected } from './faults';
+import * as probe from './probes';
 
 export interface ScenarioContext {
   config: LoadedConfig;
@@ -50,7 +53,13 @@ export interface Scenario {
    * throws (an AssertionError naming what is still wrong) if the fault is still there. It must fail
    * when the playbook's acting step is removed; the closing notes of issue 15 say how each was tried.
    */
-  verify?(ctx: ScenarioContext, injected: Injected): Promise<void>;
+  verify?(ctx: ScenarioContext, injected: Injected, fault: FaultWindow): Promise<void>;
+}
+
+/** When the fault was injected: the time, and the immutable log's head just before. */
+export interface FaultWindow {
+  since: number;
+  logHead: number;
 }
 
 /** Appends small entries until the log has at least one sealed segment, then snapshots the segments. */
@@ -101,6 +110,7 @@ export const SCENARIOS: readonly Scenario[] = [
       await sealedSegmentSnapshotted(ctx);
       return faults.corruptSealedLogEntry(ctx);
     },
+    verify: (ctx, injected, { logHead }) => corruptEntryRepaired(ctx, injected, logHead),
   },
   {
     playbook: 'micro_chaos_log_entry_corrupt',
@@ -109,6 +119,10 @@ export const SCENARIOS: readonly Scenario[] = [
     inject: async (ctx) => {
       await sealedSegmentSnapshotted(ctx);
       return inDrill(ctx, 'immutable_log', 'log_entry_corrupt', () => faults.corruptSealedLogEntry(ctx));
+    },
+    verify: async (ctx, injected, { logHead }) => {
+      await corruptEntryRepaired(ctx, injected, logHead);
+      await probe.logHasEntry(ctx, logHead + 1, 'chaos.drill.observed', { card: 'log_entry_corrupt' });
     },
   },
   {
@@ -133,25 +147,45 @@ export const SCENARIOS: readonly Scenario[] = [
     playbook: 'model_file_corruption',
     fault: "a flipped byte in the coding agent's model file",
     workflowId: id('model_file_corruption', 'coding_agent'),
-    inject: (ctx) => faults.corruptModelFile(ctx),
+    inject: async (ctx) => ({ ...(await faults.corruptModelFile(ctx)), agentPid: ctx.pm.pid('coding-agent-1') }),
+    verify: async (ctx, injected) => {
+      const manifest = readManifest(ctx.config.stateDir);
+      const file = (injected as unknown as { file: string }).file;
+      const name = file.split('/').pop() as string;
+      const sha = await sha256File(path.join(ctx.config.stateDir, file));
+      if (sha !== manifest?.files[name]) throw new probe.ProbeError(`${file} has SHA-256 ${sha}, its manifest says ${manifest?.files[name]}`);
+      // And the agent works with it: its live worker (not the one running before the fault, which
+      // loaded the file before it was damaged) registered the manifest's checksum as what it loaded.
+      const oldPid = (injected as unknown as { agentPid: number | null }).agentPid ?? -1;
+      const pid = probe.processReplaced(ctx, 'coding-agent-1', oldPid);
+      await probe.pollsTaskQueue(ctx, 'coding-agent-1', ctx.config.temporal.taskQueues.codingAgent);
+      const reg = await ctx.db.collection<{ _id: string; pid: number; models?: Record<string, string> | null; modelError?: string | null }>(REGISTRATIONS_COLLECTION).findOne({ _id: 'coding-agent-1' });
+      if (reg?.pid !== pid || reg.models?.[name] !== sha) {
+        throw new probe.ProbeError(`coding-agent-1 (pid ${pid}) works with ${JSON.stringify(reg?.models ?? null)} (${reg?.modelError ?? 'no error'}), not ${name} ${sha}`);
+      }
+    },
   },
   {
     playbook: 'stale_snapshot',
     fault: 'every snapshot moved away',
     workflowId: id('stale_snapshot', 'any'),
     inject: (ctx) => faults.hideSnapshots(ctx, { keepLabels: [MODEL_SNAPSHOT_LABEL] }),
+    verify: (ctx) => probe.freshSnapshot(ctx, ctx.config.detectors.snapshots.maxAgeMs, [MODEL_SNAPSHOT_LABEL]),
   },
   {
     playbook: 'cpu_pressure',
     fault: 'a managed process in a busy loop',
     workflowId: id('cpu_pressure', 'runaway-cpu'),
-    inject: (ctx) => faults.startRunaway(ctx, { kind: 'cpu' }),
+    // Deaf to SIGTERM (a busy loop never runs a handler anyway): only the escalation to SIGKILL stops it.
+    inject: (ctx) => faults.startRunaway(ctx, { kind: 'cpu', ignoreTerm: true }),
+    verify: async (_ctx, injected) => runawayGone(injected),
   },
   {
     playbook: 'memory_pressure',
     fault: 'a managed process holding more memory than the threshold',
     workflowId: id('memory_pressure', 'runaway-memory'),
-    inject: (ctx) => faults.startRunaway(ctx, { kind: 'memory', mb: ctx.config.detectors.memory.rssMb + 150 }),
+    inject: (ctx) => faults.startRunaway(ctx, { kind: 'memory', mb: ctx.config.detectors.memory.rssMb + 150, ignoreTerm: true }),
+    verify: async (_ctx, injected) => runawayGone(injected),
   },
   {
     playbook: 'disk_pressure',
@@ -159,6 +193,13 @@ export const SCENARIOS: readonly Scenario[] = [
     workflowId: id('disk_pressure', 'immutable_log'),
     inject: (ctx) => faults.growLogArchives(ctx, { mb: ctx.config.detectors.disk.archivesMaxMb + 1 }),
     timeoutMs: 120_000,
+    verify: async (ctx, _injected, { logHead }) => {
+      // The archive folder on disk, not the log's own usage figure.
+      const bytes = await probe.dirBytes(path.join(ctx.config.stateDir, 'log', 'archive'));
+      const max = ctx.config.detectors.disk.archivesMaxMb * 1048576;
+      if (bytes > max) throw new probe.ProbeError(`the log archives still take ${bytes} bytes on disk (threshold ${max})`);
+      await probe.logChainVerifies(ctx, logHead);
+    },
   },
   {
     playbook: 'immutable_log_disk_full',
@@ -166,12 +207,35 @@ export const SCENARIOS: readonly Scenario[] = [
     workflowId: id('immutable_log_disk_full', 'immutable_log'),
     inject: (ctx) => faults.fillLogQuota(ctx, { percent: ctx.config.detectors.logQuota.percent + 2 }),
     timeoutMs: 120_000,
+    verify: async (ctx, injected, { logHead }) => {
+      // What the log's files take on disk against its quota, summed here rather than asked of it.
+      const used = await probe.dirBytes(path.join(ctx.config.stateDir, 'log'));
+      const quota = (injected as unknown as { quotaBytes: number }).quotaBytes;
+      const percent = (100 * used) / quota;
+      if (percent >= ctx.config.detectors.logQuota.percent) {
+        throw new probe.ProbeError(`the log's files take ${used} bytes, ${percent.toFixed(1)}% of its ${quota}-byte quota (alert at ${ctx.config.detectors.logQuota.percent}%)`);
+      }
+      await probe.logChainVerifies(ctx, logHead);
+    },
   },
   {
     playbook: 'latency_spike',
     fault: 'the immutable log server throttled (SIGSTOP/SIGCONT cycles)',
     workflowId: id('latency_spike', 'immutable_log'),
     inject: (ctx) => faults.throttleProcess(ctx, { process: 'immutable-log', ms: 60_000, stopMs: 600, runMs: 15 }),
+    verify: async (ctx, injected) => {
+      probe.processReplaced(ctx, 'immutable-log', (injected as unknown as { pid: number }).pid);
+      // Answers in time again: the median of five reads of its head, under the detector's threshold.
+      const log = immutableLogClient(ctx.config, 5_000);
+      const took: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = Date.now();
+        await log.head();
+        took.push(Date.now() - t0);
+      }
+      const median = took.sort((a, b) => a - b)[2];
+      if (median >= ctx.config.detectors.latency.thresholdMs) throw new probe.ProbeError(`the log answers in ${median} ms (threshold ${ctx.config.detectors.latency.thresholdMs} ms)`);
+    },
   },
   {
     playbook: 'control_plane_deadlock',
@@ -187,9 +251,15 @@ export const SCENARIOS: readonly Scenario[] = [
         await new Promise((r) => setTimeout(r, 5));
       }
       const stalled = await faults.stallProcess(ctx, { process: 'immutable-log', ms: 120_000 });
-      return { ...stalled, detail: `${killed.detail}; then ${stalled.detail}` };
+      return { ...stalled, ticks: procStartTicks(stalled.pid), detail: `${killed.detail}; then ${stalled.detail}` };
     },
     timeoutMs: 90_000,
+    verify: async (ctx, injected) => {
+      const { pid, ticks } = injected as unknown as { pid: number; ticks: number | null };
+      probe.processGone(pid, 'the stopped immutable-log server', ticks);
+      probe.processReplaced(ctx, 'immutable-log', pid);
+      await probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs);
+    },
   },
   {
     playbook: 'message_bus_restart_drain',
@@ -208,12 +278,20 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: 'kill -9 of a healing replica',
     workflowId: id('self_healing_bootstrap', 'self_healing'),
     inject: (ctx) => faults.killProcess(ctx, { process: 'healing-2' }),
+    verify: async (ctx, injected) => {
+      probe.processReplaced(ctx, 'healing-2', (injected as unknown as { pid: number }).pid);
+      await probe.pollsTaskQueue(ctx, 'healing-2', ctx.config.temporal.taskQueues.healing);
+    },
   },
   {
     playbook: 'coding_agent_bootstrap',
     fault: 'kill -9 of the coding-agent worker',
     workflowId: id('coding_agent_bootstrap', 'coding_agent'),
     inject: (ctx) => faults.killProcess(ctx, { process: 'coding-agent-1' }),
+    verify: async (ctx, injected) => {
+      probe.processReplaced(ctx, 'coding-agent-1', (injected as unknown as { pid: number }).pid);
+      await probe.pollsTaskQueue(ctx, 'coding-agent-1', ctx.config.temporal.taskQueues.codingAgent);
+    },
   },
   {
     playbook: 'crash_loop',
@@ -225,26 +303,59 @@ export const SCENARIOS: readonly Scenario[] = [
     // Each kill lands on a process that has been ready: crashes, rather than failed starts.
     inject: (ctx) => faults.crashLoop(ctx, { process: 'immutable-log', kills: ctx.config.controlPlane.crashLoop.restarts + 1, intervalMs: 2_500 }),
     timeoutMs: 180_000,
+    // The control plane restarts the process by itself (with back-off); what the playbook adds is
+    // the high-severity backlog item, and the wait until the kernel is ready again.
+    verify: async (ctx, _injected, { since }) => {
+      await probe.backlogItemOpened(ctx.db, since, /^immutable_log is crash-looping/, 'high');
+      if (ctx.pm.pid('immutable-log') === null) throw new probe.ProbeError('immutable-log is not running');
+    },
   },
   {
     playbook: 'control_plane_failover',
     fault: 'the control plane workflow terminated',
     workflowId: id('control_plane_failover', 'self_healing'),
     inject: (ctx) => faults.terminateControlPlane(ctx),
+    verify: (ctx, injected) => probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, (injected as unknown as { runId: string }).runId),
   },
   {
     playbook: 'micro_chaos_control_plane_restart',
     fault: 'drill: the control plane workflow terminated',
     workflowId: id('micro_chaos_control_plane_restart', 'self_healing'),
     inject: (ctx) => inDrill(ctx, 'self_healing', 'control_plane_restart', () => faults.terminateControlPlane(ctx)),
+    verify: async (ctx, injected, { logHead }) => {
+      await probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, (injected as unknown as { runId: string }).runId);
+      await probe.logHasEntry(ctx, logHead + 1, 'chaos.drill.observed', { card: 'control_plane_restart' });
+    },
   },
   {
     playbook: 'dependency_unreachable',
     fault: 'the store (FerretDB) stopped with SIGSTOP',
     workflowId: id('dependency_unreachable', 'store'),
     inject: (ctx) => faults.stallProcess(ctx, { process: 'store', ms: 120_000 }),
+    verify: async (ctx, injected) => {
+      const pid = (injected as unknown as { pid: number }).pid;
+      const state = procStatFields(pid)?.[0];
+      if (state === 'T' || state === 't') throw new probe.ProbeError(`the store (pid ${pid}) is still stopped`);
+      const t0 = Date.now();
+      await withDeadline(ctx.db.command({ ping: 1 }), 2_000, 'the store did not answer a ping within 2 s');
+      if (Date.now() - t0 > 2_000) throw new probe.ProbeError('the store answered a ping in more than 2 s');
+    },
   },
 ];
+
+/** The entry the fault damaged is back, and the whole chain verifies with every entry acknowledged before. */
+async function corruptEntryRepaired(ctx: ScenarioContext, injected: Injected, logHead: number): Promise<void> {
+  await probe.logChainVerifies(ctx, logHead);
+  const seq = (injected as unknown as { seq: number }).seq;
+  const [repaired] = (await immutableLogClient(ctx.config, 30_000).entries(seq, 1)).entries;
+  if (repaired?.seq !== seq) throw new probe.ProbeError(`entry ${seq}, the one corrupted, is not readable`);
+}
+
+/** The runaway process the fault started no longer runs. */
+function runawayGone(injected: Injected): void {
+  const { pid, name } = injected as unknown as { pid: number; name: string };
+  probe.processGone(pid, name);
+}
 
 export interface DispatchedRun {
   workflowId: string;

@@ -76,3 +76,43 @@ export function corruptModels(stateDir: string): Array<{ file: string; expected:
   }
   return out;
 }
+
+/** The models a running agent works with: each file's SHA-256 as it was read, and the fixers it enables. */
+export interface LoadedModels {
+  /** File name → SHA-256 of the bytes loaded; what the agent's registration and readiness report. */
+  files: Record<string, string>;
+  /** The fixer catalogue's fixers, in the file's order. */
+  fixers: string[];
+}
+
+/** A model file that does not match the manifest: the agent refuses to work from it. */
+export class ModelCorruptError extends Error {
+  override name = 'ModelCorruptError';
+}
+
+/**
+ * Reads the model files the agent works with, checking each against the manifest first: a corrupt
+ * file is refused (the agent then registers no fixer and its readiness fails, until the
+ * model_file_corruption playbook restores the file and restarts it), never half used.
+ */
+export function loadModels(stateDir: string): LoadedModels {
+  const manifest = readManifest(stateDir);
+  if (!manifest) throw new ModelCorruptError(`${manifestPath(stateDir)} is missing`);
+  const files: Record<string, string> = {};
+  let fixers: string[] = [];
+  for (const name of MODEL_FILES) {
+    const file = path.join(stateDir, MODELS_DIR, name);
+    if (!existsSync(file)) throw new ModelCorruptError(`${MODELS_DIR}/${name} is missing`);
+    const bytes = readFileSync(file);
+    const actual = sha256(bytes);
+    if (actual !== manifest.files[name]) {
+      throw new ModelCorruptError(`${MODELS_DIR}/${name} has SHA-256 ${actual.slice(0, 12)}…, its manifest says ${(manifest.files[name] ?? 'nothing').slice(0, 12)}…`);
+    }
+    files[name] = actual;
+    if (name === 'fixers.json') {
+      const catalogue = JSON.parse(bytes.toString('utf8')) as { fixers?: Array<{ name?: unknown }> };
+      fixers = (catalogue.fixers ?? []).map((f) => String(f.name));
+    }
+  }
+  return { files, fixers };
+}

@@ -46,6 +46,18 @@ export const ACTIONS = {
     idempotency: 'Starting a running kernel or stopping a stopped one is a no-op.',
     risky: true,
   }),
+  wait_control_plane_answers: action({
+    name: 'wait_control_plane_answers',
+    description: 'Query the control plane workflow until it answers its status query within queryTimeoutMs (heartbeats while waiting)',
+    params: z.strictObject({
+      timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+      /** One answer slower than this does not count: a control plane that answers late is the deadlock. */
+      queryTimeoutMs: z.number().int().min(50).max(60_000).default(3_000),
+    }),
+    output: z.object({ runId: z.string(), answerMs: z.number(), attempts: z.number(), kernels: z.number() }),
+    idempotency: 'Read-only: a query changes nothing.',
+    risky: false,
+  }),
   wait_kernel_ready: action({
     name: 'wait_kernel_ready',
     description: 'Run the kernel self-test until it passes or the timeout expires (heartbeats while waiting)',
@@ -173,8 +185,25 @@ export const ACTIONS = {
   kill_process: action({
     name: 'kill_process',
     description: 'Signal a runaway process that Layer 1 manages (by its process name, never by pid or program name)',
-    params: z.strictObject({ process: z.string().regex(/^[a-z0-9-]+$/), signal: z.enum(['SIGTERM', 'SIGKILL', 'SIGSTOP', 'SIGCONT']).default('SIGTERM') }),
-    output: z.object({ process: z.string(), pid: z.number().nullable(), signalled: z.boolean() }),
+    params: z.strictObject({
+      process: z.string().regex(/^[a-z0-9-]+$/),
+      signal: z.enum(['SIGTERM', 'SIGKILL', 'SIGSTOP', 'SIGCONT']).default('SIGTERM'),
+      /**
+       * With SIGTERM: wait this long for the process to exit, then SIGKILL it and wait for it to be
+       * gone (a process that ignores TERM, or is too busy to run its handler, is still stopped).
+       * 0 sends the signal and returns.
+       */
+      graceMs: z.number().int().min(0).max(60_000).default(0),
+    }),
+    output: z.object({
+      process: z.string(),
+      pid: z.number().nullable(),
+      signalled: z.boolean(),
+      /** SIGKILL was sent after the grace period. */
+      escalated: z.boolean().default(false),
+      /** The targeted pid is no longer running (only checked with a grace period). */
+      gone: z.boolean().nullable().default(null),
+    }),
     idempotency: 'Signalling a process that is gone is a no-op; a retry signals the same pid only if it still runs.',
     risky: true,
   }),

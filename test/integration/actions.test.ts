@@ -284,22 +284,41 @@ describe('actions on the real stack', function () {
     after(() => pm.stop(sleeper, 1_000));
 
     it('kill_process refuses a name the process manager does not know', async () => {
-      await assert.rejects(acts.kill_process({ process: 'no-such-process', signal: 'SIGKILL' }, meta('kill-unknown')), failsWith(ActionErrorType.UNKNOWN_PROCESS, /no-such-process/));
+      await assert.rejects(acts.kill_process({ process: 'no-such-process', signal: 'SIGKILL', graceMs: 0 }, meta('kill-unknown')), failsWith(ActionErrorType.UNKNOWN_PROCESS, /no-such-process/));
     });
 
     it('kill_process signals the pid it targeted once; a retry never signals its successor', async () => {
       const first = await pm.start(spec);
       const m = meta('kill');
-      const out = await acts.kill_process({ process: sleeper, signal: 'SIGKILL' }, m);
-      assert.deepEqual(out, { process: sleeper, pid: first.pid, signalled: true });
+      const out = await acts.kill_process({ process: sleeper, signal: 'SIGKILL', graceMs: 0 }, m);
+      assert.deepEqual(out, { process: sleeper, pid: first.pid, signalled: true, escalated: false, gone: null });
       await waitFor('the sleeper to die', async () => pm.isAlive(sleeper), (alive) => !alive, 5_000);
-      assert.deepEqual(await acts.kill_process({ process: sleeper, signal: 'SIGKILL' }, m), { ...out, signalled: false });
+      assert.deepEqual(await acts.kill_process({ process: sleeper, signal: 'SIGKILL', graceMs: 0 }, m), { ...out, signalled: false });
 
       const successor = await pm.start(spec);
       assert.notEqual(successor.pid, first.pid);
-      assert.deepEqual(await acts.kill_process({ process: sleeper, signal: 'SIGKILL' }, m), { ...out, signalled: false });
+      assert.deepEqual(await acts.kill_process({ process: sleeper, signal: 'SIGKILL', graceMs: 0 }, m), { ...out, signalled: false });
       await sleep(200);
       assert.equal(pm.pid(sleeper), successor.pid, 'the successor still runs');
+    });
+
+    it('kill_process with a grace: SIGTERM, then SIGKILL for a process deaf to TERM, and it is gone', async () => {
+      const deaf = 'actions-test-deaf';
+      try {
+        const started = await pm.start({ name: deaf, command: process.execPath, args: ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"] });
+        await sleep(300); // its TERM listener is installed
+        const t0 = Date.now();
+        const out = await acts.kill_process({ process: deaf, signal: 'SIGTERM', graceMs: 1_000 }, meta('kill-deaf'));
+        assert.deepEqual(out, { process: deaf, pid: started.pid, signalled: true, escalated: true, gone: true });
+        assert.ok(Date.now() - t0 >= 1_000, 'it waited the grace before SIGKILL');
+        assert.equal(pm.isAlive(deaf), false, 'the process table agrees');
+        // A process that honours TERM is gone within the grace, without SIGKILL.
+        const polite = await pm.start({ name: deaf, command: 'sleep', args: ['300'] });
+        const out2 = await acts.kill_process({ process: deaf, signal: 'SIGTERM', graceMs: 5_000 }, meta('kill-polite'));
+        assert.deepEqual(out2, { process: deaf, pid: polite.pid, signalled: true, escalated: false, gone: true });
+      } finally {
+        await pm.stop(deaf, 500);
+      }
     });
   });
 

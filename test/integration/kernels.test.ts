@@ -53,7 +53,7 @@ describe('kernels on the real stack', function () {
       message_bus: ['queue_operational', 'acl_loaded', 'subscriptions_active'],
       immutable_log: ['writable', 'integrity', 'disk_space'],
       self_healing: ['playbooks_loaded', 'triggers_subscribed', 'knowledge_base', 'replicas_polling'],
-      coding_agent: ['task_queue_pollers', 'fixers_available', 'knowledge_loaded'],
+      coding_agent: ['task_queue_pollers', 'fixers_available', 'models_loaded', 'knowledge_loaded'],
     };
     for (const [name, checks] of Object.entries(expected)) {
       const k = byName[name];

@@ -173,10 +173,12 @@ export async function crashLoop(
  * The `-e` program of a runaway process. A memory hog fills its buffers so every page is resident
  * (an allocation alone is only address space), then idles.
  */
-export function runawayScript(kind: 'cpu' | 'memory', mb: number): string {
-  if (kind === 'cpu') return 'for (;;) {}';
+export function runawayScript(kind: 'cpu' | 'memory', mb: number, ignoreTerm = false): string {
+  // A listener replaces Node's default (exit on TERM) and does nothing: only SIGKILL stops it.
+  const term = ignoreTerm ? "process.on('SIGTERM', () => {}); " : '';
+  if (kind === 'cpu') return `${term}for (;;) {}`;
   return [
-    'const held = [];',
+    `${term}const held = [];`,
     `for (let i = 0; i < ${Math.max(1, Math.floor(mb))}; i++) held.push(Buffer.alloc(1048576, (i % 251) + 1));`,
     'setInterval(() => held.length, 60000);',
   ].join(' ');
@@ -190,14 +192,14 @@ export function runawayScript(kind: 'cpu' | 'memory', mb: number): string {
  */
 export async function startRunaway(
   ctx: FaultContext,
-  options: { kind: 'cpu' | 'memory'; mb?: number },
+  options: { kind: 'cpu' | 'memory'; mb?: number; ignoreTerm?: boolean },
 ): Promise<Injected<{ name: string; pid: number; rssMb: number | null }>> {
   const mb = options.mb ?? 400;
   const name = `runaway-${options.kind}`;
   const info = await ctx.pm.start({
     name,
     command: process.execPath,
-    args: ['-e', runawayScript(options.kind, mb)],
+    args: ['-e', runawayScript(options.kind, mb, options.ignoreTerm)],
     cwd: ctx.config.stateDir,
   });
   const pid = info.pid as number;
@@ -217,8 +219,8 @@ export async function startRunaway(
   return {
     detail:
       options.kind === 'cpu'
-        ? `started ${name} (pid ${pid}): a busy loop on one core`
-        : `started ${name} (pid ${pid}): ${Math.round(rss ?? 0)} MB resident`,
+        ? `started ${name} (pid ${pid}): a busy loop on one core${options.ignoreTerm ? ', deaf to SIGTERM' : ''}`
+        : `started ${name} (pid ${pid}): ${Math.round(rss ?? 0)} MB resident${options.ignoreTerm ? ', deaf to SIGTERM' : ''}`,
     name,
     pid,
     rssMb: rss === null ? null : Math.round(rss),

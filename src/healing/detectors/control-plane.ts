@@ -13,6 +13,8 @@ import { KERNEL_NAMES, KernelState } from '../../domain/kernels';
 import { KERNELS } from '../../../kernels/registry';
 import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery, type ControlPlaneStatus } from '../../../contracts/control-plane';
 import { procStatFields } from '../../process/manager';
+import { workerProcesses } from '../../stack/workers';
+import { selfHealingManifest } from '../../../kernels/self-healing/kernel-manifest';
 import { controlPlaneConfig } from './control-plane.config';
 import { defineDetector, type Finding } from './types';
 
@@ -63,14 +65,20 @@ export const controlPlane = defineDetector({
       // One slow answer is a busy worker (a replica just died and its sticky tasks move over):
       // several in a row is a control plane that cannot make progress.
       if (++state.unanswered < QUERY_FAILURES) return [];
+      // The workers that run it: one that cannot move (stopped, or in uninterruptible I/O) may hold
+      // its workflow (a sticky task queue answers only there): that process is what the playbook kills.
+      const stuck = workerProcesses(config, selfHealingManifest).find((p) => ['T', 't', 'D'].includes(procState(pm.pid(p)) ?? ''));
       return [
         {
           kind: 'control_plane_deadlock',
           kernel: 'self_healing',
+          ...(stuck ? { process: stuck, pid: pm.pid(stuck) } : {}),
           key: `query:${runId}`,
-          detail: `the control plane did not answer ${state.unanswered} status queries in a row: ${(err as Error).message}`,
+          detail:
+            `the control plane did not answer ${state.unanswered} status queries in a row: ${(err as Error).message}` +
+            (stuck ? `; ${stuck} is ${describeState(procState(pm.pid(stuck)))}` : '; no healing worker is stopped'),
           text: `the control plane did not answer its status query: ${(err as Error).message}`,
-          data: { cause: 'query', runId },
+          data: { cause: 'query', runId, process: stuck ?? '' },
         },
       ];
     }
