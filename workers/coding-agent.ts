@@ -71,7 +71,7 @@ runWorker({
     // Idempotent: one document per worker name, replaced by each start.
     await registrations.updateOne(
       { _id: ctx.name },
-      { $set: { kernel: 'coding_agent', pid: process.pid, fixers: enabled, models: models?.files ?? null, modelError, knowledge, at: new Date() } },
+      { $set: { kernel: 'coding_agent', pid: process.pid, fixers: enabled, models: modelList(models), modelError, knowledge, at: new Date() } },
       { upsert: true },
     );
     ctx.log.info({ fixers: enabled, models: models?.files ?? null, knowledge }, 'coding agent registered');
@@ -83,3 +83,8 @@ runWorker({
   console.error(err);
   process.exit(1);
 });
+
+/** As stored: a list, since the store refuses field names with a dot (`fixers.json`). */
+function modelList(m: LoadedModels | null): Array<{ file: string; sha256: string }> | null {
+  return m ? Object.entries(m.files).map(([file, sha256]) => ({ file, sha256 })) : null;
+}

@@ -12,8 +12,8 @@ interface Registration {
   kernel: string;
   pid: number;
   fixers: string[];
-  /** Model file → SHA-256 as the worker loaded it; null when it refused them (see modelError). */
-  models?: Record<string, string> | null;
+  /** Each model file with its SHA-256 as the worker loaded it; null when it refused them (see modelError). */
+  models?: Array<{ file: string; sha256: string }> | null;
   modelError?: string | null;
   knowledge: number;
   at: Date;
@@ -45,7 +45,7 @@ export const codingAgentKernel: KernelBehaviour = {
         const manifest = readManifest(ctx.config.stateDir);
         // What each live worker really works with, against the manifest: a worker that refused a
         // corrupt file, or loaded one that differs, is not ready.
-        const wrong = live.filter((r) => !r.models || Object.entries(manifest?.files ?? {}).some(([f, sha]) => r.models?.[f] !== sha));
+        const wrong = live.filter((r) => !r.models || Object.entries(manifest?.files ?? {}).some(([f, sha]) => !r.models?.some((m) => m.file === f && m.sha256 === sha)));
         if (wrong.length > 0) throw new Error(wrong.map((r) => `${r._id}: ${r.modelError ?? 'loaded models that differ from the manifest'}`).join('; '));
         return `models loaded and matching the manifest in ${live.map((r) => r._id).join(', ')}`;
       }),

@@ -19,6 +19,7 @@ import { MODEL_SNAPSHOT_LABEL, readManifest } from '../coding-agent/models';
 import { REGISTRATIONS_COLLECTION } from '../clients/collections';
 import { dispatchWorkflowId, type PlaybookReport } from '../../contracts/playbook';
 import { withDeadline } from '../deadline';
+import { UserError } from '../errors';
 import { controlPlaneStatus } from '../stack/kernel-status';
 import { declareDrill, endDrill } from './drills';
 import * as faults from './faults';
@@ -159,8 +160,10 @@ export const SCENARIOS: readonly Scenario[] = [
       const oldPid = (injected as unknown as { agentPid: number | null }).agentPid ?? -1;
       const pid = probe.processReplaced(ctx, 'coding-agent-1', oldPid);
       await probe.pollsTaskQueue(ctx, 'coding-agent-1', ctx.config.temporal.taskQueues.codingAgent);
-      const reg = await ctx.db.collection<{ _id: string; pid: number; models?: Record<string, string> | null; modelError?: string | null }>(REGISTRATIONS_COLLECTION).findOne({ _id: 'coding-agent-1' });
-      if (reg?.pid !== pid || reg.models?.[name] !== sha) {
+      const reg = await ctx.db
+        .collection<{ _id: string; pid: number; models?: Array<{ file: string; sha256: string }> | null; modelError?: string | null }>(REGISTRATIONS_COLLECTION)
+        .findOne({ _id: 'coding-agent-1' });
+      if (reg?.pid !== pid || !reg.models?.some((m) => m.file === name && m.sha256 === sha)) {
         throw new probe.ProbeError(`coding-agent-1 (pid ${pid}) works with ${JSON.stringify(reg?.models ?? null)} (${reg?.modelError ?? 'no error'}), not ${name} ${sha}`);
       }
     },
@@ -177,7 +180,9 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: 'a managed process in a busy loop',
     workflowId: id('cpu_pressure', 'runaway-cpu'),
     // Deaf to SIGTERM (a busy loop never runs a handler anyway): only the escalation to SIGKILL stops it.
-    inject: (ctx) => faults.startRunaway(ctx, { kind: 'cpu', ignoreTerm: true }),
+    // Three busy threads: the detector's threshold is a share of one core, which one thread may not
+    // reach on a loaded machine.
+    inject: (ctx) => faults.startRunaway(ctx, { kind: 'cpu', ignoreTerm: true, threads: 3 }),
     verify: async (_ctx, injected) => runawayGone(injected),
   },
   {
@@ -396,7 +401,8 @@ export async function awaitDispatchedRun(temporal: Client, workflowId: string, s
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
-    if (Date.now() > deadline) throw new Error(`no run of ${workflowId} was dispatched within ${timeoutMs} ms`);
+    // A UserError: the CLI (`playbook rehearse`) prints it as one line, without a stack trace.
+    if (Date.now() > deadline) throw new UserError(`no run of ${workflowId} was dispatched within ${timeoutMs} ms: check \`layer1 evidence\` for what the detectors saw`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -2,10 +2,11 @@
  * Every shipped playbook, started by the dispatcher for a failure produced for real on the suite's
  * stack (src/chaos/scenarios.ts says how each one is broken). Nobody runs a playbook here: each test
  * injects its fault, waits for the dispatched run, and then checks that
+ *  - every kernel's self-test passes again;
+ *  - the scenario's own independent check (`verify`) finds the fault gone, reading the system itself
+ *    (first: a playbook whose acting step is removed fails here, whatever its run reports);
  *  - the run succeeded, every step it did not skip succeeded, and it carries the evidence;
  *  - the immutable log holds the run's start (with the evidence), each step and its outcome;
- *  - every kernel's self-test passes again;
- *  - the scenario's own independent check (`verify`) finds the fault gone, reading the system itself;
  * and restores whatever the fault left undone. The disruptive scenarios (kills, a terminated control
  * plane, a stopped store) come last, as SCENARIOS orders them.
  */
@@ -65,11 +66,28 @@ describe('every shipped playbook, dispatched for a real failure', function () {
       const since = Date.now();
       const injected = await scenario.inject(ctx);
       try {
-        const run = await awaitDispatchedRun(client, scenario.workflowId, since, timeoutMs);
+        // The run's failure (or its absence) is asserted after the fault itself is checked: what
+        // matters first is whether the fault is gone, which a failed or missing run may explain.
+        const outcome = await awaitDispatchedRun(client, scenario.workflowId, since, timeoutMs).then(
+          (run) => ({ run, error: null }),
+          (error: unknown) => ({ run: null, error }),
+        );
         // Healthy first: some faults go on after the run starts (a crash loop's last kills), and
         // the log must be up for the checks below.
         await allKernelsReady(ctx, 60_000);
-        const { report } = run;
+
+        // The fault itself is gone: read from the system, not from the report.
+        try {
+          await scenario.verify?.(ctx, injected, { since, logHead });
+        } catch (err) {
+          // Say what the run did too: no run at all, a failed one, or a success that repaired nothing.
+          const run = outcome.error ? `the run: ${(outcome.error as Error).message}` : `the run ${outcome.run!.report.outcome}: ${JSON.stringify(outcome.run!.report.steps.map((s) => [s.id, s.status]))}`;
+          (err as Error).message += `\n      (${run})`;
+          throw err;
+        }
+
+        if (outcome.error) throw outcome.error;
+        const { report } = outcome.run!;
         assert.equal(report.playbook, scenario.playbook);
         assert.equal(report.outcome, 'succeeded', JSON.stringify(report.steps));
         for (const s of report.steps) assert.ok(['succeeded', 'skipped'].includes(s.status), `${s.id}: ${s.status} ${s.error ?? ''}`);
@@ -92,9 +110,6 @@ describe('every shipped playbook, dispatched for a real failure', function () {
         for (const s of report.steps) assert.ok(stepsLogged.has(s.id), `step ${s.id} is in the log`);
         const finished = entries.find((e) => e.kind === 'playbook.finished');
         assert.equal((finished?.data as { outcome?: string } | undefined)?.outcome, 'succeeded');
-
-        // The fault itself is gone: read from the system, not from the report.
-        await scenario.verify?.(ctx, injected, { since, logHead });
 
       } finally {
         await injected.restore();

@@ -173,10 +173,12 @@ export async function crashLoop(
  * The `-e` program of a runaway process. A memory hog fills its buffers so every page is resident
  * (an allocation alone is only address space), then idles.
  */
-export function runawayScript(kind: 'cpu' | 'memory', mb: number, ignoreTerm = false): string {
+export function runawayScript(kind: 'cpu' | 'memory', mb: number, ignoreTerm = false, threads = 1): string {
   // A listener replaces Node's default (exit on TERM) and does nothing: only SIGKILL stops it.
   const term = ignoreTerm ? "process.on('SIGTERM', () => {}); " : '';
-  if (kind === 'cpu') return `${term}for (;;) {}`;
+  // More busy threads than one: on a loaded machine one thread may get less than a core's share.
+  const extra = threads > 1 ? `const { Worker } = require('node:worker_threads'); for (let i = 1; i < ${Math.floor(threads)}; i++) new Worker('for (;;) {}', { eval: true }); ` : '';
+  if (kind === 'cpu') return `${term}${extra}for (;;) {}`;
   return [
     `${term}const held = [];`,
     `for (let i = 0; i < ${Math.max(1, Math.floor(mb))}; i++) held.push(Buffer.alloc(1048576, (i % 251) + 1));`,
@@ -192,14 +194,14 @@ export function runawayScript(kind: 'cpu' | 'memory', mb: number, ignoreTerm = f
  */
 export async function startRunaway(
   ctx: FaultContext,
-  options: { kind: 'cpu' | 'memory'; mb?: number; ignoreTerm?: boolean },
+  options: { kind: 'cpu' | 'memory'; mb?: number; ignoreTerm?: boolean; threads?: number },
 ): Promise<Injected<{ name: string; pid: number; rssMb: number | null }>> {
   const mb = options.mb ?? 400;
   const name = `runaway-${options.kind}`;
   const info = await ctx.pm.start({
     name,
     command: process.execPath,
-    args: ['-e', runawayScript(options.kind, mb, options.ignoreTerm)],
+    args: ['-e', runawayScript(options.kind, mb, options.ignoreTerm, options.threads)],
     cwd: ctx.config.stateDir,
   });
   const pid = info.pid as number;
@@ -219,7 +221,7 @@ export async function startRunaway(
   return {
     detail:
       options.kind === 'cpu'
-        ? `started ${name} (pid ${pid}): a busy loop on one core${options.ignoreTerm ? ', deaf to SIGTERM' : ''}`
+        ? `started ${name} (pid ${pid}): busy loops on ${options.threads ?? 1} thread(s)${options.ignoreTerm ? ', deaf to SIGTERM' : ''}`
         : `started ${name} (pid ${pid}): ${Math.round(rss ?? 0)} MB resident${options.ignoreTerm ? ', deaf to SIGTERM' : ''}`,
     name,
     pid,
