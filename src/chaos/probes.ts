@@ -68,6 +68,18 @@ export async function controlPlaneAnswers(ctx: ScenarioContext, ms: number, notR
   if (took > ms) fail(`the control plane answered in ${took} ms (deadline ${ms} ms)`);
 }
 
+/**
+ * The control plane has `kernel` ready again, since at most `ms` after `since`: a repair that only
+ * comes when some slower mechanism gives up (a restart's own timeout) is not the playbook's.
+ */
+export async function kernelReadyWithin(ctx: ScenarioContext, kernel: string, since: number, ms: number): Promise<void> {
+  const status = await withDeadline(ctx.temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).query(getControlPlaneStatusQuery), 5_000);
+  const rec = (status.kernels as Record<string, { state: string; readySince: string | null }>)[kernel];
+  if (!rec?.readySince) fail(`${kernel} is ${rec?.state ?? 'unknown'} in the control plane, not ready`);
+  const took = Date.parse(rec.readySince) - since;
+  if (took > ms) fail(`${kernel} was ready again ${took} ms after the fault (at most ${ms} ms)`);
+}
+
 /** Total bytes of the files under `dir` (0 when it does not exist). */
 export async function dirBytes(dir: string): Promise<number> {
   if (!existsSync(dir)) return 0;

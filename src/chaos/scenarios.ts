@@ -259,11 +259,13 @@ export const SCENARIOS: readonly Scenario[] = [
       return { ...stalled, ticks: procStartTicks(stalled.pid), detail: `${killed.detail}; then ${stalled.detail}` };
     },
     timeoutMs: 90_000,
-    verify: async (ctx, injected) => {
+    verify: async (ctx, injected, { since }) => {
       const { pid, ticks } = injected as unknown as { pid: number; ticks: number | null };
       probe.processGone(pid, 'the stopped immutable-log server', ticks);
       probe.processReplaced(ctx, 'immutable-log', pid);
       await probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs);
+      // Broken by the kill, not by the control plane's own restart timeout much later.
+      await probe.kernelReadyWithin(ctx, 'immutable_log', since, ctx.config.detectors.controlPlane.deadlockMs + 30_000);
     },
   },
   {
@@ -336,7 +338,8 @@ export const SCENARIOS: readonly Scenario[] = [
     playbook: 'dependency_unreachable',
     fault: 'the store (FerretDB) stopped with SIGSTOP',
     workflowId: id('dependency_unreachable', 'store'),
-    inject: (ctx) => faults.stallProcess(ctx, { process: 'store', ms: 120_000 }),
+    // Stopped for longer than the test waits: only the playbook (or restore) resumes it.
+    inject: (ctx) => faults.stallProcess(ctx, { process: 'store', ms: 600_000 }),
     verify: async (ctx, injected) => {
       const pid = (injected as unknown as { pid: number }).pid;
       const state = procStatFields(pid)?.[0];
