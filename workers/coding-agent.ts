@@ -22,6 +22,8 @@ import { createProjectCheckActivities } from '../activities/verification';
 import { runWorker, type WorkerContext } from './run-worker';
 
 let fixers: Fixers | undefined;
+/** How often refused model files are read again. */
+const MODEL_RETRY_MS = 2_000;
 /** The models this process loaded at start (null: refused as corrupt, see `modelError`). */
 let models: LoadedModels | null = null;
 let modelError: string | null = null;
@@ -75,7 +77,26 @@ runWorker({
       { upsert: true },
     );
     ctx.log.info({ fixers: enabled, models: models?.files ?? null, knowledge }, 'coding agent registered');
+    // Refused models are read again every few seconds: a file put back without a restart (by hand, or
+    // a fault's restore) makes the agent usable again, and its registration (what readiness reads) says so.
+    const retry = models
+      ? null
+      : setInterval(() => {
+          try {
+            models = loadModels(ctx.config.stateDir);
+          } catch {
+            return;
+          }
+          modelError = null;
+          if (retry) clearInterval(retry);
+          const now = FIXER_NAMES.filter((n) => models?.fixers.includes(n));
+          registrations
+            .updateOne({ _id: ctx.name, pid: process.pid } as never, { $set: { fixers: now, models: modelList(models), modelError: null } })
+            .then(() => ctx.log.info({ fixers: now, models: models?.files }, 'model files loaded after a refusal'))
+            .catch((err: unknown) => ctx.log.warn({ err }, 'could not record the models loaded'));
+        }, MODEL_RETRY_MS);
     return async () => {
+      if (retry) clearInterval(retry);
       await registrations.deleteOne({ _id: ctx.name, pid: process.pid } as never);
     };
   },
