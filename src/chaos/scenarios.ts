@@ -231,7 +231,7 @@ export const SCENARIOS: readonly Scenario[] = [
     inject: async (ctx) => {
       // What nobody reads between runs must still be there afterwards: the run acks nothing itself.
       const telemetryPending = await bus.consumerPending(ctx.config, TELEMETRY.stream, TELEMETRY.consumer);
-      return { ...(await faults.killProcess(ctx, { process: 'bus' })), telemetryPending };
+      return { ...(await faults.killProcess(ctx, { process: 'bus' })), telemetryPending, at: Date.now() };
     },
     verify: async (ctx, injected) => {
       await bus.assertBusAnswers(ctx.config);
@@ -241,6 +241,8 @@ export const SCENARIOS: readonly Scenario[] = [
       const before = fact<number>(injected, 'telemetryPending');
       const now = await bus.consumerPending(ctx.config, TELEMETRY.stream, TELEMETRY.consumer);
       assert.ok(now >= before, `${TELEMETRY.consumer} lost messages nobody read: pending ${now}, ${before} before the kill`);
+      // One fault, one remedy: the bus unreachable is this outage's consequence, not a second fault.
+      await bus.assertNoRunSince(ctx.temporal, dispatchWorkflowId('dependency_unreachable', 'bus'), fact<number>(injected, 'at') - 1_000, 'a second remedy for the bus outage');
     },
   },
   {

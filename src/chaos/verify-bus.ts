@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { headers } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
 import { connectBus } from '../clients/bus';
 import { findLogEntryBackward } from '../clients/audit-log';
@@ -145,4 +146,14 @@ export async function assertLogEntry(config: LoadedConfig, kind: string, match: 
     sinceMs: Date.now() - 30 * 60_000,
   });
   assert.ok(entry, `no ${kind} entry for ${what} in the immutable log`);
+}
+
+/** No run of `workflowId` started at or after `sinceMs` (one fault, one remedy). */
+export async function assertNoRunSince(temporal: Client, workflowId: string, sinceMs: number, why: string): Promise<void> {
+  try {
+    const d = await temporal.workflow.getHandle(workflowId).describe();
+    assert.ok(d.startTime.getTime() < sinceMs, `${workflowId} ran (started ${d.startTime.toISOString()}, status ${d.status.name}): ${why}`);
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
 }
