@@ -97,8 +97,11 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
   // A consequence of a kernel's own outage (the embedded bus unreachable while the message_bus
   // kernel's process is down or restarting): recorded, never a second remedy for the same fault.
   // The kernel's own evidence (exited, liveness_failed) starts the one remedy.
-  else if (consequenceOf) result = { outcome: 'consequence', of: consequenceOf };
-  else if (recordedFirst === false && (await dispatchedBefore())) result = { outcome: 'duplicate' };
+  else if (consequenceOf) {
+    result = { outcome: 'consequence', of: consequenceOf };
+    // Idempotent: both replicas set the same outcome on the one record.
+    await within(coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined), storeMs);
+  } else if (recordedFirst === false && (await dispatchedBefore())) result = { outcome: 'duplicate' };
   else {
     // Signalling the incident, or dispatching, again is safe: the incident open for this signature,
     // or the run going for this playbook and kernel, folds it in.
