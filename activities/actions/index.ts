@@ -1,12 +1,12 @@
 /**
- * The 18 action primitives of playbooks (declared in src/playbooks/actions.ts), one activity each,
+ * The 19 action primitives of playbooks (declared in src/playbooks/actions.ts), one activity each,
  * named like the action, built by one factory per group of what they act on:
  *
  * | file | actions |
  * | --- | --- |
  * | `kernels.ts` | restart_kernel, set_kernel_state, wait_kernel_ready |
  * | `queues.ts` | drain_queue, purge_queue |
- * | `bus.ts` | apply_bus_acl, validate_bus_acl, publish_event |
+ * | `bus.ts` (+ `consumers.ts`) | apply_bus_acl, validate_bus_acl, publish_event, wait_consumers_delivered |
  * | `log.ts` | verify_log_chain, rebuild_log_index, archive_log_segments, cleanup_archives |
  * | `audit.ts` | append_audit |
  * | `snapshots.ts` | take_snapshot, restore_from_snapshot |
