@@ -167,6 +167,10 @@ describe('actions on the real stack', function () {
       const consumer = `actions_reader_${run.replace(/[^A-Za-z0-9]/g, '_')}`;
       await jsm.consumers.add(STREAM, { durable_name: consumer, ack_policy: AckPolicy.Explicit, filter_subject: subject });
       const reading = await (await jetstream(operator).consumers.get(STREAM, consumer)).consume({ expires: 5_000 });
+      // A real reader: takes and acknowledges each message.
+      void (async () => {
+        for await (const m of reading) m.ack();
+      })().catch(() => undefined);
       try {
         await publish(subject, 2);
         await waitFor('the reader pulls', () => jsm.consumers.info(STREAM, consumer), (i) => i.num_waiting > 0, 5_000);
