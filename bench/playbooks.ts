@@ -61,7 +61,7 @@ const say = (m: string): void => {
 function noopStep(i: number): PlaybookStep {
   return {
     id: `noop_${i}`,
-    // Not one of the 18 actions (the loader would refuse it): the workflow calls activities by name.
+    // Not one of the declared actions (the loader would refuse it): the workflow calls activities by name.
     action: 'noop' as PlaybookStep['action'],
     with: { i },
     output: null,

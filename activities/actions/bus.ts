@@ -1,4 +1,4 @@
-/** Bus actions: apply_bus_acl, validate_bus_acl and publish_event. */
+/** Bus actions: apply_bus_acl, validate_bus_acl, publish_event and wait_consumers_delivered. */
 import { headers as natsHeaders, PermissionViolationError, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { busReadiness, reloadBus } from '../../kernels/message-bus/readiness';
@@ -6,12 +6,19 @@ import { renderBus } from '../../kernels/message-bus/render';
 import { ensureStreams } from '../../kernels/message-bus/streams';
 import { loadPolicy, policyFileOf } from '../../kernels/message-bus/policy';
 import { analyseViolations } from '../../kernels/message-bus/violations';
+import { checkEnforcedRules, configMatchesPolicy } from '../../kernels/message-bus/enforcement';
+import { auditActions } from './audit';
+import { waitConsumersDelivered } from './consumers';
+import { withDeadline } from '../../src/deadline';
 import { action, ActionErrorType, failure, idempotencyKey, type ActionDeps, type ActionGroup, type ActionMeta, type ActionOutputs, type ActionParams } from './shared';
 
 /** Header names on events published by publish_event. */
 export const EVENT_HEADERS = { workflow: 'Layer1-Workflow', run: 'Layer1-Run', step: 'Layer1-Step', playbook: 'Layer1-Playbook' } as const;
 
-export function busActions({ config, bus, pm }: ActionDeps): ActionGroup<'apply_bus_acl' | 'validate_bus_acl' | 'publish_event'> {
+export function busActions(deps: ActionDeps): ActionGroup<'apply_bus_acl' | 'validate_bus_acl' | 'publish_event' | 'wait_consumers_delivered'> {
+  const { config, bus, pm } = deps;
+  // The fallback of a best-effort publish: an audit entry, keyed on the run and step like append_audit.
+  const { append_audit } = auditActions(deps);
   return {
     apply_bus_acl: action('apply_bus_acl', async () => {
       const rendered = renderBus(config);
@@ -27,23 +34,52 @@ export function busActions({ config, bus, pm }: ActionDeps): ActionGroup<'apply_
       return { changed: rendered.changed, hash: rendered.hash, configLoadTime, ensured };
     }),
 
-    validate_bus_acl: action('validate_bus_acl', async ({ analyseLog, logKb, require }) => {
-      // Read-only but for probes on probe subjects, which the self-test cleans up after itself.
-      const checks = await busReadiness(config);
+    validate_bus_acl: action('validate_bus_acl', async ({ analyseLog, logKb, require, user, subject }) => {
+      // Read-only but for probes: on probe subjects (readiness), or marked with the probe header and
+      // deleted from any stream that stored them (the per-user enforcement check).
+      const policy = loadPolicy(policyFileOf(config));
+      const checks = await busReadiness(config, { policy });
       const acl = checks.find((c) => c.name === 'acl_loaded');
-      const { ok, detail } = acl ? { ok: acl.ok, detail: acl.detail } : { ok: false, detail: 'the bus self-test has no acl_loaded check' };
-      if (require && !ok) throw failure(ActionErrorType.ACL_INVALID, `the bus ACL does not behave as the policy says: ${detail}`, { detail }, false);
-      if (!analyseLog) return { ok, detail, violations: [], verdict: 'not_analysed' as const };
-      const violations = analyseViolations(pm.logPath('bus'), loadPolicy(policyFileOf(config)), logKb * 1024);
-      const verdict = violations.length === 0 ? 'none' : violations.some((v) => v.allowedByPolicy) ? 'acl_drift' : 'policy_enforced';
-      return { ok, detail, violations, verdict };
+      const probe = acl ? { ok: acl.ok, detail: acl.detail } : { ok: false, detail: 'the bus self-test has no acl_loaded check' };
+      const enforced = await checkEnforcedRules(config, { policy }).catch((err: unknown) => ({
+        ok: false,
+        users: [],
+        detail: `the enforced rules could not be checked: ${(err as Error).message}`,
+      }));
+      const conf = configMatchesPolicy(config);
+      const ok = probe.ok && enforced.ok && conf.ok;
+      const detail = ok ? `${enforced.detail}; ${conf.detail}` : [probe, enforced, conf].filter((c) => !c.ok).map((c) => c.detail).join(' | ');
+      const users = enforced.users.map((u) => ({ user: u.user, ok: u.ok, problems: u.problems }));
+      const out = { ok, detail, users, configMatchesPolicy: conf.ok };
+      if (require && !ok) throw failure(ActionErrorType.ACL_INVALID, `the bus ACL does not behave as the policy says: ${detail}`, { detail, users }, false);
+      if (!analyseLog) return { ...out, violations: [], verdict: 'not_analysed' as const };
+      // The violation that started the run, when named: older ones in the log's window (another
+      // user's, another fault's) do not decide this run's verdict.
+      const violations = analyseViolations(pm.logPath('bus'), policy, logKb * 1024).filter((v) => (!user || v.user === user) && (!subject || v.subject === subject));
+      // Drift: the bus refused what the policy allows, or enforces other rules than the policy now.
+      const drift = violations.some((v) => v.allowedByPolicy) || !enforced.ok;
+      const verdict = drift ? 'acl_drift' : violations.length === 0 ? 'none' : 'policy_enforced';
+      return { ...out, violations, verdict };
     }),
 
-    publish_event: action('publish_event', (params, meta) => publishEvent(bus, params, meta)),
+    wait_consumers_delivered: action('wait_consumers_delivered', (params) => waitConsumersDelivered(config, params)),
+
+    publish_event: action('publish_event', async (params, meta) => {
+      if (!params.bestEffort) return publishEvent(bus, params, meta);
+      try {
+        return await publishEvent(bus, params, meta);
+      } catch (err) {
+        // The bus may be the thing being repaired (down, reloading, enforcing a drifted ACL): the
+        // event is not lost, it goes to the immutable log, which never depends on the bus.
+        const reason = (err as Error).message ?? String(err);
+        const entry = await append_audit({ kind: 'event.unpublished', data: { subject: params.subject, payload: params.payload, reason } }, meta);
+        return { stream: null, seq: null, duplicate: false, fallback: { log: entry.seq, reason } };
+      }
+    }),
   };
 }
 
-async function publishEvent(bus: NatsConnection, { subject, payload }: ActionParams['publish_event'], meta: ActionMeta): Promise<ActionOutputs['publish_event']> {
+async function publishEvent(bus: NatsConnection, { subject, payload, timeoutMs = 5_000 }: ActionParams['publish_event'], meta: ActionMeta): Promise<ActionOutputs['publish_event']> {
   const h = natsHeaders();
   h.set(EVENT_HEADERS.workflow, meta.workflowId);
   h.set(EVENT_HEADERS.run, meta.runId);
@@ -53,7 +89,7 @@ async function publishEvent(bus: NatsConnection, { subject, payload }: ActionPar
   try {
     // Idempotent: the message id is the run and step, so JetStream drops a retried publish as
     // a duplicate (within the stream's duplicate window) and answers with the first one's seq.
-    const ack = await jetstream(bus).publish(subject, data, { msgID: idempotencyKey(meta), headers: h, timeout: 5_000 });
+    const ack = await jetstream(bus).publish(subject, data, { msgID: idempotencyKey(meta), headers: h, timeout: timeoutMs });
     return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
   } catch (err) {
     if (isPermissionViolation(err)) {
@@ -63,7 +99,7 @@ async function publishEvent(bus: NatsConnection, { subject, payload }: ActionPar
   }
   // No stream captures the subject: a plain publish, which a retry may repeat (core NATS has no ids).
   bus.publish(subject, data, { headers: h });
-  await bus.flush();
+  await withDeadline(bus.flush(), timeoutMs, 'the bus did not answer a flush');
   return { stream: null, seq: null, duplicate: false };
 }
 

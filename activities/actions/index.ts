@@ -6,7 +6,7 @@
  * | --- | --- |
  * | `kernels.ts` | restart_kernel, set_kernel_state, wait_kernel_ready, wait_control_plane_answers |
  * | `queues.ts` | drain_queue, purge_queue |
- * | `bus.ts` | apply_bus_acl, validate_bus_acl, publish_event |
+ * | `bus.ts` (+ `consumers.ts`) | apply_bus_acl, validate_bus_acl, publish_event, wait_consumers_delivered |
  * | `log.ts` | verify_log_chain, rebuild_log_index, archive_log_segments, cleanup_archives |
  * | `audit.ts` | append_audit |
  * | `snapshots.ts` | take_snapshot, restore_from_snapshot |

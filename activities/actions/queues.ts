@@ -1,13 +1,15 @@
 /**
- * Queue actions: drain_queue (work off a durable consumer's backlog) and purge_queue (empty a
- * stream), both archiving every message, fsynced, before it is acked or purged.
+ * Queue actions: drain_queue (discard a durable consumer's backlog that nobody reads) and
+ * purge_queue (empty a stream), both archiving every message, fsynced, before it is acked or
+ * purged. drain_queue refuses a consumer that has a reader: its backlog is for the reader.
  */
 import path from 'node:path';
-import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type ConsumerInfo, type JsMsg } from '@nats-io/jetstream';
 import type { LoadedConfig } from '../../src/config/load';
 import { connectBus } from '../../src/clients/bus';
 import { confinePath, relativeToState } from '../../src/playbooks/paths';
 import { isNotFound } from '../../kernels/message-bus/streams';
+import { loadPolicy, policyFileOf } from '../../kernels/message-bus/policy';
 import { heartbeat, throwIfCancelled } from './context';
 import { appendArchive, fileSafe, openArchive } from './queue-archive';
 import { action, ActionErrorType, failure, idempotencyKey, type ActionDeps, type ActionGroup, type ActionMeta, type ActionOutputs, type ActionParams } from './shared';
@@ -22,15 +24,39 @@ export function queueActions({ config }: ActionDeps): ActionGroup<'drain_queue' 
   };
 }
 
-async function drainQueue(config: LoadedConfig, { stream, consumer, maxMessages, archive }: ActionParams['drain_queue']): Promise<ActionOutputs['drain_queue']> {
+/**
+ * Why a consumer must not be drained: a reader is attached to it (a pull waiting, a push bound), or
+ * the ACL policy says a kernel must keep reading it (mustBeLive). Draining would take its messages
+ * away from that reader. null when nobody reads it.
+ */
+function readerOf(config: LoadedConfig, stream: string, consumer: string, info: ConsumerInfo): string | null {
+  if (info.push_bound) return 'a push subscriber is bound to it';
+  if (info.num_waiting > 0) return `${info.num_waiting} pull request(s) of a reader are waiting on it`;
+  const declared = loadPolicy(policyFileOf(config)).streams[stream]?.consumers[consumer];
+  if (declared?.mustBeLive) return `the ACL policy says ${declared.user} reads it continuously (mustBeLive)`;
+  return null;
+}
+
+async function drainQueue(config: LoadedConfig, { stream, consumer, maxMessages, archive, discard, allowReader }: ActionParams['drain_queue']): Promise<ActionOutputs['drain_queue']> {
   natsName('stream', stream);
   natsName('consumer', consumer);
   const file = confinePath(config.stateDir, path.join(archive, stream, `${consumer}.jsonl`));
-  const archived = await openArchive(file);
   const nc = await connectBus(config, { name: 'layer1-action-drain', user: 'operator' });
   try {
     const js = jetstream(nc);
     const c = await js.consumers.get(stream, consumer).catch(notFound(`durable consumer ${stream}/${consumer}`));
+    const before = await c.info();
+    const reader = allowReader ? null : readerOf(config, stream, consumer, before);
+    if (reader) {
+      throw failure(
+        ActionErrorType.CONSUMER_HAS_READER,
+        `refusing to drain ${stream}/${consumer}: ${reader}; draining would take its messages away from it (allowReader: true to do it anyway)`,
+        { stream, consumer },
+      );
+    }
+    const archived = await openArchive(file);
+    let firstSeq: number | null = null;
+    let lastSeq: number | null = null;
     let drained = 0;
     while (drained < maxMessages) {
       await throwIfCancelled();
@@ -47,9 +73,19 @@ async function drainQueue(config: LoadedConfig, { stream, consumer, maxMessages,
       // Acked only after the archive is fsynced: a crash before this redelivers, never loses.
       await Promise.all(batch.map((m) => m.ackAck()));
       drained += batch.length;
+      firstSeq ??= batch[0].seq;
+      lastSeq = batch[batch.length - 1].seq;
       heartbeat({ drained });
     }
-    return { drained, remaining: (await c.info()).num_pending, archiveFile: relativeToState(config.stateDir, file) };
+    return {
+      drained,
+      remaining: (await c.info()).num_pending,
+      archiveFile: relativeToState(config.stateDir, file),
+      discarded: discard ?? false,
+      firstSeq,
+      lastSeq,
+      pendingBefore: before.num_pending,
+    };
   } finally {
     await nc.close();
   }

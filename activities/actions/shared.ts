@@ -73,6 +73,10 @@ export const ActionErrorType = {
   LOG_CHAIN_BROKEN: 'LogChainBroken',
   /** validate_bus_acl with `require`: the real publishes did not behave as the policy says (retryable). */
   ACL_INVALID: 'AclInvalid',
+  /** wait_consumers_delivered with `require`: a consumer is missing, has no reader, or its backlog was not delivered in time (retryable). */
+  CONSUMERS_NOT_DELIVERED: 'ConsumersNotDelivered',
+  /** drain_queue: the consumer has a reader (or a kernel must keep reading it) and allowReader is not set. */
+  CONSUMER_HAS_READER: 'ConsumerHasReader',
   /** The immutable log answered with an error (retryable for a 5xx). */
   LOG_REQUEST_FAILED: 'ImmutableLogRequestFailed',
 } as const;
@@ -91,6 +95,7 @@ export const NON_RETRYABLE_ACTION_ERRORS: readonly ActionErrorType[] = [
   ActionErrorType.STREAM_NOT_FOUND,
   ActionErrorType.PUBLISH_REFUSED,
   ActionErrorType.ACL_POLICY_INVALID,
+  ActionErrorType.CONSUMER_HAS_READER,
 ];
 
 /** Each action's parameters and output, from its zod schemas in src/playbooks/actions.ts. */

@@ -1,8 +1,11 @@
 /** Snapshot actions: take_snapshot and restore_from_snapshot. */
+import path from 'node:path';
 import { SnapshotStore, snapshotIdOf } from '../../src/snapshots/store';
+import { reloadBus } from '../../kernels/message-bus/readiness';
+import { busPaths } from '../../kernels/message-bus/render';
 import { action, idempotencyKey, type ActionDeps, type ActionGroup } from './shared';
 
-export function snapshotActions({ config }: ActionDeps): ActionGroup<'take_snapshot' | 'restore_from_snapshot'> {
+export function snapshotActions({ config, pm }: ActionDeps): ActionGroup<'take_snapshot' | 'restore_from_snapshot'> {
   const snapshots = new SnapshotStore(config.stateDir);
   return {
     take_snapshot: action('take_snapshot', async ({ paths, label }, meta) => {
@@ -13,9 +16,16 @@ export function snapshotActions({ config }: ActionDeps): ActionGroup<'take_snaps
       return { snapshot: manifest.id, files: manifest.files.length, bytes: manifest.files.reduce((a, f) => a + f.bytes, 0) };
     }),
 
-    restore_from_snapshot: action('restore_from_snapshot', async ({ path: file, snapshot }) => {
+    restore_from_snapshot: action('restore_from_snapshot', async ({ path: file, snapshot, reloadBus: reload }) => {
       // Idempotent: a file that already has the snapshot's checksum is not written (see SnapshotStore.restore).
-      return snapshots.restore(file, snapshot);
+      const restored = await snapshots.restore(file, snapshot);
+      const isBusConf = path.resolve(config.stateDir, file) === busPaths(config).confFile;
+      if (!(reload ?? isBusConf)) return restored;
+      // A restored nats.conf undoes nothing until the bus loads it. Reloaded also when the file was
+      // already restored (a retry after a crash between the write and the reload): a reload of the
+      // same file changes nothing.
+      const { configLoadTime } = await reloadBus(config, { render: false, pm });
+      return { ...restored, configLoadTime };
     }),
   };
 }

@@ -20,14 +20,14 @@ import { BusReloadError, MessageBusError } from './errors';
 import { loadPolicy, policyFileOf, subjectCovers, type BusPolicy } from './policy';
 import { busPaths, renderBus } from './render';
 import { isNotFound } from './streams';
-import { PROBE_EVENTS_PREFIX } from './triggers';
+import { PROBE_EVENTS_PREFIX, PROBE_HEADER } from './triggers';
 
 /** The checks, in the order they are reported. */
 export const BUS_CHECK_NAMES = ['queue_operational', 'acl_loaded', 'subscriptions_active'] as const;
 export type BusCheckName = (typeof BUS_CHECK_NAMES)[number];
 
-/** Header marking probe messages, so anything that does receive one can tell it is not real. */
-export const PROBE_HEADER = 'Layer1-Probe';
+/** Header marking probe messages (defined with the trigger loop, which skips them). */
+export { PROBE_HEADER } from './triggers';
 
 export interface BusReadinessOptions {
   /** The policy to check against. @default the one {@link policyFileOf} the config names */

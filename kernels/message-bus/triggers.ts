@@ -16,6 +16,13 @@ export const TRIGGERS_CONSUMER = 'self_healing_triggers';
  */
 export const PROBE_EVENTS_PREFIX = 'layer1.events.probe.';
 
+/**
+ * Header marking probe messages, so anything that does receive one can tell it is not real: the
+ * readiness self-test's and the per-user enforcement check's (kernels/message-bus/enforcement.ts),
+ * which publishes as each user to a subject of each of its allow patterns, layer1.events.> included.
+ */
+export const PROBE_HEADER = 'Layer1-Probe';
+
 export type TriggerHandler = (msg: JsMsg) => Promise<void>;
 
 /** What the loop went through, for logs and tests. */
@@ -73,7 +80,7 @@ export async function consumeTriggers(nc: NatsConnection, handler: TriggerHandle
       emit({ type: 'bound', stream, consumer: consumerName });
       void stopWhenLost(messages, emit);
       for await (const msg of messages) {
-        if (msg.subject.startsWith(PROBE_EVENTS_PREFIX)) {
+        if (msg.subject.startsWith(PROBE_EVENTS_PREFIX) || msg.headers?.has(PROBE_HEADER)) {
           msg.ack();
           continue;
         }

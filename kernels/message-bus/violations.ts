@@ -29,6 +29,19 @@ const VIOLATION_OLD = /(Publish|Subscription) Violation - (?:User|Account) "([^"
  */
 export const PROBE_USER = 'probe';
 
+/**
+ * The connection-name prefix of the per-user enforcement check (enforcement.ts): it publishes as
+ * each kernel user where the policy forbids it, on purpose, to see the bus refuse it. nats-server
+ * writes the client's name in the violation line (`"v3.4.0:nats.js:<name>"`), so those refusals
+ * are told apart from a kernel's own and never become evidence.
+ */
+export const ENFORCEMENT_PROBE_PREFIX = 'layer1-acl-probe-';
+
+/** Whether a violation line was provoked by the enforcement check (its connection's name says so). */
+export function isEnforcementProbe(line: string): boolean {
+  return line.includes(`:${ENFORCEMENT_PROBE_PREFIX}`);
+}
+
 /** Parses one line of nats-server's log; null for lines that are not a permission violation. */
 export function parseViolation(line: string): Violation | null {
   const m = VIOLATION_2_10.exec(line);
@@ -76,7 +89,7 @@ export function analyseViolations(logFile: string, policy: BusPolicy, maxBytes =
   const groups = new Map<string, ViolationSummary>();
   for (const line of text.split('\n')) {
     const v = parseViolation(line);
-    if (!v || v.user === PROBE_USER) continue;
+    if (!v || v.user === PROBE_USER || isEnforcementProbe(line)) continue;
     const key = `${v.user}\u0000${v.op}\u0000${v.subject}`;
     const g = groups.get(key);
     if (g) {

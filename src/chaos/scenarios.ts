@@ -7,6 +7,7 @@
  * again is the caller's (see `awaitDispatchedRun`, and `allKernelsReady` in src/stack/kernel-readiness.ts), so nobody heals by hand.
  */
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Db } from 'mongodb';
@@ -25,6 +26,16 @@ import { declareDrill, endDrill } from './drills';
 import * as faults from './faults';
 import type { Injected } from './faults';
 import * as probe from './probes';
+import * as bus from './verify-bus';
+
+/** The durable consumer a kernel reads (the healing triggers), and the one nobody reads between runs. */
+const TRIGGERS = { stream: 'LAYER1_EVENTS', consumer: 'self_healing_triggers' } as const;
+const TELEMETRY = { stream: 'LAYER1_TELEMETRY', consumer: 'telemetry_archive' } as const;
+
+/** A field the injector returned (scenarios know their own injector's facts). */
+function fact<T>(injected: Injected, name: string): T {
+  return (injected as unknown as Record<string, T>)[name];
+}
 
 export interface ScenarioContext {
   config: LoadedConfig;
@@ -54,7 +65,7 @@ export interface Scenario {
    * throws (an AssertionError naming what is still wrong) if the fault is still there. It must fail
    * when the playbook's acting step is removed; the closing notes of issue 15 say how each was tried.
    */
-  verify?(ctx: ScenarioContext, injected: Injected, fault: FaultWindow): Promise<void>;
+  verify(ctx: ScenarioContext, injected: Injected, fault: FaultWindow): Promise<void>;
 }
 
 /** When the fault was injected: the time, and the immutable log's head just before. */
@@ -75,13 +86,14 @@ async function sealedSegmentSnapshotted(ctx: ScenarioContext): Promise<void> {
 }
 
 /** Runs `inject` inside a declared drill, and ends the drill on restore. */
-async function inDrill(ctx: ScenarioContext, kernel: KernelName, card: string, inject: () => Promise<Injected>): Promise<Injected> {
+async function inDrill(ctx: ScenarioContext, kernel: KernelName, card: string, inject: () => Promise<Injected>): Promise<Injected<{ drill: string }>> {
   const id = `drill-${card}-${Date.now().toString(36)}`;
   await declareDrill(ctx.db, { id, kernel, card, durationMs: 120_000 });
   try {
     const injected = await inject();
     return {
       ...injected,
+      drill: id,
       detail: `drill ${id}: ${injected.detail}`,
       restore: async () => {
         await injected.restore();
@@ -99,9 +111,14 @@ const id = (playbook: string, target: string): string => dispatchWorkflowId(play
 export const SCENARIOS: readonly Scenario[] = [
   {
     playbook: 'message_bus_acl_violation_fix',
-    fault: 'the immutable_log kernel user publishes to system.control, which its policy forbids',
+    fault: 'the bus enforces immutable_log without its layer1.log.> publish (reloaded), nats.conf put back unreloaded; a publish the policy allows is refused',
     workflowId: id('message_bus_acl_violation_fix', 'message_bus'),
-    inject: (ctx) => faults.forbiddenPublish(ctx, { user: 'immutable_log', subject: 'system.control' }),
+    inject: (ctx) => faults.enforcedAclDrift(ctx, { user: 'immutable_log', pattern: 'layer1.log.>', subject: 'layer1.log.chaos' }),
+    verify: async (ctx) => {
+      bus.assertConfMatchesPolicy(ctx.config);
+      const enforced = await bus.assertEveryUserEnforced(ctx.config);
+      bus.assertMayPublish(enforced, 'immutable_log', 'layer1.log.>');
+    },
   },
   {
     playbook: 'immutable_log_integrity_repair',
@@ -131,18 +148,34 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: "nats.conf edited by hand: control_plane loses system.control, and the bus reloads it",
     workflowId: id('config_drift', 'message_bus'),
     inject: (ctx) => faults.tamperBusConfig(ctx),
+    verify: async (ctx) => {
+      bus.assertConfMatchesPolicy(ctx.config);
+      const enforced = await bus.assertEveryUserEnforced(ctx.config);
+      bus.assertMayPublish(enforced, 'control_plane', 'system.control');
+    },
   },
   {
     playbook: 'message_bus_consumer_restore',
     fault: 'the durable consumer self_healing_triggers deleted',
     workflowId: id('message_bus_consumer_restore', 'message_bus'),
-    inject: (ctx) => faults.deleteConsumer(ctx, { stream: 'LAYER1_EVENTS', consumer: 'self_healing_triggers' }),
+    inject: (ctx) => faults.deleteConsumer(ctx, TRIGGERS),
+    verify: async (ctx) => {
+      await bus.assertConsumerAsPolicy(ctx.config, TRIGGERS.stream, TRIGGERS.consumer);
+      await bus.assertReaderTakesNewMessage(ctx.config, TRIGGERS.stream, TRIGGERS.consumer);
+    },
   },
   {
     playbook: 'queue_backlog',
     fault: 'a flood of telemetry that nobody consumes',
     workflowId: id('queue_backlog', 'message_bus'),
     inject: (ctx) => faults.floodStream(ctx, { count: ctx.config.detectors.queueBacklog.maxPending * 2 }),
+    verify: async (ctx, injected) => {
+      // Discarded, so every message of the flood must be in the archive, by stream sequence.
+      bus.assertArchiveHolds(ctx.config, TELEMETRY.stream, TELEMETRY.consumer, fact<number[]>(injected, 'seqs'));
+      const before = fact<Record<string, number>>(injected, 'pending')[TELEMETRY.consumer];
+      const now = await bus.consumerPending(ctx.config, TELEMETRY.stream, TELEMETRY.consumer);
+      assert.ok(now < before && now <= ctx.config.detectors.queueBacklog.maxPending, `${TELEMETRY.consumer} pending ${now}, ${before} after the flood`);
+    },
   },
   {
     playbook: 'model_file_corruption',
@@ -272,13 +305,35 @@ export const SCENARIOS: readonly Scenario[] = [
     playbook: 'message_bus_restart_drain',
     fault: 'kill -9 of nats-server',
     workflowId: id('message_bus_restart_drain', 'message_bus'),
-    inject: (ctx) => faults.killProcess(ctx, { process: 'bus' }),
+    inject: async (ctx) => {
+      // What nobody reads between runs must still be there afterwards: the run acks nothing itself.
+      const telemetryPending = await bus.consumerPending(ctx.config, TELEMETRY.stream, TELEMETRY.consumer);
+      return { ...(await faults.killProcess(ctx, { process: 'bus' })), telemetryPending, at: Date.now() };
+    },
+    verify: async (ctx, injected) => {
+      await bus.assertBusAnswers(ctx.config);
+      await bus.assertPolicyStreamsPresent(ctx.config);
+      await bus.assertEveryUserEnforced(ctx.config);
+      await bus.assertReaderTakesNewMessage(ctx.config, TRIGGERS.stream, TRIGGERS.consumer);
+      const before = fact<number>(injected, 'telemetryPending');
+      const now = await bus.consumerPending(ctx.config, TELEMETRY.stream, TELEMETRY.consumer);
+      assert.ok(now >= before, `${TELEMETRY.consumer} lost messages nobody read: pending ${now}, ${before} before the kill`);
+      // One fault, one remedy: the bus unreachable is this outage's consequence, not a second fault.
+      await bus.assertNoRunSince(ctx.temporal, dispatchWorkflowId('dependency_unreachable', 'bus'), fact<number>(injected, 'at') - 1_000, 'a second remedy for the bus outage');
+    },
   },
   {
     playbook: 'micro_chaos_message_bus_heartbeat',
     fault: 'drill: nats-server stopped for 5 s',
     workflowId: id('micro_chaos_message_bus_heartbeat', 'message_bus'),
     inject: (ctx) => inDrill(ctx, 'message_bus', 'message_bus_heartbeat', () => faults.stallProcess(ctx, { process: 'bus', ms: 5_000 })),
+    verify: async (ctx, injected) => {
+      await bus.assertBusAnswers(ctx.config);
+      await bus.assertPolicyStreamsPresent(ctx.config);
+      await bus.assertEveryUserEnforced(ctx.config);
+      const drill = fact<string>(injected, 'drill');
+      await bus.assertLogEntry(ctx.config, 'chaos.drill.observed', (d) => d.card === 'message_bus_heartbeat' && d.drill === drill, `drill ${drill}`);
+    },
   },
   {
     playbook: 'self_healing_bootstrap',

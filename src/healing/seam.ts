@@ -8,7 +8,9 @@
  *     keyed on the evidence id, so the second replica reporting the same fault finds it there;
  *  3. lifecycle evidence (exited, liveness_failed, not_ready) goes to the control plane, which
  *     restarts the process;
- *  4. new evidence opens the incident of its signature (./incidents.ts), or is attached to the one
+ *  4. evidence marked as the consequence of a kernel's outage (`data.consequenceOf`) stops here:
+ *     recorded, not dispatched (one fault, one remedy);
+ *  5. new evidence opens the incident of its signature (./incidents.ts), or is attached to the one
  *     open; a drill's evidence, and a process death no playbook names, go to the dispatcher as
  *     before, which starts the matching playbook (or folds it into the one running). What was done
  *     is added to the record. The knowledge base counts the occurrence.
@@ -42,7 +44,7 @@ export interface SeamReport {
   recordedFirst: boolean | null;
   /** The control plane was signalled (lifecycle evidence only). */
   controlPlane: 'signalled' | 'not_running' | 'not_lifecycle';
-  dispatch: DispatchResult | IncidentStart | { outcome: 'duplicate' | 'disabled' };
+  dispatch: DispatchResult | IncidentStart | { outcome: 'duplicate' | 'disabled' } | { outcome: 'consequence'; of: string };
 }
 
 export type StoredEvidence = Omit<Evidence, 'id'> & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };
@@ -90,8 +92,16 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     (await within(coll.findOne({ _id: id }).then((d) => d?.dispatch !== undefined, () => true), storeMs)) ?? true;
 
   let result: SeamReport['dispatch'];
+  const consequenceOf = typeof e.data.consequenceOf === 'string' ? e.data.consequenceOf : null;
   if (!config.detectors.dispatch) result = { outcome: 'disabled' };
-  else if (recordedFirst === false && (await dispatchedBefore())) result = { outcome: 'duplicate' };
+  // A consequence of a kernel's own outage (the embedded bus unreachable while the message_bus
+  // kernel's process is down or restarting): recorded, never a second remedy for the same fault.
+  // The kernel's own evidence (exited, liveness_failed) starts the one remedy.
+  else if (consequenceOf) {
+    result = { outcome: 'consequence', of: consequenceOf };
+    // Idempotent: both replicas set the same outcome on the one record.
+    await within(coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined), storeMs);
+  } else if (recordedFirst === false && (await dispatchedBefore())) result = { outcome: 'duplicate' };
   else {
     // Signalling the incident, or dispatching, again is safe: the incident open for this signature,
     // or the run going for this playbook and kernel, folds it in.

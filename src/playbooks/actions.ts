@@ -73,15 +73,57 @@ export const ACTIONS = {
   }),
   drain_queue: action({
     name: 'drain_queue',
-    description: "Work off a durable consumer's backlog: fetch, archive each message to a file, and ack",
+    description:
+      "Work off a durable consumer's backlog with nobody to read it: fetch, archive each message to a file, and ack. The messages are DISCARDED from the consumer's point of view (they reach no reader, only the archive); it refuses a consumer a reader is attached to, or one a kernel must keep reading (mustBeLive in the ACL policy), unless allowReader",
     params: z.strictObject({
       stream: z.string().min(1),
       consumer: z.string().min(1),
       maxMessages: z.number().int().min(1).max(1_000_000).default(10_000),
       archive: statePath.default('archive/drained'),
+      /** Says, in the playbook, that the messages are discarded into the archive (reported in the output). */
+      discard: z.boolean().optional().describe('default false'),
+      /** Drain even while a reader is attached, or a consumer the policy says a kernel reads: taking its messages away from it. */
+      allowReader: z.boolean().optional().describe('default false'),
     }),
-    output: z.object({ drained: z.number(), remaining: z.number(), archiveFile: z.string() }),
+    output: z.object({
+      drained: z.number(),
+      remaining: z.number(),
+      archiveFile: z.string(),
+      /** Whether the run said it discards (the `discard` parameter). */
+      discarded: z.boolean().optional(),
+      /** Stream sequences of the first and last message archived by this call (null when none). */
+      firstSeq: z.number().nullable().optional(),
+      lastSeq: z.number().nullable().optional(),
+      pendingBefore: z.number().optional(),
+    }),
     idempotency: 'Messages are acked only after they are archived (keyed by stream sequence), so a retry archives each at most once and continues.',
+    risky: false,
+  }),
+  wait_consumers_delivered: action({
+    name: 'wait_consumers_delivered',
+    description:
+      "Wait until every durable consumer of the ACL policy exists, and those a kernel reads (mustBeLive) have their reader attached and their backlog delivered to it and acknowledged by it (pending 0, nothing awaiting an ack) — never acknowledging anything itself",
+    params: z.strictObject({
+      timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+      /** Fail the step (ConsumersNotDelivered) instead of returning `ok: false`. */
+      require: z.boolean().default(true),
+    }),
+    output: z.object({
+      ok: z.boolean(),
+      consumers: z.array(
+        z.object({
+          consumer: z.string(),
+          present: z.boolean(),
+          reader: z.boolean(),
+          pendingBefore: z.number().nullable(),
+          pending: z.number().nullable(),
+          ackPending: z.number().nullable(),
+          /** How many messages the server delivered to the reader while this waited. */
+          deliveredWhileWaiting: z.number(),
+        }),
+      ),
+    }),
+    idempotency: 'Read-only: it reads consumer info and waits; the readers acknowledge their own messages.',
     risky: false,
   }),
   purge_queue: action({
@@ -106,9 +148,17 @@ export const ACTIONS = {
   }),
   restore_from_snapshot: action({
     name: 'restore_from_snapshot',
-    description: 'Restore a file from the newest (or a named) snapshot, checking its SHA-256 before and after',
-    params: z.strictObject({ path: statePath, snapshot: z.string().optional() }),
-    output: z.object({ path: z.string(), snapshot: z.string(), sha256: z.string(), restored: z.boolean() }),
+    description: "Restore a file from the newest (or a named) snapshot, checking its SHA-256 before and after; the bus's nats.conf is then reloaded by the bus",
+    params: z.strictObject({
+      path: statePath,
+      snapshot: z.string().optional(),
+      /**
+       * Make the bus load the restored file (SIGHUP, waiting for the new load time). Default: true
+       * for `bus/nats.conf`, whose restore undoes nothing until the bus loads it, else false.
+       */
+      reloadBus: z.boolean().optional(),
+    }),
+    output: z.object({ path: z.string(), snapshot: z.string(), sha256: z.string(), restored: z.boolean(), configLoadTime: z.string().optional() }),
     idempotency: 'When the file already has the snapshot checksum nothing is written; otherwise it is replaced atomically (write, fsync, rename).',
     risky: true,
   }),
@@ -154,13 +204,17 @@ export const ACTIONS = {
   validate_bus_acl: action({
     name: 'validate_bus_acl',
     description:
-      "Validate the ACL by real publishes (an allowed one must succeed and a forbidden one be refused); with analyseLog, also read the bus's own log for the violations it refused and tell, for each, whether the policy allows it (the rendered ACL drifted) or forbids it",
+      "Validate the ACL as the bus ENFORCES it, by real publishes as every user of the policy (one per pattern of its allow list must be delivered, one the policy forbids it must be refused), and that nats.conf is the policy's render; with analyseLog, also read the bus's own log for the violations it refused and tell, for each, whether the policy allows it (the enforced ACL drifted) or forbids it",
     params: z.strictObject({
       analyseLog: z.boolean().default(false),
       /** Fail the step (AclInvalid) when the real publishes do not behave as the policy says. */
       require: z.boolean().default(false),
       /** How much of the end of the bus log to read, in KB. */
       logKb: z.number().int().min(1).max(65_536).default(1024),
+      /** With analyseLog: only the violations of this user count for the verdict (the one that started the run); '' for all. */
+      user: z.string().optional(),
+      /** With analyseLog: only the violations on this subject count for the verdict; '' for all. */
+      subject: z.string().optional(),
     }),
     output: z.object({
       ok: z.boolean(),
@@ -168,10 +222,14 @@ export const ACTIONS = {
       violations: z.array(
         z.object({ user: z.string(), subject: z.string(), op: z.string(), count: z.number(), allowedByPolicy: z.boolean(), lastLine: z.string() }),
       ),
-      /** `none` (no violation in the log), `policy_enforced` (all refused as the policy says), `acl_drift` (something the policy allows was refused). */
+      /** `none` (no violation in the log, rules enforced), `policy_enforced` (all refused as the policy says), `acl_drift` (something the policy allows was refused, or the enforced rules differ from the policy now). */
       verdict: z.enum(['not_analysed', 'none', 'policy_enforced', 'acl_drift']),
+      /** Per user: whether the bus enforces its rules as the policy says, and what it does not. */
+      users: z.array(z.object({ user: z.string(), ok: z.boolean(), problems: z.array(z.string()) })).optional(),
+      /** nats.conf on disk is what the policy renders. */
+      configMatchesPolicy: z.boolean().optional(),
     }),
-    idempotency: 'Publishes probes on probe subjects only.',
+    idempotency: 'Publishes probes only: marked with the Layer1-Probe header, from connections named layer1-acl-probe-<user> (their refusals are not evidence), and deleted again from any stream that stored them.',
     risky: false,
   }),
   take_snapshot: action({
@@ -209,10 +267,24 @@ export const ACTIONS = {
   }),
   publish_event: action({
     name: 'publish_event',
-    description: 'Publish an event on the bus (JetStream, with a message id so duplicates are dropped)',
-    params: z.strictObject({ subject, payload: z.record(z.string(), z.unknown()).default({}) }),
-    output: z.object({ stream: z.string().nullable(), seq: z.number().nullable(), duplicate: z.boolean() }),
-    idempotency: 'The message id is the run and step id: JetStream drops a retried publish as a duplicate.',
+    description:
+      'Publish an event on the bus (JetStream, with a message id so duplicates are dropped); bestEffort: when the bus does not take it within timeoutMs (it may be the thing being repaired), the event goes to the immutable log instead and the step still succeeds',
+    params: z.strictObject({
+      subject,
+      payload: z.record(z.string(), z.unknown()).default({}),
+      /** When the bus does not answer or refuses, append the event to the immutable log (kind `event.unpublished`) instead of failing. */
+      bestEffort: z.boolean().optional().describe('default false'),
+      /** How long the publish may wait for the bus's acknowledgement. */
+      timeoutMs: z.number().int().min(100).max(60_000).optional().describe('default 5000'),
+    }),
+    output: z.object({
+      stream: z.string().nullable(),
+      seq: z.number().nullable(),
+      duplicate: z.boolean(),
+      /** bestEffort only: where the event went when the bus did not take it, and why. */
+      fallback: z.object({ log: z.number(), reason: z.string() }).optional(),
+    }),
+    idempotency: 'The message id is the run and step id: JetStream drops a retried publish as a duplicate; the fallback is an append_audit entry keyed the same way.',
     risky: false,
   }),
   append_audit: action({

@@ -1,5 +1,5 @@
 /**
- * The 18 action primitives against the suite's real stack. Each runs for real, then again with the
+ * The action primitives against the suite's real stack. Each runs for real, then again with the
  * same meta (a retry), and the test counts the side effect: log entries, documents, stream
  * messages, archive lines, snapshot directories, restarts, signals. Everything changed is put back:
  * later files need the stack healthy.
@@ -153,6 +153,50 @@ describe('actions on the real stack', function () {
   });
 
   describe('the bus', () => {
+    it('publish_event bestEffort: a publish the bus does not take goes to the immutable log, and the step succeeds', async () => {
+      const out = await acts.publish_event({ subject: 'system.control.actions-test', payload: { run }, bestEffort: true, timeoutMs: 1_000 }, meta('publish-best-effort'));
+      assert.equal(out.stream, null);
+      assert.ok(out.fallback, JSON.stringify(out));
+      const [entry] = (await immutableLogClient(config, 10_000).entries(out.fallback.log, 1)).entries;
+      assert.equal(entry?.kind, 'event.unpublished');
+      assert.deepEqual((entry?.data as { payload?: unknown }).payload, { run });
+    });
+
+    it('drain_queue refuses a consumer with a reader attached, or one a kernel reads; allowReader overrides', async () => {
+      const subject = `${subjectBase}.reader`;
+      const consumer = `actions_reader_${run.replace(/[^A-Za-z0-9]/g, '_')}`;
+      await jsm.consumers.add(STREAM, { durable_name: consumer, ack_policy: AckPolicy.Explicit, filter_subject: subject });
+      const reading = await (await jetstream(operator).consumers.get(STREAM, consumer)).consume({ expires: 5_000 });
+      // A real reader: takes and acknowledges each message.
+      void (async () => {
+        for await (const m of reading) m.ack();
+      })().catch(() => undefined);
+      try {
+        await publish(subject, 2);
+        await waitFor('the reader pulls', () => jsm.consumers.info(STREAM, consumer), (i) => i.num_waiting > 0, 5_000);
+        await assert.rejects(
+          acts.drain_queue({ stream: STREAM, consumer, maxMessages: 10, archive: `archive/${run}` }, meta('drain-reader')),
+          failsWith(ActionErrorType.CONSUMER_HAS_READER, /pull request/),
+        );
+        await assert.rejects(
+          acts.drain_queue({ stream: 'LAYER1_EVENTS', consumer: 'self_healing_triggers', maxMessages: 10, archive: `archive/${run}` }, meta('drain-kernel')),
+          failsWith(ActionErrorType.CONSUMER_HAS_READER),
+        );
+        const forced = await acts.drain_queue({ stream: STREAM, consumer, maxMessages: 10, archive: `archive/${run}`, allowReader: true }, meta('drain-forced'));
+        assert.ok(forced.drained >= 0);
+      } finally {
+        reading.stop();
+        await jsm.consumers.delete(STREAM, consumer);
+      }
+    });
+
+    it('wait_consumers_delivered: every consumer of the policy present, the triggers read to the end by their reader', async () => {
+      const out = await acts.wait_consumers_delivered({ timeoutMs: 20_000, require: true }, meta('delivered'));
+      assert.equal(out.ok, true, JSON.stringify(out));
+      const triggers = out.consumers.find((c) => c.consumer === 'LAYER1_EVENTS/self_healing_triggers');
+      assert.deepEqual([triggers?.present, triggers?.reader, triggers?.pending], [true, true, 0]);
+    });
+
     it('publish_event stores one message: the retry is dropped as a duplicate with the same seq', async () => {
       const subject = `${subjectBase}.event`;
       const [first, second] = await twice(() => acts.publish_event({ subject, payload: { run } }, meta('publish')));
@@ -180,8 +224,11 @@ describe('actions on the real stack', function () {
         await publish(subject, 5);
         const m = meta('drain');
         const [first, second] = await twice(() => acts.drain_queue({ stream: STREAM, consumer, maxMessages: 100, archive: `archive/${run}` }, m));
-        assert.deepEqual(first, { drained: 5, remaining: 0, archiveFile: `archive/${run}/${STREAM}/${consumer}.jsonl` });
-        assert.deepEqual(second, { ...first, drained: 0 });
+        const core = (o: { drained: number; remaining: number; archiveFile: string }) => ({ drained: o.drained, remaining: o.remaining, archiveFile: o.archiveFile });
+        assert.deepEqual(core(first), { drained: 5, remaining: 0, archiveFile: `archive/${run}/${STREAM}/${consumer}.jsonl` });
+        assert.deepEqual(core(second), { ...core(first), drained: 0 });
+        assert.equal(first.discarded, false);
+        assert.equal(first.lastSeq! - first.firstSeq!, 4);
         const archived = lines(first.archiveFile).map((l) => JSON.parse(l));
         assert.equal(archived.length, 5);
         assert.deepEqual(archived.map((a) => JSON.parse(a.data).i), [0, 1, 2, 3, 4]);
@@ -242,7 +289,15 @@ describe('actions on the real stack', function () {
       const [a, b] = await twice(() => acts.validate_bus_acl({ analyseLog: false, logKb: 1024, require: false }, meta('acl-validate')));
       assert.equal(a.ok, true, a.detail);
       assert.equal(b.ok, true, b.detail);
-      assert.match(a.detail, /refused/);
+      assert.match(a.detail, /every user's rules enforced/);
+      assert.equal(a.configMatchesPolicy, true);
+      assert.ok(a.users && a.users.length >= 4 && a.users.every((u) => u.ok), JSON.stringify(a.users));
+    });
+
+    it('restore_from_snapshot of nats.conf reloads the bus (a compensation that undoes for real)', async () => {
+      const snap = await acts.take_snapshot({ paths: ['bus/nats.conf'], label: 'actions_test' }, meta('conf-snapshot'));
+      const restored = await acts.restore_from_snapshot({ path: 'bus/nats.conf', snapshot: snap.snapshot }, meta('conf-restore'));
+      assert.ok(restored.configLoadTime, 'the bus loaded the restored file');
     });
   });
 

@@ -20,7 +20,9 @@ import { loadPlaybooks } from '../../src/playbooks/loader';
 import { awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../../src/chaos/scenarios';
 import { allKernelsReady } from '../../src/stack/kernel-readiness';
 import { readLogEntries } from '../../src/clients/audit-log';
-import { EVIDENCE_COLLECTION } from '../../src/clients/collections';
+import { BACKLOG_COLLECTION, EVIDENCE_COLLECTION } from '../../src/clients/collections';
+import * as faults from '../../src/chaos/faults';
+import { dispatchWorkflowId } from '../../contracts/playbook';
 import type { LogEntry } from '../../kernels/immutable-log/format';
 import { stackAvailable, testConfig } from '../support/env';
 
@@ -51,6 +53,26 @@ describe('every shipped playbook, dispatched for a real failure', function () {
     assert.deepEqual(SCENARIOS.map((s) => s.playbook).sort(), names);
   });
 
+  // The other case of message_bus_acl_violation_fix (its scenario is the drift it repairs): a kernel
+  // user refused where its policy forbids. The bus did its job; the playbook changes nothing on the
+  // bus and escalates with a backlog item for the kernel that tried.
+  it('message_bus_acl_violation_fix: a publish the policy forbids is escalated (backlog item), the bus left as it is', async function () {
+    this.timeout(180_000);
+    const since = Date.now();
+    const refused = await faults.forbiddenPublish(ctx, { user: 'immutable_log', subject: 'system.control' });
+    assert.ok(refused.refused, refused.detail);
+    const { report, runId } = await awaitDispatchedRun(client, dispatchWorkflowId('message_bus_acl_violation_fix', 'message_bus'), since, 90_000);
+    assert.equal(report.outcome, 'succeeded', JSON.stringify(report.steps));
+    const step = (id: string) => report.steps.find((s) => s.id === id);
+    assert.equal((step('analyse_log')?.output as { verdict?: string } | undefined)?.verdict, 'policy_enforced');
+    assert.equal(step('rerender_reload')?.status, 'skipped', 'no reload for a refusal the policy wants');
+    assert.equal(step('follow_up')?.status, 'succeeded');
+    // Read from the store, not the report: the item is there, naming the user and the subject.
+    const item = await store.db.collection(BACKLOG_COLLECTION).findOne({ 'source.workflowId': report.workflowId, 'source.runId': runId, 'source.stepId': 'follow_up' });
+    assert.ok(item, 'a backlog item was opened');
+    assert.match(String(item.title), /immutable_log.*system\.control/);
+  });
+
   /** The run's entries in the immutable log, read from `fromSeq` on. */
   async function runEntries(workflowId: string, fromSeq: number): Promise<LogEntry[]> {
     const entries = await readLogEntries(immutableLogClient(config, 30_000), fromSeq);
@@ -78,7 +100,7 @@ describe('every shipped playbook, dispatched for a real failure', function () {
 
         // The fault itself is gone: read from the system, not from the report.
         try {
-          await scenario.verify?.(ctx, injected, { since, logHead });
+          await scenario.verify(ctx, injected, { since, logHead });
         } catch (err) {
           // Say what the run did too: no run at all, a failed one, or a success that repaired nothing.
           const run = outcome.error ? `the run: ${(outcome.error as Error).message}` : `the run ${outcome.run!.report.outcome}: ${JSON.stringify(outcome.run!.report.steps.map((s) => [s.id, s.status]))}`;

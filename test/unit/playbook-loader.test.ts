@@ -133,7 +133,7 @@ describe('playbook loader', () => {
   it('reports a with parameter unknown to the action, at its key', () => {
     const p = one(playbookText(['      - id: a', '        action: drain_queue', '        with: { stream: s, consumer: c, maxMesages: 3 }']));
     assert.equal(at(p), `${STEPS_LINE + 2}:41 playbooks[0].steps[0].with.maxMesages`);
-    assert.match(p.message, /^unknown parameter "maxMesages" for action drain_queue \(did you mean "maxMessages"\?\); it takes: stream, consumer, maxMessages, archive$/);
+    assert.match(p.message, /^unknown parameter "maxMesages" for action drain_queue \(did you mean "maxMessages"\?\); it takes: stream, consumer, maxMessages, archive, discard, allowReader$/);
   });
 
   it('reports a missing required parameter, with or without a with', () => {

@@ -26,7 +26,7 @@ import { FaultError, type FaultContext, type Injected } from './types';
 export async function floodStream(
   ctx: FaultContext,
   options: { subject?: string; count: number; batch?: number },
-): Promise<Injected<{ published: number; stream: string; pending: Record<string, number> }>> {
+): Promise<Injected<{ published: number; stream: string; pending: Record<string, number>; subject: string; seqs: number[] }>> {
   const subject = options.subject ?? 'telemetry.layer1.flood';
   const batch = options.batch ?? 256;
   const policy = loadPolicy(policyFileOf(ctx.config));
@@ -37,9 +37,12 @@ export async function floodStream(
     const js = jetstream(nc, { timeout: 10_000 });
     let published = 0;
     const payload = 'x'.repeat(200);
+    // Every stream sequence the flood got: what an archive of it must hold, one by one.
+    const seqs: number[] = [];
     while (published < options.count) {
       const n = Math.min(batch, options.count - published);
-      await Promise.all(Array.from({ length: n }, (_, i) => js.publish(subject, JSON.stringify({ flood: published + i, pad: payload }))));
+      const acks = await Promise.all(Array.from({ length: n }, (_, i) => js.publish(subject, JSON.stringify({ flood: published + i, pad: payload }))));
+      for (const a of acks) seqs.push(a.seq);
       published += n;
     }
     const jsm = await jetstreamManager(nc, { checkAPI: false });
@@ -52,6 +55,8 @@ export async function floodStream(
       published,
       stream,
       pending,
+      subject,
+      seqs,
       restore: async () => undefined,
     };
   } finally {
@@ -219,6 +224,57 @@ export async function tamperBusConfig(
     configLoadTime,
     restore: async () => {
       if (renderBus(ctx.config).changed) await reloadBus(ctx.config, { render: false, pm: ctx.pm });
+    },
+  };
+}
+
+/** Writes nats.conf in place, as a hand edit would; it holds passwords, so its mode stays 0600. */
+async function writeConf(confFile: string, text: string): Promise<void> {
+  const fh = await open(confFile, 'w', 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Makes the bus ENFORCE rules that differ from the policy while the file on disk matches it: takes
+ * `pattern` out of `user`'s publish allow list in nats.conf, reloads the bus (SIGHUP), then puts the
+ * file back as it was WITHOUT a reload — the config-drift detector, which reads the file, sees
+ * nothing. Then `user` publishes to `subject` (which the policy allows it): the bus refuses it and
+ * logs the violation, evidence for message_bus_acl_violation_fix, whose analysis must say the
+ * enforced ACL drifted (acl_drift) and reload.
+ *
+ * restore: reloads the bus from the file (which is the policy's render), idempotent.
+ */
+export async function enforcedAclDrift(
+  ctx: FaultContext,
+  options: { user?: string; pattern?: string; subject?: string } = {},
+): Promise<Injected<{ user: string; pattern: string; subject: string; refused: boolean; confFile: string; sha256: string }>> {
+  const user = options.user ?? 'immutable_log';
+  const pattern = options.pattern ?? 'layer1.log.>';
+  const subject = options.subject ?? 'layer1.log.chaos';
+  const { confFile } = busPaths(ctx.config);
+  const original = readFileSync(confFile, 'utf8');
+  await writeConf(confFile, withoutPublishAllow(original, user, pattern));
+  await reloadBus(ctx.config, { render: false, pm: ctx.pm });
+  // Back as it was, unloaded: the file matches the policy, the bus does not.
+  await writeConf(confFile, original);
+  const sha256 = await sha256File(confFile);
+  const refusal = await forbiddenPublish(ctx, { user, subject });
+  if (!refusal.refused) throw new FaultError(`the bus did not refuse ${user}'s publish to ${subject} after ${pattern} was taken out: ${refusal.detail}`);
+  return {
+    detail: `the bus enforces ${user} without ${pattern} (reloaded), nats.conf put back unreloaded; ${refusal.detail}`,
+    user,
+    pattern,
+    subject,
+    refused: refusal.refused,
+    confFile,
+    sha256,
+    restore: async () => {
+      await reloadBus(ctx.config, { render: false, pm: ctx.pm });
     },
   };
 }

@@ -18,7 +18,7 @@ export { FAULTS, FaultError, type FaultContext, type FaultName, type Injected } 
 export { crashLoop, killProcess, runawayScript, stallProcess, startRunaway, throttleProcess } from './processes';
 export { flipByte, jsonStringByteOffset, pickPayloadByte } from './bytes';
 export { corruptSealedLogEntry, fillLogQuota, growLogArchives } from './log';
-export { deleteConsumer, floodStream, forbiddenPublish, tamperBusConfig, withoutPublishAllow } from './bus';
+export { deleteConsumer, enforcedAclDrift, floodStream, forbiddenPublish, tamperBusConfig, withoutPublishAllow } from './bus';
 export { corruptModelFile } from './coding-agent';
 export { terminateControlPlane } from './control-plane';
 export { hideSnapshots } from './snapshots';

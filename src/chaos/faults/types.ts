@@ -35,6 +35,7 @@ export const FAULTS = {
   floodStream: 'publish a burst of messages to a JetStream subject, leaving a backlog on its durable consumers',
   deleteConsumer: 'delete a durable JetStream consumer (default LAYER1_EVENTS/self_healing_triggers)',
   forbiddenPublish: "connect to the bus as a kernel user and publish where its ACL forbids: a permissions violation",
+  enforcedAclDrift: "make the bus enforce a kernel user without one of its allowed publishes (edit nats.conf, reload, put the file back unreloaded), then publish there as that user: refused",
   tamperBusConfig: "edit the rendered nats.conf so control_plane may no longer publish system.control, and reload it",
   corruptModelFile: "flip one byte of the coding agent's model file (models/fixers.json)",
   startRunaway: 'start a managed process that burns a CPU core or holds hundreds of MB of resident memory',

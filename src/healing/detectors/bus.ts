@@ -12,7 +12,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { isNotFound } from '../../../kernels/message-bus/streams';
 import { loadPolicy, policyFileOf } from '../../../kernels/message-bus/policy';
 import { busPaths, renderBusText } from '../../../kernels/message-bus/render';
-import { parseViolation, PROBE_USER } from '../../../kernels/message-bus/violations';
+import { isEnforcementProbe, parseViolation, PROBE_USER } from '../../../kernels/message-bus/violations';
 import { connectBus } from '../../clients/bus';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { aclViolationsConfig, busConfigDriftConfig, queueBacklogConfig } from './bus.config';
@@ -99,7 +99,8 @@ export const aclViolations = defineDetector({
     const out: Array<Finding<'acl_violation'>> = [];
     for (const { text: line, offset } of tail.read(file)) {
       const v = parseViolation(line);
-      if (!v || v.user === PROBE_USER) continue;
+      // The readiness probe's and the enforcement check's refusals are the ACL working, on purpose.
+      if (!v || v.user === PROBE_USER || isEnforcementProbe(line)) continue;
       const at = lineTime(line);
       out.push({
         kind: 'acl_violation',

@@ -41,7 +41,15 @@ export const dependencies = defineDetector({
           key: p.dependency,
           detail: `the ${p.dependency} did not answer ${n} times in a row: ${error}`,
           text: `the ${p.dependency} did not answer: ${error}`,
-          data: { dependency: p.dependency, misses: n, ...(p.embedded ? { process: p.process } : {}) },
+          data: {
+            dependency: p.dependency,
+            misses: n,
+            ...(p.embedded ? { process: p.process } : {}),
+            // The embedded bus IS the message_bus kernel's process: its outage is that kernel's
+            // evidence (process watch, liveness probe), which starts its one remedy
+            // (message_bus_restart_drain); what this probe sees is a consequence (see the seam).
+            ...(p.dependency === 'bus' && p.embedded ? { consequenceOf: 'message_bus' } : {}),
+          },
         });
       }),
     );
