@@ -18,6 +18,7 @@ import { processManager, stopAll } from '../src/stack/stack';
 import { runBoot } from '../scripts/kernel-verbs';
 import { awaitDispatchedRun, SCENARIOS, type ScenarioContext } from '../src/chaos/scenarios';
 import { allKernelsReady } from '../src/stack/kernel-readiness';
+import { immutableLogClient } from '../kernels/registry';
 import { DETECTORS } from '../src/healing/detectors';
 import { periodOf, settingsOf } from '../src/healing/detectors/loop';
 import { freshStack, percentile, printTable } from './support';
@@ -61,12 +62,15 @@ async function main(): Promise<void> {
         // a look at the repaired system before breaking it the same way again.
         if (i > 1) await sleep(settleMs(config));
         await scenario.ready?.(ctx);
+        const logHead = (await immutableLogClient(config).head()).seq;
         const t0 = Date.now();
         const injected = await scenario.inject(ctx);
         try {
           const run = await awaitDispatchedRun(client, scenario.workflowId, t0, scenario.timeoutMs ?? 90_000);
           const done = Date.parse(run.report.finishedAt ?? '') || Date.now();
           const ready = await allKernelsReady(ctx, 60_000);
+          // A run counts as ok only if the fault is gone, read from the system (the scenario's check).
+          await scenario.verify(ctx, injected, { since: t0, logHead });
           if (run.evidenceAt !== null) {
             detection.push(run.evidenceAt - t0);
             repair.push(done - run.evidenceAt);

@@ -51,9 +51,9 @@ export function registerHealingVerbs(program: Command): void {
 
   playbookCommand(program)
     .command('rehearse <name>')
-    .description("Break for real what playbook NAME heals, watch the dispatcher start it, wait until every kernel is ready, then restore what is left")
+    .description("Break for real what playbook NAME heals, watch the dispatcher start it, wait until every kernel is ready, check the fault is gone (exit 1 if not), then restore what is left")
     .option('--timeout <ms>', 'how long detection and repair may take', (v) => Number(v))
-    .option('--json', 'print {playbook, fault, evidence, report, detectionMs, repairMs, healthyMs} as JSON')
+    .option('--json', 'print {playbook, fault, evidence, report, detectionMs, repairMs, healthyMs, faultGone} as JSON')
     .action(async (name: string, opts: { timeout?: number; json?: boolean }, cmd: Command) => {
       const [{ awaitDispatchedRun, SCENARIOS }, { suggest }] = await Promise.all([import('../src/chaos/scenarios'), import('../src/playbooks/format')]);
       const scenario = SCENARIOS.find((s) => s.playbook === name);
@@ -75,6 +75,8 @@ export function registerHealingVerbs(program: Command): void {
         progress('checking every kernel is ready first');
         await allKernelsReady(ctx, 30_000);
         await scenario.ready?.(ctx);
+        const { immutableLogClient } = await import('../kernels/registry');
+        const logHead = (await immutableLogClient(config).head()).seq;
         const t0 = Date.now();
         const injected = await scenario.inject(ctx);
         progress(`injected: ${injected.detail}`);
@@ -87,6 +89,15 @@ export function registerHealingVerbs(program: Command): void {
           const ready = await allKernelsReady(ctx, 60_000);
           const done = Date.parse(run.report.finishedAt ?? '') || ready;
           progress(`${run.report.outcome}; every kernel ready ${ready - t0} ms after the fault`);
+          // The run's word is not the proof: the scenario's own check reads the system itself.
+          let faultGone: string | true = true;
+          try {
+            await scenario.verify(ctx, injected, { since: t0, logHead });
+            progress('fault gone: the independent check (src/chaos/scenarios.ts verify) passes');
+          } catch (err) {
+            faultGone = (err as Error).message;
+            progress(`fault NOT gone: ${faultGone}`);
+          }
           if (opts.json) {
             console.log(
               JSON.stringify({
@@ -97,9 +108,12 @@ export function registerHealingVerbs(program: Command): void {
                 detectionMs: ev ? ev.at - t0 : null,
                 repairMs: ev ? done - ev.at : null,
                 healthyMs: ready - t0,
+                faultGone: faultGone === true,
+                ...(faultGone === true ? {} : { stillWrong: faultGone }),
               }),
             );
           }
+          if (faultGone !== true) process.exitCode = ExitCode.FAILURE;
         } finally {
           await injected.restore();
         }

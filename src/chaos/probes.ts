@@ -86,7 +86,8 @@ export async function dirBytes(dir: string): Promise<number> {
   let total = 0;
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    total += e.isDirectory() ? await dirBytes(p) : e.isFile() ? (await stat(p)).size : 0;
+    // A file may go between the listing and its stat (a temporary file renamed into place): it counts 0.
+    total += e.isDirectory() ? await dirBytes(p) : e.isFile() ? ((await stat(p).catch(() => null))?.size ?? 0) : 0;
   }
   return total;
 }

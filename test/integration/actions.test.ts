@@ -295,9 +295,15 @@ describe('actions on the real stack', function () {
     });
 
     it('restore_from_snapshot of nats.conf reloads the bus (a compensation that undoes for real)', async () => {
-      const snap = await acts.take_snapshot({ paths: ['bus/nats.conf'], label: 'actions_test' }, meta('conf-snapshot'));
-      const restored = await acts.restore_from_snapshot({ path: 'bus/nats.conf', snapshot: snap.snapshot }, meta('conf-restore'));
-      assert.ok(restored.configLoadTime, 'the bus loaded the restored file');
+      // Its own label, removed after: the file tests below count the snapshots of theirs.
+      const label = 'actions_test_conf';
+      try {
+        const snap = await acts.take_snapshot({ paths: ['bus/nats.conf'], label }, meta('conf-snapshot'));
+        const restored = await acts.restore_from_snapshot({ path: 'bus/nats.conf', snapshot: snap.snapshot }, meta('conf-restore'));
+        assert.ok(restored.configLoadTime, 'the bus loaded the restored file');
+      } finally {
+        rmSync(path.join(config.stateDir, 'snapshots', label), { recursive: true, force: true });
+      }
     });
   });
 
