@@ -1,9 +1,15 @@
-/** The process action: kill_process, a signal to one managed process. */
+/** The process actions: kill_process, a signal to one managed process; start_server, an embedded server started again if dead. */
 import { ACTION_RECORDS_COLLECTION } from '../../src/clients/collections';
+import { startServerOnce } from '../../src/stack/server-start';
 import { action, ActionErrorType, failure, idempotencyKey, type ActionDeps, type ActionGroup } from './shared';
 
-export function processActions({ db, pm }: ActionDeps): ActionGroup<'kill_process'> {
+export function processActions({ config, db, pm }: ActionDeps): ActionGroup<'kill_process' | 'start_server'> {
   return {
+    // Idempotent: starts only a dead server, under the claim the server supervisor also takes (src/stack/server-start.ts).
+    start_server: action('start_server', async ({ server }) => {
+      const r = await startServerOnce(config, pm, server);
+      return { server, outcome: r.outcome, pid: 'pid' in r ? r.pid : pm.pid(server) };
+    }),
     kill_process: action('kill_process', async ({ process: name, signal }, meta) => {
       const known = pm.list();
       if (!known.includes(name)) {

@@ -63,7 +63,7 @@ describe('the CLI refuses bad input before anything starts', () => {
     for (const args of [['incidents'], ['incidents', 'show', 'inc-1'], ['kb'], ['kb', 'set', 'sig', '--auto-apply', 'off'], ['evidence']]) {
       const res = await runCli(['--config', file, ...args]);
       assert.equal(res.code, ExitCode.PREREQUISITE, `${args.join(' ')}: ${res.stderr}`);
-      assert.equal(res.stderr, 'layer1: cannot reach the store at mongodb://127.0.0.1:1/?retryWrites=false: is it running? (layer1 status)\n');
+      assert.equal(res.stderr, `layer1: the store (FerretDB at 127.0.0.1:1) is not reachable: run \`layer1 up\` or check ${path.join(dir, 'state', 'logs', 'store.log')}\n`);
     }
   });
 

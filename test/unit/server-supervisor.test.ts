@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { parseConfig } from '../../src/config/load';
+import type { ProcessInfo, ProcessManager } from '../../src/process/manager';
+import type { Evidence } from '../../src/healing/evidence';
+import { ServerSupervisor, type ServerOutage } from '../../src/healing/server-supervisor';
+import type { ServiceName } from '../../src/stack/services';
+import type { ServerStart } from '../../src/stack/server-start';
+
+const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined } as unknown as ConstructorParameters<typeof ServerSupervisor>[0]['log'];
+
+/** A process table the test edits: name → {pid, alive, stopping}; healing-1 is this process. */
+function fakePm(table: Record<string, { pid: number; alive: boolean; stopping?: boolean } | undefined>): ProcessManager & { signals: string[] } {
+  const signals: string[] = [];
+  const info = (name: string): ProcessInfo => {
+    const r = table[name];
+    return { name, pid: r?.alive ? r.pid : null, alive: !!r?.alive, logPath: `/logs/${name}.log`, stale: !!r && !r.alive, recordedPid: r?.pid ?? null, stopping: !!r?.stopping };
+  };
+  return {
+    signals,
+    info,
+    isAlive: (n: string) => info(n).alive,
+    pid: (n: string) => info(n).pid,
+    signal: (n: string, sig: string) => {
+      signals.push(`${n}:${sig}`);
+      if (sig === 'SIGKILL' && table[n]) table[n]!.alive = false;
+      return true;
+    },
+  } as unknown as ProcessManager & { signals: string[] };
+}
+
+describe('server supervisor', () => {
+  const config = parseConfig(
+    'servers: { temporalHungMs: 5000, storeHungMs: 10000, probeEveryMs: 1000, backoff: { initialMs: 1000, maxMs: 4000, windowMs: 60000 } }',
+    '/x/temporal.config.yaml',
+    {},
+  );
+  let now: number;
+  let table: Record<string, { pid: number; alive: boolean; stopping?: boolean } | undefined>;
+  let healthy: Record<string, boolean>;
+  let starts: ServiceName[];
+  let reports: Array<{ e: Evidence; o: ServerOutage }>;
+  let sup: ServerSupervisor;
+  let pm: ReturnType<typeof fakePm>;
+
+  const make = (name = 'healing-1'): ServerSupervisor =>
+    new ServerSupervisor({
+      config,
+      pm,
+      name,
+      log: quiet,
+      now: () => now,
+      health: async (svc) => ({ healthy: healthy[svc.name] ?? true, detail: 'fake' }),
+      start: async (server): Promise<ServerStart> => {
+        starts.push(server);
+        const pid = 1000 + starts.length;
+        table[server] = { pid, alive: true };
+        return { outcome: 'started', pid, deadPid: null };
+      },
+      report: async (e, o) => {
+        reports.push({ e, o });
+        return true;
+      },
+    });
+
+  beforeEach(() => {
+    now = 1_000_000;
+    table = { 'healing-1': { pid: process.pid, alive: true }, 'healing-2': { pid: 2, alive: true }, temporal: { pid: 10, alive: true }, store: { pid: 11, alive: true }, bus: { pid: 12, alive: true } };
+    healthy = {};
+    starts = [];
+    reports = [];
+    pm = fakePm(table);
+    sup = make();
+  });
+
+  it('restarts a dead store at once and reports one server_restarted once it answers', async () => {
+    table.store!.alive = false;
+    await sup.tick();
+    assert.deepEqual(starts, ['store']);
+    now += 250;
+    await sup.tick();
+    now += 250;
+    await sup.tick();
+    assert.equal(reports.length, 1);
+    const { e, o } = reports[0];
+    assert.equal(e.kind, 'server_restarted');
+    assert.equal(e.process, 'store');
+    assert.equal(o.cause, 'exited');
+    assert.equal(o.deadPid, 11);
+    assert.equal(o.newPid, 1001);
+    assert.equal(e.data.downMs, 250);
+    assert.equal(e.id, 'server_restarted:-:store:11');
+  });
+
+  it('never touches the bus (its kernel is restarted by the control plane), nor a server being stopped or never started', async () => {
+    table.bus!.alive = false;
+    table.temporal = { pid: 10, alive: false, stopping: true };
+    table.store = undefined;
+    await sup.tick();
+    assert.deepEqual(starts, []);
+  });
+
+  it('only the lowest live healing replica acts', async () => {
+    table.store!.alive = false;
+    await make('healing-2').tick();
+    assert.deepEqual(starts, [], 'healing-1 is alive: healing-2 does not act');
+    table['healing-1']!.alive = false;
+    table['healing-2']!.pid = process.pid;
+    await make('healing-2').tick();
+    assert.deepEqual(starts, ['store']);
+  });
+
+  it('backs off a server that keeps dying', async () => {
+    table.temporal!.alive = false;
+    await sup.tick();
+    table.temporal!.alive = false;
+    now += 500;
+    await sup.tick();
+    assert.equal(starts.length, 1, 'the second restart in the window waits initialMs');
+    now += 600;
+    await sup.tick();
+    assert.equal(starts.length, 2);
+    table.temporal!.alive = false;
+    now += 1_500;
+    await sup.tick();
+    assert.equal(starts.length, 2, 'the third waits 2 × initialMs');
+    now += 600;
+    await sup.tick();
+    assert.equal(starts.length, 3);
+  });
+
+  it('kills and restarts a Temporal that stays alive without answering for temporalHungMs', async () => {
+    await sup.tick();
+    healthy.temporal = false;
+    for (let i = 0; i < 4; i++) {
+      now += 1_000;
+      await sup.tick();
+    }
+    assert.deepEqual(starts, [], 'not before temporalHungMs');
+    now += 1_000;
+    await sup.tick();
+    assert.deepEqual(pm.signals, ['temporal:SIGKILL']);
+    assert.deepEqual(starts, ['temporal']);
+    healthy.temporal = true;
+    now += 1_000;
+    await sup.tick();
+    assert.equal(reports.length, 1);
+    assert.equal(reports[0].o.cause, 'hung');
+    assert.equal(reports[0].o.deadPid, 10);
+  });
+
+  it('leaves a silent store to the dependency_unreachable playbook until storeHungMs', async () => {
+    healthy.store = false;
+    for (let i = 0; i < 9; i++) {
+      now += 1_000;
+      await sup.tick();
+    }
+    assert.deepEqual(starts, []);
+    now += 1_500;
+    await sup.tick();
+    assert.deepEqual(starts, ['store']);
+  });
+
+  it('does nothing for servers that are not embedded', async () => {
+    const external = parseConfig('store: { embedded: false }\ntemporal: { embedded: false }', '/x/temporal.config.yaml', {});
+    table.store!.alive = false;
+    table.temporal!.alive = false;
+    await new ServerSupervisor({ config: external, pm, name: 'healing-1', log: quiet, report: async () => true, start: async (s) => (starts.push(s), { outcome: 'not_embedded' }) }).tick();
+    assert.deepEqual(starts, []);
+  });
+});
