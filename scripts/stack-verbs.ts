@@ -127,6 +127,14 @@ function printStatus(status: FullStatus): void {
   for (const [name, s] of Object.entries(status.services)) {
     console.log(`  ${mark(s.healthy)} ${name.padEnd(9)} ${s.address.padEnd(22)} pid ${String(s.pid ?? '-').padEnd(8)} ${s.detail}`);
     if (s.log) console.log(`    log: ${s.log}`);
+    // What to do, as every verb that meets a server that is down says it (scripts/cli-support.ts).
+    if (!s.healthy) {
+      console.log(
+        s.embedded
+          ? `    → not reachable: run \`layer1 up\` or check its log (the healing workers restart a crashed Temporal or store by themselves within seconds)`
+          : `    → not reachable: check that it runs and that the config names it`,
+      );
+    }
   }
   console.log('workers:');
   for (const w of status.workers) {

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { downServerOf, serverDownError } from '../../scripts/cli-support';
 import { parseConfig } from '../../src/config/load';
 import type { ProcessInfo, ProcessManager } from '../../src/process/manager';
 import type { Evidence } from '../../src/healing/evidence';
 import { ServerSupervisor, type ServerOutage } from '../../src/healing/server-supervisor';
 import type { ServiceName } from '../../src/stack/services';
-import type { ServerStart } from '../../src/stack/server-start';
+import { startServerOnce, type ServerStart } from '../../src/stack/server-start';
 
 const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined } as unknown as ConstructorParameters<typeof ServerSupervisor>[0]['log'];
 
@@ -166,5 +170,76 @@ describe('server supervisor', () => {
     table.temporal!.alive = false;
     await new ServerSupervisor({ config: external, pm, name: 'healing-1', log: quiet, report: async () => true, start: async (s) => (starts.push(s), { outcome: 'not_embedded' }) }).tick();
     assert.deepEqual(starts, []);
+  });
+});
+
+describe('startServerOnce: idempotent and exclusive', () => {
+  let dir: string;
+  let config: ReturnType<typeof parseConfig>;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'layer1-start-'));
+    config = parseConfig(`stateDir: ${dir}`, path.join(dir, 'temporal.config.yaml'), {});
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const pmWith = (alive: boolean): ProcessManager & { started: number } => {
+    const pm = {
+      started: 0,
+      info: (name: string) => ({ name, pid: alive ? 42 : null, alive, logPath: '', stale: !alive, recordedPid: 41, stopping: false }),
+      start: async () => {
+        pm.started++;
+        return { pid: 43 };
+      },
+    };
+    return pm as unknown as ProcessManager & { started: number };
+  };
+
+  it('leaves a live server alone', async () => {
+    const pm = pmWith(true);
+    assert.deepEqual(await startServerOnce(config, pm, 'store'), { outcome: 'already_running', pid: 42 });
+    assert.equal(pm.started, 0);
+  });
+
+  it('does nothing while another caller holds the start claim, and takes over a stale claim', async () => {
+    const pm = pmWith(false);
+    mkdirSync(path.join(dir, 'run'), { recursive: true });
+    const claim = path.join(dir, 'run', 'store.pid.start-claim');
+    writeFileSync(claim, '');
+    assert.deepEqual(await startServerOnce(config, pm, 'store'), { outcome: 'claimed_elsewhere' });
+    assert.equal(pm.started, 0);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(claim, old, old);
+    const r = await startServerOnce(config, pm, 'store').catch((err: Error) => err);
+    // Past the claim: it started, or (no tools on this machine) said which tool is missing.
+    if (r instanceof Error) assert.match(r.message, /cannot start store: .* is missing/);
+    else assert.deepEqual(r, { outcome: 'started', pid: 43, deadPid: 41 });
+    assert.ok(!existsSync(claim), 'the claim is released');
+  });
+
+  it('never starts a server that is not embedded', async () => {
+    const external = parseConfig(`stateDir: ${dir}\nstore: { embedded: false }`, path.join(dir, 'temporal.config.yaml'), {});
+    assert.deepEqual(await startServerOnce(external, pmWith(false), 'store'), { outcome: 'not_embedded' });
+  });
+});
+
+describe('the CLI names the server an error says is down', () => {
+  it('knows the store driver, Temporal and the bus by their errors', () => {
+    const named = (name: string, message: string, extra: object = {}): Error => Object.assign(new Error(message), { name }, extra);
+    assert.equal(downServerOf(named('MongoServerSelectionError', 'connect ECONNREFUSED')), 'store');
+    assert.equal(downServerOf(new Error('Failed to connect before the deadline')), 'temporal');
+    assert.equal(downServerOf(named('ServiceError', 'Failed to describe workflow', { cause: Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 }) })), 'temporal');
+    assert.equal(downServerOf(named('ConnectionError', 'connection refused')), 'bus');
+    assert.equal(downServerOf(new Error('something else')), null);
+    assert.equal(downServerOf(new Error('wrapped', { cause: named('MongoNetworkError', 'x') })), 'store');
+  });
+
+  it('says which server, where, and what to do, in one line', () => {
+    const config = parseConfig('stateDir: /s\nstore: { uri: "mongodb://127.0.0.1:27018/?retryWrites=false" }', '/x/temporal.config.yaml', {});
+    const e = serverDownError(config, 'store');
+    assert.equal(e.exitCode, 4);
+    assert.equal(e.message, 'the store (FerretDB at 127.0.0.1:27018) is not reachable: run `layer1 up` or check /s/logs/store.log');
+    assert.equal(serverDownError(config, 'temporal').message, 'the Temporal dev server at 127.0.0.1:7233 is not reachable: run `layer1 up` or check /s/logs/temporal.log');
+    assert.equal(serverDownError(config, 'bus').message, 'the bus (nats-server at 127.0.0.1:4222) is not reachable: run `layer1 up` or check /s/logs/bus.log');
+    assert.ok(!serverDownError(config, 'store').message.includes('\n'));
   });
 });
