@@ -30,6 +30,7 @@
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load';
 import type { ProcessManager } from '../process/manager';
+import { withDeadline } from '../deadline';
 import { errorText } from '../domain/errors';
 import type { HealthResult, ServiceDef, ServiceName } from '../stack/services';
 import { services } from '../stack/services';
@@ -79,6 +80,8 @@ interface Watch {
   lastAnswerAt: number;
   lastProbeAt: number;
   busy: boolean;
+  /** The probe in flight, if any. */
+  probe: Promise<unknown> | null;
 }
 
 /** The record of a report that could not be made is tried again for this long. */
@@ -95,7 +98,7 @@ export class ServerSupervisor {
     const t = this.now();
     this.watches = services(deps.config)
       .filter((s) => s.embedded && SUPERVISED_SERVERS.includes(s.name))
-      .map((svc) => ({ svc, outage: null, restartTimes: [], nextAttemptAt: 0, lastAnswerAt: t, lastProbeAt: 0, busy: false }));
+      .map((svc) => ({ svc, outage: null, restartTimes: [], nextAttemptAt: 0, lastAnswerAt: t, lastProbeAt: 0, busy: false, probe: null }));
   }
 
   start(): void {
@@ -159,7 +162,7 @@ export class ServerSupervisor {
     // Alive: probe it (after an outage, at every round until it answers).
     if (!w.outage && now - w.lastProbeAt < config.servers.probeEveryMs) return;
     w.lastProbeAt = now;
-    const h = await this.health(w.svc);
+    const h = await this.health(w);
     const after = this.now();
     if (h.healthy) {
       w.lastAnswerAt = after;
@@ -180,10 +183,21 @@ export class ServerSupervisor {
     await this.restart(w, `pid ${info.pid} did not answer for ${after - since} ms: ${h.detail}`);
   }
 
-  private async health(svc: ServiceDef): Promise<HealthResult> {
+  /**
+   * One probe, bounded by `servers.probeTimeoutMs`. At most one in flight per server: a probe of a
+   * hung server that outlives its bound is waited for, not joined by another each round.
+   */
+  private async health(w: Watch): Promise<HealthResult> {
     const timeoutMs = this.deps.config.servers.probeTimeoutMs;
+    if (w.probe) return { healthy: false, detail: `the previous probe has not answered for over ${timeoutMs} ms` };
+    const probe = (this.deps.health ? this.deps.health(w.svc, timeoutMs) : w.svc.health(timeoutMs, { quick: true })).catch(
+      (err: unknown): HealthResult => ({ healthy: false, detail: errorText(err) }),
+    );
+    w.probe = probe.finally(() => {
+      w.probe = null;
+    });
     try {
-      return await (this.deps.health ? this.deps.health(svc, timeoutMs) : svc.health(timeoutMs, { quick: true }));
+      return await withDeadline(probe, timeoutMs);
     } catch (err) {
       return { healthy: false, detail: errorText(err) };
     }

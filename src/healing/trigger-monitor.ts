@@ -85,6 +85,17 @@ export class TriggerMonitor {
       name: deps.name,
       log: deps.log,
       report: (e, outage) => this.reportServerRestart(e, outage),
+      // The store over this replica's own pool (it reconnects by itself after a restart): a fresh
+      // client per probe would make FerretDB log three warnings a second (it has no endSessions).
+      // Temporal over a fresh connection: a long-lived channel may sit in its reconnect back-off
+      // after an outage, and a healthy server must not be taken for a hung one.
+      health: (svc, timeoutMs) =>
+        svc.name === 'store'
+          ? this.deps.db.command({ ping: 1 }).then(
+              () => ({ healthy: true, detail: 'ping ok' }),
+              (err: unknown) => ({ healthy: false, detail: (err as Error).message }),
+            )
+          : svc.health(timeoutMs, { quick: true }),
     });
     this.detectors = new DetectorLoop({
       ctx: deps,
