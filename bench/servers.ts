@@ -3,8 +3,9 @@
  * store (FerretDB) and of the Temporal dev server, N times each, with no one acting — the server
  * supervisor in the healing replicas restarts them (src/healing/server-supervisor.ts). Per kill:
  *  - back: the kill → a new process of that server answers its health probe;
- *  - healthy: the kill → the whole stack healthy, asked now (every server answers, every worker
- *    polls, every kernel's self-test passes: src/stack/kernel-readiness.ts `stackHealthy`);
+ *  - healthy: the kill → the whole stack healthy, asked now over a new Temporal connection (every
+ *    server answers, every worker polls, every kernel's self-test passes:
+ *    src/stack/kernel-readiness.ts `stackHealthy`);
  *  - and that the outage was recorded once (one `server_restarted` evidence for the dead pid).
  * The bench config turns the supervisor's back-off off (`servers.backoff`), as the kernel
  * benchmark does the control plane's: N kills in a row would otherwise measure the policy.
@@ -53,7 +54,10 @@ async function main(): Promise<void> {
           if (pid !== null && pid !== deadPid && (await svc.health(1_000, { quick: true })).healthy) backAt = Date.now();
           else await sleep(20);
         }
-        const healthyAt = await stackHealthy(ctx, 120_000, 100);
+        // Asked over a new connection, as `layer1 status` would: a long-lived client's channel may
+        // still be in its own reconnect back-off, which is the client's delay, not the stack's.
+        const fresh = await connectClient(config, 30_000);
+        const healthyAt = await stackHealthy({ ...ctx, temporal: fresh }, 120_000, 100).finally(() => fresh.connection.close());
         back.push(backAt - t0);
         healthy.push(healthyAt - t0);
         // The evidence is recorded once the store answers; give it a moment, then count.
