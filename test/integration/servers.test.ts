@@ -88,4 +88,45 @@ describe('the servers are supervised: kill -9 and they come back with no one act
     await client.workflow.getHandle('layer1-control-plane').describe();
     process.stderr.write(`      Temporal back in ${backMs} ms, stack healthy in ${healthyMs} ms\n`);
   });
+
+  it("Temporal's death does not stop the process watch: a kernel killed meanwhile is restarted once Temporal is back", async function () {
+    this.timeout(150_000);
+    const logPid = pm.pid('immutable-log');
+    assert.ok(logPid);
+    const t0 = Date.now();
+    assert.ok(pm.signal('temporal', 'SIGKILL'));
+    assert.ok(pm.signal('immutable-log', 'SIGKILL'));
+    const healthyMs = (await stackHealthy(ctx(), 120_000)) - t0;
+    assert.notEqual(pm.pid('immutable-log'), logPid, 'the immutable log runs as a new process');
+    process.stderr.write(`      Temporal and the immutable log killed together: stack healthy in ${healthyMs} ms\n`);
+  });
+
+  it('a hung Temporal (SIGSTOP) is killed and restarted after servers.temporalHungMs', async function () {
+    const { temporalHungMs, probeTimeoutMs } = config.servers;
+    this.timeout(temporalHungMs + 150_000);
+    const hungPid = pm.pid('temporal');
+    assert.ok(hungPid);
+    const t0 = Date.now();
+    assert.ok(pm.signal('temporal', 'SIGSTOP'));
+    try {
+      while (pm.pid('temporal') === hungPid || pm.pid('temporal') === null) {
+        if (Date.now() - t0 > temporalHungMs + probeTimeoutMs + 30_000) throw new Error('the hung Temporal was not restarted');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      // Whatever happened, never leave a stopped process behind (a no-op once it is killed).
+      try {
+        process.kill(hungPid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+    const restartedMs = Date.now() - t0;
+    assert.ok(restartedMs >= temporalHungMs, `not before temporalHungMs (${restartedMs} ms)`);
+    const healthyMs = (await stackHealthy(ctx(), 120_000)) - t0;
+    const docs = await restartEvidence('temporal', hungPid);
+    assert.equal(docs.length, 1, JSON.stringify(docs));
+    assert.equal(docs[0].data.cause, 'hung');
+    process.stderr.write(`      hung Temporal restarted after ${restartedMs} ms, stack healthy in ${healthyMs} ms\n`);
+  });
 });
