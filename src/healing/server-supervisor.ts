@@ -151,6 +151,8 @@ export class ServerSupervisor {
     // `layer1 down` (or a playbook) is stopping it, or it was never started / was stopped: not ours to start.
     if (info.stopping || (!info.alive && !info.stale)) {
       w.lastAnswerAt = now;
+      // An outage someone else ended by stopping the server is no longer this supervisor's to report.
+      w.outage = null;
       return;
     }
     if (!info.alive) {
@@ -176,10 +178,10 @@ export class ServerSupervisor {
     if (after - since < hungMs || after < w.nextAttemptAt) return;
     log.warn({ server: name, pid: info.pid, silentMs: after - since, detail: h.detail }, `the ${name} is alive but has not answered for ${after - since} ms: killing and restarting it`);
     w.outage ??= { cause: 'hung', deadPid: info.pid, downAt: since, restarts: 0, newPid: null, reported: false, detail: '' };
-    // SIGKILL to the group: a stopped (SIGSTOP) process dies of it too.
+    // SIGKILL: a stopped (SIGSTOP) process dies of it too. Real time for the wait, whatever the clock.
     pm.signal(name, 'SIGKILL');
-    const deadline = this.now() + 5_000;
-    while (pm.isAlive(name) && this.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const deadline = Date.now() + 5_000;
+    while (pm.isAlive(name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.restart(w, `pid ${info.pid} did not answer for ${after - since} ms: ${h.detail}`);
   }
 

@@ -38,6 +38,7 @@ import { exitText, lastLogLines } from './log-tail';
 import { reportEvidence, reportUnwell } from './seam';
 import { ServerSupervisor, type ServerOutage } from './server-supervisor';
 import { immutableLogClient } from '../../kernels/registry';
+import type { JsonValue } from '../../kernels/immutable-log/format';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
 
 export interface TriggerMonitorDeps {
@@ -177,7 +178,7 @@ export class TriggerMonitor {
     if (r.recordedFirst === null) return false;
     if (r.recordedFirst) {
       await immutableLogClient(this.deps.config, 3_000)
-        .append('server_restarted', { evidence: e.id, ...e.data, detail: outage.detail } as never)
+        .append('server_restarted', { evidence: e.id, ...e.data, detail: outage.detail } as JsonValue)
         .catch((err: unknown) => this.deps.log.warn({ err }, 'server restart not appended to the immutable log'));
     }
     return true;

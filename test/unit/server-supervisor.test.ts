@@ -103,6 +103,20 @@ describe('server supervisor', () => {
     assert.deepEqual(starts, []);
   });
 
+  it('forgets an outage that someone ended by stopping the server', async () => {
+    healthy.store = false;
+    table.store!.alive = false;
+    await sup.tick();
+    table.store = undefined; // `layer1 down`: the pid file is gone
+    now += 250;
+    await sup.tick();
+    table.store = { pid: 77, alive: true }; // `layer1 up` later
+    healthy.store = true;
+    now += 1_000;
+    await sup.tick();
+    assert.deepEqual(reports, []);
+  });
+
   it('only the lowest live healing replica acts', async () => {
     table.store!.alive = false;
     await make('healing-2').tick();
