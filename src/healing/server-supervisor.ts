@@ -23,10 +23,13 @@
  * monitors' process watch reports and the control plane restarts; a second restarter would fight
  * it. Servers with `embedded: false` are never touched.
  *
- * Only one replica acts: the lowest-named healing replica whose pid file names a live process
- * (this one, if its own pid file names this process). Leadership through the store or Temporal
- * cannot be used — they are what may be down — and the start itself is exclusive besides.
+ * Only one replica acts: the lowest-named healing replica whose pid file names a live process and
+ * whose supervisor has written its beat file lately (this one, if its own pid file names this
+ * process). Leadership through the store or Temporal cannot be used — they are what may be down —
+ * and the start itself is exclusive besides.
  */
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load';
 import type { ProcessManager } from '../process/manager';
@@ -84,6 +87,14 @@ interface Watch {
   probe: Promise<unknown> | null;
 }
 
+/** A supervisor's beat is fresh for this long at least (4 rounds when `servers.watchMs` is longer). */
+const BEAT_FRESH_MIN_MS = 2_000;
+
+/** Where a replica's supervisor beats (`run/<replica>.server-supervisor.beat`). */
+export function beatFile(config: Pick<LoadedConfig, 'stateDir'>, replica: string): string {
+  return path.join(config.stateDir, 'run', `${replica}.server-supervisor.beat`);
+}
+
 /** The record of a report that could not be made is tried again for this long. */
 const REPORT_RETRY_MS = 5 * 60_000;
 
@@ -109,21 +120,44 @@ export class ServerSupervisor {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // A stopped replica no longer claims to supervise (its pid file goes too, but not always first).
+    rmSync(beatFile(this.deps.config, this.deps.name), { force: true });
   }
 
-  /** Whether this replica is the one that acts: the lowest-named healing replica that is alive. */
+  /**
+   * Whether this replica is the one that acts: the lowest-named healing replica that is alive and
+   * whose supervisor has beaten lately (a local file, {@link beatFile}): a replica that is alive but
+   * stopped or hung does not keep the others from acting. No store, no Temporal: they may be down.
+   */
   leads(): boolean {
     const { config, pm, name } = this.deps;
     const replicas = workerDefs(config)
       .filter((w) => w.kernel === 'self_healing')
       .map((w) => w.name)
       .sort();
-    const first = replicas.find((r) => pm.isAlive(r));
+    const freshMs = Math.max(BEAT_FRESH_MIN_MS, 4 * config.servers.watchMs);
+    const beatFresh = (r: string): boolean => {
+      const at = statSync(beatFile(config, r), { throwIfNoEntry: false })?.mtimeMs;
+      return at !== undefined && Date.now() - at < freshMs;
+    };
+    const first = replicas.find((r) => pm.isAlive(r) && beatFresh(r));
     return first === name && pm.pid(name) === process.pid;
+  }
+
+  /** Says this replica's supervisor is going: the file's time is what {@link leads} reads. */
+  private beat(): void {
+    try {
+      const file = beatFile(this.deps.config, this.deps.name);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, `${process.pid}\n`);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'server supervisor beat not written');
+    }
   }
 
   /** One round over the servers; exported for tests. Each server's work runs one at a time. */
   async tick(): Promise<void> {
+    this.beat();
     const leading = this.leads();
     if (leading !== this.leading) this.deps.log.info({ leading }, leading ? 'this replica supervises the servers' : 'another replica supervises the servers');
     this.leading = leading;

@@ -6,7 +6,7 @@ import { downServerOf, serverDownError } from '../../scripts/cli-support';
 import { parseConfig } from '../../src/config/load';
 import type { ProcessInfo, ProcessManager } from '../../src/process/manager';
 import type { Evidence } from '../../src/healing/evidence';
-import { ServerSupervisor, type ServerOutage } from '../../src/healing/server-supervisor';
+import { beatFile, ServerSupervisor, type ServerOutage } from '../../src/healing/server-supervisor';
 import type { ServiceName } from '../../src/stack/services';
 import { startServerOnce, type ServerStart } from '../../src/stack/server-start';
 
@@ -33,9 +33,12 @@ function fakePm(table: Record<string, { pid: number; alive: boolean; stopping?: 
 }
 
 describe('server supervisor', () => {
+  // Its beat files (leadership) go to the state directory: a real one, removed after.
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'layer1-supervisor-'));
+  after(() => rmSync(stateDir, { recursive: true, force: true }));
   const config = parseConfig(
-    'servers: { temporalHungMs: 5000, storeHungMs: 10000, probeEveryMs: 1000, backoff: { initialMs: 1000, maxMs: 4000, windowMs: 60000 } }',
-    '/x/temporal.config.yaml',
+    `stateDir: ${stateDir}\nservers: { temporalHungMs: 5000, storeHungMs: 10000, probeEveryMs: 1000, backoff: { initialMs: 1000, maxMs: 4000, windowMs: 60000 } }`,
+    path.join(stateDir, 'temporal.config.yaml'),
     {},
   );
   let now: number;
@@ -117,14 +120,24 @@ describe('server supervisor', () => {
     assert.deepEqual(reports, []);
   });
 
-  it('only the lowest live healing replica acts', async () => {
+  it('only the lowest live healing replica whose supervisor beats acts', async () => {
+    table.store!.alive = false;
+    table['healing-2']!.pid = process.pid;
+    await make('healing-1').tick(); // healing-1's beat (here it is this process too)
+    table['healing-1']!.pid = 1;
+    starts.length = 0;
     table.store!.alive = false;
     await make('healing-2').tick();
-    assert.deepEqual(starts, [], 'healing-1 is alive: healing-2 does not act');
-    table['healing-1']!.alive = false;
-    table['healing-2']!.pid = process.pid;
+    assert.deepEqual(starts, [], 'healing-1 is alive and beats: healing-2 does not act');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(beatFile(config, 'healing-1'), old, old);
     await make('healing-2').tick();
-    assert.deepEqual(starts, ['store']);
+    assert.deepEqual(starts, ['store'], 'healing-1 is alive but its supervisor is silent (hung): healing-2 acts');
+    writeFileSync(beatFile(config, 'healing-1'), '1');
+    table['healing-1']!.alive = false;
+    table.store!.alive = false;
+    await make('healing-2').tick();
+    assert.deepEqual(starts, ['store', 'store'], 'healing-1 is dead: healing-2 acts');
   });
 
   it('backs off a server that keeps dying', async () => {
@@ -179,7 +192,7 @@ describe('server supervisor', () => {
   });
 
   it('does nothing for servers that are not embedded', async () => {
-    const external = parseConfig('store: { embedded: false }\ntemporal: { embedded: false }', '/x/temporal.config.yaml', {});
+    const external = parseConfig(`stateDir: ${stateDir}\nstore: { embedded: false }\ntemporal: { embedded: false }`, path.join(stateDir, 'temporal.config.yaml'), {});
     table.store!.alive = false;
     table.temporal!.alive = false;
     await new ServerSupervisor({ config: external, pm, name: 'healing-1', log: quiet, report: async () => true, start: async (s) => (starts.push(s), { outcome: 'not_embedded' }) }).tick();
