@@ -72,3 +72,17 @@ export async function stackHealthy(ctx: KernelContext, timeoutMs: number, everyM
     await sleep(everyMs);
   }
 }
+
+/**
+ * {@link stackHealthy}, and still healthy `holdMs` later: after a Temporal restart the workers'
+ * pollers may drop out once more while their task queues are loaded again, so a test that broke a
+ * server leaves the stack only once it holds.
+ */
+export async function stackStaysHealthy(ctx: KernelContext, timeoutMs: number, holdMs = 5_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const at = await stackHealthy(ctx, Math.max(0, deadline - Date.now()));
+    await sleep(holdMs);
+    if ((await stackHealthy(ctx, 0).catch(() => null)) !== null) return at;
+  }
+}

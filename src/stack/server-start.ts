@@ -10,11 +10,28 @@ import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'no
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load';
 import type { ProcessManager } from '../process/manager';
-import { services, type ServiceDef, type ServiceName } from './services';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { portInUse, services, type ServiceDef, type ServiceName } from './services';
 import { toolPaths } from './tools';
 
 /** A claim older than this was left by a caller that died while starting: it is taken over. */
 const CLAIM_STALE_MS = 30_000;
+/**
+ * How long a start waits for the dead server's ports to be free. A process killed a moment ago may
+ * still hold a listener while the kernel tears it down: a Temporal started 250 ms after a `kill -9`
+ * once died of "bind: address already in use" on its Web UI port.
+ */
+const PORTS_FREE_WAIT_MS = 5_000;
+
+/** Waits until none of the server's ports is bound, or `ms` passes (then the start goes ahead and says why it fails). */
+async function portsFree(svc: ServiceDef, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const busy = await Promise.all(svc.ports.map((p) => portInUse(p.host, p.port)));
+    if (!busy.includes(true)) return;
+    await sleep(50);
+  }
+}
 
 export type ServerStart =
   | { outcome: 'started'; pid: number; deadPid: number | null }
@@ -63,6 +80,7 @@ export async function startServerOnce(config: LoadedConfig, pm: ProcessManager, 
         throw new Error(`cannot start ${name}: ${file} is missing (run \`layer1 setup\`)`);
       }
     }
+    await portsFree(svc, PORTS_FREE_WAIT_MS);
     const info = await pm.start(await svc.spec(tools));
     return { outcome: 'started', pid: info.pid as number, deadPid: again.recordedPid };
   } finally {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ExitCode } from '../../src/errors';
 import { connectClient } from '../../src/clients/temporal';
 import { connectStore } from '../../src/clients/store';
-import { stackHealthy } from '../../src/stack/kernel-readiness';
+import { stackStaysHealthy } from '../../src/stack/kernel-readiness';
 import { startServerOnce } from '../../src/stack/server-start';
 import { processManager } from '../../src/stack/stack';
 import { runCli } from '../support/cli';
@@ -143,7 +143,7 @@ describe('every verb meeting a server that is down names it in one line', () => 
     const client = await connectClient(config, 30_000);
     const store = await connectStore(config, 30_000);
     try {
-      await stackHealthy({ config, pm, db: store.db, temporal: client }, 120_000);
+      await stackStaysHealthy({ config, pm, db: store.db, temporal: client }, 150_000);
     } finally {
       await client.connection.close();
       await store.close();

@@ -205,7 +205,8 @@ describe('startServerOnce: idempotent and exclusive', () => {
   let config: ReturnType<typeof parseConfig>;
   beforeEach(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'layer1-start-'));
-    config = parseConfig(`stateDir: ${dir}`, path.join(dir, 'temporal.config.yaml'), {});
+    // A port nothing here listens on: the start waits for the server's ports to be free first.
+    config = parseConfig(`stateDir: ${dir}\nstore: { uri: "mongodb://127.0.0.1:59917/?retryWrites=false" }`, path.join(dir, 'temporal.config.yaml'), {});
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
