@@ -16,6 +16,7 @@ import { registerPlaybookRunVerbs } from '../scripts/playbook-run-verbs';
 import { registerHealingVerbs } from '../scripts/healing-verbs';
 import { registerIncidentVerbs } from '../scripts/incident-verbs';
 import { registerKbVerbs } from '../scripts/kb-verbs';
+import { downServerOf, loadedConfig, serverDownError } from '../scripts/cli-support';
 
 export function buildProgram(): Command {
   const program = new Command('layer1')
@@ -53,6 +54,10 @@ main().catch((err: unknown) => {
     console.error(err.message);
     process.exit(ExitCode.CONFIG);
   }
+  // A server that went away where no verb expected it: still one line naming it, not a stack trace.
+  const down = downServerOf(err);
+  const config = loadedConfig();
+  if (!(err instanceof UserError) && down && config) err = serverDownError(config, down, err);
   if (err instanceof UserError) {
     console.error(`layer1: ${err.message}`);
     process.exit(err.exitCode);

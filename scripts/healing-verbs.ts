@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { ExitCode, UserError } from '../src/errors';
 import type { StoredEvidence } from '../src/healing/seam';
-import { configOf, progress, withStore } from './cli-support';
+import { configOf, progress, serverDownError, withStore } from './cli-support';
 import { playbookCommand } from './playbook-verbs';
 
 export function registerHealingVerbs(program: Command): void {
@@ -68,8 +68,13 @@ export function registerHealingVerbs(program: Command): void {
         import('../src/stack/kernel-readiness'),
         import('../src/stack/stack'),
       ]);
-      const client = await connectClient(config);
-      const store = await connectStore(config);
+      const client = await connectClient(config).catch((err: unknown) => {
+        throw serverDownError(config, 'temporal', err);
+      });
+      const store = await connectStore(config, 3_000).catch(async (err: unknown) => {
+        await client.connection.close();
+        throw serverDownError(config, 'store', err);
+      });
       const ctx = { config, pm: processManager(config), db: store.db, temporal: client };
       try {
         progress('checking every kernel is ready first');

@@ -10,7 +10,7 @@ import { ExitCode, UserError } from '../src/errors';
 import type { BootReport } from '../contracts/boot';
 import type { KernelRecord } from '../contracts/control-plane';
 import { helpFacts } from './help-facts';
-import { configOf, followRun, progress } from './cli-support';
+import { configOf, followRun, progress, withTemporal } from './cli-support';
 
 export function printBootReport(report: BootReport): void {
   for (const p of report.phases) {
@@ -61,17 +61,11 @@ export function registerKernelVerbs(program: Command): void {
     .option('--json', 'print the boot report as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const config = await configOf(cmd);
-      const { connectClient } = await import('../src/clients/temporal');
-      const client = await connectClient(config);
-      try {
-        const report = await runBoot(config, client, (p) => progress(`boot phase: ${p}`));
-        if (opts.json) console.log(JSON.stringify(report));
-        printBootReport(report);
-        if (!report.ok) throw new UserError(`boot failed: ${report.failedChecks.join('; ')}`);
-        progress(report.degraded ? 'booted in DEGRADED mode' : 'booted: every kernel ready');
-      } finally {
-        await client.connection.close();
-      }
+      const report = await withTemporal(config, (client) => runBoot(config, client, (p) => progress(`boot phase: ${p}`)));
+      if (opts.json) console.log(JSON.stringify(report));
+      printBootReport(report);
+      if (!report.ok) throw new UserError(`boot failed: ${report.failedChecks.join('; ')}`);
+      progress(report.degraded ? 'booted in DEGRADED mode' : 'booted: every kernel ready');
     });
 
   const kernel = program.command('kernel').description('Start, stop or restart a kernel through the control plane');
@@ -88,26 +82,25 @@ export function registerKernelVerbs(program: Command): void {
       .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
         const k = await parseKernel(name);
         const config = await configOf(cmd);
-        const [{ connectClient }, cp] = await Promise.all([import('../src/clients/temporal'), import('../contracts/control-plane')]);
-        const client = await connectClient(config);
-        try {
-          const handle = client.workflow.getHandle(cp.CONTROL_PLANE_WORKFLOW_ID);
-          progress(`${verb} ${k}…`);
-          const rec: KernelRecord =
-            verb === 'restart'
-              ? await handle.executeUpdate(cp.restartKernelUpdate, { args: [k, 'operator request (layer1 kernel restart)'] })
-              : await handle.executeUpdate(verb === 'start' ? cp.startKernelUpdate : cp.stopKernelUpdate, { args: [k] });
-          if (opts.json) console.log(JSON.stringify(rec));
-          else printRecord(rec);
-          if (verb !== 'stop' && rec.state !== 'READY') process.exitCode = ExitCode.FAILURE;
-        } catch (err) {
-          if ((err as Error).name === 'WorkflowNotFoundError') {
-            throw new UserError('the control plane is not running: run `layer1 boot` (or `layer1 up`) first');
+        const cp = await import('../contracts/control-plane');
+        await withTemporal(config, async (client) => {
+          try {
+            const handle = client.workflow.getHandle(cp.CONTROL_PLANE_WORKFLOW_ID);
+            progress(`${verb} ${k}…`);
+            const rec: KernelRecord =
+              verb === 'restart'
+                ? await handle.executeUpdate(cp.restartKernelUpdate, { args: [k, 'operator request (layer1 kernel restart)'] })
+                : await handle.executeUpdate(verb === 'start' ? cp.startKernelUpdate : cp.stopKernelUpdate, { args: [k] });
+            if (opts.json) console.log(JSON.stringify(rec));
+            else printRecord(rec);
+            if (verb !== 'stop' && rec.state !== 'READY') process.exitCode = ExitCode.FAILURE;
+          } catch (err) {
+            if ((err as Error).name === 'WorkflowNotFoundError') {
+              throw new UserError('the control plane is not running: run `layer1 boot` (or `layer1 up`) first');
+            }
+            throw err;
           }
-          throw err;
-        } finally {
-          await client.connection.close();
-        }
+        });
       });
   }
 }

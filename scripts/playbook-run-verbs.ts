@@ -8,7 +8,7 @@ import type { LoadedConfig } from '../src/config/load';
 import { ExitCode, UserError } from '../src/errors';
 import type { Playbook } from '../src/playbooks/format';
 import type { PlaybookReport, PlaybookRunInput, StepReport, PlaybookWorkflow } from '../contracts/playbook';
-import { configOf, followRun, progress } from './cli-support';
+import { configOf, downServerOf, followRun, progress, withTemporal } from './cli-support';
 import { playbookCommand } from './playbook-verbs';
 
 /** A business id: the playbook and a time, readable in the Web UI. */
@@ -91,11 +91,10 @@ export function registerPlaybookRunVerbs(program: Command): void {
     .option('--json', 'print the final report as JSON')
     .action(async (name: string, opts: { param: string[]; dryRun?: boolean; json?: boolean; dir?: string }, cmd: Command) => {
       const config = await configOf(cmd);
-      const [{ findPlaybook, resolveRunParams }, { connectClient }] = await Promise.all([import('../src/playbooks/loader'), import('../src/clients/temporal')]);
+      const { findPlaybook, resolveRunParams } = await import('../src/playbooks/loader');
       const pb = findPlaybook(name, opts.dir);
       const params = resolveRunParams(pb, parseParams(opts.param));
-      const client = await connectClient(config);
-      try {
+      await withTemporal(config, async (client) => {
         const workflowId = playbookRunId(pb.name);
         progress(`${opts.dryRun ? 'planning' : 'running'} ${pb.name} (workflow ${workflowId})`);
         const report = await runPlaybook(config, client, pb, { params, dryRun: opts.dryRun ?? false, workflowId, onStep: printStep });
@@ -106,9 +105,7 @@ export function registerPlaybookRunVerbs(program: Command): void {
         if (opts.json) console.log(JSON.stringify(report));
         progress(`${pb.name}: ${report.outcome}`);
         if (report.outcome !== 'succeeded' && report.outcome !== 'dry_run') process.exitCode = ExitCode.FAILURE;
-      } finally {
-        await client.connection.close();
-      }
+      });
     });
 
   for (const verb of ['approve', 'reject'] as const) {
@@ -118,18 +115,19 @@ export function registerPlaybookRunVerbs(program: Command): void {
       .option('--by <name>', 'who decides (recorded in the report)', process.env.USER ?? 'operator')
       .action(async (runId: string, step: string, opts: { by: string }, cmd: Command) => {
         const config = await configOf(cmd);
-        const [{ connectClient }, { approveStepUpdate, rejectStepUpdate }] = await Promise.all([import('../src/clients/temporal'), import('../contracts/playbook')]);
-        const client = await connectClient(config);
-        try {
-          const update = verb === 'approve' ? approveStepUpdate : rejectStepUpdate;
-          const s = await client.workflow.getHandle(runId).executeUpdate(update, { args: [{ step, by: opts.by }] });
-          console.log(`${runId}: step ${s.id} ${verb === 'approve' ? 'approved' : 'rejected'}`);
-        } catch (err) {
-          const cause = (err as { cause?: Error }).cause;
-          throw new UserError(`cannot ${verb} ${step} of ${runId}: ${cause?.message ?? (err as Error).message}`);
-        } finally {
-          await client.connection.close();
-        }
+        const { approveStepUpdate, rejectStepUpdate } = await import('../contracts/playbook');
+        await withTemporal(config, async (client) => {
+          try {
+            const update = verb === 'approve' ? approveStepUpdate : rejectStepUpdate;
+            const s = await client.workflow.getHandle(runId).executeUpdate(update, { args: [{ step, by: opts.by }] });
+            console.log(`${runId}: step ${s.id} ${verb === 'approve' ? 'approved' : 'rejected'}`);
+          } catch (err) {
+            // Temporal going away is said as such by withTemporal, not as a refused decision.
+            if (downServerOf(err)) throw err;
+            const cause = (err as { cause?: Error }).cause;
+            throw new UserError(`cannot ${verb} ${step} of ${runId}: ${cause?.message ?? (err as Error).message}`);
+          }
+        });
       });
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../src/config/load';
-import { configOf, progress } from './cli-support';
+import { configOf, progress, withTemporal } from './cli-support';
 import { ExitCode, UserError } from '../src/errors';
 import type { StackStatus } from '../src/stack/stack';
 import type { KernelStatus, MonitorStatus } from '../src/stack/kernel-status';
@@ -12,19 +12,16 @@ import type { PreflightReport, PreflightWorkflow } from '../contracts/preflight'
 
 
 export async function runPreflight(config: LoadedConfig): Promise<PreflightReport> {
-  const [{ connectClient }, { PREFLIGHT_WORKFLOW }] = await Promise.all([import('../src/clients/temporal'), import('../contracts/preflight')]);
-  const client = await connectClient(config);
-  try {
+  const { PREFLIGHT_WORKFLOW } = await import('../contracts/preflight');
+  return withTemporal(config, (client) => {
     // A business id: one preflight per second at most, readable in the Web UI.
     const workflowId = `preflight-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    return await client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, {
+    return client.workflow.execute<PreflightWorkflow>(PREFLIGHT_WORKFLOW, {
       taskQueue: config.temporal.taskQueues.healing,
       workflowId,
       workflowExecutionTimeout: '2 minutes',
     });
-  } finally {
-    await client.connection.close();
-  }
+  });
 }
 
 function printReport(report: PreflightReport): void {
@@ -130,6 +127,14 @@ function printStatus(status: FullStatus): void {
   for (const [name, s] of Object.entries(status.services)) {
     console.log(`  ${mark(s.healthy)} ${name.padEnd(9)} ${s.address.padEnd(22)} pid ${String(s.pid ?? '-').padEnd(8)} ${s.detail}`);
     if (s.log) console.log(`    log: ${s.log}`);
+    // What to do, as every verb that meets a server that is down says it (scripts/cli-support.ts).
+    if (!s.healthy) {
+      console.log(
+        s.embedded
+          ? `    → not reachable: run \`layer1 up\` or check its log (the healing workers restart a crashed Temporal or store by themselves within seconds)`
+          : `    → not reachable: check that it runs and that the config names it`,
+      );
+    }
   }
   console.log('workers:');
   for (const w of status.workers) {

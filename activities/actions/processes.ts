@@ -1,12 +1,21 @@
-/** The process action: kill_process, a signal to one managed process, escalated to SIGKILL after a grace. */
+/**
+ * The process actions: kill_process, a signal to one managed process (escalated to SIGKILL after a
+ * grace); start_server, an embedded server started again if dead.
+ */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ACTION_RECORDS_COLLECTION } from '../../src/clients/collections';
 import { procStartTicks, procStatFields } from '../../src/process/manager';
+import { startServerOnce } from '../../src/stack/server-start';
 import { heartbeat } from './context';
 import { action, ActionErrorType, failure, idempotencyKey, type ActionDeps, type ActionGroup } from './shared';
 
-export function processActions({ db, pm }: ActionDeps): ActionGroup<'kill_process'> {
+export function processActions({ config, db, pm }: ActionDeps): ActionGroup<'kill_process' | 'start_server'> {
   return {
+    // Idempotent: starts only a dead server, under the claim the server supervisor also takes (src/stack/server-start.ts).
+    start_server: action('start_server', async ({ server }) => {
+      const r = await startServerOnce(config, pm, server);
+      return { server, outcome: r.outcome, pid: 'pid' in r ? r.pid : pm.pid(server) };
+    }),
     kill_process: action('kill_process', async ({ process: name, signal, graceMs }, meta) => {
       const known = pm.list();
       if (!known.includes(name)) {

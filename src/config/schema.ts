@@ -123,6 +123,28 @@ export const ControlPlaneSchema = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * The supervisor of the embedded servers (src/healing/server-supervisor.ts), run by the trigger
+ * monitor of the leading healing replica: it restarts a dead Temporal dev server or store at once,
+ * and one that keeps its port but stops answering after a bound. The bus is a kernel, restarted by
+ * the control plane. Servers with `embedded: false` are never touched.
+ */
+export const ServersSchema = z.strictObject({
+  supervise: z.boolean().default(true).describe('Restart a dead or hung embedded Temporal dev server or store without anyone acting (docs/self-healing.md, Servers)'),
+  watchMs: ms(250, 50).describe("How often the supervisor reads the servers' pid files"),
+  probeEveryMs: ms(1000, 100).describe('How often a live server is asked whether it answers'),
+  probeTimeoutMs: ms(2000, 100).describe('A health probe slower than this counts as no answer'),
+  temporalHungMs: ms(20000, 1000).describe('A live Temporal dev server that has not answered for this long is killed and restarted (nothing else can act while Temporal is hung)'),
+  storeHungMs: ms(60000, 1000).describe('A live store that has not answered for this long is killed and restarted; before that it is the dependency_unreachable playbook\'s case (it resumes a stopped store)'),
+  backoff: z
+    .strictObject({
+      initialMs: ms(1000, 0).describe('Delay before the second restart of a server within windowMs (the first is at once)'),
+      maxMs: ms(30000, 0).describe('Cap of the exponential backoff between restarts'),
+      windowMs: ms(120000, 1000).describe('Restarts further apart than this do not back off'),
+    })
+    .prefault({}),
+});
+
 /** The sections `detectors:` holds, one per detector configuration (src/healing/detectors/define.ts). */
 type DetectorSections<T extends readonly DetectorConfig[]> = {
   [C in T[number] as C['key']]: z.ZodPrefault<z.ZodObject<C['shape'], z.core.$strict>>;
@@ -208,6 +230,7 @@ export const ConfigSchema = z
     preflight: PreflightSchema.prefault({}),
     kernels: KernelsSchema.prefault({}),
     controlPlane: ControlPlaneSchema.prefault({}),
+    servers: ServersSchema.prefault({}),
     detectors: DetectorsSchema.prefault({}),
     incidents: IncidentsSchema.prefault({}),
     schedules: z.record(z.string(), ScheduleSchema).default({}),

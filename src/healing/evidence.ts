@@ -35,6 +35,7 @@ export const EVIDENCE_KINDS = {
   snapshot_stale: 'the newest snapshot is older than the allowed age',
   control_plane_lost: 'the control plane workflow is not running',
   control_plane_deadlock: 'a kernel is stuck in a lifecycle transition, or the control plane does not answer',
+  server_restarted: 'the server supervisor restarted a dead or hung embedded server (Temporal, store) and it answers again',
 } as const;
 
 export type EvidenceKind = keyof typeof EVIDENCE_KINDS;
@@ -42,6 +43,12 @@ export const EVIDENCE_KIND_NAMES = Object.keys(EVIDENCE_KINDS) as EvidenceKind[]
 
 /** Kinds the control plane acts on itself (restart the process); the rest go to playbooks only. */
 export const LIFECYCLE_KINDS: readonly EvidenceKind[] = ['exited', 'liveness_failed', 'not_ready'];
+
+/**
+ * Kinds that report a fault already repaired (the server supervisor restarted the server): recorded,
+ * counted, and neither dispatched nor made an incident, so one fault gets one remedy.
+ */
+export const REPAIRED_KINDS: readonly EvidenceKind[] = ['server_restarted'];
 
 export function isEvidenceKind(kind: unknown): kind is EvidenceKind {
   return typeof kind === 'string' && kind in EVIDENCE_KINDS;

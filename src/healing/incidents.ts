@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
 import { INCIDENT_WORKFLOW, incidentEvidenceSignal, incidentWorkflowId, type IncidentInput, type IncidentWorkflow } from '../../contracts/incident';
 import { choosePlaybook } from './remedies';
-import { LIFECYCLE_KINDS, type Evidence } from './evidence';
+import { LIFECYCLE_KINDS, REPAIRED_KINDS, type Evidence } from './evidence';
 
 export interface IncidentStart {
   outcome: 'incident';
@@ -25,6 +25,8 @@ export interface IncidentStart {
 export function opensIncident(config: LoadedConfig, e: Evidence, playbookDir?: string): boolean {
   if (!config.incidents.enabled || e.signature.startsWith('chaos_')) return false;
   if (e.kind === 'heartbeat_missed') return false;
+  // Already repaired by the server supervisor: the seam does not dispatch it either.
+  if ((REPAIRED_KINDS as readonly string[]).includes(e.kind)) return false;
   if ((LIFECYCLE_KINDS as readonly string[]).includes(e.kind)) return choosePlaybook(e, playbookDir).kind !== null;
   return true;
 }

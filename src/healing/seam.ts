@@ -25,7 +25,7 @@ import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../contracts/c
 import { activeDrill } from '../chaos/drills';
 import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';
-import { errorTypeOf, evidenceSignature, fromKernelUnwell, toKernelUnwell, type Evidence } from './evidence';
+import { errorTypeOf, evidenceSignature, fromKernelUnwell, REPAIRED_KINDS, toKernelUnwell, type Evidence } from './evidence';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
 import { KnowledgeBase } from '../knowledge/kb';
 import { openIncident, opensIncident, type IncidentStart } from './incidents';
@@ -44,7 +44,11 @@ export interface SeamReport {
   recordedFirst: boolean | null;
   /** The control plane was signalled (lifecycle evidence only). */
   controlPlane: 'signalled' | 'not_running' | 'not_lifecycle';
-  dispatch: DispatchResult | IncidentStart | { outcome: 'duplicate' | 'disabled' } | { outcome: 'consequence'; of: string };
+  /**
+   * `repaired`: the evidence says the fault is already repaired (REPAIRED_KINDS): nothing to dispatch.
+   * `consequence`: the evidence follows from a kernel's own outage, which its own evidence remedies.
+   */
+  dispatch: DispatchResult | IncidentStart | { outcome: 'duplicate' | 'disabled' | 'repaired' } | { outcome: 'consequence'; of: string };
 }
 
 export type StoredEvidence = Omit<Evidence, 'id'> & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };
@@ -101,6 +105,12 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     result = { outcome: 'consequence', of: consequenceOf };
     // Idempotent: both replicas set the same outcome on the one record.
     await within(coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined), storeMs);
+  } else if (REPAIRED_KINDS.includes(e.kind)) {
+    result = { outcome: 'repaired' };
+    await within(
+      coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined),
+      storeMs,
+    );
   } else if (recordedFirst === false && (await dispatchedBefore())) result = { outcome: 'duplicate' };
   else {
     // Signalling the incident, or dispatching, again is safe: the incident open for this signature,

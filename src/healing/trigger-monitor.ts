@@ -36,6 +36,9 @@ import { DETECTORS, DetectorLoop, latencySpikes, type AnyDetector } from './dete
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
 import { exitText, lastLogLines } from './log-tail';
 import { reportEvidence, reportUnwell } from './seam';
+import { ServerSupervisor, type ServerOutage } from './server-supervisor';
+import { immutableLogClient } from '../../kernels/registry';
+import type { JsonValue } from '../../kernels/immutable-log/format';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
 
 export interface TriggerMonitorDeps {
@@ -73,8 +76,28 @@ export class TriggerMonitor {
   /** The control plane's workflow exists: a boot got through its last phase at least once. */
   private booted = false;
   private beats = 0;
+  /** Restarts a dead or hung Temporal dev server or store (./server-supervisor.ts); needs neither. */
+  private readonly servers: ServerSupervisor;
 
   constructor(private readonly deps: TriggerMonitorDeps) {
+    this.servers = new ServerSupervisor({
+      config: deps.config,
+      pm: deps.pm,
+      name: deps.name,
+      log: deps.log,
+      report: (e, outage) => this.reportServerRestart(e, outage),
+      // The store over this replica's own pool (it reconnects by itself after a restart): a fresh
+      // client per probe would make FerretDB log three warnings a second (it has no endSessions).
+      // Temporal over a fresh connection: a long-lived channel may sit in its reconnect back-off
+      // after an outage, and a healthy server must not be taken for a hung one.
+      health: (svc, timeoutMs) =>
+        svc.name === 'store'
+          ? this.deps.db.command({ ping: 1 }).then(
+              () => ({ healthy: true, detail: 'ping ok' }),
+              (err: unknown) => ({ healthy: false, detail: (err as Error).message }),
+            )
+          : svc.health(timeoutMs, { quick: true }),
+    });
     this.detectors = new DetectorLoop({
       ctx: deps,
       detectors: deps.detectors ?? DETECTORS,
@@ -85,6 +108,7 @@ export class TriggerMonitor {
   }
 
   start(): void {
+    this.servers.start();
     this.timers.push(setInterval(() => this.watchProcesses(), WATCH_INTERVAL_MS));
     for (const kernel of KERNEL_NAMES) {
       const { periodMs } = this.deps.config.kernels[kernel].liveness;
@@ -104,6 +128,7 @@ export class TriggerMonitor {
   }
 
   async stop(): Promise<void> {
+    this.servers.stop();
     for (const t of this.timers) clearInterval(t);
     this.abort.abort();
     await this.consuming;
@@ -140,6 +165,23 @@ export class TriggerMonitor {
         return false;
       },
     );
+  }
+
+  /**
+   * A server the supervisor restarted answers again: its evidence through the seam (recorded in the
+   * store, never dispatched: see REPAIRED_KINDS), and, from the replica that recorded it first, one
+   * entry in the immutable log. False when the store did not take it, so the supervisor tries again.
+   */
+  private async reportServerRestart(e: Evidence, outage: ServerOutage): Promise<boolean> {
+    this.deps.log.warn({ evidence: e }, outage.detail);
+    const r = await reportEvidence(this.deps, e);
+    if (r.recordedFirst === null) return false;
+    if (r.recordedFirst) {
+      await immutableLogClient(this.deps.config, 3_000)
+        .append('server_restarted', { evidence: e.id, ...e.data, detail: outage.detail } as JsonValue)
+        .catch((err: unknown) => this.deps.log.warn({ err }, 'server restart not appended to the immutable log'));
+    }
+    return true;
   }
 
   private watchProcesses(): void {

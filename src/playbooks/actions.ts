@@ -265,6 +265,14 @@ export const ACTIONS = {
     idempotency: 'Signalling a process that is gone is a no-op; a retry signals the same pid only if it still runs.',
     risky: true,
   }),
+  start_server: action({
+    name: 'start_server',
+    description: 'Start an embedded server (temporal, store, bus) again with the spec `layer1 up` uses, if its process is dead; a live one is left alone',
+    params: z.strictObject({ server: z.enum(['temporal', 'store', 'bus']) }),
+    output: z.object({ server: z.string(), outcome: z.enum(['started', 'already_running', 'claimed_elsewhere', 'not_embedded']), pid: z.number().nullable() }),
+    idempotency: 'Starts only when the pid file names no live process, under an exclusive claim shared with the server supervisor: a retry, or the supervisor at the same moment, finds it running.',
+    risky: true,
+  }),
   publish_event: action({
     name: 'publish_event',
     description:

@@ -49,3 +49,40 @@ export async function waitKernelsReady(ctx: KernelContext, options: WaitReadyOpt
 export function allKernelsReady(ctx: KernelContext, timeoutMs: number): Promise<number> {
   return waitKernelsReady(ctx, { timeoutMs });
 }
+
+/**
+ * Polls until the whole stack is healthy, asked now rather than read from a snapshot: every server
+ * answers its real health probe, every worker polls its queue, and every kernel's self-test passes.
+ * For the tests and benchmarks that break a server and time its return; resolves with when it was.
+ * @throws Error saying what was still unhealthy when `timeoutMs` is over
+ */
+export async function stackHealthy(ctx: KernelContext, timeoutMs: number, everyMs = 200): Promise<number> {
+  const { stackStatus } = await import('./stack');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await stackStatus(ctx.config, { temporal: ctx.temporal });
+    const failed = s.healthy
+      ? await failedChecks(ctx)
+      : [
+          ...Object.entries(s.services).filter(([, v]) => !v.healthy).map(([k, v]) => `${k}: ${v.detail}`),
+          ...s.workers.filter((w) => !w.healthy).map((w) => `${w.name}: ${w.detail}`),
+        ];
+    if (failed.length === 0) return Date.now();
+    if (Date.now() > deadline) throw new Error(`the stack is not healthy after ${timeoutMs} ms: ${failed.join('; ')}`);
+    await sleep(everyMs);
+  }
+}
+
+/**
+ * {@link stackHealthy}, and still healthy `holdMs` later: after a Temporal restart the workers'
+ * pollers may drop out once more while their task queues are loaded again, so a test that broke a
+ * server leaves the stack only once it holds.
+ */
+export async function stackStaysHealthy(ctx: KernelContext, timeoutMs: number, holdMs = 5_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const at = await stackHealthy(ctx, Math.max(0, deadline - Date.now()));
+    await sleep(holdMs);
+    if ((await stackHealthy(ctx, 0).catch(() => null)) !== null) return at;
+  }
+}

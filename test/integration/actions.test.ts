@@ -381,6 +381,21 @@ describe('actions on the real stack', function () {
         await pm.stop(deaf, 500);
       }
     });
+
+    it('start_server leaves a running server alone, and starts a crashed one once, side by side with the server supervisor', async function () {
+      this.timeout(150_000);
+      const pid = pm.pid('store');
+      assert.deepEqual(await acts.start_server({ server: 'store' }, meta('start-running')), { server: 'store', outcome: 'already_running', pid });
+      // Killed: this action and the supervisor in the healing replicas race to start it; the shared
+      // claim lets one of them do it, and the other finds it running (or the claim taken).
+      assert.ok(pm.signal('store', 'SIGKILL'));
+      const out = await acts.start_server({ server: 'store' }, meta('start-crashed'));
+      assert.ok(['started', 'already_running', 'claimed_elsewhere'].includes(out.outcome), JSON.stringify(out));
+      const back = await waitFor('the store to run again', async () => pm.pid('store'), (p) => p !== null && p !== pid, 10_000);
+      await sleep(1_000);
+      assert.equal(pm.pid('store'), back, 'one store started, and it still runs (no second one lost the port and replaced its pid file)');
+      await waitKernelsReady({ config, pm, db: store.db, temporal: client }, { timeoutMs: 60_000 });
+    });
   });
 
   describe('kernels, through the control plane', () => {

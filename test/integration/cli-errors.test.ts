@@ -3,7 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { ExitCode } from '../../src/errors';
+import { connectClient } from '../../src/clients/temporal';
+import { connectStore } from '../../src/clients/store';
+import { stackStaysHealthy } from '../../src/stack/kernel-readiness';
+import { startServerOnce } from '../../src/stack/server-start';
+import { processManager } from '../../src/stack/stack';
 import { runCli } from '../support/cli';
+import { stackAvailable, testConfig, TEST_CONFIG_FILE } from '../support/env';
 
 describe('the CLI refuses bad input before anything starts', () => {
   let dir: string;
@@ -63,7 +69,7 @@ describe('the CLI refuses bad input before anything starts', () => {
     for (const args of [['incidents'], ['incidents', 'show', 'inc-1'], ['kb'], ['kb', 'set', 'sig', '--auto-apply', 'off'], ['evidence']]) {
       const res = await runCli(['--config', file, ...args]);
       assert.equal(res.code, ExitCode.PREREQUISITE, `${args.join(' ')}: ${res.stderr}`);
-      assert.equal(res.stderr, 'layer1: cannot reach the store at mongodb://127.0.0.1:1/?retryWrites=false: is it running? (layer1 status)\n');
+      assert.equal(res.stderr, `layer1: the store (FerretDB at 127.0.0.1:1) is not reachable: run \`layer1 up\` or check ${path.join(dir, 'state', 'logs', 'store.log')}\n`);
     }
   });
 
@@ -79,5 +85,68 @@ describe('the CLI refuses bad input before anything starts', () => {
   it('exits 2 on unknown verbs and options', async () => {
     const res = await runCli(['frobnicate']);
     assert.equal(res.code, ExitCode.USAGE);
+  });
+});
+
+describe('every verb meeting a server that is down names it in one line', () => {
+  const config = testConfig();
+  const pm = processManager(config);
+  const line = (server: 'temporal' | 'store'): string =>
+    server === 'temporal'
+      ? `layer1: the Temporal dev server at ${config.temporal.address} is not reachable: run \`layer1 up\` or check ${path.join(config.stateDir, 'logs', 'temporal.log')}\n`
+      : `layer1: the store (FerretDB at ${config.store.uri.replace(/^mongodb:\/\/([^/]+).*$/, '$1')}) is not reachable: run \`layer1 up\` or check ${path.join(config.stateDir, 'logs', 'store.log')}\n`;
+
+  before(function () {
+    if (!stackAvailable()) this.skip();
+  });
+
+  it('stops Temporal and the store for real, checks each verb, and leaves the stack healthy', async function () {
+    this.timeout(240_000);
+    // Stopped, not killed: the server supervisor leaves a stopped server alone, and with Temporal
+    // stopped first no playbook can start the store again while the verbs run.
+    await pm.stop('temporal', 10_000);
+    await pm.stop('store', 10_000);
+    try {
+      const cases: Array<[string[], 'temporal' | 'store']> = [
+        [['preflight'], 'temporal'],
+        [['boot'], 'temporal'],
+        [['kernel', 'restart', 'immutable_log'], 'temporal'],
+        [['playbook', 'run', 'stale_snapshot'], 'temporal'],
+        [['playbook', 'approve', 'playbook-x', 'confirm'], 'temporal'],
+        [['playbook', 'rehearse', 'dependency_unreachable'], 'temporal'],
+        [['evidence'], 'store'],
+        [['incidents'], 'store'],
+        [['incidents', 'show', 'inc-1'], 'store'],
+        [['kb'], 'store'],
+        [['kb', 'show', 'sig'], 'store'],
+        [['kb', 'set', 'sig', '--auto-apply', 'off'], 'store'],
+      ];
+      // Side by side: each waits out its connect timeout.
+      const results = await Promise.all(cases.map(([args]) => runCli(['--config', TEST_CONFIG_FILE, ...args])));
+      results.forEach((res, i) => {
+        const [args, server] = cases[i];
+        assert.equal(res.code, ExitCode.PREREQUISITE, `${args.join(' ')}: ${res.stderr}`);
+        assert.equal(res.stderr.split('\n').filter((l) => l.startsWith('layer1:')).join('\n') + '\n', line(server), `${args.join(' ')}: ${res.stderr}`);
+        assert.doesNotMatch(res.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
+      });
+      // Status is the report, not an error: exit 1, and it names both servers as down.
+      const status = await runCli(['--config', TEST_CONFIG_FILE, 'status', '--json']);
+      assert.equal(status.code, ExitCode.FAILURE, status.stderr);
+      const s = JSON.parse(status.stdout);
+      assert.equal(s.healthy, false);
+      assert.equal(s.services.temporal.healthy, false);
+      assert.equal(s.services.store.healthy, false);
+    } finally {
+      await startServerOnce(config, pm, 'store');
+      await startServerOnce(config, pm, 'temporal');
+    }
+    const client = await connectClient(config, 30_000);
+    const store = await connectStore(config, 30_000);
+    try {
+      await stackStaysHealthy({ config, pm, db: store.db, temporal: client }, 150_000);
+    } finally {
+      await client.connection.close();
+      await store.close();
+    }
   });
 });
