@@ -7,7 +7,8 @@
 // First: a spare must catch its promotion signal before the slow requires below.
 import './standby';
 import { REGISTRATIONS_COLLECTION } from '../src/clients/collections';
-import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers';
+// `/index` spelled out: an older build's dist/src/coding-agent/fixers.js would shadow the folder.
+import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers/index';
 import { ensureModels, loadModels, type LoadedModels } from '../src/coding-agent/models';
 import { choosePlaybook, type RemedyChoice } from '../src/healing/remedies';
 import type { Evidence } from '../src/healing/evidence';

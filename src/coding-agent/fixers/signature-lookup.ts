@@ -7,8 +7,8 @@
  * the knowledge base learns with, and proposes the fix the knowledge base holds for it, if any.
  */
 import type { Db } from 'mongodb';
-import { KNOWLEDGE_COLLECTION } from '../clients/collections';
-import { SignatureEngine, SignatureStore } from '../signatures';
+import { KNOWLEDGE_COLLECTION } from '../../clients/collections';
+import { SignatureEngine, SignatureStore } from '../../signatures';
 
 export interface Failure {
   kernel: string;

@@ -1,0 +1,103 @@
+/**
+ * The coding agent's fixers on real files: a temporary git repository with a file broken for real
+ * (Node's own SyntaxError output is what the fixer reads), a compiled file restored from its source,
+ * and a model file restored from its baseline snapshot. Each proposal is checked against the bytes
+ * it must restore; nothing here writes to the live tree (apply.ts does, after verification).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FIXERS, fixersFor } from '../../src/coding-agent/fixers/index';
+import { modelRestoreFixer } from '../../src/coding-agent/fixers/model-restore';
+import { lastGoodContent, sourceOfCompiled } from '../../src/coding-agent/fixers/sources';
+import { syntaxErrorFixer, syntaxErrorLocation } from '../../src/coding-agent/fixers/syntax-error';
+import { ensureModels, MODEL_FILES, MODELS_DIR } from '../../src/coding-agent/models';
+import { makeEvidence } from '../../src/healing/evidence';
+import { REPO_ROOT } from '../../src/stack/repo-root';
+
+const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' });
+
+describe('coding-agent fixers', () => {
+  let repo: string;
+  const good = "'use strict';\nmodule.exports = function add(a, b) {\n  return a + b;\n};\nconsole.log('ready');\n";
+
+  beforeEach(() => {
+    repo = mkdtempSync(path.join(os.tmpdir(), 'layer1-fixers-'));
+    git(repo, 'init', '-q');
+    git(repo, 'config', 'user.email', 'test@layer1.invalid');
+    git(repo, 'config', 'user.name', 'test');
+    mkdirSync(path.join(repo, 'kernels'), { recursive: true });
+    writeFileSync(path.join(repo, 'kernels/main.js'), good);
+    copyFileSync(path.join(REPO_ROOT, 'tsconfig.json'), path.join(repo, 'tsconfig.json'));
+    writeFileSync(path.join(repo, 'kernels/log.ts'), 'export const answer: number = 42;\nexport function twice(n: number): number {\n  return n * 2;\n}\n');
+    git(repo, 'add', '.');
+    git(repo, 'commit', '-qm', 'good');
+  });
+  afterEach(() => rmSync(repo, { recursive: true, force: true }));
+
+  it('finds the file and line of a real SyntaxError in what Node prints, inside the project only', () => {
+    writeFileSync(path.join(repo, 'kernels/main.js'), good.replace('return a + b;', 'return a + ;'));
+    const run = spawnSync(process.execPath, [path.join(repo, 'kernels/main.js')], { encoding: 'utf8' });
+    assert.notEqual(run.status, 0);
+    assert.deepEqual(syntaxErrorLocation(run.stderr, repo), { file: 'kernels/main.js', line: 3 });
+    assert.equal(syntaxErrorLocation(run.stderr, path.join(repo, 'elsewhere')), null, 'a file outside the root is not ours');
+    assert.equal(syntaxErrorLocation('TypeError: x is not a function\n    at /a/b.js:3:4', repo), null, 'only a SyntaxError');
+  });
+
+  it('syntax_error proposes the file as git has it, for the kernel to restart', async () => {
+    writeFileSync(path.join(repo, 'kernels/main.js'), good.replace('return a + b;', 'return a + ;'));
+    const run = spawnSync(process.execPath, [path.join(repo, 'kernels/main.js')], { encoding: 'utf8' });
+    const evidence = makeEvidence({ kind: 'exited', kernel: 'immutable_log', process: 'immutable-log', pid: 1234, at: Date.now(), observer: 'test', key: 'k1', detail: 'exited with code 1', text: 'immutable-log exited' });
+    assert.ok(fixersFor(evidence).includes(syntaxErrorFixer));
+    const cs = await syntaxErrorFixer.propose({ evidence, diagnostics: { logLines: run.stderr.split('\n'), heartbeats: [], resources: {} }, projectRoot: repo, stateDir: repo });
+    assert.ok(cs);
+    assert.equal(cs.fixer, 'syntax_error');
+    assert.equal(cs.restartKernel, 'immutable_log');
+    assert.deepEqual(cs.files.map((f) => [f.root, f.path, f.source]), [['project', 'kernels/main.js', 'git:HEAD']]);
+    assert.equal(cs.files[0].content?.data, good, 'the committed bytes');
+    // The proposal wrote nothing: the live file is still broken until apply.ts promotes a verified fix.
+    assert.match(readFileSync(path.join(repo, 'kernels/main.js'), 'utf8'), /return a \+ ;/);
+  });
+
+  it('a compiled file under dist/ is restored by compiling its tracked source again', async () => {
+    assert.equal(sourceOfCompiled('dist/kernels/log.js'), 'kernels/log.ts');
+    assert.equal(sourceOfCompiled('kernels/log.js'), null);
+    const restored = await lastGoodContent(repo, 'dist/kernels/log.js');
+    assert.equal(restored?.source, 'transpile:kernels/log.ts');
+    // It is JavaScript that runs and does what the source says.
+    mkdirSync(path.join(repo, 'dist/kernels'), { recursive: true });
+    writeFileSync(path.join(repo, 'dist/kernels/log.js'), restored!.content);
+    const out = execFileSync(process.execPath, ['-e', `const m = require(${JSON.stringify(path.join(repo, 'dist/kernels/log.js'))}); console.log(m.answer, m.twice(4))`], { encoding: 'utf8' });
+    assert.equal(out.trim(), '42 8');
+    assert.equal(await lastGoodContent(repo, 'untracked.js'), null, 'no good version: nothing proposed');
+  });
+
+  it('model_restore proposes the baseline copy of a corrupted model file, checked against the manifest', async () => {
+    const stateDir = path.join(repo, 'state');
+    await ensureModels(stateDir);
+    const file = path.join(stateDir, MODELS_DIR, MODEL_FILES[0]);
+    const original = readFileSync(file);
+    const bad = Buffer.from(original);
+    bad[Math.floor(bad.length / 2)] ^= 1;
+    writeFileSync(file, bad);
+    const evidence = makeEvidence({ kind: 'model_corruption', kernel: 'coding_agent', process: null, pid: null, at: Date.now(), observer: 'test', key: 'k2', detail: 'checksum', text: 'models/fixers.json checksum' });
+    assert.deepEqual(fixersFor(evidence).map((f) => f.name), ['model_restore']);
+    const cs = await modelRestoreFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir });
+    assert.ok(cs);
+    assert.equal(cs.restartKernel, 'coding_agent');
+    assert.equal(cs.files.length, 1);
+    assert.equal(cs.files[0].root, 'state');
+    assert.equal(cs.files[0].path, `${MODELS_DIR}/${MODEL_FILES[0]}`);
+    assert.ok(Buffer.from(cs.files[0].content!.data, 'base64').equals(original), 'the baseline bytes');
+    // Nothing to restore once the file is good again.
+    writeFileSync(file, original);
+    assert.equal(await modelRestoreFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir }), null);
+  });
+
+  it('every fixer is registered once, by a unique name', () => {
+    const names = FIXERS.map((f) => f.name);
+    assert.deepEqual([...new Set(names)], names);
+  });
+});
