@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SnapshotStore, writeFileAtomic } from '../snapshots/store';
-import { FIXER_NAMES } from './fixers/index';
+import { FIXER_NAMES } from './fixers/signature-lookup';
 
 export const MODELS_DIR = 'models';
 export const MODEL_FILES = ['fixers.json'] as const;
