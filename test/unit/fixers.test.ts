@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIXERS, fixersFor } from '../../src/coding-agent/fixers/index';
+import { importErrorFixer, missingModule, packageOf } from '../../src/coding-agent/fixers/import-error';
 import { modelRestoreFixer } from '../../src/coding-agent/fixers/model-restore';
 import { lastGoodContent, sourceOfCompiled } from '../../src/coding-agent/fixers/sources';
 import { syntaxErrorFixer, syntaxErrorLocation } from '../../src/coding-agent/fixers/syntax-error';
@@ -94,6 +95,36 @@ describe('coding-agent fixers', () => {
     // Nothing to restore once the file is good again.
     writeFileSync(file, original);
     assert.equal(await modelRestoreFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir }), null);
+  });
+
+  it('import_error: a bad import path restores the importing file from git', async () => {
+    writeFileSync(path.join(repo, 'kernels/main.js'), `require('./no-such-file');\n${good}`);
+    const run = spawnSync(process.execPath, [path.join(repo, 'kernels/main.js')], { encoding: 'utf8' });
+    assert.deepEqual(missingModule(run.stderr), { specifier: './no-such-file', from: path.join(repo, 'kernels/main.js') });
+    const evidence = makeEvidence({ kind: 'exited', kernel: 'coding_agent', process: 'coding-agent-1', pid: 1, at: Date.now(), observer: 'test', key: 'k3', detail: 'exited', text: run.stderr });
+    const cs = await importErrorFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir: repo });
+    assert.deepEqual(cs?.files.map((f) => [f.path, f.source, f.content?.data]), [['kernels/main.js', 'git:HEAD', good]]);
+  });
+
+  it('import_error: a package missing from node_modules comes back from the npm cache, offline, at the locked version', async function () {
+    this.timeout(60_000);
+    assert.equal(packageOf('@nats-io/jetstream/internal'), '@nats-io/jetstream');
+    assert.equal(packageOf('./x'), null);
+    // The real project's lock and cache; node_modules itself is only read, to compare the bytes.
+    const text = "Error: Cannot find module 'yaml'\nRequire stack:\n- " + path.join(REPO_ROOT, 'dist/src/config/load.js');
+    const evidence = makeEvidence({ kind: 'exited', kernel: 'coding_agent', process: 'coding-agent-1', pid: 1, at: Date.now(), observer: 'test', key: 'k4', detail: 'exited', text });
+    const cs = await importErrorFixer.propose({ evidence, diagnostics: null, projectRoot: REPO_ROOT, stateDir: repo });
+    assert.ok(cs, 'a change set from the cache');
+    const version = JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules/yaml/package.json'), 'utf8')).version;
+    assert.deepEqual(cs.params, { package: 'yaml', version });
+    assert.ok(cs.files.length > 10);
+    for (const f of cs.files) {
+      assert.match(f.path, /^node_modules\/yaml\//);
+      assert.equal(f.source, `npm-cache:yaml@${version}`);
+      const live = path.join(REPO_ROOT, f.path);
+      if (existsSync(live)) assert.ok(readFileSync(live).equals(Buffer.from(f.content!.data, 'base64')), `${f.path}: the installed bytes`);
+    }
+    assert.ok(cs.files.some((f) => f.path === 'node_modules/yaml/package.json'));
   });
 
   it('every fixer is registered once, by a unique name', () => {

@@ -6,12 +6,13 @@
  */
 import type { Evidence } from '../../healing/evidence';
 import type { Fixer } from '../change-set';
+import { importErrorFixer } from './import-error';
 import { modelRestoreFixer } from './model-restore';
 import { syntaxErrorFixer } from './syntax-error';
 
 export { Fixers, FIXER_NAMES, type Failure, type FixProposal } from './signature-lookup';
 
-export const FIXERS: readonly Fixer[] = [modelRestoreFixer, syntaxErrorFixer];
+export const FIXERS: readonly Fixer[] = [modelRestoreFixer, syntaxErrorFixer, importErrorFixer];
 
 /** The fixers that say they handle this evidence, in order. */
 export function fixersFor(evidence: Evidence, fixers: readonly Fixer[] = FIXERS): Fixer[] {
