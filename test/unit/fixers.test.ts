@@ -10,7 +10,9 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { FIXERS, fixersFor } from '../../src/coding-agent/fixers/index';
+import { configRestoreFixer, invalidConfigFile } from '../../src/coding-agent/fixers/config-restore';
 import { importErrorFixer, missingModule, packageOf } from '../../src/coding-agent/fixers/import-error';
+import { loadConfig } from '../../src/config/load';
 import { modelRestoreFixer } from '../../src/coding-agent/fixers/model-restore';
 import { lastGoodContent, sourceOfCompiled } from '../../src/coding-agent/fixers/sources';
 import { syntaxErrorFixer, syntaxErrorLocation } from '../../src/coding-agent/fixers/syntax-error';
@@ -125,6 +127,28 @@ describe('coding-agent fixers', () => {
       if (existsSync(live)) assert.ok(readFileSync(live).equals(Buffer.from(f.content!.data, 'base64')), `${f.path}: the installed bytes`);
     }
     assert.ok(cs.files.some((f) => f.path === 'node_modules/yaml/package.json'));
+  });
+
+  it('config_restore: a configuration that no longer validates goes back to its newest valid version', async () => {
+    const file = path.join(repo, 'layer1.yaml');
+    const valid = 'stateDir: .state\nkernels:\n  immutable_log:\n    segmentKb: 256\n';
+    writeFileSync(file, valid);
+    git(repo, 'add', '.');
+    git(repo, 'commit', '-qm', 'config');
+    writeFileSync(file, valid.replace('256', '-5'));
+    let message = '';
+    try {
+      loadConfig(file);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    assert.equal(invalidConfigFile(message), file, message);
+    const evidence = makeEvidence({ kind: 'exited', kernel: 'immutable_log', process: 'immutable-log', pid: 1, at: Date.now(), observer: 'test', key: 'k5', detail: 'exited', text: message });
+    const cs = await configRestoreFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir: path.join(repo, '.state') });
+    assert.deepEqual(cs?.files.map((f) => [f.path, f.source, f.content?.data]), [['layer1.yaml', 'git:HEAD', valid]]);
+    // A committed version that does not validate either is never proposed.
+    git(repo, 'commit', '-qam', 'bad config committed');
+    assert.equal(await configRestoreFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir: path.join(repo, '.state') }), null);
   });
 
   it('every fixer is registered once, by a unique name', () => {

@@ -6,13 +6,14 @@
  */
 import type { Evidence } from '../../healing/evidence';
 import type { Fixer } from '../change-set';
+import { configRestoreFixer } from './config-restore';
 import { importErrorFixer } from './import-error';
 import { modelRestoreFixer } from './model-restore';
 import { syntaxErrorFixer } from './syntax-error';
 
 export { Fixers, FIXER_NAMES, type Failure, type FixProposal } from './signature-lookup';
 
-export const FIXERS: readonly Fixer[] = [modelRestoreFixer, syntaxErrorFixer, importErrorFixer];
+export const FIXERS: readonly Fixer[] = [modelRestoreFixer, syntaxErrorFixer, importErrorFixer, configRestoreFixer];
 
 /** The fixers that say they handle this evidence, in order. */
 export function fixersFor(evidence: Evidence, fixers: readonly Fixer[] = FIXERS): Fixer[] {
