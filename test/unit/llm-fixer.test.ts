@@ -228,6 +228,18 @@ describe('coding agent: the LLM fixer', () => {
     assert.match(err.message, /500/);
   });
 
+  it('proposes a new file (--- /dev/null) and refuses one that exists or a malformed hunk', async () => {
+    const create = (name: string) => `--- /dev/null\n+++ b/${name}\n@@ -0,0 +1,1 @@\n+export const two = 2;\n`;
+    fake.reply = { kind: 'answer', content: create('src/two.ts') };
+    const cs = await llmFixer(settings, { env: {} }).propose(input);
+    assert.equal(cs?.files[0].path, 'src/two.ts');
+    assert.equal(applyUnifiedDiff('', cs!.files[0].diff!), 'export const two = 2;\n');
+    fake.reply = { kind: 'answer', content: create('src/math.ts') };
+    assert.equal((await rejection(llmFixer(settings, { env: {} }).propose(input))).reason, 'does_not_apply');
+    fake.reply = { kind: 'answer', content: '--- a/src/math.ts\n+++ b/src/math.ts\n@@ -1,2 +1,2 @@\n-  return a - b;\n+  return a + b;\n' };
+    assert.equal((await rejection(llmFixer(settings, { env: {} }).propose(input))).reason, 'does_not_apply');
+  });
+
   it('extracts a diff from a fenced block or a bare answer', () => {
     assert.equal(extractDiff(`Here:\n\`\`\`diff\n${GOOD_DIFF}\`\`\`\nDone.`), GOOD_DIFF);
     assert.equal(extractDiff(`Here:\n\`\`\`\n${GOOD_DIFF}\`\`\``), GOOD_DIFF);
