@@ -207,6 +207,42 @@ export const IncidentsSchema = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * The coding agent's optional LLM fixer (src/coding-agent/fixers/llm.ts): an OpenAI-compatible
+ * chat-completions endpoint sent the evidence, the diagnostics' log lines and the files the error
+ * names, asked for a unified diff. Off by default: nothing leaves the machine unless it is enabled.
+ */
+export const LlmFixerSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('Ask an OpenAI-compatible endpoint for a unified diff when no other fixer knows the failure (needs url and model); off by default'),
+    url: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL, for example http://127.0.0.1:11434/v1')
+      .nullable()
+      .default(null)
+      .describe('Base URL of the OpenAI-compatible API; the fixer POSTs {url}/chat/completions'),
+    model: z.string().min(1).nullable().default(null).describe('Model name sent with each request'),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .default('LAYER1_LLM_API_KEY')
+      .describe('Environment variable holding the API key, sent as a Bearer token when set (the key itself is never in the config)'),
+    timeoutMs: ms(30_000, 100).describe('A request not answered within this is abandoned (reason timeout)'),
+    maxFileBytes: z.number().int().min(256).default(65_536).describe('A file named in the error text is sent only when it is at most this size'),
+    maxFiles: z.number().int().min(0).max(50).default(5).describe('Files named in the error text sent with the prompt, at most'),
+    maxLogLines: z.number().int().min(0).max(5000).default(200).describe("Last lines of the diagnostics' log sent with the prompt, at most"),
+  })
+  .superRefine((llm, ctx) => {
+    if (!llm.enabled) return;
+    for (const key of ['url', 'model'] as const) {
+      if (llm[key] === null) ctx.addIssue({ code: 'custom', path: [key], message: `codingAgent.llm.enabled is true but codingAgent.llm.${key} is not set` });
+    }
+  });
+
+export const CodingAgentSchema = z.strictObject({
+  llm: LlmFixerSchema.prefault({}),
+});
+
 export const ConfigSchema = z
   .strictObject({
     stateDir: z
@@ -233,6 +269,7 @@ export const ConfigSchema = z
     servers: ServersSchema.prefault({}),
     detectors: DetectorsSchema.prefault({}),
     incidents: IncidentsSchema.prefault({}),
+    codingAgent: CodingAgentSchema.prefault({}),
     schedules: z.record(z.string(), ScheduleSchema).default({}),
   })
   .describe('Layer 1 configuration (temporal.config.yaml)');
