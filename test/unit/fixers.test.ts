@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIXERS, fixersFor } from '../../src/coding-agent/fixers/index';
+import { configuredFixers, FIXERS, fixersFor } from '../../src/coding-agent/fixers/index';
 import { configRestoreFixer, invalidConfigFile } from '../../src/coding-agent/fixers/config-restore';
 import { importErrorFixer, missingModule, packageOf } from '../../src/coding-agent/fixers/import-error';
 import { loadConfig } from '../../src/config/load';
@@ -154,5 +154,10 @@ describe('coding-agent fixers', () => {
   it('every fixer is registered once, by a unique name', () => {
     const names = FIXERS.map((f) => f.name);
     assert.deepEqual([...new Set(names)], names);
+    assert.deepEqual(names, ['model_restore', 'syntax_error', 'import_error', 'config_restore']);
+    // The LLM fixer only when configured, and then last.
+    const llm = { enabled: true, url: 'http://127.0.0.1:9', model: 'm', apiKeyEnv: 'X', timeoutMs: 1000, maxFileBytes: 1000, maxFiles: 1, maxLogLines: 10 };
+    assert.deepEqual(configuredFixers({ codingAgent: { llm: { ...llm, enabled: false } } } as never).map((f) => f.name), names);
+    assert.deepEqual(configuredFixers({ codingAgent: { llm } } as never).map((f) => f.name), [...names, 'llm']);
   });
 });
