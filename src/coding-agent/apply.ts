@@ -11,8 +11,9 @@
  *    and their hashes; `backups/<id>/rolled-back.json` once rolled back.
  *
  * Choices:
- *  - **The scratch copy** is a plain copy of the project tree (every file but `.git`, `node_modules`
- *    and the state directory when it lies inside), with `node_modules` symlinked to the live one.
+ *  - **The scratch copy** is a plain copy of the project tree (every file but `.git`, `node_modules`,
+ *    the state directory when it lies inside and the top-level `.layer1*` state directories of other
+ *    configs), with `node_modules` symlinked to the live one (copied when the change set writes there).
  *    Not `git worktree add`: a worktree has HEAD only — no `dist/` (what the kernels run and the
  *    targeted tests execute), no uncommitted work — and it writes into the shared `.git`. The copy
  *    works offline, takes a fraction of a second for this project, and the checks run in it exactly
@@ -31,7 +32,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, realpathSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { applyPatch, createTwoFilesPatch, parsePatch } from 'diff';
@@ -235,8 +236,11 @@ export async function stageChangeSet(cs: ChangeSet, opts: ApplyOptions): Promise
   // A fresh copy each time: a retried staging never sees a half-written earlier one.
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch, { recursive: true });
+  // Left out: git's own data, node_modules (symlinked below), this state directory, and the state
+  // directories of the project's other configs (`.layer1*`: logs and snapshots, large and changing).
   const skip = new Set([path.join(projectRoot, '.git'), path.join(projectRoot, 'node_modules'), stateDir]);
-  await cp(projectRoot, scratchRoot, { recursive: true, verbatimSymlinks: true, filter: (src) => !skip.has(path.resolve(src)) });
+  for (const name of await readdir(projectRoot)) if (name.startsWith('.layer1')) skip.add(path.join(projectRoot, name));
+  await copyTree(projectRoot, scratchRoot, skip);
   if (existsSync(path.join(projectRoot, 'node_modules'))) await symlink(realpathSync(path.join(projectRoot, 'node_modules')), path.join(scratchRoot, 'node_modules'));
   for (const f of files) {
     const base = f.root === 'project' ? scratchRoot : path.join(scratch, 'state');
@@ -262,6 +266,22 @@ export async function stageChangeSet(cs: ChangeSet, opts: ApplyOptions): Promise
   const staged: Staged = { id: opts.id, scratchRoot, files, commands, ok };
   await writeFileAtomic(path.join(scratch, 'staged.json'), JSON.stringify(staged));
   return staged;
+}
+
+/**
+ * Copies `src` to `dst` without the `skip` paths. A folder holding a skipped path (the state
+ * directory, and with it the scratch copy itself, often lies inside the project) is walked by hand:
+ * `fs.cp` refuses to copy a folder into its own subfolder, even one its filter would leave out.
+ */
+async function copyTree(src: string, dst: string, skip: Set<string>): Promise<void> {
+  await mkdir(dst, { recursive: true });
+  for (const name of await readdir(src)) {
+    const from = path.join(src, name);
+    if (skip.has(from)) continue;
+    const holdsSkipped = [...skip].some((k) => inside(from, k));
+    if (holdsSkipped && lstatSync(from).isDirectory()) await copyTree(from, path.join(dst, name), skip);
+    else await cp(from, path.join(dst, name), { recursive: true, verbatimSymlinks: true });
+  }
 }
 
 async function unshareNodeModules(projectRoot: string, scratchRoot: string): Promise<void> {

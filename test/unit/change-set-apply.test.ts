@@ -161,4 +161,14 @@ describe('coding agent: applying a change set safely', () => {
     await assert.rejects(promote(change, { ...roots(), id: 'cs-raced' }), /changed since it was staged/);
     assert.equal(readFileSync(path.join(project, 'src', 'a.ts'), 'utf8'), 'export const a = 5;\n');
   });
+
+  it('stages when the state directory lies inside the project (the scratch copy leaves it out)', async () => {
+    const inner = path.join(project, '.state');
+    mkdirSync(path.join(inner, 'x'), { recursive: true });
+    writeFileSync(path.join(inner, 'x', 'big'), 'state\n');
+    const staged = await stageChangeSet(cs([{ root: 'project', path: 'src/a.ts', content: text('export const a = 6;\n'), source: 't' }]), { projectRoot: project, stateDir: inner, id: 'cs-inner' });
+    assert.equal(readFileSync(path.join(staged.scratchRoot, 'src', 'a.ts'), 'utf8'), 'export const a = 6;\n');
+    assert.equal(existsSync(path.join(staged.scratchRoot, '.state')), false);
+    assert.equal(existsSync(path.join(staged.scratchRoot, 'dist', 'a.js')), true);
+  });
 });
