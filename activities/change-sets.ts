@@ -74,6 +74,8 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
       const files = filesOf(staged);
       const error = staged.ok ? null : `a command failed in the scratch copy: ${staged.commands.find((c) => !c.ok)?.why ?? '?'}`;
       await recordFact(db, { ...base(id, incidentId, changeSet), state: staged.ok ? 'staged' : 'failed', files, commands: staged.commands, checks: [], error });
+      // A staging that failed is not verified: its copy is of no further use.
+      if (!staged.ok) await removeScratch(config.stateDir, id);
       return { ok: staged.ok, scratchRoot: staged.scratchRoot, changedFiles: staged.files.filter((f) => f.root === 'project').map((f) => f.path), files, commands: staged.commands, error };
     },
 

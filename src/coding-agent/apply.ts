@@ -455,14 +455,23 @@ export interface RolledBack {
 /**
  * Restores every file of a promoted change set exactly from its backup (deleting the files that were
  * absent), checks each hash against the before-hash, and runs the live commands again (a rebuild of
- * what depends on them). Idempotent: it writes the same bytes however often it runs.
+ * what depends on them). Refuses, writing nothing, when a file is neither its promoted nor its
+ * previous bytes. Idempotent: it writes the same bytes however often it runs.
  */
 export async function rollback(opts: ApplyOptions): Promise<RolledBack> {
   const manifest = await backupManifest(opts.stateDir, opts.id);
   const dir = backupDirOf(opts.stateDir, opts.id);
-  const files: RolledBack['files'] = [];
+  // Before anything is written: a file changed since the promotion (by hand, by a later fix) is not
+  // overwritten silently; the operator decides (restore it by hand, or put the promoted bytes back).
   for (const f of manifest.files) {
     refuseUnsafePath(f);
+    const now = await hashFile(path.join(rootDir(opts, f.root), f.path));
+    if (now !== f.afterSha256 && now !== f.beforeSha256) {
+      throw new UnsafeChangeError(`${f.root}:${f.path}: changed since the promotion (sha256 ${now ?? 'absent'}, promoted ${f.afterSha256 ?? 'absent'}); not rolled back`);
+    }
+  }
+  const files: RolledBack['files'] = [];
+  for (const f of manifest.files) {
     const target = path.join(rootDir(opts, f.root), f.path);
     if (f.backupFile === null) await rm(target, { force: true });
     else {

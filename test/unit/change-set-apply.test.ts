@@ -171,4 +171,17 @@ describe('coding agent: applying a change set safely', () => {
     assert.equal(existsSync(path.join(staged.scratchRoot, '.state')), false);
     assert.equal(existsSync(path.join(staged.scratchRoot, 'dist', 'a.js')), true);
   });
+
+  it('rollback refuses, writing nothing, when a promoted file was changed since', async () => {
+    const change = cs([
+      { root: 'project', path: 'src/a.ts', content: text('export const a = 7;\n'), source: 't' },
+      { root: 'project', path: 'src/b.ts', content: text('export const b = 7;\n'), source: 't' },
+    ]);
+    await stageChangeSet(change, { ...roots(), id: 'cs-edited' });
+    await promote(change, { ...roots(), id: 'cs-edited' });
+    writeFileSync(path.join(project, 'src', 'b.ts'), 'edited by hand\n');
+    const before = hashTree(project);
+    await assert.rejects(rollback({ ...roots(), id: 'cs-edited' }), /src\/b\.ts: changed since the promotion/);
+    assert.deepEqual(hashTree(project), before);
+  });
 });
