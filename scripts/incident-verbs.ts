@@ -57,10 +57,21 @@ export function registerIncidentVerbs(program: Command): void {
       const opts = cmd.optsWithGlobals<{ json?: boolean }>();
       const config = await configOf(cmd);
       const { incidentDetail, incidentJson } = await import('../src/incidents/format');
-      const doc = await withStore(config, (store) => findIncident(store.db, id));
+      const { changeSetsOf } = await import('../src/coding-agent/records');
+      const [doc, changeSets] = await withStore(config, async (store) => {
+        const found = await findIncident(store.db, id);
+        return [found, await changeSetsOf(store.db, found._id)] as const;
+      });
       const incident = incidentJson(doc);
-      if (opts.json) console.log(JSON.stringify(incident));
-      else for (const line of incidentDetail(incident)) console.log(line);
+      // Added after the contract's fields: the coding agent's change sets for this incident, with their diffs and hashes.
+      if (opts.json) console.log(JSON.stringify({ ...incident, changeSets }));
+      else {
+        for (const line of incidentDetail(incident)) console.log(line);
+        for (const cs of changeSets) {
+          console.log(`change set ${cs.id} (${cs.fixer}): ${cs.state}${cs.error ? ` — ${cs.error}` : ''}; ${cs.summary}`);
+          for (const f of cs.files) console.log(`  ${f.root}:${f.path} ${f.beforeSha256?.slice(0, 12) ?? 'absent'} → ${f.afterSha256?.slice(0, 12) ?? 'absent'}`);
+        }
+      }
     });
 
   incidents

@@ -93,3 +93,37 @@ export async function appendChangeEntry(
   const res = await client.append(kind, JSON.parse(JSON.stringify(payload)) as JsonValue);
   return { seq: res.seq, hash: res.hash };
 }
+
+/** One change set as `layer1 incidents show` tells it: its current state and what it changed. */
+export interface ChangeSetSummary {
+  id: string;
+  state: ChangeSetState;
+  /** Every state it went through, oldest first, with when. */
+  history: Array<{ state: ChangeSetState; at: string }>;
+  fixer: string;
+  params: Record<string, unknown>;
+  summary: string;
+  files: ChangeSetFileRecord[];
+  error: string | null;
+}
+
+/** The incident's change sets, oldest first, each folded from its facts (the newest fact gives its state). */
+export async function changeSetsOf(db: Db, incidentId: string): Promise<ChangeSetSummary[]> {
+  const facts = await db.collection<ChangeSetFact>(CHANGE_SETS_COLLECTION).find({ incidentId }).toArray();
+  const byId = new Map<string, ChangeSetFact[]>();
+  for (const f of facts.sort((a, b) => new Date(a.at).getTime() - new Date(b.at).getTime())) byId.set(f.changeSetId, [...(byId.get(f.changeSetId) ?? []), f]);
+  return [...byId.entries()].map(([id, fs]) => {
+    const last = fs[fs.length - 1]!;
+    const withFiles = [...fs].reverse().find((f) => f.files.length > 0) ?? last;
+    return {
+      id,
+      state: last.state,
+      history: fs.map((f) => ({ state: f.state, at: new Date(f.at).toISOString() })),
+      fixer: last.fixer,
+      params: last.params,
+      summary: last.summary,
+      files: withFiles.files,
+      error: last.error,
+    };
+  });
+}

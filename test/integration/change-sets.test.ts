@@ -92,6 +92,13 @@ describe('change sets: staged, verified, promoted, rolled back', function () {
     const tail = (await immutableLogClient(config, 10_000).tail(50)).entries;
     assert.ok(tail.some((e) => e.kind === CHANGE_PROMOTED_KIND && (e.data as { changeSetId?: string }).changeSetId === id));
 
+    // The incident shows its change set, with the diff and hashes.
+    const show = await cli('incidents', 'show', incidentId, '--json');
+    assert.equal(show.code, 0, show.stderr);
+    const shown = JSON.parse(show.stdout) as { changeSets: Array<{ id: string; state: string; files: Array<{ diff: string; beforeSha256: string }> }> };
+    assert.equal(shown.changeSets.find((c) => c.id === id)?.state, 'promoted');
+    assert.equal(shown.changeSets.find((c) => c.id === id)?.files[0]?.beforeSha256, before);
+
     const r = await cli('incidents', 'rollback', incidentId, '--json');
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const rolled = JSON.parse(r.stdout) as { ok: boolean; files: Array<{ restoredSha256: string; expectedSha256: string; ok: boolean }>; kernel: { ready: boolean } };
