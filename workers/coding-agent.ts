@@ -20,6 +20,7 @@ interface RemedyTask {
   diagnostics: unknown;
 }
 import { createProjectCheckActivities } from '../activities/verification';
+import { createChangeSetActivities } from '../activities/change-sets';
 import { runWorker, type WorkerContext } from './run-worker';
 
 let fixers: Fixers | undefined;
@@ -55,6 +56,8 @@ runWorker({
       },
       // The verification workflow's project checks (tests, lint, types), run here, one at a time.
       ...createProjectCheckActivities(ctx),
+      // Change sets staged in a scratch copy, promoted with a backup, rolled back (workflows/change-set.ts).
+      ...createChangeSetActivities(ctx),
     };
   },
   onStart: async (ctx) => {

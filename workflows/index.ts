@@ -10,3 +10,4 @@ export { playbookWorkflow } from './playbook';
 export { verificationWorkflow } from './verification';
 export { noopActivitiesWorkflow } from './bench';
 export { incidentWorkflow, incidentCloseWorkflow } from './incident';
+export { changeSetWorkflow, changeSetRollbackWorkflow } from './change-set';

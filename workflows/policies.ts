@@ -141,3 +141,27 @@ export const decideActivity: LocalActivityOptions = {
   startToCloseTimeout: '4 seconds',
   retry: { initialInterval: '200 milliseconds', maximumAttempts: 2 },
 };
+
+/**
+ * A change set's file work on the coding agent's queue (workflows/change-set.ts): staging copies the
+ * project and runs the change set's commands (a rebuild: up to a few minutes), promotion and rollback
+ * write files and run the live commands. Heartbeats every second while it works, so a killed worker
+ * is found in 30 s and the attempt retried (each activity is idempotent). Schedule-to-start: the
+ * coding agent is an optional kernel; without one for 2 minutes the change set fails instead of waiting.
+ */
+export const changeSetFileActivity: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  scheduleToStartTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 3, nonRetryableErrorTypes: ['UnsafeChange'] },
+};
+
+/**
+ * Restarting the changed kernel through the control plane (restart_kernel, which waits for its
+ * self-test) and waiting until it is ready: a restart takes seconds; two more tries for a lost attempt.
+ */
+export const kernelRestartActivity: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+};

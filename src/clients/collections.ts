@@ -39,3 +39,9 @@ export const KNOWLEDGE_BASE_COLLECTION = 'knowledge_base';
 export const INCIDENTS_COLLECTION = 'incidents';
 /** The facts the knowledge base derives its entries from, each inserted once under an id naming it (src/knowledge/kb.ts). */
 export const KNOWLEDGE_BASE_EVENTS_COLLECTION = 'knowledge_base_events';
+/**
+ * The coding agent's change sets: one insert-once fact per state a change set reaches (staged,
+ * verified, failed, promoted, rolled_back), keyed `<change set id>:<state>` — never updated in place
+ * (src/coding-agent/records.ts).
+ */
+export const CHANGE_SETS_COLLECTION = 'change_sets';
