@@ -39,6 +39,7 @@ import { applyPatch, createTwoFilesPatch, parsePatch } from 'diff';
 import { writeFileAtomic } from '../snapshots/store';
 import { runCommand } from '../verification/loop';
 import { refuseUnsafePath, UnsafeChangeError, type ApplyCommand, type ChangeSet, type FileChange } from './change-set';
+import type { VerificationCheckReport } from '../../contracts/verification';
 
 const execFileP = promisify(execFile);
 
@@ -300,16 +301,8 @@ export async function readStaged(stateDir: string, id: string): Promise<Staged> 
   return JSON.parse(raw.toString('utf8')) as Staged;
 }
 
-/** A check's report, in the verification contract's shape (contracts/verification.ts). */
-export interface CheckReport {
-  name: string;
-  ok: boolean;
-  command: string;
-  exitCode: number | null;
-  output: string;
-  ms: number;
-  startedAt: string;
-}
+/** A check's report: the verification contract's (contracts/verification.ts), any check name. */
+export type CheckReport = Omit<VerificationCheckReport, 'name' | 'passedAt'> & { name: string };
 
 /** A check runs in a root with the changed project files; injectable, so tests can make one fail. */
 export type StagedCheck = (root: string, changedFiles: string[]) => Promise<CheckReport>;
