@@ -12,6 +12,7 @@ import { DETECTORS, latencySpikes } from '../../src/healing/detectors';
 import { DetectorLoop, periodOf, settingsOf } from '../../src/healing/detectors/loop';
 import { staleSnapshots } from '../../src/healing/detectors/snapshots';
 import { dependencies } from '../../src/healing/detectors/store';
+import { controlPlane } from '../../src/healing/detectors/control-plane';
 import { SnapshotStore } from '../../src/snapshots/store';
 import { defineDetector, type AnyDetector, type DetectorContext } from '../../src/healing/detectors/types';
 import { EVIDENCE_KIND_NAMES, LIFECYCLE_KINDS, type Evidence } from '../../src/healing/evidence';
@@ -139,6 +140,30 @@ describe('detectors: one definition each, a registry, state per monitor', () => 
     const [f] = await dependencies.check(ctx, settings, a);
     assert.equal(f.kind, 'dependency_unreachable');
     assert.deepEqual(f.data, { dependency: 'store', misses: 2, process: 'store' });
+  });
+
+  it('control_plane: one crash loop is one episode key, however long it lasts (its window slides)', async () => {
+    const config = parseConfig('', FILE, {});
+    const kernels = (restarts: number[] | null) =>
+      Object.fromEntries(
+        ['message_bus', 'immutable_log', 'self_healing', 'coding_agent'].map((k) => [
+          k,
+          { state: 'RUNNING', crashLoop: k === 'immutable_log' && restarts !== null, recentRestarts: k === 'immutable_log' ? restarts ?? [] : [], restarts: 0, lastReason: 'exited' },
+        ]),
+      );
+    let status = { kernels: kernels([1000, 2000, 3000]) };
+    const handle = { describe: async () => ({ status: { name: 'RUNNING' }, runId: 'r1' }), query: async () => status };
+    const ctx = { config, pm: { pid: () => null }, temporal: { workflow: { getHandle: () => handle } } } as unknown as DetectorContext;
+    const settings = config.detectors.controlPlane;
+    const state = controlPlane.createState();
+    const keys = async () => (await controlPlane.check(ctx, settings, state)).filter((f) => f.kind === 'crash_loop').map((f) => f.key);
+    assert.deepEqual(await keys(), ['1000']);
+    status = { kernels: kernels([2000, 3000, 4000]) }; // the oldest restart left the window; the loop goes on
+    assert.deepEqual(await keys(), ['1000'], 'the same episode');
+    status = { kernels: kernels(null) }; // the loop ended
+    assert.deepEqual(await keys(), []);
+    status = { kernels: kernels([9000, 9100, 9200]) }; // a new loop
+    assert.deepEqual(await keys(), ['9000'], 'a new episode');
   });
 
   it('stale_snapshots reads a label\'s manifests only when the label changed, and still sees every change', async () => {

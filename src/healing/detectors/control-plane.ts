@@ -31,9 +31,15 @@ export const controlPlane = defineDetector({
     unanswered: 0,
     /** Per kernel: since when it has been in its current transition (keyed by state and restart time). */
     transitions: new Map<string, { key: string; since: number }>(),
+    /**
+     * Per kernel in a crash loop: the key of its episode, fixed when the loop is first seen. The
+     * window's oldest restart slides on while the loop lasts, and a key taken from it each round
+     * made a new episode (a second evidence, a second remedy) for one loop.
+     */
+    loops: new Map<string, string>(),
   }),
   async check({ config, temporal, pm }, { deadlockMs, queryTimeoutMs }, state) {
-    const { transitions } = state;
+    const { transitions, loops } = state;
     const handle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
     let status: string;
     let runId: string;
@@ -88,11 +94,13 @@ export const controlPlane = defineDetector({
     const now = Date.now();
     for (const k of KERNEL_NAMES) {
       const rec = cp.kernels[k];
-      if (rec.crashLoop) {
+      if (!rec.crashLoop) loops.delete(k);
+      else {
+        if (!loops.has(k)) loops.set(k, `${rec.recentRestarts[0] ?? 0}`);
         out.push({
           kind: 'crash_loop',
           kernel: k,
-          key: `${rec.recentRestarts[0] ?? 0}`,
+          key: loops.get(k)!,
           detail: `${k} is in a crash loop: ${rec.recentRestarts.length} restarts in the window; last: ${rec.lastReason ?? 'unknown'}`,
           data: { restarts: rec.restarts, recent: rec.recentRestarts.length, lastReason: rec.lastReason ?? '' },
         });
