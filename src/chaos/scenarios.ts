@@ -184,13 +184,13 @@ export const SCENARIOS: readonly Scenario[] = [
     inject: async (ctx) => ({ ...(await faults.corruptModelFile(ctx)), agentPid: ctx.pm.pid('coding-agent-1') }),
     verify: async (ctx, injected) => {
       const manifest = readManifest(ctx.config.stateDir);
-      const file = (injected as unknown as { file: string }).file;
+      const file = fact<string>(injected, 'file');
       const name = file.split('/').pop() as string;
       const sha = await sha256File(path.join(ctx.config.stateDir, file));
       if (sha !== manifest?.files[name]) throw new probe.ProbeError(`${file} has SHA-256 ${sha}, its manifest says ${manifest?.files[name]}`);
       // And the agent works with it: its live worker (not the one running before the fault, which
       // loaded the file before it was damaged) registered the manifest's checksum as what it loaded.
-      const oldPid = (injected as unknown as { agentPid: number | null }).agentPid ?? -1;
+      const oldPid = fact<number | null>(injected, 'agentPid') ?? -1;
       const pid = probe.processReplaced(ctx, 'coding-agent-1', oldPid);
       await probe.pollsTaskQueue(ctx, 'coding-agent-1', ctx.config.temporal.taskQueues.codingAgent);
       const reg = await ctx.db
@@ -248,7 +248,7 @@ export const SCENARIOS: readonly Scenario[] = [
     verify: async (ctx, injected, { logHead }) => {
       // What the log's files take on disk against its quota, summed here rather than asked of it.
       const used = await probe.dirBytes(path.join(ctx.config.stateDir, 'log'));
-      const quota = (injected as unknown as { quotaBytes: number }).quotaBytes;
+      const quota = fact<number>(injected, 'quotaBytes');
       const percent = (100 * used) / quota;
       if (percent >= ctx.config.detectors.logQuota.percent) {
         throw new probe.ProbeError(`the log's files take ${used} bytes, ${percent.toFixed(1)}% of its ${quota}-byte quota (alert at ${ctx.config.detectors.logQuota.percent}%)`);
@@ -262,7 +262,7 @@ export const SCENARIOS: readonly Scenario[] = [
     workflowId: id('latency_spike', 'immutable_log'),
     inject: (ctx) => faults.throttleProcess(ctx, { process: 'immutable-log', ms: 60_000, stopMs: 600, runMs: 15 }),
     verify: async (ctx, injected) => {
-      probe.processReplaced(ctx, 'immutable-log', (injected as unknown as { pid: number }).pid);
+      probe.processReplaced(ctx, 'immutable-log', fact<number>(injected, 'pid'));
       // Answers in time again: the median of five reads of its head, under the detector's threshold.
       const log = immutableLogClient(ctx.config, 5_000);
       const took: number[] = [];
@@ -293,7 +293,7 @@ export const SCENARIOS: readonly Scenario[] = [
     },
     timeoutMs: 90_000,
     verify: async (ctx, injected, { since }) => {
-      const { pid, ticks } = injected as unknown as { pid: number; ticks: number | null };
+      const [pid, ticks] = [fact<number>(injected, 'pid'), fact<number | null>(injected, 'ticks')];
       probe.processGone(pid, 'the stopped immutable-log server', ticks);
       probe.processReplaced(ctx, 'immutable-log', pid);
       await probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs);
@@ -341,7 +341,7 @@ export const SCENARIOS: readonly Scenario[] = [
     workflowId: id('self_healing_bootstrap', 'self_healing'),
     inject: (ctx) => faults.killProcess(ctx, { process: 'healing-2' }),
     verify: async (ctx, injected) => {
-      probe.processReplaced(ctx, 'healing-2', (injected as unknown as { pid: number }).pid);
+      probe.processReplaced(ctx, 'healing-2', fact<number>(injected, 'pid'));
       await probe.pollsTaskQueue(ctx, 'healing-2', ctx.config.temporal.taskQueues.healing);
     },
   },
@@ -351,7 +351,7 @@ export const SCENARIOS: readonly Scenario[] = [
     workflowId: id('coding_agent_bootstrap', 'coding_agent'),
     inject: (ctx) => faults.killProcess(ctx, { process: 'coding-agent-1' }),
     verify: async (ctx, injected) => {
-      probe.processReplaced(ctx, 'coding-agent-1', (injected as unknown as { pid: number }).pid);
+      probe.processReplaced(ctx, 'coding-agent-1', fact<number>(injected, 'pid'));
       await probe.pollsTaskQueue(ctx, 'coding-agent-1', ctx.config.temporal.taskQueues.codingAgent);
     },
   },
@@ -377,7 +377,7 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: 'the control plane workflow terminated',
     workflowId: id('control_plane_failover', 'self_healing'),
     inject: (ctx) => faults.terminateControlPlane(ctx),
-    verify: (ctx, injected) => probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, (injected as unknown as { runId: string }).runId),
+    verify: (ctx, injected) => probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, fact<string>(injected, 'runId')),
   },
   {
     playbook: 'micro_chaos_control_plane_restart',
@@ -385,7 +385,7 @@ export const SCENARIOS: readonly Scenario[] = [
     workflowId: id('micro_chaos_control_plane_restart', 'self_healing'),
     inject: (ctx) => inDrill(ctx, 'self_healing', 'control_plane_restart', () => faults.terminateControlPlane(ctx)),
     verify: async (ctx, injected, { logHead }) => {
-      await probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, (injected as unknown as { runId: string }).runId);
+      await probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, fact<string>(injected, 'runId'));
       await probe.logHasEntry(ctx, logHead + 1, 'chaos.drill.observed', { card: 'control_plane_restart' });
     },
   },
@@ -396,7 +396,7 @@ export const SCENARIOS: readonly Scenario[] = [
     // Stopped for longer than the test waits: only the playbook (or restore) resumes it.
     inject: (ctx) => faults.stallProcess(ctx, { process: 'store', ms: 600_000 }),
     verify: async (ctx, injected) => {
-      const pid = (injected as unknown as { pid: number }).pid;
+      const pid = fact<number>(injected, 'pid');
       const state = procStatFields(pid)?.[0];
       if (state === 'T' || state === 't') throw new probe.ProbeError(`the store (pid ${pid}) is still stopped`);
       const t0 = Date.now();
@@ -409,15 +409,14 @@ export const SCENARIOS: readonly Scenario[] = [
 /** The entry the fault damaged is back, and the whole chain verifies with every entry acknowledged before. */
 async function corruptEntryRepaired(ctx: ScenarioContext, injected: Injected, logHead: number): Promise<void> {
   await probe.logChainVerifies(ctx, logHead);
-  const seq = (injected as unknown as { seq: number }).seq;
+  const seq = fact<number>(injected, 'seq');
   const [repaired] = (await immutableLogClient(ctx.config, 30_000).entries(seq, 1)).entries;
   if (repaired?.seq !== seq) throw new probe.ProbeError(`entry ${seq}, the one corrupted, is not readable`);
 }
 
 /** The runaway process the fault started no longer runs. */
 function runawayGone(injected: Injected): void {
-  const { pid, name } = injected as unknown as { pid: number; name: string };
-  probe.processGone(pid, name);
+  probe.processGone(fact<number>(injected, 'pid'), fact<string>(injected, 'name'));
 }
 
 export interface DispatchedRun {
