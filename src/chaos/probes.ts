@@ -18,6 +18,8 @@ import { procStartTicks, procStatFields } from '../process/manager';
 import { SnapshotStore, sha256File, SNAPSHOTS_DIR } from '../snapshots/store';
 import type { BacklogItem } from '../backlog/store';
 import type { KernelContext } from '../../kernels/registry';
+import type { KernelName } from '../domain/kernels';
+import { controlPlaneStatus } from '../stack/kernel-status';
 
 /** What a probe reads the system with (the scenarios' context is one). */
 export type ScenarioContext = KernelContext;
@@ -73,8 +75,8 @@ export async function controlPlaneAnswers(ctx: ScenarioContext, ms: number, notR
  * comes when some slower mechanism gives up (a restart's own timeout) is not the playbook's.
  */
 export async function kernelReadyWithin(ctx: ScenarioContext, kernel: string, since: number, ms: number): Promise<void> {
-  const status = await withDeadline(ctx.temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID).query(getControlPlaneStatusQuery), 5_000);
-  const rec = (status.kernels as Record<string, { state: string; readySince: string | null }>)[kernel];
+  const status = await withDeadline(controlPlaneStatus(ctx.temporal), 5_000);
+  const rec = status?.kernels[kernel as KernelName];
   if (!rec?.readySince) fail(`${kernel} is ${rec?.state ?? 'unknown'} in the control plane, not ready`);
   const took = Date.parse(rec.readySince) - since;
   if (took > ms) fail(`${kernel} was ready again ${took} ms after the fault (at most ${ms} ms)`);
