@@ -71,7 +71,7 @@ runWorker({
       modelError = (err as Error).message;
       ctx.log.error({ err: modelError }, 'model files refused');
     }
-    const enabled = FIXER_NAMES.filter((n) => models?.fixers.includes(n));
+    const enabled = enabledFixers(models);
     const knowledge = await fixers!.loadKnowledge();
     const registrations = ctx.db.collection<{ _id: string }>(REGISTRATIONS_COLLECTION);
     // Idempotent: one document per worker name, replaced by each start.
@@ -93,7 +93,7 @@ runWorker({
           }
           modelError = null;
           if (retry) clearInterval(retry);
-          const now = FIXER_NAMES.filter((n) => models?.fixers.includes(n));
+          const now = enabledFixers(models);
           registrations
             .updateOne({ _id: ctx.name, pid: process.pid } as never, { $set: { fixers: now, models: modelList(models), modelError: null } })
             .then(() => ctx.log.info({ fixers: now, models: models?.files }, 'model files loaded after a refusal'))
@@ -108,6 +108,11 @@ runWorker({
   console.error(err);
   process.exit(1);
 });
+
+/** The fixers of this code that the loaded fixer catalogue lists (none when the models were refused). */
+function enabledFixers(m: LoadedModels | null): string[] {
+  return FIXER_NAMES.filter((n) => m?.fixers.includes(n));
+}
 
 /** As stored: a list, since the store refuses field names with a dot (`fixers.json`). */
 function modelList(m: LoadedModels | null): Array<{ file: string; sha256: string }> | null {
