@@ -15,6 +15,7 @@ import { nanos } from '@nats-io/nats-core';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
 import { connectBus } from '../clients/bus';
+import { busService } from '../stack/services';
 import { findLogEntryBackward } from '../clients/audit-log';
 import { immutableLogClient } from '../../kernels/registry';
 import { checkEnforcedRules, configMatchesPolicy, type EnforcementReport } from '../../kernels/message-bus/enforcement';
@@ -22,13 +23,10 @@ import { durationMs, loadPolicy, policyFileOf } from '../../kernels/message-bus/
 import { isNotFound } from '../../kernels/message-bus/streams';
 import { PROBE_EVENTS_PREFIX, PROBE_HEADER } from '../../kernels/message-bus/triggers';
 
-/** The bus answers its health check with JetStream enabled. */
+/** The bus answers its health check with JetStream enabled (the same probe `layer1 up` and `status` use). */
 export async function assertBusAnswers(config: LoadedConfig): Promise<void> {
-  const host = new URL(config.bus.url.replace(/^(nats|tls):/, 'http:')).hostname;
-  const res = await fetch(`http://${host}:${config.bus.monitorPort}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(3_000) }).catch((err: unknown) => {
-    assert.fail(`the bus does not answer its health check: ${(err as Error).message}`);
-  });
-  assert.equal(res.status, 200, `the bus's /healthz answered ${res.status}`);
+  const health = await busService(config).health(3_000);
+  assert.ok(health.healthy, `the bus does not answer its health check: ${health.detail}`);
 }
 
 /** nats.conf on disk is what the ACL policy renders now. */
