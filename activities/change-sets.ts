@@ -46,6 +46,22 @@ const unsafe = (err: unknown): never => {
   throw err;
 };
 
+/** The most diff text the file records returned to a workflow carry in all (the store's facts and the log have them whole). */
+export const RETURNED_DIFF_CHARS = 48 * 1024;
+
+/**
+ * The file records with their diffs cut to a shared budget: a restored package is a hundred files
+ * and a megabyte of diff, too much for the workflow's history; the hashes stay whole.
+ */
+export function boundedDiffs(files: ChangeSetFileRecord[], budget = RETURNED_DIFF_CHARS): ChangeSetFileRecord[] {
+  let left = budget;
+  return files.map((f) => {
+    const keep = Math.max(0, Math.min(f.diff.length, left));
+    left -= keep;
+    return keep === f.diff.length ? f : { ...f, diff: `${f.diff.slice(0, keep)}\n… (${f.diff.length - keep} more characters: \`layer1 incidents show\` or the change_sets collection)\n` };
+  });
+}
+
 const sinceMs = (): number => (activityContext()?.info.scheduledTimestampMs ?? Date.now() - LOG_LOOKBACK_MS) - 60_000;
 
 export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT }: ChangeSetActivityDeps) {
@@ -76,7 +92,7 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
       await recordFact(db, { ...base(id, incidentId, changeSet), state: staged.ok ? 'staged' : 'failed', files, commands: staged.commands, checks: [], error });
       // A staging that failed is not verified: its copy is of no further use.
       if (!staged.ok) await removeScratch(config.stateDir, id);
-      return { ok: staged.ok, scratchRoot: staged.scratchRoot, changedFiles: staged.files.filter((f) => f.root === 'project').map((f) => f.path), files, commands: staged.commands, error };
+      return { ok: staged.ok, scratchRoot: staged.scratchRoot, changedFiles: staged.files.filter((f) => f.root === 'project').map((f) => f.path), files: boundedDiffs(files), commands: staged.commands, error };
     },
 
     /**
@@ -98,13 +114,13 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
     },
 
     /**
-     * Promotes a verified change set (backup, atomic writes, live commands), records `promoted` and
-     * appends `coding_agent.change_promoted` to the immutable log. Refuses one without a `verified`
+     * Promotes a verified change set (backup, atomic writes, live commands) and records `promoted`
+     * (the workflow appends the log entry once the kernel is back, `logChangeSetPromoted`). Refuses one without a `verified`
      * fact: verification is what allows promotion, whoever calls this.
      * Idempotent: promote() finds its backup manifest and skips files already written; the fact is
-     * inserted once and the log entry is looked up before it is appended.
+     * inserted once.
      */
-    async promoteChangeSet({ id, incidentId, changeSet }: { id: string; incidentId: string | null; changeSet: ChangeSet }): Promise<{ ok: boolean; files: ChangeSetFileRecord[]; commands: ChangeSetCommandReport[]; logSeq: number }> {
+    async promoteChangeSet({ id, incidentId, changeSet }: { id: string; incidentId: string | null; changeSet: ChangeSet }): Promise<{ ok: boolean; files: ChangeSetFileRecord[]; commands: ChangeSetCommandReport[] }> {
       const facts = await factsOf(db, id);
       if (!facts.some((f) => f.state === 'verified')) {
         throw ApplicationFailure.create({ type: UNSAFE_CHANGE, message: `change set ${id} was not verified: not promoted`, nonRetryable: true });
@@ -112,8 +128,17 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
       const promoted = await heartbeatWhile(promote(changeSet, { ...roots, id })).catch(unsafe);
       const files = filesOf(await readStaged(config.stateDir, id));
       await recordFact(db, { ...base(id, incidentId, changeSet), state: 'promoted', files, commands: promoted.commands, checks: [], error: promoted.ok ? null : 'a live command failed' });
+      return { ok: promoted.ok, files: boundedDiffs(files), commands: promoted.commands };
+    },
+
+    /**
+     * Appends `coding_agent.change_promoted` (the files with their diffs) to the immutable log.
+     * Idempotent: the entry is looked up in the log's recent tail before it is appended.
+     */
+    async logChangeSetPromoted({ id, incidentId, changeSet }: { id: string; incidentId: string | null; changeSet: ChangeSet }): Promise<{ seq: number }> {
+      const files = filesOf(await readStaged(config.stateDir, id).catch(unsafe));
       const entry = await appendChangeEntry(immutableLogClient(config, 10_000), CHANGE_PROMOTED_KIND, { changeSetId: id, incidentId, fixer: changeSet.fixer, summary: changeSet.summary, files }, sinceMs());
-      return { ok: promoted.ok, files, commands: promoted.commands, logSeq: entry.seq };
+      return { seq: entry.seq };
     },
 
     /**

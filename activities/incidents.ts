@@ -46,6 +46,11 @@ export interface RemedyDecision {
   entry: KnowledgeEntry | null;
   /** The known remedy resolved for this evidence, when auto-applied. */
   remedy: RemedyChoice | null;
+  /**
+   * A learned fixer, when auto-applied: it proposes its change set again from the new evidence
+   * (on the coding agent's queue: proposing reads the trees, not for a local activity).
+   */
+  fix?: { name: string; params: Record<string, unknown> } | null;
 }
 
 export function createIncidentActivities({ config, db, temporal, pm }: IncidentActivityDeps) {
@@ -84,6 +89,7 @@ export function createIncidentActivities({ config, db, temporal, pm }: IncidentA
     async decideRemedy(e: Evidence, playbookDir?: string): Promise<RemedyDecision> {
       const entry = await kb.get(e.signature);
       const known = entry !== null && entry.remedy !== null && entry.successes > 0;
+      if (entry && known && entry.autoApply && entry.remedy?.kind === 'fix') return { known, autoApply: true, entry, remedy: null, fix: { name: entry.remedy.name, params: entry.remedy.params } };
       if (!entry || !known || !entry.autoApply || entry.remedy?.kind !== 'playbook') return { known, autoApply: false, entry, remedy: null };
       const remedy = playbookByName(entry.remedy.name, e, entry.remedy.params, playbookDir);
       return { known, autoApply: remedy.kind !== null, entry, remedy };

@@ -37,6 +37,11 @@ export interface ChangeSetInput {
   checks?: Array<Extract<VerificationCheckName, 'tests' | 'lint' | 'types'>>;
   /** How long to wait for the restarted kernel's self-test. @default 60 s */
   readyTimeoutMs?: number;
+  /**
+   * The task queue of the file work and the project checks. @default the coding agent's; the
+   * healing queue when the coding agent is the kernel at fault (it cannot repair its own start).
+   */
+  agentQueue?: string;
 }
 
 /** One file as recorded: where, the diff, and its hashes before and after (null: absent). */
@@ -69,6 +74,8 @@ export interface ChangeSetOutcome {
   /** Why it failed (staging refused it, a check failed, promotion failed), null when promoted. */
   error: string | null;
   kernel: { name: string; ready: boolean; detail: string } | null;
+  /** The immutable log's entry of the promotion (appended once the kernel is back: it may be the log that was broken). */
+  logSeq?: number | null;
 }
 
 export interface ChangeSetRollbackInput {

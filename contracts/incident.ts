@@ -9,7 +9,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Evidence } from '../src/healing/evidence';
-import type { VerificationOutcome } from './verification';
+import type { VerificationCheckReport, VerificationOutcome } from './verification';
 
 export const INCIDENT_WORKFLOW = 'incidentWorkflow';
 export type IncidentWorkflow = (input: IncidentInput) => Promise<Incident>;
@@ -125,6 +125,11 @@ export interface IncidentCloseInput {
   revision: number;
   /** The remedy that healed, as the knowledge base learns it. */
   remedy: { kind: 'playbook' | 'fix'; name: string; params: Record<string, unknown> };
+  /**
+   * The project checks a change set passed in its scratch copy before it was promoted (a `fix`
+   * remedy): the close takes them instead of running them again on the same bytes.
+   */
+  projectChecks?: VerificationCheckReport[];
 }
 
 /** Evidence with the incident's signature, reported while it is open: attached to it. */

@@ -8,17 +8,13 @@
 import './standby';
 import { REGISTRATIONS_COLLECTION } from '../src/clients/collections';
 // `/index` spelled out: an older build's dist/src/coding-agent/fixers.js would shadow the folder.
-import { Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers/index';
+import { configuredFixers, Fixers, FIXER_NAMES, type Failure } from '../src/coding-agent/fixers/index';
+import { chooseRemedy, proposeKnownFix, type RemedyTask } from '../src/coding-agent/remedy';
+import { REPO_ROOT } from '../src/stack/tools';
 import { ensureModels, loadModels, type LoadedModels } from '../src/coding-agent/models';
-import { choosePlaybook, type RemedyChoice } from '../src/healing/remedies';
+import type { RemedyChoice } from '../src/healing/remedies';
 import type { Evidence } from '../src/healing/evidence';
 
-/** What an incident hands the coding agent. */
-interface RemedyTask {
-  incidentId: string;
-  evidence: Evidence;
-  diagnostics: unknown;
-}
 import { createProjectCheckActivities } from '../activities/verification';
 import { createChangeSetActivities } from '../activities/change-sets';
 import { runWorker, type WorkerContext } from './run-worker';
@@ -36,6 +32,7 @@ runWorker({
   activities: (ctx: WorkerContext) => {
     fixers = new Fixers(ctx.db);
     const f = fixers;
+    const remedyDeps = { fixers: configuredFixers(ctx.config), projectRoot: REPO_ROOT, stateDir: ctx.config.stateDir };
     return {
       /** Read-only: computes a signature and looks it up. */
       async proposeFix(failure: Failure) {
@@ -47,12 +44,16 @@ runWorker({
       },
       /**
        * An incident's task for a signature the knowledge base does not auto-apply: analyse the
-       * evidence and its diagnostics and answer with a remedy (here: the playbook that matches it
-       * best, with parameters from the evidence; the coding-agent issue adds fixes of its own).
-       * Read-only: reads the playbook files.
+       * evidence and its diagnostics and answer with a remedy — a fixer's change set for a code
+       * fault, else the playbook that matches best (src/coding-agent/remedy.ts).
+       * Read-only: fixers and the playbook match only read the trees.
        */
       async chooseRemedy(task: RemedyTask): Promise<RemedyChoice> {
-        return choosePlaybook(task.evidence);
+        return chooseRemedy(task, remedyDeps);
+      },
+      /** The knowledge base's learned fixer proposes again for new evidence, without analysis. Read-only, as chooseRemedy. */
+      async proposeKnownFix(input: { fixer: string; evidence: Evidence }): Promise<RemedyChoice> {
+        return proposeKnownFix(input, remedyDeps);
       },
       // The verification workflow's project checks (tests, lint, types), run here, one at a time.
       ...createProjectCheckActivities(ctx),

@@ -7,9 +7,13 @@
  *  2. The verification workflow as a child, its project checks (targeted tests, eslint, tsc) run
  *     with `root` = the scratch copy; `recordChangeSetVerification` records the outcome and drops
  *     the copy. Failed: the outcome is `failed` with every check's output, nothing live was touched.
- *  3. `promoteChangeSet`: backup, atomic writes, live commands, record and log entry.
+ *  3. `promoteChangeSet`: backup, atomic writes, live commands, record.
  *  4. The kernel restarted through the control plane (`restart_kernel` on the healing queue, which
  *     waits for its self-test) and `wait_kernel_ready`.
+ *  5. `logChangeSetPromoted`: the promotion's entry in the immutable log — after the restart, since
+ *     the log may be the kernel the change repaired.
+ * The file work runs on the coding agent's queue, or on `agentQueue` (the healing queue when the
+ * agent is the kernel at fault).
  * The caller (the incident) decides what a `failed` outcome means (reopen with the output).
  *
  * `changeSetRollbackWorkflow`: `rollbackChangeSet` (files restored and checked by hashes), then the
@@ -57,7 +61,8 @@ async function restartKernel(kernel: string, reason: string, readyTimeoutMs: num
 export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSetOutcome> {
   const { id, incidentId, changeSet } = input;
   const settings: VerificationSettings = await verificationSettings();
-  const agent = proxyActivities<ChangeSetActivities>({ ...changeSetFileActivity, taskQueue: settings.taskQueues.codingAgent });
+  const agentQueue = input.agentQueue ?? settings.taskQueues.codingAgent;
+  const agent = proxyActivities<ChangeSetActivities>({ ...changeSetFileActivity, taskQueue: agentQueue });
   const out: ChangeSetOutcome = { id, incidentId, state: 'failed', files: [], commands: [], checks: [], error: null, kernel: null };
 
   const staged = await agent.stageChangeSet({ id, incidentId, changeSet });
@@ -76,7 +81,7 @@ export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSe
     root: staged.scratchRoot,
     // The project checks only: readiness and the detector concern the live kernel, checked after promotion.
     checks: input.checks ?? ['tests', 'lint', 'types'],
-    taskQueues: settings.taskQueues,
+    taskQueues: { ...settings.taskQueues, codingAgent: agentQueue },
   };
   const outcome: VerificationOutcome = await executeChild(verificationWorkflow, { workflowId: `verification-${id}`, args: [verification] });
   out.checks = outcome.checks;
@@ -97,6 +102,13 @@ export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSe
   if (changeSet.restartKernel) {
     out.kernel = await restartKernel(changeSet.restartKernel, `change set ${id}`, input.readyTimeoutMs ?? READY_TIMEOUT_MS, settings.taskQueues.healing);
     if (!out.kernel.ready) out.error = `promoted, but ${changeSet.restartKernel} is not ready: ${out.kernel.detail}`;
+  }
+  // Last: the change may have repaired the immutable log itself, which could not take it before.
+  try {
+    out.logSeq = (await agent.logChangeSetPromoted({ id, incidentId, changeSet })).seq;
+  } catch (err) {
+    out.logSeq = null;
+    out.error ??= `promoted, but not in the immutable log: ${messageOf(err)}`;
   }
   return out;
 }

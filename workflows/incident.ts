@@ -30,9 +30,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createIncidentActivities } from '../activities/incidents';
+import type { createIncidentActivities, RemedyDecision } from '../activities/incidents';
 import type { VerificationActivities } from '../activities/verification';
-import type { RemedyChoice } from '../src/healing/remedies';
+import type { ChangeSetRemedy, PlaybookRemedy, RemedyChoice } from '../src/healing/remedies';
 import type { Evidence } from '../src/healing/evidence';
 import type { KnowledgeEntry } from '../src/knowledge/types';
 import {
@@ -50,12 +50,14 @@ import {
 import { dispatchWorkflowId, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT, type PlaybookReport, type PlaybookWorkflow } from '../contracts/playbook';
 import { VERIFICATION_WORKFLOW, verificationWorkflowId, type VerificationCheckName, type VerificationCheckReport, type VerificationOutcome, type VerificationWorkflow } from '../contracts/verification';
 import { KernelAttr, OutcomeAttr, SignatureAttr } from '../contracts/search-attributes';
+import { CHANGE_SET_WORKFLOW, changeSetId, changeSetWorkflowId, type ChangeSetOutcome, type ChangeSetWorkflow } from '../contracts/change-set';
 import { agentTaskActivity, bestEffortRecordActivity, decideActivity, diagnosticsActivity, joinRunActivity, recordActivity, verificationCheckActivity } from './policies';
 import { clarityOf } from './incident-clarity';
 
 type IncidentActivities = ReturnType<typeof createIncidentActivities>;
 interface AgentActivities {
   chooseRemedy(task: { incidentId: string; evidence: Evidence; diagnostics: Incident['diagnostics'] }): Promise<RemedyChoice>;
+  proposeKnownFix(input: { fixer: string; evidence: Evidence }): Promise<RemedyChoice>;
 }
 
 /** Evidence ids kept on the incident (the count goes on). */
@@ -74,7 +76,7 @@ function activitiesFor(settings: IncidentSettings) {
     join: proxyActivities<Pick<IncidentActivities, 'joinPlaybookRun'>>(joinRunActivity),
     heal: proxyActivities<Pick<VerificationActivities, 'verifyReadiness' | 'verifyDetector'>>(verificationCheckActivity),
     agent: proxyActivities<AgentActivities>({ ...agentTaskActivity, taskQueue: settings.taskQueues.codingAgent }),
-    fallback: proxyActivities<Pick<AgentActivities, 'chooseRemedy'>>(diagnosticsActivity),
+    fallback: proxyActivities<AgentActivities>(diagnosticsActivity),
   };
 }
 
@@ -159,7 +161,7 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
       await startChild<IncidentCloseWorkflow>(INCIDENT_CLOSE_WORKFLOW, {
         workflowId: incidentCloseWorkflowId(inc.id),
         parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [{ incident: inc, settings, revision: run.revision + 1, remedy: attempt.remedy! }],
+        args: [{ incident: inc, settings, revision: run.revision + 1, remedy: attempt.remedy!, ...(attempt.projectChecks ? { projectChecks: attempt.projectChecks } : {}) }],
       });
       return inc;
     }
@@ -176,7 +178,9 @@ export const incidentCloseWorkflow: IncidentCloseWorkflow = async (input: Incide
   setHandler(incidentQuery, () => inc);
   upsertSearchAttributes([{ key: SignatureAttr, value: inc.signature }, ...(inc.kernel ? [{ key: KernelAttr, value: inc.kernel }] : []), { key: OutcomeAttr, value: 'verifying' }]);
   const healChecks = inc.verification?.checks ?? [];
-  const project = await verify(inc, settings);
+  // A change set was verified before it was promoted (its scratch copy held exactly what is live
+  // now): those checks are the project checks, not run a second time.
+  const project = input.projectChecks ? { ok: input.projectChecks.every((c) => c.ok), checks: input.projectChecks } : await verify(inc, settings);
   const verified: VerificationOutcome = { ok: project.ok && healChecks.every((c) => c.ok), checks: [...healChecks, ...project.checks], healedAt: inc.verification?.healedAt ?? null };
   inc.verification = verified;
   if (verified.ok) {
@@ -204,20 +208,40 @@ interface Attempt {
   noRemedy: boolean;
   healed: boolean;
   remedy?: IncidentCloseInput['remedy'];
+  /** The project checks a change set passed in its scratch copy. */
+  projectChecks?: VerificationCheckReport[];
 }
 
 /** decide → remedy → the fault seen gone? A remedy that did not heal is learned as a failure here. */
 async function remedyAttempt(run: Run, diagnosing: Promise<void>): Promise<Attempt> {
   const { inc, evidence, acts, settings } = run;
   inc.attempts++;
-  const decision = await acts.decide.decideRemedy(evidence).catch((err: unknown) => {
+  const decision: RemedyDecision = await acts.decide.decideRemedy(evidence).catch((err: unknown) => {
     inc.errors.push(`knowledge base not read (${(err as Error).message}): taken as new`);
     return { known: false, autoApply: false, entry: null, remedy: null };
   });
   inc.known = decision.known;
   inc.autoApplied = decision.autoApply && decision.remedy !== null && decision.remedy.kind !== null;
+  // The agent's work runs on the healing workers when the agent is the kernel at fault: a coding
+  // agent that cannot start cannot repair its own start.
+  const agent = evidence.kernel === 'coding_agent' ? acts.fallback : acts.agent;
+  let choice: RemedyChoice | null = inc.autoApplied ? decision.remedy! : null;
+  if (!choice && decision.autoApply && decision.fix) {
+    // A learned fixer: proposed again from this evidence, no diagnostics and no analysis.
+    const known = await agent.proposeKnownFix({ fixer: decision.fix.name, evidence }).catch((err: unknown) => ({ kind: null, reason: (err as Error).message }) as RemedyChoice);
+    if (known.kind !== null) {
+      inc.autoApplied = true;
+      choice = known;
+    } else inc.errors.push(`the learned fixer ${decision.fix.name} proposed nothing (${known.reason}): the coding agent decides`);
+  }
   // The coding agent gets the diagnostics: they are awaited for it, not for an auto-applied remedy.
-  const choice = inc.autoApplied ? decision.remedy! : await diagnosing.then(() => askAgent(acts.agent, acts.fallback, inc, evidence));
+  const chosen: RemedyChoice = choice ?? (await diagnosing.then(() => askAgent(agent, acts.fallback, inc, evidence)));
+  return chosen.kind === 'change_set' ? changeSetAttempt(run, chosen, decision.entry) : playbookAttempt(run, chosen, decision);
+}
+
+/** The playbook as the remedy (a child run), then the heal checks. */
+async function playbookAttempt(run: Run, choice: PlaybookRemedy | { kind: null; reason: string }, decision: RemedyDecision): Promise<Attempt> {
+  const { inc, evidence, acts, settings } = run;
   if (choice.kind === null) {
     inc.errors.push(`no remedy: ${choice.reason}`);
     inc.remedy = null;
@@ -245,6 +269,66 @@ async function remedyAttempt(run: Run, diagnosing: Promise<void>): Promise<Attem
   const entry = await acts.record.learnOutcome({ outcomeId: `${inc.id}:${inc.attempts}`, signature: inc.signature, remedy, ok: false, timeToHealMs: null, autoApplied: inc.autoApplied });
   await run.save();
   return { entry: entry ?? decision.entry, noRemedy: false, healed: false };
+}
+
+/**
+ * A fixer's change set as the remedy: the change-set workflow stages it in a scratch copy, verifies
+ * it there (the project checks), promotes it and restarts the kernel; then the same heal checks as a
+ * playbook's. A change set that fails its verification was never promoted: proposing it again would
+ * fail the same way, so the incident stays reopened with the output.
+ */
+async function changeSetAttempt(run: Run, choice: ChangeSetRemedy, known: KnowledgeEntry | null): Promise<Attempt> {
+  const { inc, evidence, acts, settings } = run;
+  const id = changeSetId(inc.id, inc.attempts);
+  const remedy = { kind: 'fix' as const, name: choice.name, params: choice.params };
+  inc.remedy = { ...remedy, runId: id, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: inc.autoApplied ? choice.reason : inc.remedy?.reason ?? choice.reason };
+  inc.state = 'remedying';
+  await run.save();
+  const e = evidence;
+  let outcome: ChangeSetOutcome;
+  try {
+    outcome = await executeChild<ChangeSetWorkflow>(CHANGE_SET_WORKFLOW, {
+      workflowId: changeSetWorkflowId(id),
+      taskQueue: settings.taskQueues.healing,
+      // Promotion finishes even if this incident is terminated: a tree half promoted is worse.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [
+        {
+          id,
+          incidentId: inc.id,
+          changeSet: choice.changeSet,
+          kernel: inc.kernel,
+          evidence: { id: e.id, kind: e.kind, kernel: e.kernel, process: e.process, signature: e.signature, at: e.at },
+          checks: projectChecksOf(settings),
+          ...(e.kernel === 'coding_agent' ? { agentQueue: settings.taskQueues.healing } : {}),
+        },
+      ],
+    });
+  } catch (err) {
+    outcome = { id, incidentId: inc.id, state: 'failed', files: [], commands: [], checks: [], error: `the change-set workflow failed: ${(err as Error).message}`, kernel: null };
+  }
+  const remedyFinishedAt = Date.now();
+  inc.remedy = { ...inc.remedy, outcome: outcome.error ? `${outcome.state}: ${outcome.error}` : outcome.state };
+  const promoted = outcome.state === 'promoted' && outcome.error === null;
+  const checks = promoted ? await healChecks(run, remedyFinishedAt) : [...outcome.checks.filter((c) => !c.ok), changeSetFailed(choice.name, outcome)];
+  const healed = checks.every((c) => c.ok);
+  const readyAt = checks.filter((c) => c.name === 'readiness').map((c) => Date.parse(c.passedAt ?? c.startedAt) || 0);
+  const healedAt = healed ? Math.max(remedyFinishedAt, ...readyAt) : null;
+  inc.verification = { ok: false, checks, healedAt };
+  if (healed) {
+    inc.timeToHealMs = Math.max(0, healedAt! - inc.evidence.first.at);
+    return { entry: known, noRemedy: false, healed: true, remedy, projectChecks: outcome.checks };
+  }
+  inc.state = 'reopened';
+  inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(inc.verification)}`);
+  const entry = await acts.record.learnOutcome({ outcomeId: `${inc.id}:${inc.attempts}`, signature: inc.signature, remedy, ok: false, timeToHealMs: null, autoApplied: inc.autoApplied });
+  await run.save();
+  // Not promoted: the same fixer would propose the same change; promoted but not healed: try again.
+  return { entry: entry ?? known, noRemedy: !promoted, healed: false };
+}
+
+function changeSetFailed(fixer: string, outcome: ChangeSetOutcome): VerificationCheckReport {
+  return { name: 'readiness', ok: false, command: `change set ${outcome.id} (${fixer})`, exitCode: null, output: outcome.error ?? `ended ${outcome.state}`, ms: 0, startedAt: new Date().toISOString() };
 }
 
 /**
@@ -313,20 +397,28 @@ function newIncident(evidence: Evidence): Incident {
  */
 async function askAgent(agent: AgentActivities, fallback: Pick<AgentActivities, 'chooseRemedy'>, inc: Incident, evidence: Evidence): Promise<RemedyChoice> {
   const task = { incidentId: inc.id, evidence, diagnostics: inc.diagnostics };
+  const kindOf = (c: RemedyChoice) => (c.kind === 'change_set' ? ('fix' as const) : ('playbook' as const));
+  const nameOf = (c: RemedyChoice) => (c.kind === null ? '' : c.name);
+  if (agent === fallback) {
+    // The agent is the kernel at fault: the healing worker runs its fixers in its stead.
+    const choice = await fallback.chooseRemedy(task);
+    inc.remedy = { kind: kindOf(choice), name: nameOf(choice), runId: null, chosenBy: 'coding_agent', reason: `the coding agent is the kernel at fault: the healing worker answered in its stead; ${choice.reason}` };
+    return choice;
+  }
   try {
     const choice = await agent.chooseRemedy(task);
-    inc.remedy = { kind: 'playbook', name: choice.kind === null ? '' : choice.name, runId: null, chosenBy: 'coding_agent', reason: choice.reason };
+    inc.remedy = { kind: kindOf(choice), name: nameOf(choice), runId: null, chosenBy: 'coding_agent', reason: choice.reason };
     return choice;
   } catch (err) {
     inc.errors.push(`coding agent did not answer (${(err as Error).message}); the healing worker matched the playbook instead`);
     const choice = await fallback.chooseRemedy(task);
-    inc.remedy = { kind: 'playbook', name: choice.kind === null ? '' : choice.name, runId: null, chosenBy: 'knowledge_base', reason: `coding agent unavailable; ${choice.reason}` };
+    inc.remedy = { kind: kindOf(choice), name: nameOf(choice), runId: null, chosenBy: 'knowledge_base', reason: `coding agent unavailable; ${choice.reason}` };
     return choice;
   }
 }
 
 /** The playbook as a child; a run already going with the same id (another incident's) is joined. */
-async function runPlaybook(join: Pick<IncidentActivities, 'joinPlaybookRun'>, inc: Incident, choice: Exclude<RemedyChoice, { kind: null }>, evidence: Evidence, taskQueue: string): Promise<PlaybookReport> {
+async function runPlaybook(join: Pick<IncidentActivities, 'joinPlaybookRun'>, inc: Incident, choice: PlaybookRemedy, evidence: Evidence, taskQueue: string): Promise<PlaybookReport> {
   const workflowId = dispatchWorkflowId(choice.name, evidence.kernel ?? evidence.process);
   try {
     return await executeChild<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
@@ -346,7 +438,7 @@ async function runPlaybook(join: Pick<IncidentActivities, 'joinPlaybookRun'>, in
 
 /** The project checks (tests, lint, types) of the configured ones, as the verification workflow. */
 async function verify(inc: Incident, settings: IncidentSettings): Promise<VerificationOutcome> {
-  const checks = (settings.checks ?? ['tests', 'lint', 'types']).filter((c) => !HEAL_CHECKS.includes(c as VerificationCheckName)) as VerificationCheckName[];
+  const checks = projectChecksOf(settings);
   if (checks.length === 0) return { ok: true, checks: [], healedAt: null };
   const e = inc.evidence.first;
   return executeChild<VerificationWorkflow>(VERIFICATION_WORKFLOW, {
@@ -366,6 +458,11 @@ async function verify(inc: Incident, settings: IncidentSettings): Promise<Verifi
       },
     ],
   });
+}
+
+/** The configured project checks (tests, lint, types): the verification's checks but the heal checks. */
+function projectChecksOf(settings: IncidentSettings): Array<'tests' | 'lint' | 'types'> {
+  return (settings.checks ?? ['tests', 'lint', 'types']).filter((c): c is 'tests' | 'lint' | 'types' => c === 'tests' || c === 'lint' || c === 'types');
 }
 
 function remedyError(report: PlaybookReport): string {

@@ -37,6 +37,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { applyPatch, createTwoFilesPatch, parsePatch } from 'diff';
 import { writeFileAtomic } from '../snapshots/store';
+import { readProposal } from './proposals';
 import { runCommand } from '../verification/loop';
 import { refuseUnsafePath, UnsafeChangeError, type ApplyCommand, type ChangeSet, type FileChange } from './change-set';
 import type { VerificationCheckReport } from '../../contracts/verification';
@@ -172,7 +173,7 @@ function refuseBadId(id: string): void {
 const isText = (buf: Buffer): boolean => !buf.includes(0);
 
 /** The new bytes of one change, from the live bytes: its content, or its diff applied (refused when it does not apply). */
-function newBytes(f: FileChange, live: Buffer | null): Buffer | null {
+function newBytes(f: FileChange, live: Buffer | null, stateDir: string): Buffer | null {
   const key = `${f.root}:${f.path}`;
   if (f.diff !== undefined) {
     let patches;
@@ -187,6 +188,7 @@ function newBytes(f: FileChange, live: Buffer | null): Buffer | null {
     return Buffer.from(out, 'utf8');
   }
   if (f.content === null || f.content === undefined) return null;
+  if (f.content.encoding === 'proposal') return readProposal(stateDir, f.content.data, key);
   return Buffer.from(f.content.data, f.content.encoding);
 }
 
@@ -216,7 +218,7 @@ export async function stageChangeSet(cs: ChangeSet, opts: ApplyOptions): Promise
   const files: StagedFile[] = [];
   for (const f of cs.files) {
     const live = await readOrNull(path.join(rootDir(opts, f.root), f.path));
-    const after = newBytes(f, live);
+    const after = newBytes(f, live, opts.stateDir);
     const label = `${f.root}/${f.path}`;
     const diff = (live === null || isText(live)) && (after === null || isText(after))
       ? createTwoFilesPatch(`a/${label}`, `b/${label}`, live?.toString('utf8') ?? '', after?.toString('utf8') ?? '')

@@ -17,8 +17,12 @@ export interface FileChange {
   root: 'project' | 'state';
   /** Relative to its root; `..` and absolute paths are refused (see {@link refuseUnsafePath}). */
   path: string;
-  /** The new content (utf8 text or base64 bytes), or null to delete the file; exclusive with `diff`. */
-  content?: { encoding: 'utf8' | 'base64'; data: string } | null;
+  /**
+   * The new content — utf8 text, base64 bytes, or (`proposal`) a file the fixer wrote under the
+   * state directory's `coding-agent/proposals/` (`data` is its path there: a package's many files
+   * stay out of the workflow's history) — or null to delete the file; exclusive with `diff`.
+   */
+  content?: { encoding: 'utf8' | 'base64' | 'proposal'; data: string } | null;
   /** A unified diff against the current file; exclusive with `content`. */
   diff?: string;
   /** Where the new content came from, for the record: `git:HEAD`, `snapshot:<id>`, `npm-cache`, `llm:<model>`. */

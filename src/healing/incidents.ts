@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { LoadedConfig } from '../config/load';
 import { INCIDENT_WORKFLOW, incidentEvidenceSignal, incidentWorkflowId, type IncidentInput, type IncidentWorkflow } from '../../contracts/incident';
 import { choosePlaybook } from './remedies';
+import { codeFaultOf } from '../coding-agent/code-faults';
 import { LIFECYCLE_KINDS, REPAIRED_KINDS, type Evidence } from './evidence';
 
 export interface IncidentStart {
@@ -19,15 +20,18 @@ export interface IncidentStart {
  * Whether evidence opens an incident, or is left to the path it had before:
  *  - a drill's evidence (`chaos_<card>`) keeps its own playbooks (micro-chaos drills);
  *  - a missed heartbeat is a precursor, below the failure threshold, not a fault;
- *  - a process death or failed probe that no playbook names is the control plane's to restart:
- *    its restart is the remedy, and an incident would have nothing to choose.
+ *  - a process death or failed probe that no playbook names, and whose text shows no code fault
+ *    (src/coding-agent/code-faults.ts), is the control plane's to restart: its restart is the
+ *    remedy, and an incident would have nothing to choose.
  */
 export function opensIncident(config: LoadedConfig, e: Evidence, playbookDir?: string): boolean {
   if (!config.incidents.enabled || e.signature.startsWith('chaos_')) return false;
   if (e.kind === 'heartbeat_missed') return false;
   // Already repaired by the server supervisor: the seam does not dispatch it either.
   if ((REPAIRED_KINDS as readonly string[]).includes(e.kind)) return false;
-  if ((LIFECYCLE_KINDS as readonly string[]).includes(e.kind)) return choosePlaybook(e, playbookDir).kind !== null;
+  // A death from a code fault (a file that does not parse, a module that does not resolve) is the
+  // coding agent's: the control plane's restarts fail the same way until its fixer's change set lands.
+  if ((LIFECYCLE_KINDS as readonly string[]).includes(e.kind)) return codeFaultOf(e).length > 0 || choosePlaybook(e, playbookDir).kind !== null;
   return true;
 }
 

@@ -8,6 +8,7 @@ import type { ParameterValue, Playbook } from '../playbooks/format';
 import { DEFAULT_PLAYBOOK_DIR, loadPlaybooks, resolveRunParams } from '../playbooks/loader';
 import { matchingPlaybooks, paramsFromEvidence } from './dispatcher';
 import type { Evidence } from './evidence';
+import type { ChangeSet } from '../coding-agent/change-set';
 
 export interface PlaybookRemedy {
   kind: 'playbook';
@@ -17,7 +18,20 @@ export interface PlaybookRemedy {
   reason: string;
 }
 
-export type RemedyChoice = PlaybookRemedy | { kind: null; reason: string };
+/**
+ * A change set one of the coding agent's fixers proposed (src/coding-agent/fixers/): applied by the
+ * change-set workflow — staged in a scratch copy, verified there, then promoted.
+ */
+export interface ChangeSetRemedy {
+  kind: 'change_set';
+  /** The fixer. */
+  name: string;
+  changeSet: ChangeSet;
+  params: Record<string, unknown>;
+  reason: string;
+}
+
+export type RemedyChoice = PlaybookRemedy | ChangeSetRemedy | { kind: null; reason: string };
 
 /** The best-matching playbook for the evidence, or why there is none. */
 export function choosePlaybook(e: Evidence, dir: string = DEFAULT_PLAYBOOK_DIR): RemedyChoice {

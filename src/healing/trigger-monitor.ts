@@ -34,7 +34,7 @@ import { workerDefs, workerSpec } from '../stack/workers';
 import { takeSnapshot, writeSnapshot } from '../stack/status-snapshot';
 import { DETECTORS, DetectorLoop, latencySpikes, type AnyDetector } from './detectors';
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
-import { exitText, lastLogLines } from './log-tail';
+import { EXIT_TAIL_BYTES, exitText, lastLogLines } from './log-tail';
 import { reportEvidence, reportUnwell } from './seam';
 import { ServerSupervisor, type ServerOutage } from './server-supervisor';
 import { immutableLogClient } from '../../kernels/registry';
@@ -206,7 +206,7 @@ export class TriggerMonitor {
             observer: name,
           },
           // What it said last: read now, before the control plane starts it again into the same log.
-          exitText(kernel, proc, lastLogLines(pm.logPath(proc))),
+          exitText(kernel, proc, lastLogLines(pm.logPath(proc), Number.MAX_SAFE_INTEGER, EXIT_TAIL_BYTES)),
         );
       }
     }

@@ -6,7 +6,7 @@ import { aclViolations, LogTail } from '../../src/healing/detectors/bus';
 import { DetectorLoop } from '../../src/healing/detectors/loop';
 import type { DetectorContext } from '../../src/healing/detectors/types';
 import { defaultEvidenceText, evidenceSignature, fromKernelUnwell, makeEvidence, signEvidence, type Evidence } from '../../src/healing/evidence';
-import { exitText, lastLogLines } from '../../src/healing/log-tail';
+import { crashReport, exitText, lastLogLines } from '../../src/healing/log-tail';
 import { parseConfig } from '../../src/config/load';
 import { SignatureEngine, maskMessage, signatureId, stableSignature } from '../../src/signatures';
 import { parseViolation } from '../../kernels/message-bus/violations';
@@ -140,6 +140,28 @@ describe('evidence text: what the producers put in it', () => {
     assert.equal(exitText('coding_agent', 'coding-agent-1', well), 'coding-agent-1 of coding_agent exited without being stopped');
     const crash = '{"level":30,"msg":"tick"}\nTypeError: x is not a function\n    at main (/w/dist/a.js:3:9)';
     assert.equal(exitText('coding_agent', 'coding-agent-1', crash), 'coding-agent-1 of coding_agent exited without being stopped; its log ends:\nTypeError: x is not a function\n    at main (/w/dist/a.js:3:9)');
+  });
+
+  it("a Node crash report: its head (where, what, who required it), however long its stack, and not one from an earlier death", () => {
+    const syntax = [
+      '{"level":30,"msg":"started"}',
+      '/w/dist/kernels/immutable-log/segments.js:12',
+      'const x = ;',
+      '          ^',
+      "SyntaxError: Unexpected token ';'",
+      '    at wrapSafe (node:internal/modules/cjs/loader:1464:18)',
+      ...Array.from({ length: 9 }, (_, i) => `    at Module._compile (node:internal/modules/cjs/loader:${i}:20)`),
+      'Node.js v20.20.2',
+    ];
+    assert.deepEqual(crashReport(syntax), ['/w/dist/kernels/immutable-log/segments.js:12', "SyntaxError: Unexpected token ';'"]);
+    const missing = ["Error: Cannot find module 'diff'", 'Require stack:', '- /w/dist/src/coding-agent/diff.js', '- /w/dist/workers/coding-agent.js', '    at Module._resolveFilename (node:internal/modules/cjs/loader:1207:15)', '{', "  code: 'MODULE_NOT_FOUND',", '}', 'Node.js v20.20.2'];
+    assert.deepEqual(crashReport(missing), ["Error: Cannot find module 'diff'", 'Require stack:', '- /w/dist/src/coding-agent/diff.js']);
+    const config = ['ConfigError: invalid configuration in /w/temporal.config.yaml:', '  kernels.immutable_log.segmentKb at 27:5: Too small', '    at loadConfig (/w/dist/src/config/load.js:40:11)', '    at runWorker (/w/dist/workers/run-worker.js:44:20)'];
+    assert.deepEqual(crashReport(config), [...config.slice(0, 2), '    at loadConfig (/w/dist/src/config/load.js:40:11)']);
+    // The process ran on after that report (it was restarted into the same log): not this death's.
+    assert.equal(crashReport([...syntax, '{"level":30,"msg":"started"}']), null);
+    const text = exitText('immutable_log', 'immutable-log', syntax.join('\n'));
+    assert.match(text, /exited without being stopped; its log ends:\n\/w\/dist\/kernels\/immutable-log\/segments\.js:12\nSyntaxError/);
   });
 
   it('the ACL detector signs the bus log line; the loop passes it into the evidence', async () => {

@@ -4,6 +4,8 @@
  * and a model file restored from its baseline snapshot. Each proposal is checked against the bytes
  * it must restore; nothing here writes to the live tree (apply.ts does, after verification).
  */
+import { exitText } from '../../src/healing/log-tail';
+import { readProposal } from '../../src/coding-agent/proposals';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,9 +54,12 @@ describe('coding-agent fixers', () => {
   it('syntax_error proposes the file as git has it, for the kernel to restart', async () => {
     writeFileSync(path.join(repo, 'kernels/main.js'), good.replace('return a + b;', 'return a + ;'));
     const run = spawnSync(process.execPath, [path.join(repo, 'kernels/main.js')], { encoding: 'utf8' });
-    const evidence = makeEvidence({ kind: 'exited', kernel: 'immutable_log', process: 'immutable-log', pid: 1234, at: Date.now(), observer: 'test', key: 'k1', detail: 'exited with code 1', text: 'immutable-log exited' });
-    assert.ok(fixersFor(evidence).includes(syntaxErrorFixer));
-    const cs = await syntaxErrorFixer.propose({ evidence, diagnostics: { logLines: run.stderr.split('\n'), heartbeats: [], resources: {} }, projectRoot: repo, stateDir: repo });
+    // The text the trigger monitor gives the death: the head of Node's report, where the file and line are.
+    const text = exitText('immutable_log', 'immutable-log', run.stderr);
+    const evidence = makeEvidence({ kind: 'exited', kernel: 'immutable_log', process: 'immutable-log', pid: 1234, at: Date.now(), observer: 'test', key: 'k1', detail: 'exited with code 1', text });
+    assert.deepEqual(fixersFor(evidence), [syntaxErrorFixer], 'only the syntax fixer says it handles a SyntaxError');
+    assert.deepEqual(fixersFor({ ...evidence, text: 'immutable-log of immutable_log exited without being stopped' }), [], 'a death with no code fault in its text is no fixer\'s');
+    const cs = await syntaxErrorFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir: repo });
     assert.ok(cs);
     assert.equal(cs.fixer, 'syntax_error');
     assert.equal(cs.restartKernel, 'immutable_log');
@@ -124,7 +129,9 @@ describe('coding-agent fixers', () => {
       assert.match(f.path, /^node_modules\/yaml\//);
       assert.equal(f.source, `npm-cache:yaml@${version}`);
       const live = path.join(REPO_ROOT, f.path);
-      if (existsSync(live)) assert.ok(readFileSync(live).equals(Buffer.from(f.content!.data, 'base64')), `${f.path}: the installed bytes`);
+      // A package's files travel as a proposal under the state dir, not in the change set itself.
+      assert.equal(f.content?.encoding, 'proposal');
+      if (existsSync(live)) assert.ok(readFileSync(live).equals(readProposal(repo, f.content!.data, f.path)), `${f.path}: the installed bytes`);
     }
     assert.ok(cs.files.some((f) => f.path === 'node_modules/yaml/package.json'));
   });

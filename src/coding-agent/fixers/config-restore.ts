@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChangeSet, Fixer, FixerInput } from '../change-set';
+import { showsFault } from '../code-faults';
 import { parseConfig } from '../../config/load';
 import { SnapshotStore, SNAPSHOTS_DIR } from '../../snapshots/store';
 import { lastGoodContent } from './sources';
@@ -45,7 +46,7 @@ async function candidates(input: FixerInput, rel: string): Promise<Array<{ conte
 export const configRestoreFixer: Fixer = {
   name: 'config_restore',
   description: 'restores a configuration file that no longer validates to its newest version that does (a snapshot, else git)',
-  handles: (e) => /invalid configuration in /.test(`${e.text}\n${e.detail}`) || e.kind === 'exited',
+  handles: (e) => showsFault('config_restore', e),
   async propose(input: FixerInput): Promise<ChangeSet | null> {
     const text = [input.evidence.text, input.evidence.detail, ...(input.diagnostics?.logLines ?? [])].join('\n');
     const named = invalidConfigFile(text);

@@ -15,7 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ChangeSet, FileChange, Fixer, FixerInput } from '../change-set';
+import { showsFault } from '../code-faults';
 import { lastGoodContent } from './sources';
+import { writeProposal } from '../proposals';
 
 const run = promisify(execFile);
 
@@ -51,8 +53,11 @@ async function walk(dir: string, base = dir): Promise<string[]> {
   return out.sort();
 }
 
-/** The files of `pkg@version` from the npm cache, offline, as file changes under node_modules/. */
-async function packageFiles(root: string, pkg: string, version: string, integrity: string | null): Promise<FileChange[]> {
+/**
+ * The files of `pkg@version` from the npm cache, offline, as file changes under node_modules/: their
+ * bytes written as a proposal (src/coding-agent/proposals.ts) the change set names.
+ */
+async function packageFiles(root: string, stateDir: string, pkg: string, version: string, integrity: string | null): Promise<FileChange[]> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'layer1-pack-'));
   try {
     // --offline: the cache or nothing; the lock's integrity is what npm checks the tarball against.
@@ -62,12 +67,10 @@ async function packageFiles(root: string, pkg: string, version: string, integrit
     const unpacked = path.join(tmp, 'unpacked');
     await mkdir(unpacked);
     await run('tar', ['-xzf', path.join(tmp, path.basename(packed.filename)), '-C', unpacked, '--strip-components=1', '--no-same-owner']);
-    const files: FileChange[] = [];
-    for (const rel of await walk(unpacked)) {
-      const data = (await readFile(path.join(unpacked, rel))).toString('base64');
-      files.push({ root: 'project', path: `node_modules/${pkg}/${rel}`, content: { encoding: 'base64', data }, source: `npm-cache:${pkg}@${version}` });
-    }
-    return files;
+    const rels = await walk(unpacked);
+    const files = await Promise.all(rels.map(async (rel) => ({ path: rel, bytes: await readFile(path.join(unpacked, rel)) })));
+    const contents = await writeProposal(stateDir, `${pkg.replace('/', '+')}@${version}`, files);
+    return rels.map((rel, i) => ({ root: 'project', path: `node_modules/${pkg}/${rel}`, content: contents[i]!, source: `npm-cache:${pkg}@${version}` }));
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -76,7 +79,7 @@ async function packageFiles(root: string, pkg: string, version: string, integrit
 export const importErrorFixer: Fixer = {
   name: 'import_error',
   description: 'restores a package missing from node_modules from the local npm cache at the locked version (offline), or the file with a bad import from git',
-  handles: (e) => /Cannot find (?:module|package)|ERR_MODULE_NOT_FOUND/.test(`${e.text}\n${e.detail}`) || e.kind === 'exited',
+  handles: (e) => showsFault('import_error', e),
   async propose(input: FixerInput): Promise<ChangeSet | null> {
     const text = [input.evidence.text, input.evidence.detail, ...(input.diagnostics?.logLines ?? [])].join('\n');
     const missing = missingModule(text);
@@ -85,7 +88,7 @@ export const importErrorFixer: Fixer = {
     if (pkg) {
       const locked = await lockedVersion(input.projectRoot, pkg);
       if (!locked) return null; // not a dependency this project pins: not ours to install
-      const files = await packageFiles(input.projectRoot, pkg, locked.version, locked.integrity).catch(() => null);
+      const files = await packageFiles(input.projectRoot, input.stateDir, pkg, locked.version, locked.integrity).catch(() => null);
       if (!files || files.length === 0) return null;
       return {
         fixer: 'import_error',

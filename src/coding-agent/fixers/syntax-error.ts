@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { ChangeSet, Fixer, FixerInput } from '../change-set';
-import type { Evidence } from '../../healing/evidence';
+import { showsFault } from '../code-faults';
 import { lastGoodContent } from './sources';
 
 /** `/abs/file.js:12` (a line on its own, as Node prints it) or `at … (/abs/file.js:12:5)`. */
@@ -32,7 +32,7 @@ export function syntaxErrorLocation(text: string, projectRoot: string): { file: 
 export const syntaxErrorFixer: Fixer = {
   name: 'syntax_error',
   description: "restores a kernel's file that fails with a SyntaxError from git, or compiles its source again, and restarts the kernel",
-  handles: (e: Evidence) => /SyntaxError/.test(`${e.text}\n${e.detail}`) || e.kind === 'exited',
+  handles: (e) => showsFault('syntax_error', e),
   async propose(input: FixerInput): Promise<ChangeSet | null> {
     const where = syntaxErrorLocation(textsOf(input), input.projectRoot);
     if (!where) return null;
