@@ -214,7 +214,7 @@ interface Attempt {
 
 /** decide → remedy → the fault seen gone? A remedy that did not heal is learned as a failure here. */
 async function remedyAttempt(run: Run, diagnosing: Promise<void>): Promise<Attempt> {
-  const { inc, evidence, acts, settings } = run;
+  const { inc, evidence, acts } = run;
   inc.attempts++;
   const decision: RemedyDecision = await acts.decide.decideRemedy(evidence).catch((err: unknown) => {
     inc.errors.push(`knowledge base not read (${(err as Error).message}): taken as new`);

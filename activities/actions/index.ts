@@ -13,6 +13,7 @@
  * | `processes.ts` | kill_process |
  * | `backlog.ts` | open_backlog_item |
  * | `verification.ts` | run_verification |
+ * | `fixes.ts` | apply_fix |
  *
  * Every activity validates its params with the action's schema first, so bad input fails at once
  * and for good (`InvalidActionParams`); business failures are `ApplicationFailure`s whose `type`
@@ -25,6 +26,7 @@
 import { auditActions } from './audit';
 import { backlogActions } from './backlog';
 import { busActions } from './bus';
+import { fixActions } from './fixes';
 import { kernelActions } from './kernels';
 import { logActions } from './log';
 import { processActions } from './processes';
@@ -59,5 +61,6 @@ export function createActionActivities(deps: ActionDeps): ActionActivities {
     ...processActions(deps),
     ...backlogActions(deps),
     ...verificationActions(deps),
+    ...fixActions(deps),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Code faults: evidence whose text shows a fault in the code or configuration a process loads —
  * a file that does not parse, a module that does not resolve, a configuration that does not
- * validate, a model file that does not match its manifest. Restarting the process cannot repair
+ * validate. (A model file that does not match its manifest has its playbook, model_file_corruption,
+ * whose step is the model_restore fixer's change set.) Restarting the process cannot repair
  * them (it fails the same way again), so the coding agent's fixers are asked before any playbook,
  * and such evidence opens an incident even when it is a process death no playbook names.
  *
@@ -17,9 +18,6 @@ export const CODE_FAULT_PATTERNS = {
   config_restore: /invalid configuration in \S/,
 } as const;
 
-/** Evidence kinds that are code faults by themselves (their detector checked the bytes). */
-export const CODE_FAULT_KINDS: Readonly<Record<string, string>> = { model_corruption: 'model_restore' };
-
 const textOf = (e: Pick<Evidence, 'text' | 'detail'>): string => `${e.text ?? ''}\n${e.detail ?? ''}`;
 
 /** Whether the evidence shows a fault of the kind `fixer` repairs. */
@@ -28,10 +26,9 @@ export function showsFault(fixer: keyof typeof CODE_FAULT_PATTERNS, e: Pick<Evid
 }
 
 /** The fixers whose kind of fault the evidence shows, in the registry's order; [] for none. */
-export function codeFaultOf(e: Pick<Evidence, 'kind' | 'text' | 'detail'>): string[] {
+export function codeFaultOf(e: Pick<Evidence, 'text' | 'detail'>): string[] {
   const text = textOf(e);
   const out: string[] = [];
-  if (CODE_FAULT_KINDS[e.kind]) out.push(CODE_FAULT_KINDS[e.kind]!);
   for (const [fixer, re] of Object.entries(CODE_FAULT_PATTERNS)) if (re.test(text)) out.push(fixer);
   return out;
 }

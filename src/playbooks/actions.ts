@@ -311,6 +311,19 @@ export const ACTIONS = {
     idempotency: 'Upsert keyed on the run and step id.',
     risky: false,
   }),
+  apply_fix: action({
+    name: 'apply_fix',
+    description:
+      "Ask one of the coding agent's fixers for a change set and apply it safely: staged in a scratch copy, verified there (tests, lint, types), promoted with a backup, its kernel restarted and ready (the change-set workflow); nothing to fix is a success with proposed: false",
+    params: z.strictObject({
+      fixer: z.string().min(1).describe('A fixer of src/coding-agent/fixers/ (model_restore, syntax_error, import_error, config_restore)'),
+      kernel: kernel.nullable().default(null).describe('The kernel the fault is in: its declared tests run in the scratch copy'),
+      timeoutMs: z.number().int().positive().default(600_000).describe('How long the change set (staging, checks, promotion, restart) may take'),
+    }),
+    output: z.object({ proposed: z.boolean(), changeSet: z.string().nullable(), state: z.string(), summary: z.string(), files: z.array(z.string()), kernelReady: z.boolean().nullable() }),
+    idempotency: 'The change set id is the run and step: a retry joins the same change-set workflow by its id instead of proposing and applying again.',
+    risky: true,
+  }),
   run_verification: action({
     name: 'run_verification',
     description: 'Run the verification loop (targeted tests, lint, type check) over a change; a seam the coding agent fills',
