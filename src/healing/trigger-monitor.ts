@@ -57,6 +57,9 @@ export interface TriggerMonitorDeps {
 /** How often pid files are read. Cheap (a stat and a small read per process). */
 export const WATCH_INTERVAL_MS = 100;
 export const HEARTBEAT_INTERVAL_MS = 1_000;
+/** The wait after a warm spare died while starting, doubled per failure in a row, up to the max. */
+export const SPARE_BACKOFF_MS = 2_000;
+export const SPARE_BACKOFF_MAX_MS = 5 * 60_000;
 
 export class TriggerMonitor {
   private readonly timers: NodeJS.Timeout[] = [];
@@ -65,6 +68,8 @@ export class TriggerMonitor {
   private readonly reported = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly probing = new Set<string>();
+  /** The spare this replica last started per worker, whether it became warm, and its back-off. */
+  private readonly spares = new Map<string, { pid: number | null; warm: boolean; failures: number; notBefore: number }>();
   private consuming: Promise<void> | undefined;
   private subscribed = false;
   /** The latency detector's state: slow probes in a row, per process and pid. */
@@ -308,11 +313,33 @@ export class TriggerMonitor {
     const { config, pm, log } = this.deps;
     if (!config.workers.standby) return;
     const defs = workerDefs(config);
+    const now = Date.now();
+    for (const w of defs) {
+      const info = pm.standbyInfo(w.name);
+      const started = this.spares.get(w.name);
+      if (!started || started.pid === info.pid) {
+        if (started && info.warm) this.spares.set(w.name, { ...started, failures: 0, warm: true });
+        continue;
+      }
+      // The spare this replica started is gone and was never warm: it died while loading (a
+      // module missing, a file that does not parse). Starting the next at once would only churn a
+      // core; back off, and say why (its output went to the worker's own log).
+      if (!started.warm && !info.alive && pm.pid(w.name) !== started.pid) {
+        const failures = started.failures + 1;
+        const waitMs = Math.min(SPARE_BACKOFF_MAX_MS, SPARE_BACKOFF_MS * 2 ** (failures - 1));
+        this.spares.set(w.name, { ...started, pid: null, failures, notBefore: now + waitMs });
+        log.warn({ process: w.name, spare: started.pid, failures, waitMs, log: lastLogLines(pm.logPath(w.name)) }, 'the warm spare died while starting: the next one waits');
+      }
+    }
     if (defs.some((w) => pm.standbyInfo(w.name).alive && !pm.standbyInfo(w.name).warm)) return; // one is warming
-    const next = defs.find((w) => pm.isAlive(w.name) && !pm.info(w.name).stopping && !pm.standbyInfo(w.name).alive);
+    const next = defs.find((w) => pm.isAlive(w.name) && !pm.info(w.name).stopping && !pm.standbyInfo(w.name).alive && (this.spares.get(w.name)?.notBefore ?? 0) <= now);
     if (!next) return;
     const spare = await pm.ensureStandby(workerSpec(config, next));
-    if (spare.alive) log.info({ process: next.name, spare: spare.pid }, 'started a warm spare');
+    if (spare.alive) {
+      const prev = this.spares.get(next.name);
+      this.spares.set(next.name, { pid: spare.pid, warm: false, failures: prev?.failures ?? 0, notBefore: 0 });
+      log.info({ process: next.name, spare: spare.pid }, 'started a warm spare');
+    }
   }
 
   /**

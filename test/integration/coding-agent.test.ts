@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Incident } from '../../contracts/incident';
@@ -127,18 +127,11 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
     return [first, again];
   }
 
-  it('a syntax error in the immutable log kernel\'s code: restored from its source, verified, promoted, the kernel ready', async () => {
-    const rel = 'dist/kernels/immutable-log/server.js';
-    const file = path.join(REPO_ROOT, rel);
-    const original = readFileSync(file);
-    const broken = original.toString('utf8').replace(/\n/, '\nconst layer1Broken = ;\n');
-    const breakIt = async (): Promise<void> => {
-      writeFileSync(file, broken);
-      process.kill(pm.pid('immutable-log')!, 'SIGKILL');
-    };
+  it("a syntax error in the immutable log kernel's code: restored from its source, verified, promoted, the kernel ready", async () => {
+    let injected: Awaited<ReturnType<typeof faults.syntaxErrorInCode>> | undefined;
     const match = (i: Incident) => i.kernel === 'immutable_log' && i.evidence.first.text.includes('SyntaxError');
     try {
-      const [first, again] = await twice('syntax_error', breakIt, match);
+      const [first, again] = await twice('syntax_error', async () => void (injected = await faults.syntaxErrorInCode(ctx)), match);
       for (const inc of [first, again]) {
         assert.equal(inc.remedy?.kind, 'fix');
         assert.equal(inc.remedy?.name, 'syntax_error');
@@ -146,28 +139,23 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
       }
       assert.equal(first.remedy?.chosenBy, 'coding_agent');
       // The file parses again, and the kernel that loads it passes its self-test (allKernelsReady above).
-      assert.equal(spawnSync(process.execPath, ['--check', file]).status, 0);
+      assert.equal(spawnSync(process.execPath, ['--check', path.join(REPO_ROOT, injected!.file)]).status, 0);
       const kb = (await kbEntry(first.signature))!;
       assert.deepEqual([kb.remedy?.kind, kb.remedy?.name, kb.successes], ['fix', 'syntax_error', 2]);
-      assert.equal(kb.remedy?.params.file, rel);
+      assert.equal(kb.remedy?.params.file, injected!.file);
     } finally {
-      if (spawnSync(process.execPath, ['--check', file]).status !== 0) writeFileSync(file, original);
+      await injected?.restore();
       await allKernelsReady(ctx, 120_000);
     }
   });
 
   it('a package missing from node_modules for the coding agent: restored from the npm cache offline, by the healing worker standing in', async () => {
     const pkgDir = path.join(REPO_ROOT, 'node_modules', 'diff');
-    const moved = path.join(REPO_ROOT, 'node_modules', '.layer1-test-diff-moved');
     const pkgJson = sha(path.join(pkgDir, 'package.json'));
-    const breakIt = async (): Promise<void> => {
-      rmSync(moved, { recursive: true, force: true });
-      renameSync(pkgDir, moved);
-      process.kill(pm.pid('coding-agent-1')!, 'SIGKILL');
-    };
+    let injected: Awaited<ReturnType<typeof faults.missingPackage>> | undefined;
     const match = (i: Incident) => i.kernel === 'coding_agent' && /Cannot find module 'diff'/.test(i.evidence.first.text);
     try {
-      const [first, again] = await twice('import_error', breakIt, match);
+      const [first, again] = await twice('import_error', async () => void (injected = await faults.missingPackage(ctx, { pkg: 'diff' })), match);
       for (const inc of [first, again]) {
         assert.equal(inc.remedy?.kind, 'fix');
         assert.equal(inc.remedy?.name, 'import_error');
@@ -180,11 +168,7 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
       const kb = (await kbEntry(first.signature))!;
       assert.deepEqual([kb.remedy?.kind, kb.remedy?.name, kb.remedy?.params.package], ['fix', 'import_error', 'diff']);
     } finally {
-      if (!existsSync(path.join(pkgDir, 'package.json')) && existsSync(moved)) {
-        rmSync(pkgDir, { recursive: true, force: true });
-        renameSync(moved, pkgDir);
-      }
-      rmSync(moved, { recursive: true, force: true });
+      await injected?.restore();
       await allKernelsReady(ctx, 120_000);
     }
   });
@@ -193,17 +177,11 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
     const rel = path.relative(REPO_ROOT, TEST_CONFIG_FILE);
     const tracked = !rel.startsWith('..') && spawnSync('git', ['ls-files', '--error-unmatch', rel], { cwd: REPO_ROOT }).status === 0;
     if (!tracked) this.skip(); // a config outside the project (LAYER1_TEST_CONFIG) has no last good version here
-    const original = readFileSync(TEST_CONFIG_FILE);
     const committed = execFileSync('git', ['show', `HEAD:${rel}`], { cwd: REPO_ROOT });
-    const broken = original.toString('utf8').replace(/(codingAgent:\s*\n\s*replicas:) 1/, '$1 lots');
-    assert.notEqual(broken, original.toString('utf8'), 'the suite config has workers.codingAgent.replicas');
-    const breakIt = async (): Promise<void> => {
-      writeFileSync(TEST_CONFIG_FILE, broken);
-      process.kill(pm.pid('coding-agent-1')!, 'SIGKILL');
-    };
+    let injected: Awaited<ReturnType<typeof faults.invalidConfigValue>> | undefined;
     const match = (i: Incident) => i.kernel === 'coding_agent' && i.evidence.first.text.includes('invalid configuration in');
     try {
-      const [first, again] = await twice('config_restore', breakIt, match);
+      const [first, again] = await twice('config_restore', async () => void (injected = await faults.invalidConfigValue(ctx)), match);
       for (const inc of [first, again]) {
         assert.equal(inc.remedy?.kind, 'fix');
         assert.equal(inc.remedy?.name, 'config_restore');
@@ -213,7 +191,7 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
       const kb = (await kbEntry(first.signature))!;
       assert.deepEqual([kb.remedy?.kind, kb.remedy?.name, kb.remedy?.params.file], ['fix', 'config_restore', rel]);
     } finally {
-      if (!readFileSync(TEST_CONFIG_FILE).equals(original)) writeFileSync(TEST_CONFIG_FILE, original);
+      await injected?.restore();
       await allKernelsReady(ctx, 120_000);
     }
   });

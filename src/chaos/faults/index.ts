@@ -20,5 +20,6 @@ export { flipByte, jsonStringByteOffset, pickPayloadByte } from './bytes';
 export { corruptSealedLogEntry, fillLogQuota, growLogArchives } from './log';
 export { deleteConsumer, enforcedAclDrift, floodStream, forbiddenPublish, tamperBusConfig, withoutPublishAllow } from './bus';
 export { corruptModelFile } from './coding-agent';
+export { invalidConfigValue, missingPackage, syntaxErrorInCode } from './code';
 export { terminateControlPlane } from './control-plane';
 export { hideSnapshots } from './snapshots';
