@@ -17,10 +17,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Incident } from '../../contracts/incident';
-import type { PlaybookReport } from '../../contracts/playbook';
 import * as faults from '../../src/chaos/faults';
 import type { ScenarioContext } from '../../src/chaos/scenarios';
-import { CHANGE_SETS_COLLECTION, INCIDENTS_COLLECTION, REGISTRATIONS_COLLECTION } from '../../src/clients/collections';
+import { CHANGE_SETS_COLLECTION, REGISTRATIONS_COLLECTION } from '../../src/clients/collections';
+import { awaitEndedIncident, remedyChangeSet } from '../../src/incidents/await';
 import { connectStore, type Store } from '../../src/clients/store';
 import { connectClient } from '../../src/clients/temporal';
 import { readManifest } from '../../src/coding-agent/models';
@@ -58,24 +58,10 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
     await store?.close();
   });
 
-  const incidents = () => store.db.collection<Incident & { _id: string }>(INCIDENTS_COLLECTION);
   const kbEntry = (sig: string): Promise<KnowledgeEntry | null> => new KnowledgeBase(store.db, config.incidents.knowledge).get(sig);
   const factsOf = (changeSetId: string) => store.db.collection<ChangeSetFact>(CHANGE_SETS_COLLECTION).find({ changeSetId }).toArray();
 
-  /** The incident opened since `since` matching `match`, once it has ended (its clarity entry written). */
-  async function awaitIncident(match: (i: Incident) => boolean, since: number, timeoutMs = 600_000): Promise<Incident> {
-    const deadline = Date.now() + timeoutMs;
-    let seen: Incident | undefined;
-    while (Date.now() < deadline) {
-      const docs = await incidents()
-        .find({ openedAt: { $gte: new Date(since - 1_000).toISOString() } })
-        .toArray();
-      seen = docs.find(match);
-      if (seen?.clarity) return seen;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`no incident ended within ${timeoutMs} ms; last seen: ${JSON.stringify(seen ?? null).slice(0, 3_000)}`);
-  }
+  const awaitIncident = (match: (i: Incident) => boolean, since: number): Promise<Incident> => awaitEndedIncident(store.db, match, since);
 
   async function scheduledActivities(i: Incident): Promise<string[]> {
     const history = await client.workflow.getHandle(i.workflowId, i.runId).fetchHistory();
@@ -207,11 +193,10 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
       for (const inc of [first, again]) {
         assert.equal(inc.remedy?.kind, 'playbook');
         assert.equal(inc.remedy?.name, 'model_file_corruption');
-        const report = (await client.workflow.getHandle(inc.remedy!.runId!).result()) as PlaybookReport;
-        const step = report.steps.find((s) => s.id === 'restore_model')!;
-        const output = step.output as { changeSet: string; proposed: boolean };
-        assert.equal(output.proposed, true, JSON.stringify(step));
-        await assertPromoted(output.changeSet, 'model_restore');
+        // Its step applied the model fixer's change set.
+        const changeSet = await remedyChangeSet(client, inc);
+        assert.ok(changeSet, `the playbook run ${inc.remedy!.runId} applied a change set`);
+        await assertPromoted(changeSet, 'model_restore');
       }
       // The file has its manifest's checksum, and the live agent registered that checksum as what it loaded.
       const manifest = readManifest(config.stateDir)!;

@@ -1,0 +1,35 @@
+/**
+ * Waiting for an incident to end, as the integration tests and benchmarks that inject a real fault
+ * do: the incident opened since the fault that matches it, once its clarity entry is written
+ * (closed, or reopened with no attempt left). And the change set that was its remedy: the
+ * incident's own (`fix`), or the one its playbook's `apply_fix` step applied.
+ */
+import type { Client } from '@temporalio/client';
+import type { Db } from 'mongodb';
+import type { Incident } from '../../contracts/incident';
+import type { PlaybookReport } from '../../contracts/playbook';
+import { INCIDENTS_COLLECTION } from '../clients/collections';
+
+export async function awaitEndedIncident(db: Db, match: (i: Incident) => boolean, since: number, timeoutMs = 600_000): Promise<Incident> {
+  const deadline = Date.now() + timeoutMs;
+  let seen: Incident | undefined;
+  while (Date.now() < deadline) {
+    const docs = await db
+      .collection<Incident & { _id: string }>(INCIDENTS_COLLECTION)
+      .find({ openedAt: { $gte: new Date(since - 1_000).toISOString() } })
+      .toArray();
+    seen = docs.find(match);
+    if (seen?.clarity) return seen;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no incident ended within ${timeoutMs} ms; last seen: ${JSON.stringify(seen ?? null).slice(0, 3_000)}`);
+}
+
+/** The change set that was the incident's remedy, directly or through its playbook's apply_fix step; null for none. */
+export async function remedyChangeSet(temporal: Client, inc: Incident): Promise<string | null> {
+  if (inc.remedy?.kind === 'fix') return inc.remedy.runId;
+  if (inc.remedy?.kind !== 'playbook' || !inc.remedy.runId) return null;
+  const report = (await temporal.workflow.getHandle(inc.remedy.runId).result().catch(() => null)) as PlaybookReport | null;
+  const step = report?.steps.find((s) => s.action === 'apply_fix' && (s.output as { changeSet?: string } | undefined)?.changeSet);
+  return (step?.output as { changeSet?: string } | undefined)?.changeSet ?? null;
+}
