@@ -10,7 +10,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from 'mongodb';
 import type { ChangeSetCommandReport, ChangeSetFileRecord, ChangeSetRollbackOutcome } from '../contracts/change-set';
-import type { VerificationOutcome } from '../contracts/verification';
+import type { VerificationCheckReport, VerificationOutcome } from '../contracts/verification';
+import { CHANGE_SETS_COLLECTION } from '../src/clients/collections';
 import { immutableLogClient } from '../kernels/registry';
 import { promote, readStaged, removeScratch, rollback, stageChangeSet } from '../src/coding-agent/apply';
 import { UnsafeChangeError, type ChangeSet } from '../src/coding-agent/change-set';
@@ -33,6 +34,8 @@ export interface ChangeSetActivityDeps {
 
 export interface StageResult {
   ok: boolean;
+  /** What the checks would see in the copy, as one hash: a verification of the same fingerprint holds for it. */
+  fingerprint: string | null;
   scratchRoot: string | null;
   /** Project files changed, relative to the root: what the targeted tests are chosen by. */
   changedFiles: string[];
@@ -85,21 +88,21 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
       } catch (err) {
         if (!(err instanceof UnsafeChangeError)) throw err;
         await recordFact(db, { ...base(id, incidentId, changeSet), state: 'failed', files: [], commands: [], checks: [], error: `refused: ${err.message}` });
-        return { ok: false, scratchRoot: null, changedFiles: [], files: [], commands: [], error: `refused: ${err.message}` };
+        return { ok: false, fingerprint: null, scratchRoot: null, changedFiles: [], files: [], commands: [], error: `refused: ${err.message}` };
       }
       const files = filesOf(staged);
       const error = staged.ok ? null : `a command failed in the scratch copy: ${staged.commands.find((c) => !c.ok)?.why ?? '?'}`;
-      await recordFact(db, { ...base(id, incidentId, changeSet), state: staged.ok ? 'staged' : 'failed', files, commands: staged.commands, checks: [], error });
+      await recordFact(db, { ...base(id, incidentId, changeSet), state: staged.ok ? 'staged' : 'failed', files, commands: staged.commands, checks: [], error, fingerprint: staged.fingerprint ?? null });
       // A staging that failed is not verified: its copy is of no further use.
       if (!staged.ok) await removeScratch(config.stateDir, id);
-      return { ok: staged.ok, scratchRoot: staged.scratchRoot, changedFiles: staged.files.filter((f) => f.root === 'project').map((f) => f.path), files: boundedDiffs(files), commands: staged.commands, error };
+      return { ok: staged.ok, fingerprint: staged.fingerprint ?? null, scratchRoot: staged.scratchRoot, changedFiles: staged.files.filter((f) => f.root === 'project').map((f) => f.path), files: boundedDiffs(files), commands: staged.commands, error };
     },
 
     /**
      * Records the verification's outcome (`verified`, or `failed` with every check's output) and
      * drops the scratch copy. Idempotent: an insert-once fact and a removal.
      */
-    async recordChangeSetVerification({ id, incidentId, changeSet, outcome }: { id: string; incidentId: string | null; changeSet: ChangeSet; outcome: VerificationOutcome }): Promise<void> {
+    async recordChangeSetVerification({ id, incidentId, changeSet, outcome, reusedFrom = null }: { id: string; incidentId: string | null; changeSet: ChangeSet; outcome: VerificationOutcome; reusedFrom?: string | null }): Promise<void> {
       const staged = await readStaged(config.stateDir, id).catch(unsafe);
       const failed = outcome.checks.filter((c) => !c.ok).map((c) => c.name);
       await recordFact(db, {
@@ -109,8 +112,20 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
         commands: staged.commands,
         checks: outcome.checks,
         error: outcome.ok ? null : `verification failed in the scratch copy: ${failed.join(', ')}`,
+        fingerprint: staged.fingerprint ?? null,
+        reusedFrom,
       });
       await removeScratch(config.stateDir, id);
+    },
+
+    /**
+     * Read-only: an earlier change set verified on a scratch copy with this fingerprint, every one of
+     * `checks` passing there — the checks would see the same bytes again — or null.
+     */
+    async priorVerification({ fingerprint, checks }: { fingerprint: string; checks: string[] }): Promise<{ changeSetId: string; checks: VerificationCheckReport[] } | null> {
+      const facts = await db.collection<ChangeSetFact>(CHANGE_SETS_COLLECTION).find({ state: 'verified', fingerprint }).toArray();
+      const hit = facts.find((f) => !f.reusedFrom && checks.every((name) => f.checks.some((c) => c.name === name && c.ok)));
+      return hit ? { changeSetId: hit.changeSetId, checks: hit.checks.filter((c) => checks.includes(c.name)) } : null;
     },
 
     /**

@@ -5,8 +5,10 @@
  *  1. `stageChangeSet` (coding agent's queue): checked, written to a fresh scratch copy, its
  *     commands run there. Refused or failed: the outcome is `failed`, nothing live was touched.
  *  2. The verification workflow as a child, its project checks (targeted tests, eslint, tsc) run
- *     with `root` = the scratch copy; `recordChangeSetVerification` records the outcome and drops
- *     the copy. Failed: the outcome is `failed` with every check's output, nothing live was touched.
+ *     with `root` = the scratch copy — or, when an earlier change set passed them on a
+ *     byte-identical copy (the same fingerprint: `priorVerification`), its checks kept;
+ *     `recordChangeSetVerification` records the outcome and drops the copy. Failed: the outcome is
+ *     `failed` with every check's output, nothing live was touched.
  *  3. `promoteChangeSet`: backup, atomic writes, live commands, record.
  *  4. The kernel restarted through the control plane (`restart_kernel` on the healing queue, which
  *     waits for its self-test) and `wait_kernel_ready`.
@@ -24,7 +26,8 @@
  */
 import { ActivityFailure, ApplicationFailure, executeChild, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { ChangeSetInput, ChangeSetOutcome, ChangeSetRollbackInput, ChangeSetRollbackOutcome } from '../contracts/change-set';
-import type { VerificationInput, VerificationOutcome, VerificationSettings } from '../contracts/verification';
+import type { VerificationCheckReport, VerificationInput, VerificationOutcome, VerificationSettings } from '../contracts/verification';
+import { irrelevance } from '../src/verification/relevance';
 import type { ChangeSetActivities } from '../activities/change-sets';
 import type { VerificationActivities } from '../activities/verification';
 import type { ActionActivities } from '../activities/actions/shared';
@@ -70,6 +73,10 @@ export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSe
   out.commands = staged.commands;
   if (!staged.ok || !staged.scratchRoot) return { ...out, error: staged.error ?? 'staging failed' };
 
+  const wanted = input.checks ?? ['tests', 'lint', 'types'];
+  const skipped: VerificationCheckReport[] = wanted
+    .filter((c) => irrelevance(c, staged.files) !== null)
+    .map((c) => ({ name: c, ok: true, command: '', exitCode: null, output: irrelevance(c, staged.files)!, ms: 0, startedAt: new Date().toISOString() }));
   const verification: VerificationInput = {
     incidentId: incidentId ?? id,
     attempt: 1,
@@ -79,13 +86,23 @@ export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSe
     changedFiles: staged.changedFiles,
     remedyFinishedAt: Date.now(),
     root: staged.scratchRoot,
-    // The project checks only: readiness and the detector concern the live kernel, checked after promotion.
-    checks: input.checks ?? ['tests', 'lint', 'types'],
+    // The project checks only: readiness and the detector concern the live kernel, checked after
+    // promotion; and of those, only the ones the changed paths can affect (src/verification/relevance.ts).
+    checks: wanted.filter((c) => irrelevance(c, staged.files) === null),
     taskQueues: { ...settings.taskQueues, codingAgent: agentQueue },
   };
-  const outcome: VerificationOutcome = await executeChild(verificationWorkflow, { workflowId: `verification-${id}`, args: [verification] });
-  out.checks = outcome.checks;
-  await agent.recordChangeSetVerification({ id, incidentId, changeSet, outcome });
+  // A scratch copy byte-identical to one verified before (the same fix for the same fault on the
+  // same tree: a known fix applied again) gets the same answers from the checks: they are kept.
+  const prior = staged.fingerprint ? await agent.priorVerification({ fingerprint: staged.fingerprint, checks: verification.checks ?? [] }) : null;
+  const outcome: VerificationOutcome = prior
+    ? {
+        ok: true,
+        checks: prior.checks.map((c) => ({ ...c, output: `kept from change set ${prior.changeSetId}: its scratch copy was byte-identical (fingerprint ${staged.fingerprint!.slice(0, 12)})\n${c.output}` })),
+        healedAt: null,
+      }
+    : await executeChild(verificationWorkflow, { workflowId: `verification-${id}`, args: [verification] });
+  out.checks = [...outcome.checks, ...skipped];
+  await agent.recordChangeSetVerification({ id, incidentId, changeSet, outcome: { ...outcome, checks: out.checks }, reusedFrom: prior?.changeSetId ?? null });
   if (!outcome.ok) {
     const failed = outcome.checks.filter((c) => !c.ok).map((c) => c.name);
     return { ...out, error: `verification failed in the scratch copy: ${failed.join(', ')}` };

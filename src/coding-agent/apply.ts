@@ -32,7 +32,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, realpathSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, readlink, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { applyPatch, createTwoFilesPatch, parsePatch } from 'diff';
@@ -161,6 +161,8 @@ export interface Staged {
   commands: Array<{ why: string; command: string; ok: boolean; exitCode: number | null; output: string }>;
   /** False when a scratch command failed: not verified, never promoted. */
   ok: boolean;
+  /** What the checks see in the copy, as one hash ({@link scratchFingerprint}); null when staging failed. */
+  fingerprint?: string | null;
 }
 
 export const scratchDirOf = (stateDir: string, id: string): string => path.join(path.resolve(stateDir), CODING_AGENT_DIR, 'scratch', id);
@@ -266,9 +268,36 @@ export async function stageChangeSet(cs: ChangeSet, opts: ApplyOptions): Promise
       break;
     }
   }
-  const staged: Staged = { id: opts.id, scratchRoot, files, commands, ok };
+  const fingerprint = ok ? await scratchFingerprint(scratchRoot, projectRoot, files) : null;
+  const staged: Staged = { id: opts.id, scratchRoot, files, commands, ok, fingerprint };
   await writeFileAtomic(path.join(scratch, 'staged.json'), JSON.stringify(staged));
   return staged;
+}
+
+/**
+ * What the checks in a scratch copy can see, as one SHA-256: every file of the copy but
+ * node_modules (its path and content; a symlink by its target), the lock file node_modules was
+ * installed from (`node_modules/.package-lock.json`), and the change set's own files under
+ * node_modules and in the state tree. Two copies with the same fingerprint give the checks the same
+ * bytes, so a verification of one holds for the other (the change-set workflow keeps it).
+ */
+export async function scratchFingerprint(scratchRoot: string, projectRoot: string, files: readonly StagedFile[]): Promise<string> {
+  const lines: string[] = [];
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (r === 'node_modules') continue;
+      const abs = path.join(dir, e.name);
+      if (e.isSymbolicLink()) lines.push(`${r}\0link\0${await readlink(abs)}`);
+      else if (e.isDirectory()) await walk(abs, r);
+      else if (e.isFile()) lines.push(`${r}\0${sha256(await readFile(abs))}`);
+    }
+  };
+  await walk(scratchRoot, '');
+  const lock = await readOrNull(path.join(projectRoot, 'node_modules', '.package-lock.json'));
+  lines.push(`node_modules/.package-lock.json\0${lock ? sha256(lock) : 'absent'}`);
+  for (const f of files) if (f.root === 'state' || f.path.startsWith('node_modules/')) lines.push(`${f.root}:${f.path}\0${f.afterSha256 ?? 'absent'}`);
+  return sha256(Buffer.from(lines.join('\n')));
 }
 
 /**

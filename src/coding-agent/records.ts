@@ -35,6 +35,10 @@ export interface ChangeSetFact {
   commands: ChangeSetCommandReport[];
   checks: VerificationCheckReport[];
   error: string | null;
+  /** The scratch copy's fingerprint (src/coding-agent/apply.ts `scratchFingerprint`), on `staged` and `verified`. */
+  fingerprint?: string | null;
+  /** On `verified`: the change set whose checks were kept (a byte-identical scratch copy), when they were not run again. */
+  reusedFrom?: string | null;
 }
 
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;

@@ -88,6 +88,24 @@ describe('coding agent: applying a change set safely', () => {
     assert.deepEqual(hashTree(tmp), before);
   });
 
+  it("a scratch copy's fingerprint: the same change on the same tree gives the same; a byte changed anywhere, or another change, does not", async () => {
+    const change = cs([
+      { root: 'project', path: 'dist/a.js', content: text('exports.a = 2;\n'), source: 't' },
+      { root: 'state', path: 'config/k.yaml', content: text('port: 2\n'), source: 't' },
+    ]);
+    const one = await stageChangeSet(change, { ...roots(), id: 'cs-fp-1' });
+    const two = await stageChangeSet(change, { ...roots(), id: 'cs-fp-2' });
+    assert.match(one.fingerprint!, /^[0-9a-f]{64}$/);
+    assert.equal(two.fingerprint, one.fingerprint, 'what the checks would see is the same');
+    const other = await stageChangeSet(cs([{ ...change.files[0]!, content: text('exports.a = 3;\n') }, change.files[1]!]), { ...roots(), id: 'cs-fp-3' });
+    assert.notEqual(other.fingerprint, one.fingerprint, 'another change');
+    const state = await stageChangeSet(cs([change.files[0]!, { ...change.files[1]!, content: text('port: 3\n') }]), { ...roots(), id: 'cs-fp-4' });
+    assert.notEqual(state.fingerprint, one.fingerprint, 'another state file');
+    writeFileSync(path.join(project, 'src', 'b.ts'), 'export const b = 3;\n');
+    const moved = await stageChangeSet(change, { ...roots(), id: 'cs-fp-5' });
+    assert.notEqual(moved.fingerprint, one.fingerprint, 'the tree around it changed');
+  });
+
   it('a change set that fails verification in the scratch copy leaves the live tree byte-identical and is never promoted', async () => {
     const before = { project: hashTree(project), config: hashTree(path.join(stateDir, 'config')) };
     const diff = createTwoFilesPatch('a/src/a.ts', 'b/src/a.ts', 'export const a = 1;\n', 'export const a = ;\n');

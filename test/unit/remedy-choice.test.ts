@@ -11,6 +11,7 @@ import type { ChangeSet, Fixer } from '../../src/coding-agent/change-set';
 import { codeFaultOf } from '../../src/coding-agent/code-faults';
 import { readProposal, writeProposal } from '../../src/coding-agent/proposals';
 import { chooseRemedy, proposeKnownFix } from '../../src/coding-agent/remedy';
+import { irrelevance } from '../../src/verification/relevance';
 import { makeEvidence, type Evidence } from '../../src/healing/evidence';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -111,5 +112,18 @@ describe('change sets too large for a workflow history', () => {
     assert.match(out[1]!.diff, /^d{50}\n… \(50 more characters/);
     assert.match(out[2]!.diff, /^\n… \(100 more characters/);
     assert.deepEqual(out.map((x) => x.afterSha256), ['h1', 'h2', 'h3']);
+  });
+});
+
+describe('which project checks a change can affect', () => {
+  const p = (path: string) => ({ root: 'project' as const, path });
+  it('types only for TypeScript, tsconfig, manifests and dependencies; lint only for own scripts; tests always', () => {
+    assert.equal(irrelevance('types', [p('src/a.ts')]), null);
+    assert.equal(irrelevance('types', [p('node_modules/diff/lib/index.d.ts')]), null);
+    assert.equal(irrelevance('types', [p('package-lock.json')]), null);
+    assert.match(irrelevance('types', [p('dist/kernels/immutable-log/server.js'), p('test/layer1.test.yaml'), { root: 'state', path: 'models/fixers.json' }])!, /^not run: no TypeScript source/);
+    assert.equal(irrelevance('lint', [p('kernels/immutable-log/server.ts')]), null);
+    assert.match(irrelevance('lint', [p('dist/kernels/immutable-log/server.js'), p('node_modules/diff/index.js')])!, /^not run: no script eslint lints/);
+    assert.equal(irrelevance('tests', [{ root: 'state', path: 'models/fixers.json' }]), null);
   });
 });
