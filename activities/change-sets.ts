@@ -49,6 +49,9 @@ const unsafe = (err: unknown): never => {
   throw err;
 };
 
+/** The project files a staged change set changes, sorted: with the kernel, what selects the targeted tests and lint targets. */
+const changedFilesOf = (staged: { files: Array<{ root: string; path: string }> }): string[] => staged.files.filter((f) => f.root === 'project').map((f) => f.path).sort();
+
 /** The most diff text the file records returned to a workflow carry in all (the store's facts and the log have them whole). */
 export const RETURNED_DIFF_CHARS = 48 * 1024;
 
@@ -63,6 +66,37 @@ export function boundedDiffs(files: ChangeSetFileRecord[], budget = RETURNED_DIF
     left -= keep;
     return keep === f.diff.length ? f : { ...f, diff: `${f.diff.slice(0, keep)}\n… (${f.diff.length - keep} more characters: \`layer1 incidents show\` or the change_sets collection)\n` };
   });
+}
+
+export interface VerificationRecord {
+  id: string;
+  incidentId: string | null;
+  changeSet: ChangeSet;
+  outcome: VerificationOutcome;
+  /** The change set whose checks were kept instead of run. */
+  reusedFrom?: string | null;
+  /** The kernel whose tests were the targeted ones. */
+  kernel?: string | null;
+}
+
+export interface PriorVerification {
+  changeSetId: string;
+  checks: VerificationCheckReport[];
+}
+
+/** The first original `verified` fact with this fingerprint, kernel and changed files, every one of `checks` passing. */
+async function findPriorVerification(db: Db, changedFiles: string[], want: { fingerprint: string; checks: string[]; kernel: string | null }): Promise<PriorVerification | null> {
+  const facts = await db.collection<ChangeSetFact>(CHANGE_SETS_COLLECTION).find({ state: 'verified', fingerprint: want.fingerprint }).toArray();
+  const changed = changedFiles.join('\n');
+  const hit = facts.find(
+    (f) =>
+      !f.reusedFrom &&
+      f.checkedFor !== undefined &&
+      f.checkedFor.kernel === want.kernel &&
+      f.checkedFor.changedFiles.join('\n') === changed &&
+      want.checks.every((name) => f.checks.some((c) => c.name === name && c.ok)),
+  );
+  return hit ? { changeSetId: hit.changeSetId, checks: hit.checks.filter((c) => want.checks.includes(c.name)) } : null;
 }
 
 const sinceMs = (): number => (activityContext()?.info.scheduledTimestampMs ?? Date.now() - LOG_LOOKBACK_MS) - 60_000;
@@ -102,7 +136,7 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
      * Records the verification's outcome (`verified`, or `failed` with every check's output) and
      * drops the scratch copy. Idempotent: an insert-once fact and a removal.
      */
-    async recordChangeSetVerification({ id, incidentId, changeSet, outcome, reusedFrom = null }: { id: string; incidentId: string | null; changeSet: ChangeSet; outcome: VerificationOutcome; reusedFrom?: string | null }): Promise<void> {
+    async recordChangeSetVerification({ id, incidentId, changeSet, outcome, reusedFrom = null, kernel = null }: VerificationRecord): Promise<void> {
       const staged = await readStaged(config.stateDir, id).catch(unsafe);
       const failed = outcome.checks.filter((c) => !c.ok).map((c) => c.name);
       await recordFact(db, {
@@ -114,18 +148,18 @@ export function createChangeSetActivities({ config, db, projectRoot = REPO_ROOT 
         error: outcome.ok ? null : `verification failed in the scratch copy: ${failed.join(', ')}`,
         fingerprint: staged.fingerprint ?? null,
         reusedFrom,
+        checkedFor: { kernel, changedFiles: changedFilesOf(staged) },
       });
       await removeScratch(config.stateDir, id);
     },
 
     /**
-     * Read-only: an earlier change set verified on a scratch copy with this fingerprint, every one of
-     * `checks` passing there — the checks would see the same bytes again — or null.
+     * Read-only: an earlier change set verified on a scratch copy with this fingerprint, for the same
+     * kernel and changed files (what selects the tests and lint targets), every one of `checks`
+     * passing there — the checks would be the same and see the same bytes again — or null.
      */
-    async priorVerification({ fingerprint, checks }: { fingerprint: string; checks: string[] }): Promise<{ changeSetId: string; checks: VerificationCheckReport[] } | null> {
-      const facts = await db.collection<ChangeSetFact>(CHANGE_SETS_COLLECTION).find({ state: 'verified', fingerprint }).toArray();
-      const hit = facts.find((f) => !f.reusedFrom && checks.every((name) => f.checks.some((c) => c.name === name && c.ok)));
-      return hit ? { changeSetId: hit.changeSetId, checks: hit.checks.filter((c) => checks.includes(c.name)) } : null;
+    async priorVerification({ id, fingerprint, checks, kernel = null }: { id: string; fingerprint: string; checks: string[]; kernel?: string | null }): Promise<PriorVerification | null> {
+      return findPriorVerification(db, changedFilesOf(await readStaged(config.stateDir, id).catch(unsafe)), { fingerprint, checks, kernel });
     },
 
     /**

@@ -93,7 +93,7 @@ export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSe
   };
   // A scratch copy byte-identical to one verified before (the same fix for the same fault on the
   // same tree: a known fix applied again) gets the same answers from the checks: they are kept.
-  const prior = staged.fingerprint ? await agent.priorVerification({ fingerprint: staged.fingerprint, checks: verification.checks ?? [] }) : null;
+  const prior = staged.fingerprint ? await agent.priorVerification({ id, fingerprint: staged.fingerprint, checks: verification.checks ?? [], kernel: input.kernel }) : null;
   const outcome: VerificationOutcome = prior
     ? {
         ok: true,
@@ -102,7 +102,7 @@ export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSe
       }
     : await executeChild(verificationWorkflow, { workflowId: `verification-${id}`, args: [verification] });
   out.checks = [...outcome.checks, ...skipped];
-  await agent.recordChangeSetVerification({ id, incidentId, changeSet, outcome: { ...outcome, checks: out.checks }, reusedFrom: prior?.changeSetId ?? null });
+  await agent.recordChangeSetVerification({ id, incidentId, changeSet, outcome: { ...outcome, checks: out.checks }, reusedFrom: prior?.changeSetId ?? null, kernel: input.kernel });
   if (!outcome.ok) {
     const failed = outcome.checks.filter((c) => !c.ok).map((c) => c.name);
     return { ...out, error: `verification failed in the scratch copy: ${failed.join(', ')}` };

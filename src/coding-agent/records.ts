@@ -39,6 +39,11 @@ export interface ChangeSetFact {
   fingerprint?: string | null;
   /** On `verified`: the change set whose checks were kept (a byte-identical scratch copy), when they were not run again. */
   reusedFrom?: string | null;
+  /**
+   * On `verified`: what chose the checks besides the bytes — the kernel (its declared tests) and the
+   * changed project files (their importers' tests, the lint targets). Kept checks must match them too.
+   */
+  checkedFor?: { kernel: string | null; changedFiles: string[] };
 }
 
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;

@@ -70,6 +70,8 @@ export class TriggerMonitor {
   private readonly probing = new Set<string>();
   /** The spare this replica last started per worker, whether it became warm, and its back-off. */
   private readonly spares = new Map<string, { pid: number | null; warm: boolean; failures: number; notBefore: number }>();
+  /** Pids seen as a worker's own process (a promoted spare among them); pids are not reused soon. */
+  private readonly mainPids = new Set<number>();
   private consuming: Promise<void> | undefined;
   private subscribed = false;
   /** The latency detector's state: slow probes in a row, per process and pid. */
@@ -315,6 +317,8 @@ export class TriggerMonitor {
     const defs = workerDefs(config);
     const now = Date.now();
     for (const w of defs) {
+      const main = pm.pid(w.name);
+      if (main !== null) this.mainPids.add(main);
       const info = pm.standbyInfo(w.name);
       const started = this.spares.get(w.name);
       if (!started || started.pid === info.pid) {
@@ -324,7 +328,8 @@ export class TriggerMonitor {
       // The spare this replica started is gone and was never warm: it died while loading (a
       // module missing, a file that does not parse). Starting the next at once would only churn a
       // core; back off, and say why (its output went to the worker's own log).
-      if (!started.warm && !info.alive && pm.pid(w.name) !== started.pid) {
+      // (A spare promoted, even one that died since, was the worker's process: not a failed start.)
+      if (!started.warm && !info.alive && started.pid !== null && !this.mainPids.has(started.pid)) {
         const failures = started.failures + 1;
         const waitMs = Math.min(SPARE_BACKOFF_MAX_MS, SPARE_BACKOFF_MS * 2 ** (failures - 1));
         this.spares.set(w.name, { ...started, pid: null, failures, notBefore: now + waitMs });

@@ -29,7 +29,15 @@ export async function awaitEndedIncident(db: Db, match: (i: Incident) => boolean
 export async function remedyChangeSet(temporal: Client, inc: Incident): Promise<string | null> {
   if (inc.remedy?.kind === 'fix') return inc.remedy.runId;
   if (inc.remedy?.kind !== 'playbook' || !inc.remedy.runId) return null;
-  const report = (await temporal.workflow.getHandle(inc.remedy.runId).result().catch(() => null)) as PlaybookReport | null;
+  // Runs of one playbook on one kernel share the workflow id: this incident's is the first started
+  // once it opened.
+  let runId: string | undefined;
+  let startedAt = Infinity;
+  for await (const w of temporal.workflow.list({ query: `WorkflowId = '${inc.remedy.runId}'` })) {
+    const t = w.startTime.getTime();
+    if (t >= Date.parse(inc.openedAt) - 1_000 && t < startedAt) [runId, startedAt] = [w.runId, t];
+  }
+  const report = (await temporal.workflow.getHandle(inc.remedy.runId, runId).result().catch(() => null)) as PlaybookReport | null;
   const step = report?.steps.find((s) => s.action === 'apply_fix' && (s.output as { changeSet?: string } | undefined)?.changeSet);
   return (step?.output as { changeSet?: string } | undefined)?.changeSet ?? null;
 }

@@ -110,7 +110,8 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
     // Why it is faster: no analysis, and its scratch copy was byte-identical to the first's, whose
     // checks it kept instead of running them again.
     const [firstCs, againCs] = [await remedyChangeSet(client, first), await remedyChangeSet(client, again)];
-    const verified = (await factsOf(againCs!)).find((f) => f.state === 'verified');
+    assert.ok(firstCs && againCs && firstCs !== againCs, JSON.stringify({ firstCs, againCs }));
+    const verified = (await factsOf(againCs)).find((f) => f.state === 'verified');
     assert.equal(verified?.reusedFrom, firstCs, `the known fix's checks are the first's: ${JSON.stringify({ firstCs, againCs, reusedFrom: verified?.reusedFrom })}`);
     times[name] = { new: first.timeToHealMs!, known: again.timeToHealMs! };
     assert.ok(again.timeToHealMs! < first.timeToHealMs!, `faster when known: ${again.timeToHealMs} ms vs ${first.timeToHealMs} ms`);
