@@ -124,7 +124,7 @@ export interface IncidentCloseInput {
   /** The revision of the incident's last record, so the closer's writes come after it. */
   revision: number;
   /** The remedy that healed, as the knowledge base learns it. */
-  remedy: { kind: 'playbook' | 'fix'; name: string; params: Record<string, unknown> };
+  remedy: { kind: 'playbook' | 'fix'; name: string; params: Record<string, unknown>; changeSet?: string };
   /**
    * The project checks a change set passed in its scratch copy before it was promoted (a `fix`
    * remedy): the close takes them instead of running them again on the same bytes.

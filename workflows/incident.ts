@@ -280,8 +280,8 @@ async function playbookAttempt(run: Run, choice: PlaybookRemedy | { kind: null; 
 async function changeSetAttempt(run: Run, choice: ChangeSetRemedy, known: KnowledgeEntry | null): Promise<Attempt> {
   const { inc, evidence, acts, settings } = run;
   const id = changeSetId(inc.id, inc.attempts);
-  const remedy = { kind: 'fix' as const, name: choice.name, params: choice.params };
-  inc.remedy = { ...remedy, runId: id, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: inc.autoApplied ? choice.reason : inc.remedy?.reason ?? choice.reason };
+  const remedy = { kind: 'fix' as const, name: choice.name, params: choice.params, changeSet: id };
+  inc.remedy = { kind: remedy.kind, name: remedy.name, params: remedy.params, runId: id, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: inc.autoApplied ? choice.reason : inc.remedy?.reason ?? choice.reason };
   inc.state = 'remedying';
   await run.save();
   const e = evidence;

@@ -320,7 +320,9 @@ async function unshareNodeModules(projectRoot: string, scratchRoot: string): Pro
   const nm = path.join(scratchRoot, 'node_modules');
   if (!lstatSync(nm).isSymbolicLink()) return;
   await unlink(nm);
-  await cp(path.join(projectRoot, 'node_modules'), nm, { recursive: true, verbatimSymlinks: true });
+  // In a child process (`cp -a`, symlinks kept as they are): copying hundreds of MB in this worker
+  // would keep it above the cpu_pressure threshold for seconds, and its own playbook would kill it.
+  await execFileP('cp', ['-a', '--reflink=auto', path.join(projectRoot, 'node_modules'), nm]);
 }
 
 /** What staging recorded, read back (promote writes these bytes, not the diff again). */

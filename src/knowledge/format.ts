@@ -40,7 +40,7 @@ export function kbDetail(e: KnowledgeEntry): string[] {
     `template ${e.template || '-'}`,
     `kernel ${e.kernel ?? '-'}, error type ${e.errorType || '-'}`,
     `seen ${e.occurrences} time${e.occurrences === 1 ? '' : 's'}, first ${formatTime(e.firstSeen)}, last ${formatTime(e.lastSeen)}`,
-    `remedy ${formatRemedyOf(e)}${params}`,
+    `remedy ${formatRemedyOf(e)}${params}${e.remedy?.changeSet ? ` (change set ${e.remedy.changeSet}: its diff in \`layer1 incidents show\`, undone by \`layer1 incidents rollback\`)` : ''}`,
     `verified ${e.successes} success${e.successes === 1 ? '' : 'es'}, ${e.failures} failure${e.failures === 1 ? '' : 's'}; confidence ${e.confidence.toFixed(3)}`,
     `auto-apply ${formatAutoApply(e)}${e.manualOnly ? ' (turned off: `layer1 kb set SIG --auto-apply on` turns it back on)' : ''}`,
     `mean time to heal: known ${formatDuration(e.mtthKnownMs)}, new ${formatDuration(e.mtthNewMs)}`,

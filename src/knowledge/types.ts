@@ -8,6 +8,8 @@ export interface KnowledgeRemedy {
   kind: IncidentRemedy['kind'];
   name: string;
   params: Record<string, unknown>;
+  /** A fix: the change set that applied it (its diffs and hashes: `change_sets`, `layer1 incidents show`). */
+  changeSet?: string;
 }
 
 export interface KnowledgeEntry {

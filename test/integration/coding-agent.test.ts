@@ -42,7 +42,7 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
   let client: Client;
   let store: Store;
   let ctx: ScenarioContext;
-  const times: Record<string, { new: number; known: number }> = {};
+  const times: Record<string, { new: number; known: number; fixNew: number; fixKnown: number }> = {};
 
   before(async function () {
     if (!stackAvailable()) this.skip();
@@ -53,7 +53,7 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
   });
 
   after(async () => {
-    for (const [name, t] of Object.entries(times)) console.log(`      ${name}: time to heal new ${t.new} ms, known ${t.known} ms`);
+    for (const [name, t] of Object.entries(times)) console.log(`      ${name}: time to heal new ${t.new} ms, known ${t.known} ms; evidence → fix promoted new ${t.fixNew} ms, known ${t.fixKnown} ms`);
     await client?.connection.close();
     await store?.close();
   });
@@ -113,8 +113,13 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
     assert.ok(firstCs && againCs && firstCs !== againCs, JSON.stringify({ firstCs, againCs }));
     const verified = (await factsOf(againCs)).find((f) => f.state === 'verified');
     assert.equal(verified?.reusedFrom, firstCs, `the known fix's checks are the first's: ${JSON.stringify({ firstCs, againCs, reusedFrom: verified?.reusedFrom })}`);
-    times[name] = { new: first.timeToHealMs!, known: again.timeToHealMs! };
-    assert.ok(again.timeToHealMs! < first.timeToHealMs!, `faster when known: ${again.timeToHealMs} ms vs ${first.timeToHealMs} ms`);
+    // Faster to the fix: from the first evidence to the change set promoted (decision, proposal,
+    // staging, checks, promotion). The kernel's restart after it is the same cold start both times,
+    // and with its few seconds of jitter it is printed, not compared.
+    const promotedAfter = async (inc: Incident, cs: string): Promise<number> => new Date((await factsOf(cs)).find((f) => f.state === 'promoted')!.at).getTime() - inc.evidence.first.at;
+    const [fixNew, fixKnown] = [await promotedAfter(first, firstCs), await promotedAfter(again, againCs)];
+    times[name] = { new: first.timeToHealMs!, known: again.timeToHealMs!, fixNew, fixKnown };
+    assert.ok(fixKnown < fixNew, `promoted sooner when known: ${fixKnown} ms vs ${fixNew} ms`);
     await allKernelsReady(ctx, 120_000);
     return [first, again];
   }
@@ -134,6 +139,7 @@ describe('the coding agent: faults no restart repairs, fixed by verified change 
       assert.equal(spawnSync(process.execPath, ['--check', path.join(REPO_ROOT, injected!.file)]).status, 0);
       const kb = (await kbEntry(first.signature))!;
       assert.deepEqual([kb.remedy?.kind, kb.remedy?.name, kb.successes], ['fix', 'syntax_error', 2]);
+      assert.equal(kb.remedy?.changeSet, again.remedy?.runId, 'the KB names the change set of its last verified fix');
       assert.equal(kb.remedy?.params.file, injected!.file);
     } finally {
       await injected?.restore();
