@@ -66,7 +66,8 @@ describe('the servers are supervised: kill -9 and they come back with no one act
     const deadline = Date.now() + 15_000;
     for (;;) {
       const docs = await coll.find({ kind: 'server_restarted', process: server, 'data.deadPid': deadPid }).toArray();
-      if (docs.length > 0 || Date.now() > deadline) return docs;
+      // The seam records the evidence, then what it did with it (`dispatch`): wait for both.
+      if ((docs.length > 0 && docs.every((d) => d.dispatch !== undefined)) || Date.now() > deadline) return docs;
       await new Promise((r) => setTimeout(r, 200));
     }
   }
