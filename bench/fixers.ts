@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const store = await connectStore(config);
   const ctx: ScenarioContext = { config, pm, db: store.db, temporal: client };
   const rows: Array<Record<string, string | number>> = [];
-  const closes: Array<{ fixer: string; path: 'new' | 'known'; ms: number }> = [];
+  const closes: Array<{ fixer: string; path: 'new' | 'known'; ms: number; promotedMs: number | null }> = [];
   try {
     const boot = await runBoot(config, client, () => undefined);
     if (!boot.ok) throw new Error(`boot failed: ${boot.failedChecks.join('; ')}`);
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
         const verified = facts.find((x) => x.state === 'verified');
         const closeMs = inc.closedAt ? Date.parse(inc.closedAt) - since : null;
         const path_ = inc.autoApplied ? ('known' as const) : ('new' as const);
-        if (closeMs !== null && inc.state === 'closed') closes.push({ fixer: f.fixer, path: path_, ms: closeMs });
+        if (closeMs !== null && inc.state === 'closed') closes.push({ fixer: f.fixer, path: path_, ms: closeMs, promotedMs: at('promoted') === null ? null : at('promoted')! - since });
         progress(`${f.fixer} run ${i}: ${inc.state}, ${path_}, fault → verified close ${closeMs === null ? '-' : ms(closeMs)}`);
         rows.push({
           fixer: f.fixer,
@@ -93,20 +93,32 @@ async function main(): Promise<void> {
           'fault → staged': at('staged') === null ? '-' : ms(at('staged')! - since),
           checks: verified ? verified.checks.map((c) => `${c.name} ${ms(c.ms)}`).join(', ') : '-',
           'verified → promoted': at('verified') !== null && at('promoted') !== null ? ms(at('promoted')! - at('verified')!) : '-',
+          'fault → promoted': at('promoted') === null ? '-' : ms(at('promoted')! - since),
+          'checks kept': verified?.reusedFrom ? 'yes' : 'no',
         });
       }
     }
     printTable(rows);
     // Per fixer: the mean time from fault to verified close, new and known.
-    const summary = new Map<string, { new: number[]; known: number[] }>();
+    const summary = new Map<string, Record<'new' | 'known' | 'newFix' | 'knownFix', number[]>>();
     for (const t of closes) {
-      const e = summary.get(t.fixer) ?? { new: [], known: [] };
+      const e = summary.get(t.fixer) ?? { new: [], known: [], newFix: [], knownFix: [] };
       e[t.path].push(t.ms);
+      if (t.promotedMs !== null) e[t.path === 'new' ? 'newFix' : 'knownFix'].push(t.promotedMs);
       summary.set(t.fixer, e);
     }
     const mean = (xs: number[]): string => (xs.length ? ms(xs.reduce((a, b) => a + b, 0) / xs.length) : '-');
-    console.log('\nfault → verified close, per fixer (mean):');
-    printTable([...summary].map(([fixer, e]) => ({ fixer, new: mean(e.new), 'new runs': e.new.length, known: mean(e.known), 'known runs': e.known.length })));
+    console.log('\nper fixer (mean): fault → verified close, and fault → fix promoted (before the kernel restarts):');
+    printTable(
+      [...summary].map(([fixer, e]) => ({
+        fixer,
+        'close new': mean(e.new),
+        'close known': mean(e.known),
+        'promoted new': mean(e.newFix),
+        'promoted known': mean(e.knownFix),
+        runs: `${e.new.length} new, ${e.known.length} known`,
+      })),
+    );
   } finally {
     await client.connection.close();
     await store.close();

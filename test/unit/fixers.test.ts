@@ -67,6 +67,9 @@ describe('coding-agent fixers', () => {
     assert.equal(cs.files[0].content?.data, good, 'the committed bytes');
     // The proposal wrote nothing: the live file is still broken until apply.ts promotes a verified fix.
     assert.match(readFileSync(path.join(repo, 'kernels/main.js'), 'utf8'), /return a \+ ;/);
+    // A SyntaxError thrown at run time (JSON.parse) names a file that is as committed: nothing to restore.
+    writeFileSync(path.join(repo, 'kernels/main.js'), good);
+    assert.equal(await syntaxErrorFixer.propose({ evidence, diagnostics: null, projectRoot: repo, stateDir: repo }), null);
   });
 
   it('a compiled file under dist/ is restored by compiling its tracked source again', async () => {

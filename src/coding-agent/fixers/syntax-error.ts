@@ -4,6 +4,7 @@
  * for a compiled file under `dist/` its tracked source compiled again (sources.ts) — and restarts
  * the kernel. It proposes nothing when the file is outside the project or has no good version.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChangeSet, Fixer, FixerInput } from '../change-set';
 import { showsFault } from '../code-faults';
@@ -38,6 +39,9 @@ export const syntaxErrorFixer: Fixer = {
     if (!where) return null;
     const good = await lastGoodContent(input.projectRoot, where.file);
     if (!good) return null;
+    // Already its last good version (a SyntaxError thrown at run time, by JSON.parse for one): not a
+    // broken file, nothing to restore.
+    if ((await readFile(path.join(input.projectRoot, where.file), 'utf8').catch(() => null)) === good.content) return null;
     return {
       fixer: 'syntax_error',
       params: { file: where.file },
