@@ -256,19 +256,31 @@ async function playbookAttempt(run: Run, choice: PlaybookRemedy | { kind: null; 
   const remedyFinishedAt = Date.now();
   inc.remedy = { ...inc.remedy, runId: report.workflowId, outcome: report.outcome };
   const checks = report.outcome === 'succeeded' ? await healChecks(run, remedyFinishedAt) : [remedyFailed(choice.name, report)];
+  const judged = await judgeAttempt(run, checks, remedyFinishedAt, remedy);
+  if (judged.healed) return { entry: decision.entry, noRemedy: false, healed: true, remedy };
+  return { entry: judged.entry ?? decision.entry, noRemedy: false, healed: false };
+}
+
+/**
+ * The heal checks' verdict on an attempt: healed, with its time to heal (from the first evidence to
+ * the remedy's end, or to the kernel's self-test passing if that was later); or reopened, the
+ * failing output kept and the failure learned.
+ */
+async function judgeAttempt(run: Run, checks: VerificationCheckReport[], remedyFinishedAt: number, remedy: IncidentCloseInput['remedy']): Promise<{ healed: boolean; entry: KnowledgeEntry | null }> {
+  const { inc, acts } = run;
   const healed = checks.every((c) => c.ok);
   const readyAt = checks.filter((c) => c.name === 'readiness').map((c) => Date.parse(c.passedAt ?? c.startedAt) || 0);
   const healedAt = healed ? Math.max(remedyFinishedAt, ...readyAt) : null;
   inc.verification = { ok: false, checks, healedAt };
   if (healed) {
     inc.timeToHealMs = Math.max(0, healedAt! - inc.evidence.first.at);
-    return { entry: decision.entry, noRemedy: false, healed: true, remedy };
+    return { healed: true, entry: null };
   }
   inc.state = 'reopened';
   inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(inc.verification)}`);
   const entry = await acts.record.learnOutcome({ outcomeId: `${inc.id}:${inc.attempts}`, signature: inc.signature, remedy, ok: false, timeToHealMs: null, autoApplied: inc.autoApplied });
   await run.save();
-  return { entry: entry ?? decision.entry, noRemedy: false, healed: false };
+  return { healed: false, entry };
 }
 
 /**
@@ -278,7 +290,7 @@ async function playbookAttempt(run: Run, choice: PlaybookRemedy | { kind: null; 
  * fail the same way, so the incident stays reopened with the output.
  */
 async function changeSetAttempt(run: Run, choice: ChangeSetRemedy, known: KnowledgeEntry | null): Promise<Attempt> {
-  const { inc, evidence, acts, settings } = run;
+  const { inc, evidence, settings } = run;
   const id = changeSetId(inc.id, inc.attempts);
   const remedy = { kind: 'fix' as const, name: choice.name, params: choice.params, changeSet: id };
   inc.remedy = { kind: remedy.kind, name: remedy.name, params: remedy.params, runId: id, chosenBy: inc.autoApplied ? 'knowledge_base' : inc.remedy?.chosenBy ?? 'coding_agent', reason: inc.autoApplied ? choice.reason : inc.remedy?.reason ?? choice.reason };
@@ -311,20 +323,10 @@ async function changeSetAttempt(run: Run, choice: ChangeSetRemedy, known: Knowle
   inc.remedy = { ...inc.remedy, outcome: outcome.error ? `${outcome.state}: ${outcome.error}` : outcome.state };
   const promoted = outcome.state === 'promoted' && outcome.error === null;
   const checks = promoted ? await healChecks(run, remedyFinishedAt) : [...outcome.checks.filter((c) => !c.ok), changeSetFailed(choice.name, outcome)];
-  const healed = checks.every((c) => c.ok);
-  const readyAt = checks.filter((c) => c.name === 'readiness').map((c) => Date.parse(c.passedAt ?? c.startedAt) || 0);
-  const healedAt = healed ? Math.max(remedyFinishedAt, ...readyAt) : null;
-  inc.verification = { ok: false, checks, healedAt };
-  if (healed) {
-    inc.timeToHealMs = Math.max(0, healedAt! - inc.evidence.first.at);
-    return { entry: known, noRemedy: false, healed: true, remedy, projectChecks: outcome.checks };
-  }
-  inc.state = 'reopened';
-  inc.errors.push(`attempt ${inc.attempts}: ${failingOutput(inc.verification)}`);
-  const entry = await acts.record.learnOutcome({ outcomeId: `${inc.id}:${inc.attempts}`, signature: inc.signature, remedy, ok: false, timeToHealMs: null, autoApplied: inc.autoApplied });
-  await run.save();
+  const judged = await judgeAttempt(run, checks, remedyFinishedAt, remedy);
+  if (judged.healed) return { entry: known, noRemedy: false, healed: true, remedy, projectChecks: outcome.checks };
   // Not promoted: the same fixer would propose the same change; promoted but not healed: try again.
-  return { entry: entry ?? known, noRemedy: !promoted, healed: false };
+  return { entry: judged.entry ?? known, noRemedy: !promoted, healed: false };
 }
 
 function changeSetFailed(fixer: string, outcome: ChangeSetOutcome): VerificationCheckReport {

@@ -24,6 +24,7 @@ import { makeEvidence } from '../../src/healing/evidence';
 import { readLogEntries } from '../../src/clients/audit-log';
 import { immutableLogClient } from '../../kernels/registry';
 import type { Incident } from '../../contracts/incident';
+import { awaitEndedIncident } from '../../src/incidents/await';
 import type { KnowledgeEntry } from '../../src/knowledge/types';
 import { KnowledgeBase } from '../../src/knowledge/kb';
 import { stackAvailable, testConfig } from '../support/env';
@@ -59,19 +60,7 @@ describe('incidents: signature → knowledge base → coding agent or auto-apply
   const kbEntry = async (sig: string): Promise<KnowledgeEntry | null> => new KnowledgeBase(store.db, config.incidents.knowledge).get(sig);
 
   /** The incident opened since `since` for evidence matching `match`, once it has ended (closed or reopened with no attempt left). */
-  async function awaitIncident(match: (i: Incident) => boolean, since: number, timeoutMs = 300_000): Promise<Incident> {
-    const deadline = Date.now() + timeoutMs;
-    let seen: Incident | undefined;
-    while (Date.now() < deadline) {
-      const docs = await incidents()
-        .find({ openedAt: { $gte: new Date(since - 1_000).toISOString() } })
-        .toArray();
-      seen = docs.find(match);
-      if (seen?.clarity) return seen;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`no incident ended within ${timeoutMs} ms; last seen: ${JSON.stringify(seen ?? null).slice(0, 2_000)}`);
-  }
+  const awaitIncident = (match: (i: Incident) => boolean, since: number, timeoutMs = 300_000): Promise<Incident> => awaitEndedIncident(store.db, match, since, timeoutMs);
 
   /** The activity types the incident's workflow scheduled, with their task queues. */
   async function scheduledActivities(i: Incident): Promise<Array<{ type: string; queue: string }>> {
