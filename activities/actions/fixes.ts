@@ -38,7 +38,8 @@ export function fixActions({ config, temporal }: ActionDeps): ActionGroup<'apply
       if (!started) {
         const f = configuredFixers(config).find((x) => x.name === fixer);
         if (!f) throw failure(ActionErrorType.INVALID_PARAMS, `apply_fix: no fixer named ${fixer} (known: ${configuredFixers(config).map((x) => x.name).join(', ')})`);
-        // The fixers read the trees for what is wrong; the evidence only names where to look.
+        // The fixers apply_fix takes find the fault in the trees (the params' enum): the evidence
+        // only says which kind of fault and where to look.
         const evidence = makeEvidence({ kind: 'model_corruption', kernel, process: null, pid: null, detail: `playbook ${meta.playbook} step ${meta.stepId}`, text: `apply_fix ${fixer}`, at: Date.now(), observer: 'apply_fix', key: id });
         const changeSet = await f.propose({ evidence, diagnostics: null, projectRoot: REPO_ROOT, stateDir: config.stateDir });
         if (!changeSet) return { proposed: false, changeSet: null, state: 'nothing_to_fix', summary: `${fixer} found nothing to fix`, files: [], kernelReady: null };

@@ -1,7 +1,7 @@
 /**
  * The coding agent's answer to an incident: a remedy for the evidence.
  *  - A code fault (src/coding-agent/code-faults.ts: a file that does not parse, a module that does
- *    not resolve, a configuration or model that does not validate) goes to the fixers first: a
+ *    not resolve, a configuration that does not validate) goes to the fixers first: a
  *    restart — what the playbooks for a dead process do — would fail the same way again. The first
  *    fixer that proposes a change set answers.
  *  - Anything else gets the playbook whose trigger matches it best; when none does, the fixers

@@ -316,7 +316,8 @@ export const ACTIONS = {
     description:
       "Ask one of the coding agent's fixers for a change set and apply it safely: staged in a scratch copy, verified there (tests, lint, types), promoted with a backup, its kernel restarted and ready (the change-set workflow); nothing to fix is a success with proposed: false",
     params: z.strictObject({
-      fixer: z.string().min(1).describe('A fixer of src/coding-agent/fixers/ (model_restore, syntax_error, import_error, config_restore)'),
+      // Only fixers that find the fault by reading the trees: the others read it from an incident's evidence text.
+      fixer: z.enum(['model_restore']).describe("A fixer that finds the fault in the trees themselves (model_restore); the others need an incident's evidence"),
       kernel: kernel.nullable().default(null).describe('The kernel the fault is in: its declared tests run in the scratch copy'),
       timeoutMs: z.number().int().positive().default(600_000).describe('How long the change set (staging, checks, promotion, restart) may take'),
     }),
