@@ -64,6 +64,13 @@ class ControlPlane {
   private readonly interrupted = new Set<string>();
   /** While a kernel's self-test is awaited: the pids it waits on (a death of another pid is old news). */
   private readonly awaiting = new Map<string, number[]>();
+  /**
+   * Pids reported dead, newest last: a death reported in the same workflow task as the restart that
+   * started that pid is handled before the restart's result (signals come first), when nobody awaits
+   * the pid yet; awaitReady looks here so that wait is cut short too, instead of running its full
+   * timeout with the process already gone.
+   */
+  private readonly exitedPids: number[] = [];
   /** Kernels whose crash loop has a timer running for the end of its window. */
   private readonly crashLoopTimers = new Set<string>();
 
@@ -179,6 +186,10 @@ class ControlPlane {
     // Before deduplication: a failed probe of this pid may have been reported first, and its
     // handler waits behind the very readiness wait this death must cut short.
     if (e.reason === 'exited' && e.pid !== null && this.awaiting.get(e.kernel)?.includes(e.pid)) this.interrupted.add(e.kernel);
+    if (e.reason === 'exited' && e.pid !== null) {
+      this.exitedPids.push(e.pid);
+      if (this.exitedPids.length > MAX_HANDLED_PIDS) this.exitedPids.shift();
+    }
     if (e.pid !== null && rec.handledPids.includes(e.pid)) return; // the other replica saw it first
     if (e.pid !== null) {
       rec.handledPids.push(e.pid);
@@ -229,7 +240,10 @@ class ControlPlane {
   private async awaitReady(rec: KernelRecord, readySince: string | null = null): Promise<void> {
     let wait;
     this.interrupted.delete(rec.name);
-    this.awaiting.set(rec.name, Object.values(rec.pids).filter((p): p is number => p !== null));
+    const pids = Object.values(rec.pids).filter((p): p is number => p !== null);
+    this.awaiting.set(rec.name, pids);
+    // Already reported dead (see exitedPids): nothing to wait for. Patched: older histories waited.
+    if (pids.some((p) => this.exitedPids.includes(p)) && patched('await-ready-sees-early-exit')) this.interrupted.add(rec.name);
     try {
       wait = await waitKernelReady(rec.name, AFTER_RESTART_READINESS, () => this.interrupted.has(rec.name));
     } finally {
