@@ -74,6 +74,11 @@ export interface Fixer {
   propose(input: FixerInput): Promise<ChangeSet | null>;
 }
 
+/** Everything a fixer reads the fault from: the evidence's text and detail, then the diagnostics' log lines. */
+export function faultText(input: Pick<FixerInput, 'evidence' | 'diagnostics'>): string {
+  return [input.evidence.text, input.evidence.detail, ...(input.diagnostics?.logLines ?? [])].join('\n');
+}
+
 /** A change set refused before anything is written: where and why. */
 export class UnsafeChangeError extends Error {
   override name = 'UnsafeChangeError';

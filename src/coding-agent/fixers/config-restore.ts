@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChangeSet, Fixer, FixerInput } from '../change-set';
+import { faultText, type ChangeSet, type Fixer, type FixerInput } from '../change-set';
 import { showsFault } from '../code-faults';
 import { parseConfig } from '../../config/load';
 import { SnapshotStore, SNAPSHOTS_DIR } from '../../snapshots/store';
@@ -48,7 +48,7 @@ export const configRestoreFixer: Fixer = {
   description: 'restores a configuration file that no longer validates to its newest version that does (a snapshot, else git)',
   handles: (e) => showsFault('config_restore', e),
   async propose(input: FixerInput): Promise<ChangeSet | null> {
-    const text = [input.evidence.text, input.evidence.detail, ...(input.diagnostics?.logLines ?? [])].join('\n');
+    const text = faultText(input);
     const named = invalidConfigFile(text);
     if (!named) return null;
     const abs = path.resolve(input.projectRoot, named);

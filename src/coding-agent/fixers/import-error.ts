@@ -14,7 +14,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { ChangeSet, FileChange, Fixer, FixerInput } from '../change-set';
+import { faultText, type ChangeSet, type FileChange, type Fixer, type FixerInput } from '../change-set';
 import { showsFault } from '../code-faults';
 import { lastGoodContent } from './sources';
 import { writeProposal } from '../proposals';
@@ -81,7 +81,7 @@ export const importErrorFixer: Fixer = {
   description: 'restores a package missing from node_modules from the local npm cache at the locked version (offline), or the file with a bad import from git',
   handles: (e) => showsFault('import_error', e),
   async propose(input: FixerInput): Promise<ChangeSet | null> {
-    const text = [input.evidence.text, input.evidence.detail, ...(input.diagnostics?.logLines ?? [])].join('\n');
+    const text = faultText(input);
     const missing = missingModule(text);
     if (!missing) return null;
     const pkg = packageOf(missing.specifier);

@@ -6,16 +6,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChangeSet, Fixer, FixerInput } from '../change-set';
+import { faultText, type ChangeSet, type Fixer, type FixerInput } from '../change-set';
 import { showsFault } from '../code-faults';
 import { lastGoodContent } from './sources';
 
 /** `/abs/file.js:12` (a line on its own, as Node prints it) or `at … (/abs/file.js:12:5)`. */
 const LOCATION = /(\/[^\s:()'"]+\.(?:c|m)?(?:js|ts)):(\d+)/g;
-
-function textsOf(input: Pick<FixerInput, 'evidence' | 'diagnostics'>): string {
-  return [input.evidence.text, input.evidence.detail, ...(input.diagnostics?.logLines ?? [])].join('\n');
-}
 
 /** The first file of the project named next to a SyntaxError, relative to the root, with its line. */
 export function syntaxErrorLocation(text: string, projectRoot: string): { file: string; line: number } | null {
@@ -35,7 +31,7 @@ export const syntaxErrorFixer: Fixer = {
   description: "restores a kernel's file that fails with a SyntaxError from git, or compiles its source again, and restarts the kernel",
   handles: (e) => showsFault('syntax_error', e),
   async propose(input: FixerInput): Promise<ChangeSet | null> {
-    const where = syntaxErrorLocation(textsOf(input), input.projectRoot);
+    const where = syntaxErrorLocation(faultText(input), input.projectRoot);
     if (!where) return null;
     const good = await lastGoodContent(input.projectRoot, where.file);
     if (!good) return null;
