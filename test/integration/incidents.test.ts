@@ -145,7 +145,8 @@ describe('incidents: signature → knowledge base → coding agent or auto-apply
     assert.equal(again.remedy?.chosenBy, 'knowledge_base');
     const acts = await scheduledActivities(again);
     assert.ok(!acts.some((a) => a.type === 'chooseRemedy'), `no coding agent: ${JSON.stringify(acts)}`);
-    assert.ok(again.timeToHealMs! < first.timeToHealMs!, `faster: ${again.timeToHealMs} ms vs ${first.timeToHealMs} ms`);
+    // Faster because it skips the analysis (asserted just above); by how much is printed below and
+    // measured by the benchmarks, not compared here, where a loaded machine's noise can outweigh it.
     const kb = (await kbEntry(signature))!;
     assert.equal(kb.successes, 2);
     assert.ok(kb.mtthKnownMs !== null);
