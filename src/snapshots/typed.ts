@@ -9,28 +9,9 @@ import type { LoadedConfig } from '../config/load';
 import { errorText } from '../domain/errors';
 import { SNAPSHOT_TYPE_DEFS, typedSnapshotStore, type SnapshotType } from './types';
 import type { SnapshotManifest, SnapshotStore } from './store';
+import type { PrunedSnapshot, TypedSnapshotResult } from '../../contracts/schedules';
 
-export interface TypedSnapshotResult {
-  type: SnapshotType;
-  /** Null when nothing was taken (nothing of the type exists yet, or the take failed). */
-  id: string | null;
-  /** False when the snapshot existed already (a retried take). */
-  created: boolean;
-  files: number;
-  bytes: number;
-  /** Files left out because they did not have their known-good SHA-256. */
-  refused: Array<{ path: string; reason: string }>;
-  /** Why nothing was taken although nothing failed (e.g. no sealed log segment yet). */
-  skipped: string | null;
-  error: string | null;
-}
-
-export interface PrunedSnapshot {
-  type: string;
-  id: string;
-  takenAt: string;
-  reason: 'age' | 'count';
-}
+export type { PrunedSnapshot, TypedSnapshotResult };
 
 export interface RetentionSettings {
   maxAgeMs: number;
@@ -74,7 +55,7 @@ export async function takeTypedSnapshots(
 ): Promise<TypedSnapshotResult[]> {
   const out: TypedSnapshotResult[] = [];
   for (const type of opts.types) {
-    const base = { type, id: null, created: false, files: 0, bytes: 0, refused: [], skipped: null, error: null };
+    const base: TypedSnapshotResult = { type, id: null, created: false, files: 0, bytes: 0, refused: [], skipped: null, error: null };
     try {
       const sources = SNAPSHOT_TYPE_DEFS[type].sources(config);
       if (sources.length === 0) {
