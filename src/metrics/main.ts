@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   console.log(`metrics: serving http://${config.metrics.host}:${config.metrics.port}/metrics (pid ${process.pid})`);
   const stop = (): void => {
     server.close();
-    store.close().finally(() => process.exit(0));
+    void store.close().finally(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
