@@ -53,7 +53,7 @@ describe('the CLI refuses bad input before anything starts', () => {
 
   it('names a missing prerequisite and how to get it, and exits 4', async () => {
     const file = writeConfig(
-      ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }'].join('\n'),
+      ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }', 'metrics: { port: 47464 }'].join('\n'),
     );
     // An empty tool cache and a PATH without Python or Go: nothing can be obtained.
     const res = await runCli(['--config', file, 'up'], {
