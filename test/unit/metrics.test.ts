@@ -7,6 +7,9 @@ import { MetricsPortBusyError, serveMetrics } from '../../src/metrics/server';
 import { REPO_ROOT } from '../../src/stack/repo-root';
 import type { TelemetryDocument, TelemetrySamples } from '../../src/telemetry/collect';
 import { parsePrometheusStrict } from '../support/prometheus';
+import { DEFAULT_POLICY_FILE, loadPolicy } from '../../kernels/message-bus/policy';
+import { policyAllows } from '../../kernels/message-bus/violations';
+import { TELEMETRY_SUBJECT } from '../../src/telemetry/collect';
 
 const DOC: TelemetryDocument = {
   version: 1,
@@ -107,5 +110,12 @@ describe('metrics: /metrics in the Prometheus text format', () => {
     }));
     const defs = Object.values(METRIC_DEFS).map((d) => ({ name: d.name, type: d.type, labels: [...d.labels] }));
     assert.deepEqual(rows.sort((a, b) => a.name.localeCompare(b.name)), defs.sort((a, b) => a.name.localeCompare(b.name)));
+  });
+
+  it('the ACL policy lets the healing workers publish the telemetry document and an operator read it, and no other kernel read it', () => {
+    const policy = loadPolicy(DEFAULT_POLICY_FILE);
+    assert.equal(policyAllows(policy, { op: 'publish', user: 'self_healing', subject: TELEMETRY_SUBJECT }), true);
+    assert.equal(policyAllows(policy, { op: 'subscribe', user: 'operator', subject: TELEMETRY_SUBJECT }), true);
+    assert.equal(policyAllows(policy, { op: 'subscribe', user: 'coding_agent', subject: TELEMETRY_SUBJECT }), false);
   });
 });
