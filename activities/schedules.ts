@@ -52,7 +52,14 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
    * schedule id is fixed, so a second create is refused (ScheduleAlreadyRunning) and the existing
    * one is compared by the fingerprint kept in its action's memo.
    */
-  async function ensureSchedule(id: string, workflowType: string, runIdPrefix: string, s: ScheduleConfig, fallbackEvery: string): Promise<ScheduleResult> {
+  async function ensureSchedule(
+    id: string,
+    workflowType: string,
+    runIdPrefix: string,
+    s: ScheduleConfig,
+    opts: { fallbackEvery: string; runNow: boolean },
+  ): Promise<ScheduleResult> {
+    const fallbackEvery = opts.fallbackEvery;
     const { spec, text } = specOf(s, fallbackEvery);
     const taskQueue = config.temporal.taskQueues.healing;
     const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix })).digest('hex').slice(0, 16);
@@ -61,7 +68,13 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' as const };
     const result = { id, spec: text, paused: s.paused };
     try {
-      await temporal.schedule.create({ scheduleId: id, spec, action, policies, state: { paused: s.paused, note: 'created by layer1 boot phase 6' } });
+      await temporal.schedule.create({
+        scheduleId: id,
+        spec,
+        action,
+        policies,
+        state: { paused: s.paused, note: 'created by layer1 boot phase 6', triggerImmediately: opts.runNow && !s.paused },
+      });
       return { ...result, action: 'created' };
     } catch (err) {
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
@@ -93,8 +106,10 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     /** The snapshot and telemetry schedules, one each (see `ensureSchedule` for why it is idempotent). */
     async ensureSchedules(): Promise<ScheduleResult[]> {
       return [
-        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, '1h'),
-        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, '60s'),
+        // Boot has just taken the snapshots: the first scheduled run is an interval away.
+        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, { fallbackEvery: '1h', runNow: false }),
+        // The first telemetry document is published as the schedule is created, not a minute later.
+        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, { fallbackEvery: '60s', runNow: true }),
       ];
     },
 

@@ -100,7 +100,8 @@ describe('boot phase 6: snapshots, schedules, telemetry and /metrics (real stack
           }
         }
         for (const e of Object.values(expected)) e.avgMs = Math.round(e.avgMs / e.ready);
-        assert.ok(Date.now() - started <= 61_000, 'within 60 s');
+        // The schedule fires every 60 s; the run's own start and computation add well under a few seconds.
+        assert.ok(Date.now() - started <= 65_000, `within 60 s of the schedule: ${Date.now() - started} ms`);
         if (boots.some((b) => b.finishedAt && b.finishedAt > doc.at)) continue; // a boot finished after it was computed: wait for the next
         assert.deepEqual(doc.readiness, expected);
         assert.deepEqual(doc.readiness, await readinessFigures(store.db));
