@@ -57,9 +57,8 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     workflowType: string,
     runIdPrefix: string,
     s: ScheduleConfig,
-    opts: { fallbackEvery: string; runNow: boolean },
+    fallbackEvery: string,
   ): Promise<ScheduleResult> {
-    const fallbackEvery = opts.fallbackEvery;
     const { spec, text } = specOf(s, fallbackEvery);
     const taskQueue = config.temporal.taskQueues.healing;
     const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix })).digest('hex').slice(0, 16);
@@ -73,7 +72,7 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
         spec,
         action,
         policies,
-        state: { paused: s.paused, note: 'created by layer1 boot phase 6', triggerImmediately: opts.runNow && !s.paused },
+        state: { paused: s.paused, note: 'created by layer1 boot phase 6' },
       });
       return { ...result, action: 'created' };
     } catch (err) {
@@ -106,10 +105,10 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     /** The snapshot and telemetry schedules, one each (see `ensureSchedule` for why it is idempotent). */
     async ensureSchedules(): Promise<ScheduleResult[]> {
       return [
-        // Boot has just taken the snapshots: the first scheduled run is an interval away.
-        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, { fallbackEvery: '1h', runNow: false }),
-        // The first telemetry document is published as the schedule is created, not a minute later.
-        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, { fallbackEvery: '60s', runNow: true }),
+        // Neither runs at once: boot has just taken the snapshots, and its report (the telemetry's
+        // readiness) is stored only when the boot ends, within the first interval.
+        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, '1h'),
+        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, '60s'),
       ];
     },
 

@@ -47,7 +47,7 @@ export function registerSnapshotVerbs(program: Command): void {
   const snapshots = program
     .command('snapshots')
     .description('Snapshots of models, configs, playbooks and log segments: list (default), take, restore')
-    .option('--type <type>', 'only this type (label)')
+    // No --type here: the parent's option would take `take --type`'s values (commander reads a parent's options anywhere).
     .option('--json', 'print JSON')
     .action(async (_opts: unknown, cmd: Command) => list(cmd));
 
