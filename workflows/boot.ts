@@ -133,8 +133,8 @@ async function kernelPhase(
 }
 
 /**
- * Phase 6: a snapshot of each configured type, and the snapshot and telemetry schedules (created
- * once, however often boot runs). Neither fails the boot — the kernels are ready and healing works
+ * Phase 6: a snapshot of each configured type (and the retention), and the snapshot and telemetry
+ * schedules (created once, however often boot runs). Neither fails the boot — the kernels are ready and healing works
  * without them — but what could not be done makes the phase fail and the boot degraded, and says why.
  */
 async function snapshotPhase(report: BootReport, phase: number, started: number): Promise<void> {
@@ -149,6 +149,12 @@ async function snapshotPhase(report: BootReport, phase: number, started: number)
     for (const r of s.refused) problems.push(`snapshot ${s.type}: ${r.path} refused (${r.reason})`);
   }
   try {
+    // Each boot takes a snapshot of every type: a system booted often would pile them up until the next hourly run.
+    report.prunedSnapshots = await snapshots.pruneTypedSnapshots({ now: new Date().toISOString() });
+  } catch (err) {
+    problems.push(`retention: ${activityFailureText(err)}`);
+  }
+  try {
     report.schedules = await schedules.ensureSchedules();
   } catch (err) {
     problems.push(`schedules: ${activityFailureText(err)}`);
@@ -161,7 +167,12 @@ async function snapshotPhase(report: BootReport, phase: number, started: number)
     name: 'snapshots_and_schedules',
     ok: problems.length === 0,
     ms: Date.now() - started,
-    detail: [`snapshots: ${taken.join(', ') || 'none'}`, `schedules: ${scheduled.join(', ') || 'none'}`, ...problems.map((p) => `PROBLEM ${p}`)].join('; '),
+    detail: [
+      `snapshots: ${taken.join(', ') || 'none'}`,
+      `older snapshots removed: ${report.prunedSnapshots?.length ?? 0}`,
+      `schedules: ${scheduled.join(', ') || 'none'}`,
+      ...problems.map((p) => `PROBLEM ${p}`),
+    ].join('; '),
   });
 }
 

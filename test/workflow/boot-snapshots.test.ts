@@ -39,6 +39,7 @@ describe('boot phase 6 (time-skipping server, stub activities)', function () {
       ensureControlPlane: async () => 'run',
       watchdogsLive: async () => ['healing-1'],
       recordBoot: async (r: BootReport) => void recorded.push(r),
+      pruneTypedSnapshots: async () => [{ type: 'configs', id: 'configs-old', takenAt: '2026-12-01T00:00:00.000Z', reason: 'age' as const }],
       ...phase6,
     };
     const taskQueue = uniqueId('boot6');
@@ -73,6 +74,8 @@ describe('boot phase 6 (time-skipping server, stub activities)', function () {
     assert.equal(report.degraded, false);
     assert.match(phase.detail, /models 2 files, configs 2 files, log_segments skipped \(nothing yet\)/);
     assert.match(phase.detail, /layer1-snapshots created \(every 1h\), layer1-telemetry created \(every 60s\)/);
+    assert.match(phase.detail, /older snapshots removed: 1/);
+    assert.deepEqual(report.prunedSnapshots?.map((p) => p.id), ['configs-old']);
     assert.deepEqual(report.schedules, SCHEDULES);
     assert.equal(report.snapshots?.length, 3);
   });
