@@ -9,7 +9,7 @@
  * running system starts nothing (every start is a no-op for live processes) and verifies
  * readiness. The report is the result and a query, and is stored and published.
  */
-import { ApplicationFailure, patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import {
   BOOT_FAILED,
   getBootReportQuery,
@@ -34,7 +34,7 @@ const schedules = proxyActivities<ScheduleActivities>(scheduleActivity);
 
 /**
  * Phase 6 used to be a placeholder that scheduled nothing: boots recorded before it took snapshots
- * replay through the old branch (test/histories/boot.json).
+ * replay through the old branch (test/histories/boot-before-snapshots.json).
  */
 const SNAPSHOTS_PATCH = 'boot-snapshots-and-schedules';
 
@@ -134,8 +134,9 @@ async function kernelPhase(
 
 /**
  * Phase 6: a snapshot of each configured type (and the retention), and the snapshot and telemetry
- * schedules (created once, however often boot runs). Neither fails the boot — the kernels are ready and healing works
- * without them — but what could not be done makes the phase fail and the boot degraded, and says why.
+ * schedules (created once, however often boot runs). Neither fails the boot — the kernels are
+ * ready and healing works without them — but what could not be done makes the phase fail and the
+ * boot degraded, and says why.
  */
 async function snapshotPhase(report: BootReport, phase: number, started: number): Promise<void> {
   const problems: string[] = [];
@@ -176,8 +177,12 @@ async function snapshotPhase(report: BootReport, phase: number, started: number)
   });
 }
 
-/** An activity's failure as its cause tells it (the ActivityFailure itself only says that the activity failed). */
+/**
+ * An activity's failure as its cause tells it (the ActivityFailure itself only says that the
+ * activity failed). A cancelled boot is not a problem to report: it is thrown on.
+ */
 function activityFailureText(err: unknown): string {
+  if (isCancellation(err)) throw err;
   const e = err as Error;
   return e.cause instanceof Error ? e.cause.message : e.message;
 }
