@@ -5,10 +5,11 @@
  * A snapshot is a directory `<stateDir>/snapshots/<label>/<snapshotId>/` holding a copy of each
  * file under `files/` (at its path relative to its root: the state directory, or for the scheduled
  * `configs` and `playbooks` the project's root or the config file's directory, named in the
- * manifest) and `manifest.json` with each file's root, SHA-256, size and mode. It is written under a temporary name and renamed into place only
- * once every file and the manifest are fsynced, so a snapshot that exists is complete. Restoring
- * checks the snapshot's copy against the manifest before copying and the copy after, then renames
- * it over the target, so the target is either the old file or the verified one, never half of each.
+ * manifest) and `manifest.json` with each file's root, SHA-256, size and mode. It is written under
+ * a temporary name and renamed into place only once every file and the manifest are fsynced, so a
+ * snapshot that exists is complete. Restoring checks the snapshot's copy against the manifest
+ * before copying and the copy after, then renames it over the target, so the target is either the
+ * old file or the verified one, never half of each; a target is written only inside its root.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
