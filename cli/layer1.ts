@@ -16,6 +16,7 @@ import { registerPlaybookRunVerbs } from '../scripts/playbook-run-verbs';
 import { registerHealingVerbs } from '../scripts/healing-verbs';
 import { registerIncidentVerbs } from '../scripts/incident-verbs';
 import { registerKbVerbs } from '../scripts/kb-verbs';
+import { registerSnapshotVerbs } from '../scripts/snapshot-verbs';
 import { downServerOf, loadedConfig, serverDownError } from '../scripts/cli-support';
 
 export function buildProgram(): Command {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerHealingVerbs(program);
   registerIncidentVerbs(program);
   registerKbVerbs(program);
+  registerSnapshotVerbs(program);
   return program;
 }
 

@@ -3,6 +3,7 @@ import { defineQuery } from '@temporalio/workflow';
 import type { CheckResult } from '../src/domain/checks';
 import type { BootPhase } from '../src/domain/kernels';
 import type { ControlPlaneSettings } from './control-plane';
+import type { PrunedSnapshot, ScheduleResult, TypedSnapshotResult } from './schedules';
 
 export const BOOT_WORKFLOW = 'bootWorkflow';
 export type BootWorkflow = (input: BootInput) => Promise<BootReport>;
@@ -66,6 +67,12 @@ export interface BootReport {
   failedChecks: string[];
   startedAt: string;
   finishedAt: string | null;
+  /** Phase 6: the snapshot of each type taken at boot (absent in boots from before phase 6 took any). */
+  snapshots?: TypedSnapshotResult[];
+  /** Phase 6: typed snapshots the retention removed (boots run more often than the hourly schedule). */
+  prunedSnapshots?: PrunedSnapshot[];
+  /** Phase 6: what was done to each Temporal Schedule (absent as above, or when creating them failed). */
+  schedules?: ScheduleResult[];
 }
 
 export const getBootReportQuery = defineQuery<BootReport>('getBootReport');

@@ -123,6 +123,7 @@ function withKernels(stack: StackStatus, kernels: KernelStatus[], rest: Pick<Ful
 function printStatus(status: FullStatus): void {
   const mark = (ok: boolean): string => (ok ? '✓' : '✗');
   console.log(`Layer 1 is ${status.healthy ? 'healthy' : 'NOT healthy'}. Web UI: ${status.webUi}`);
+  if (status.metrics) console.log(`Prometheus metrics: ${status.metrics}`);
   console.log('services:');
   for (const [name, s] of Object.entries(status.services)) {
     console.log(`  ${mark(s.healthy)} ${name.padEnd(9)} ${s.address.padEnd(22)} pid ${String(s.pid ?? '-').padEnd(8)} ${s.detail}`);
@@ -192,12 +193,20 @@ export function registerStackVerbs(program: Command): void {
           const report = await runBoot(config, client, (p) => progress(`boot phase: ${p}`));
           printBootReport(report);
           if (!report.ok) throw new UserError(`boot failed: ${report.failedChecks.join('; ')}`);
-          if (report.degraded) progress('booted in DEGRADED mode: an optional kernel is not ready');
+          if (report.degraded) {
+            const why = [
+              ...report.kernels.filter((k) => k.degraded).map((k) => `optional kernel ${k.kernel} is not ready`),
+              ...report.phases.filter((p) => !p.ok).map((p) => `phase ${p.name}: ${p.detail}`),
+            ];
+            progress(`booted in DEGRADED mode: ${why.join('; ')}`);
+          }
         } finally {
           await client.connection.close();
         }
       }
-      console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}`);
+      const { metricsUrl } = await import('../src/stack/metrics-process');
+      const metrics = metricsUrl(config);
+      console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}${metrics ? `, metrics: ${metrics}` : ''}`);
     });
 
   program

@@ -6,11 +6,15 @@
 // First: a spare must catch its promotion signal before the slow requires below.
 import './standby';
 import { TriggerMonitor } from '../src/healing/trigger-monitor';
+import { createActivities } from '../activities';
+import { createScheduleActivities } from '../activities/schedules';
 import { runWorker } from './run-worker';
 
 runWorker({
   kernel: 'self_healing',
   taskQueue: (config) => config.temporal.taskQueues.healing,
+  // Every Layer 1 activity, and those of boot phase 6 and the scheduled workflows (snapshots, telemetry).
+  activities: (ctx) => ({ ...createActivities(ctx), ...createScheduleActivities(ctx) }),
   onStart: async (ctx) => {
     const monitor = new TriggerMonitor(ctx);
     monitor.start();

@@ -2,14 +2,14 @@
  * The boot workflow: 7 phases, each kernel waiting on its real self-test.
  *
  *   1 preflight → 2 message bus → 3 immutable log → 4 self-healing → 5 coding agent →
- *   6 snapshots and schedules (a hook, filled later) → 7 warmup and watchdogs
+ *   6 snapshots and schedules → 7 warmup and watchdogs
  *
  * Kernels of one phase start side by side. A critical kernel that never passes its self-test fails
  * the boot with a report naming the failed checks; an optional one sets degraded mode. Booting a
  * running system starts nothing (every start is a no-op for live processes) and verifies
  * readiness. The report is the result and a query, and is stored and published.
  */
-import { ApplicationFailure, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import {
   BOOT_FAILED,
   getBootReportQuery,
@@ -22,12 +22,21 @@ import {
 import { KernelAttr, OutcomeAttr, PhaseAttr } from '../contracts/search-attributes';
 import type { KernelActivities } from '../activities/kernels';
 import type { PreflightActivities } from '../activities/preflight';
-import { checkActivity, lifecycleActivity, recordActivity } from './policies';
+import type { ScheduleActivities } from '../activities/schedules';
+import { checkActivity, lifecycleActivity, recordActivity, scheduleActivity, snapshotActivity } from './policies';
 import { waitKernelReady } from './readiness';
 
 const preflight = proxyActivities<PreflightActivities>(checkActivity);
 const lifecycle = proxyActivities<KernelActivities>(lifecycleActivity);
 const records = proxyActivities<KernelActivities>(recordActivity);
+const snapshots = proxyActivities<ScheduleActivities>(snapshotActivity);
+const schedules = proxyActivities<ScheduleActivities>(scheduleActivity);
+
+/**
+ * Phase 6 used to be a placeholder that scheduled nothing: boots recorded before it took snapshots
+ * replay through the old branch (test/histories/boot-before-snapshots.json).
+ */
+const SNAPSHOTS_PATCH = 'boot-snapshots-and-schedules';
 
 /** A phase's outcome: null when it passed, else the kernel to blame (or null) and the message. */
 type PhaseFailure = { kernel: string | null; message: string } | null;
@@ -55,8 +64,8 @@ export const bootWorkflow: BootWorkflow = async (input: BootInput): Promise<Boot
     if (name === 'preflight') failure = await preflightPhase(report, phase, started);
     else if (kernels.length > 0) failure = await kernelPhase(report, input, { phase, name, kernels }, started);
     else if (name === 'snapshots_and_schedules') {
-      // The hook point: snapshot hygiene and schedules are registered here once they exist.
-      report.phases.push({ phase, name, ok: true, ms: Date.now() - started, detail: 'no snapshot or schedule configured yet' });
+      if (patched(SNAPSHOTS_PATCH)) await snapshotPhase(report, phase, started);
+      else report.phases.push({ phase, name, ok: true, ms: Date.now() - started, detail: 'no snapshot or schedule configured yet' });
       failure = null;
     } else failure = await watchdogPhase(report, input, phase, started);
     if (failure) await fail(report, failure.kernel, failure.message);
@@ -121,6 +130,61 @@ async function kernelPhase(
     kernel: failedCritical[0].kernel,
     message: `critical kernel ${failedCritical.map((r) => r.kernel).join(', ')} not ready: ${report.failedChecks.join('; ')}`,
   };
+}
+
+/**
+ * Phase 6: a snapshot of each configured type (and the retention), and the snapshot and telemetry
+ * schedules (created once, however often boot runs). Neither fails the boot — the kernels are
+ * ready and healing works without them — but what could not be done makes the phase fail and the
+ * boot degraded, and says why.
+ */
+async function snapshotPhase(report: BootReport, phase: number, started: number): Promise<void> {
+  const problems: string[] = [];
+  try {
+    report.snapshots = await snapshots.takeTypedSnapshots({ key: report.bootId, at: new Date().toISOString() });
+  } catch (err) {
+    problems.push(`snapshots: ${activityFailureText(err)}`);
+  }
+  for (const s of report.snapshots ?? []) {
+    if (s.error) problems.push(`snapshot ${s.type}: ${s.error}`);
+    for (const r of s.refused) problems.push(`snapshot ${s.type}: ${r.path} refused (${r.reason})`);
+  }
+  try {
+    // Each boot takes a snapshot of every type: a system booted often would pile them up until the next hourly run.
+    report.prunedSnapshots = await snapshots.pruneTypedSnapshots({ now: new Date().toISOString() });
+  } catch (err) {
+    problems.push(`retention: ${activityFailureText(err)}`);
+  }
+  try {
+    report.schedules = await schedules.ensureSchedules();
+  } catch (err) {
+    problems.push(`schedules: ${activityFailureText(err)}`);
+  }
+  const taken = (report.snapshots ?? []).map((s) => (s.id ? `${s.type} ${s.files} files` : `${s.type} ${s.skipped ? 'skipped (nothing yet)' : 'FAILED'}`));
+  const scheduled = (report.schedules ?? []).map((s) => `${s.id} ${s.action} (${s.spec}${s.paused ? ', paused' : ''})`);
+  if (problems.length > 0) report.degraded = true;
+  report.phases.push({
+    phase,
+    name: 'snapshots_and_schedules',
+    ok: problems.length === 0,
+    ms: Date.now() - started,
+    detail: [
+      `snapshots: ${taken.join(', ') || 'none'}`,
+      `older snapshots removed: ${report.prunedSnapshots?.length ?? 0}`,
+      `schedules: ${scheduled.join(', ') || 'none'}`,
+      ...problems.map((p) => `PROBLEM ${p}`),
+    ].join('; '),
+  });
+}
+
+/**
+ * An activity's failure as its cause tells it (the ActivityFailure itself only says that the
+ * activity failed). A cancelled boot is not a problem to report: it is thrown on.
+ */
+function activityFailureText(err: unknown): string {
+  if (isCancellation(err)) throw err;
+  const e = err as Error;
+  return e.cause instanceof Error ? e.cause.message : e.message;
 }
 
 /**

@@ -11,3 +11,5 @@ export { verificationWorkflow } from './verification';
 export { noopActivitiesWorkflow } from './bench';
 export { incidentWorkflow, incidentCloseWorkflow } from './incident';
 export { changeSetWorkflow, changeSetRollbackWorkflow } from './change-set';
+export { snapshotsWorkflow } from './snapshots';
+export { telemetryWorkflow } from './telemetry';

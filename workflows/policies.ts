@@ -165,3 +165,29 @@ export const kernelRestartActivity: ActivityOptions = {
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
 };
+
+/**
+ * Typed snapshots (boot phase 6, the snapshot schedule): copying and hashing files, up to the
+ * immutable log's sealed segments, so minutes at worst; heartbeating every second, so a killed
+ * worker's attempt moves elsewhere within 30 s. A retry finds what the first attempt took.
+ */
+export const snapshotActivity: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+};
+
+/** Creating or updating the Temporal Schedules: two calls to the server, retried while it answers slowly. */
+export const scheduleActivity: ActivityOptions = {
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 5 },
+};
+
+/**
+ * The telemetry document: reads of the store and the control plane, a write and a publish. Short:
+ * the next run is a minute away, so a run that cannot finish soon gives way to it.
+ */
+export const telemetryActivity: ActivityOptions = {
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+};

@@ -45,3 +45,7 @@ export const KNOWLEDGE_BASE_EVENTS_COLLECTION = 'knowledge_base_events';
  * (src/coding-agent/records.ts).
  */
 export const CHANGE_SETS_COLLECTION = 'change_sets';
+/** Telemetry documents, one per run of the telemetry schedule, keyed on its workflow id; pruned by it (src/telemetry/). */
+export const TELEMETRY_COLLECTION = 'telemetry';
+/** Drill outcomes, once drills record them; read by the telemetry's chaos section (it says when it is missing). */
+export const CHAOS_LEDGER_COLLECTION = 'chaos_ledger';

@@ -8,6 +8,7 @@ import type { KernelManifest } from '../../kernels/manifest';
 import { ms, port } from './fields';
 import { DETECTOR_CONFIGS } from '../healing/detectors/configs';
 import type { DetectorConfig } from '../healing/detectors/define';
+import { SNAPSHOT_TYPES } from '../snapshots/type-names';
 
 const hostPort = z
   .string()
@@ -170,13 +171,49 @@ export function detectorsSchemaOf<const T extends readonly DetectorConfig[]>(con
  */
 export const DetectorsSchema = detectorsSchemaOf(DETECTOR_CONFIGS);
 
-export const ScheduleSchema = z.strictObject({
-  cron: z.string().min(1).optional(),
-  every: z
+/** One Temporal Schedule's timing: `every` (an interval) or `cron`; `paused` keeps it but runs nothing. */
+export const ScheduleSchema = z
+  .strictObject({
+    cron: z.string().min(1).optional().describe('A cron expression (instead of every)'),
+    every: z
+      .string()
+      .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as 30s, 5m, 1h')
+      .optional()
+      .describe('An interval such as 60s or 1h'),
+    paused: z.boolean().default(false),
+  })
+  .refine((s) => !(s.cron && s.every), { message: 'give either cron or every, not both' });
+
+/**
+ * The Temporal Schedules boot phase 6 creates (idempotently: one each, however often boot runs,
+ * updated when their timing here changes): `snapshots` takes and prunes the typed snapshots,
+ * `telemetry` publishes the metrics document on `telemetry.layer1.metrics`.
+ */
+export const SchedulesSchema = z.strictObject({
+  snapshots: ScheduleSchema.prefault({ every: '1h' }).describe('Typed snapshots and their retention (src/snapshots/)'),
+  telemetry: ScheduleSchema.prefault({ every: '60s' }).describe('The telemetry document (src/telemetry/)'),
+});
+
+export const SnapshotsSchema = z.strictObject({
+  types: z
+    .array(z.enum(SNAPSHOT_TYPES))
+    .default([...SNAPSHOT_TYPES])
+    .describe('What boot and the snapshot schedule copy (docs/snapshots.md)'),
+  maxAgeMs: ms(86_400_000, 60_000).describe('Typed snapshots older than this are removed by the snapshot schedule (a type keeps its latest, however old)'),
+  maxPerType: z.number().int().min(1).default(5).describe('Typed snapshots kept per type, newest first'),
+});
+
+export const TelemetrySchema = z.strictObject({
+  keepMs: ms(86_400_000, 60_000).describe('Telemetry documents older than this are removed from the store by the telemetry schedule'),
+});
+
+export const MetricsSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve /metrics (Prometheus text format) from the `metrics` process `layer1 up` starts'),
+  host: z
     .string()
-    .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as 30s, 5m, 1h')
-    .optional(),
-  paused: z.boolean().default(false),
+    .regex(/^(127\.\d+\.\d+\.\d+|localhost|::1)$/, 'expected a loopback address such as 127.0.0.1: the endpoint is not authenticated')
+    .default('127.0.0.1'),
+  port: port.default(9464).describe('Port of /metrics'),
 });
 
 export const VERIFICATION_CHECK_KEYS = ['readiness', 'detector', 'tests', 'lint', 'types'] as const;
@@ -270,7 +307,10 @@ export const ConfigSchema = z
     detectors: DetectorsSchema.prefault({}),
     incidents: IncidentsSchema.prefault({}),
     codingAgent: CodingAgentSchema.prefault({}),
-    schedules: z.record(z.string(), ScheduleSchema).default({}),
+    schedules: SchedulesSchema.prefault({}),
+    snapshots: SnapshotsSchema.prefault({}),
+    telemetry: TelemetrySchema.prefault({}),
+    metrics: MetricsSchema.prefault({}),
   })
   .describe('Layer 1 configuration (temporal.config.yaml)');
 

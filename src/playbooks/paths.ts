@@ -20,11 +20,13 @@ export class PathEscapeError extends Error {
     readonly reason: PathEscapeReason,
     /** What it resolved to. */
     readonly resolved: string,
+    /** What the directory is, for the message. */
+    readonly rootName = 'the state directory',
   ) {
     super(
       reason === 'outside'
-        ? `path "${requested}" escapes the state directory ${stateDir} (resolves to ${resolved})`
-        : `path "${requested}" escapes the state directory ${stateDir} through a symlink (resolves to ${resolved})`,
+        ? `path "${requested}" escapes ${rootName} ${stateDir} (resolves to ${resolved})`
+        : `path "${requested}" escapes ${rootName} ${stateDir} through a symlink (resolves to ${resolved})`,
     );
   }
 }
@@ -36,13 +38,14 @@ function inside(root: string, candidate: string): boolean {
 
 /**
  * The absolute path of `requested` (relative to `stateDir`, or absolute inside it), with every
- * existing part resolved through realpath.
+ * existing part resolved through realpath. `stateDir` may be another root (the snapshots confine
+ * project files to the project's root); `rootName` then names it in the error.
  * @throws PathEscapeError when it lies outside the state directory, lexically or by a symlink
  */
-export function confinePath(stateDir: string, requested: string): string {
+export function confinePath(stateDir: string, requested: string, rootName?: string): string {
   const lexicalRoot = path.resolve(stateDir);
   const lexical = path.resolve(lexicalRoot, requested);
-  if (!inside(lexicalRoot, lexical)) throw new PathEscapeError(requested, stateDir, 'outside', lexical);
+  if (!inside(lexicalRoot, lexical)) throw new PathEscapeError(requested, stateDir, 'outside', lexical, rootName);
 
   // The state directory itself may be reached through a symlink (e.g. /tmp on macOS): compare real paths.
   const realRoot = realpathSync(lexicalRoot);
@@ -63,10 +66,10 @@ export function confinePath(stateDir: string, requested: string): string {
     real = realpathSync(existing);
   } catch {
     // A dangling symlink: writing through it would create its target, wherever that is.
-    throw new PathEscapeError(requested, stateDir, 'symlink', existing);
+    throw new PathEscapeError(requested, stateDir, 'symlink', existing, rootName);
   }
   const resolved = path.join(real, ...rest);
-  if (!inside(realRoot, resolved)) throw new PathEscapeError(requested, stateDir, 'symlink', resolved);
+  if (!inside(realRoot, resolved)) throw new PathEscapeError(requested, stateDir, 'symlink', resolved, rootName);
   return resolved;
 }
 

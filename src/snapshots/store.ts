@@ -1,12 +1,15 @@
 /**
- * Snapshots of files of the state directory, for playbooks that must be able to put a file back.
+ * Snapshots of files, for playbooks that must be able to put a file back and for the scheduled
+ * snapshots of each type (src/snapshots/types.ts).
  *
  * A snapshot is a directory `<stateDir>/snapshots/<label>/<snapshotId>/` holding a copy of each
- * file under `files/` (at its path relative to the state directory) and `manifest.json` with each
- * file's SHA-256, size and mode. It is written under a temporary name and renamed into place only
- * once every file and the manifest are fsynced, so a snapshot that exists is complete. Restoring
- * checks the snapshot's copy against the manifest before copying and the copy after, then renames
- * it over the target, so the target is either the old file or the verified one, never half of each.
+ * file under `files/` (at its path relative to its root: the state directory, or for the scheduled
+ * `configs` and `playbooks` the project's root or the config file's directory, named in the
+ * manifest) and `manifest.json` with each file's root, SHA-256, size and mode. It is written under
+ * a temporary name and renamed into place only once every file and the manifest are fsynced, so a
+ * snapshot that exists is complete. Restoring checks the snapshot's copy against the manifest
+ * before copying and the copy after, then renames it over the target, so the target is either the
+ * old file or the verified one, never half of each; a target is written only inside its root.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -18,10 +21,40 @@ export const SNAPSHOTS_DIR = 'snapshots';
 const MANIFEST = 'manifest.json';
 const FILES = 'files';
 const TMP_PREFIX = '.tmp-';
+const TRASH_PREFIX = '.trash-';
+/** `<label>/latest.json`: which snapshot of the label is the latest (written atomically). */
+export const LATEST_FILE = 'latest.json';
+
+/**
+ * What a file's path is relative to: the state directory, the project's root (the repository:
+ * playbooks, the ACL policy) or the directory of the config file. A restore writes only inside the
+ * file's root.
+ */
+export type SnapshotRoot = 'state' | 'project' | 'config';
+
+const ROOT_NAMES: Record<SnapshotRoot, string> = {
+  state: 'the state directory',
+  project: "the project's root",
+  config: "the config file's directory",
+};
+
+/** One thing to copy into a snapshot: a file or a directory, relative to its root. */
+export interface SnapshotSource {
+  root: SnapshotRoot;
+  path: string;
+  /**
+   * The SHA-256 the file must have (a model file's manifest, a sealed segment's): a file that has
+   * another is not copied, so a damaged file never becomes a restore point, and is reported in
+   * `refused` instead.
+   */
+  sha256?: string;
+}
 
 export interface SnapshotFile {
-  /** Relative to the state directory. */
+  /** Relative to its root (the state directory when `root` is absent); also its place under `files/`. */
   path: string;
+  /** Absent in snapshots of the state directory (and in every snapshot taken before roots existed). */
+  root?: SnapshotRoot;
   sha256: string;
   bytes: number;
   mode: number;
@@ -74,6 +107,14 @@ export interface TakeResult {
   /** False when the snapshot already existed (a retry of the same take). */
   created: boolean;
   dir: string;
+  /** Files not copied because they did not have the SHA-256 their source said (empty for an existing snapshot). */
+  refused: Array<{ root: SnapshotRoot; path: string; reason: string }>;
+}
+
+/** Whether a snapshot's copies still match its manifest, and each problem when not. */
+export interface SnapshotCheck {
+  ok: boolean;
+  problems: string[];
 }
 
 export interface RestoreResult {
@@ -117,41 +158,69 @@ export async function writeFileAtomic(file: string, content: string | Buffer): P
 export class SnapshotStore {
   /** `<stateDir>/snapshots` */
   readonly root: string;
+  private readonly roots: Partial<Record<SnapshotRoot, string>>;
 
-  constructor(readonly stateDir: string) {
+  /** @param roots the other roots files may be taken from and restored to (see {@link SnapshotRoot}) */
+  constructor(
+    readonly stateDir: string,
+    roots: Partial<Record<Exclude<SnapshotRoot, 'state'>, string>> = {},
+  ) {
     this.root = path.join(path.resolve(stateDir), SNAPSHOTS_DIR);
+    this.roots = { ...roots, state: stateDir };
+  }
+
+  /** The directory of a root. @throws Error when this store was not given it */
+  rootDir(root: SnapshotRoot): string {
+    const dir = this.roots[root];
+    if (!dir) throw new Error(`no directory is known for snapshot root "${root}"`);
+    return dir;
   }
 
   /**
-   * Copies `paths` (files or directories, relative to the state directory) into snapshot `id`.
-   * Idempotent: when the snapshot exists it is returned as it is; a half-written one left by a
-   * crash is discarded and written again.
-   * @throws PathEscapeError when a path leaves the state directory
+   * Copies `paths` (files or directories, relative to the state directory) and `sources` (each
+   * relative to its root) into snapshot `id`. Idempotent: when the snapshot exists it is returned
+   * as it is; a half-written one left by a crash is discarded and written again.
+   * @throws PathEscapeError when a path leaves its root (lexically or through a symlink)
    */
-  async take(options: { id: string; label: string; paths: string[]; key?: string }): Promise<TakeResult> {
+  async take(options: { id: string; label: string; paths?: string[]; sources?: SnapshotSource[]; key?: string }): Promise<TakeResult> {
     const { id, label } = options;
     const labelDir = path.join(this.root, label);
     const dir = path.join(labelDir, id);
     const existing = await readManifest(dir);
-    if (existing) return { manifest: existing, created: false, dir };
+    if (existing) return { manifest: existing, created: false, dir, refused: [] };
 
-    const sources = new Map<string, string>();
-    const realRoot = confinePath(this.stateDir, SNAPSHOTS_DIR);
-    for (const p of options.paths) {
-      for (const abs of await this.walk(confinePath(this.stateDir, p), realRoot)) sources.set(relativeToState(this.stateDir, abs), abs);
+    const all: SnapshotSource[] = [...(options.paths ?? []).map((p) => ({ root: 'state' as const, path: p })), ...(options.sources ?? [])];
+    const found = new Map<string, { root: SnapshotRoot; rel: string; abs: string; sha256?: string }>();
+    const snapshotsDir = confinePath(this.stateDir, SNAPSHOTS_DIR);
+    for (const src of all) {
+      const base = this.rootDir(src.root);
+      for (const abs of await this.walk(base, src.root, confinePath(base, src.path, ROOT_NAMES[src.root]), snapshotsDir)) {
+        const rel = relativeToState(base, abs);
+        const seen = found.get(rel);
+        // Copies live at files/<path>: two roots may give one path only when it is the same file.
+        if (seen && seen.abs !== abs) throw new Error(`snapshot ${id}: ${rel} names both ${seen.abs} and ${abs}`);
+        found.set(rel, { root: src.root, rel, abs, sha256: src.sha256 ?? seen?.sha256 });
+      }
     }
     const tmp = path.join(labelDir, `${TMP_PREFIX}${id}`);
     await rm(tmp, { recursive: true, force: true });
     await mkdir(path.join(tmp, FILES), { recursive: true });
     const files: SnapshotFile[] = [];
-    for (const [rel, abs] of [...sources].sort(([a], [b]) => a.localeCompare(b))) {
-      const copy = path.join(tmp, FILES, rel);
+    const refused: TakeResult['refused'] = [];
+    for (const f of [...found.values()].sort((a, b) => a.rel.localeCompare(b.rel))) {
+      const copy = path.join(tmp, FILES, f.rel);
       await mkdir(path.dirname(copy), { recursive: true });
-      await copyFile(abs, copy);
+      await copyFile(f.abs, copy);
       await fsyncPath(copy);
       // The checksum is of the copy, so the manifest describes exactly what the snapshot holds.
+      const sha256 = await sha256File(copy);
+      if (f.sha256 !== undefined && sha256 !== f.sha256) {
+        await rm(copy, { force: true });
+        refused.push({ root: f.root, path: f.rel, reason: `SHA-256 ${sha256} is not the expected ${f.sha256}` });
+        continue;
+      }
       const st = await stat(copy);
-      files.push({ path: rel, sha256: await sha256File(copy), bytes: st.size, mode: (await stat(abs)).mode & 0o7777 });
+      files.push({ path: f.rel, ...(f.root === 'state' ? {} : { root: f.root }), sha256, bytes: st.size, mode: (await stat(f.abs)).mode & 0o7777 });
     }
     const manifest: SnapshotManifest = { version: 1, id, label, createdAt: new Date().toISOString(), key: options.key ?? null, files };
     await writeFile(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
@@ -160,7 +229,61 @@ export class SnapshotStore {
     // The rename is the commit point: before it there is no snapshot, after it a complete one.
     await rename(tmp, dir);
     await fsyncPath(labelDir);
-    return { manifest, created: true, dir };
+    return { manifest, created: true, dir, refused };
+  }
+
+  /** Makes `id` the label's latest snapshot. Idempotent: the pointer is replaced whole, atomically. */
+  async setLatest(label: string, id: string): Promise<void> {
+    await writeFileAtomic(path.join(this.root, label, LATEST_FILE), `${JSON.stringify({ id, at: new Date().toISOString() })}\n`);
+  }
+
+  /** The id of the label's latest snapshot, or null when none was marked. */
+  async latestOf(label: string): Promise<string | null> {
+    try {
+      const { id } = JSON.parse(await readFile(path.join(this.root, label, LATEST_FILE), 'utf8')) as { id?: unknown };
+      return typeof id === 'string' ? id : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Removes a snapshot: renamed out of sight first (so it disappears at once, whole), then deleted.
+   * Idempotent: a snapshot already gone is nothing to do.
+   */
+  async remove(label: string, id: string): Promise<boolean> {
+    const dir = path.join(this.root, label, id);
+    const trash = path.join(this.root, label, `${TRASH_PREFIX}${id}`);
+    try {
+      await rename(dir, trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await rm(trash, { recursive: true, force: true });
+      return false;
+    }
+    await rm(trash, { recursive: true, force: true });
+    return true;
+  }
+
+  /**
+   * Whether every copy in snapshot `m` has its manifest's SHA-256 and size, and every path stays in
+   * its snapshot (a manifest naming `../x` is damaged, whatever the files say).
+   */
+  async check(m: SnapshotManifest): Promise<SnapshotCheck> {
+    const problems: string[] = [];
+    for (const f of m.files) {
+      let copy: string;
+      try {
+        copy = this.confinedCopy(m, f);
+      } catch (err) {
+        problems.push((err as Error).message);
+        continue;
+      }
+      const sha = await sha256File(copy).catch(() => null);
+      if (sha === null) problems.push(`${f.path}: the copy is missing`);
+      else if (sha !== f.sha256) problems.push(`${f.path}: SHA-256 ${sha}, manifest says ${f.sha256}`);
+    }
+    return { ok: problems.length === 0, problems };
   }
 
   /** Every complete snapshot, newest first. */
@@ -179,7 +302,7 @@ export class SnapshotStore {
   async listLabel(label: string): Promise<SnapshotManifest[]> {
     const out: SnapshotManifest[] = [];
     for (const id of await readdirOrEmpty(path.join(this.root, label))) {
-      if (id.startsWith(TMP_PREFIX)) continue;
+      if (id.startsWith(TMP_PREFIX) || id.startsWith(TRASH_PREFIX) || id === LATEST_FILE) continue;
       const m = await readManifest(path.join(this.root, label, id));
       if (m) out.push(m);
     }
@@ -209,6 +332,35 @@ export class SnapshotStore {
     return path.join(this.root, m.label, m.id, FILES, file);
   }
 
+  /** The copy of `f` in `m`. @throws PathEscapeError when the manifest's path leaves the snapshot */
+  private confinedCopy(m: SnapshotManifest, f: SnapshotFile): string {
+    return confinePath(path.join(this.root, m.label, m.id, FILES), f.path, `snapshot ${m.id}`);
+  }
+
+  /**
+   * Puts back every file of snapshot `id`, each into its root. Every copy is checked against the
+   * manifest and every target confined to its root before anything is written, so a damaged
+   * snapshot or one naming a path outside its root (`..`, or through a symlink that leaves it)
+   * writes nothing. Idempotent: a file that already has the snapshot's checksum is left alone.
+   * @throws SnapshotNotFoundError, PathEscapeError, ChecksumMismatchError
+   */
+  async restoreSnapshot(id: string): Promise<RestoreResult[]> {
+    const m = await this.get(id);
+    if (!m) throw new SnapshotNotFoundError(id, null);
+    const plan: Array<{ entry: SnapshotFile; source: string; target: string }> = [];
+    for (const entry of m.files) {
+      const root = entry.root ?? 'state';
+      const target = confinePath(this.rootDir(root), entry.path, ROOT_NAMES[root]);
+      const source = this.confinedCopy(m, entry);
+      const sha = await sha256File(source);
+      if (sha !== entry.sha256) throw new ChecksumMismatchError(m.id, entry.path, 'snapshot', entry.sha256, sha);
+      plan.push({ entry, source, target });
+    }
+    const out: RestoreResult[] = [];
+    for (const p of plan) out.push({ ...(await this.put(m, p.entry, p.source, p.target)), path: p.entry.path });
+    return out;
+  }
+
   /**
    * Puts `requested` back as snapshot `snapshotId` (default: the newest snapshot that holds it) has it.
    * Idempotent: a file that already has the snapshot's checksum is left alone.
@@ -223,14 +375,20 @@ export class SnapshotStore {
       if (!m) throw new SnapshotNotFoundError(snapshotId, null);
       manifest = m;
     } else {
-      manifest = (await this.list()).find((m) => m.files.some((f) => f.path === rel));
+      manifest = (await this.list()).find((m) => m.files.some((f) => isStateFile(f, rel)));
     }
-    const entry = manifest?.files.find((f) => f.path === rel);
+    const entry = manifest?.files.find((f) => isStateFile(f, rel));
     if (!manifest || !entry) throw new SnapshotNotFoundError(snapshotId ?? null, rel);
 
-    const source = this.copyPath(manifest, rel);
+    const source = this.confinedCopy(manifest, entry);
     const before = await sha256File(source);
     if (before !== entry.sha256) throw new ChecksumMismatchError(manifest.id, rel, 'snapshot', entry.sha256, before);
+    return this.put(manifest, entry, source, target);
+  }
+
+  /** Writes the verified copy `source` over `target` (atomically), unless it has the content already. */
+  private async put(manifest: SnapshotManifest, entry: SnapshotFile, source: string, target: string): Promise<RestoreResult> {
+    const rel = entry.path;
 
     // Idempotent: the target already is the snapshot's file (a retry after the rename, or nothing to do).
     if ((await sha256File(target).catch(() => null)) === entry.sha256) {
@@ -253,18 +411,23 @@ export class SnapshotStore {
     return { path: rel, snapshot: manifest.id, sha256: entry.sha256, restored: true };
   }
 
-  /** Regular files at or under `abs`; the snapshots themselves are never part of a snapshot. */
-  private async walk(abs: string, snapshotsRoot: string): Promise<string[]> {
+  /** Regular files at or under `abs` (inside `base`); the snapshots themselves are never part of a snapshot. */
+  private async walk(base: string, root: SnapshotRoot, abs: string, snapshotsRoot: string): Promise<string[]> {
     if (abs === snapshotsRoot || abs.startsWith(`${snapshotsRoot}${path.sep}`)) return [];
     const st = await lstat(abs);
-    // A link is followed only while it stays inside the state directory (confinePath refuses it otherwise).
-    if (st.isSymbolicLink()) return this.walk(confinePath(this.stateDir, abs), snapshotsRoot);
+    // A link is followed only while it stays inside its root (confinePath refuses it otherwise).
+    if (st.isSymbolicLink()) return this.walk(base, root, confinePath(base, abs, ROOT_NAMES[root]), snapshotsRoot);
     if (st.isFile()) return [abs];
     if (!st.isDirectory()) return [];
     const out: string[] = [];
-    for (const name of (await readdir(abs)).sort()) out.push(...(await this.walk(path.join(abs, name), snapshotsRoot)));
+    for (const name of (await readdir(abs)).sort()) out.push(...(await this.walk(base, root, path.join(abs, name), snapshotsRoot)));
     return out;
   }
+}
+
+/** A file of the state directory at `rel` (the only kind a restore by path puts back). */
+function isStateFile(f: SnapshotFile, rel: string): boolean {
+  return f.path === rel && (f.root ?? 'state') === 'state';
 }
 
 async function readManifest(dir: string): Promise<SnapshotManifest | null> {

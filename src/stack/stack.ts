@@ -14,6 +14,7 @@ import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
 import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName } from './services';
 import { ensureTools, type Progress } from './tools';
+import { METRICS_PROCESS, metricsAnswers, metricsSpec, metricsUrl } from './metrics-process';
 import type { WorkerDef } from './workers';
 
 export interface ServiceStatus {
@@ -39,12 +40,15 @@ export interface WorkerStatus {
 export interface StackStatus {
   healthy: boolean;
   webUi: string;
+  /** The full URL of /metrics (Prometheus text format), null when `metrics.enabled` is false. */
+  metrics: string | null;
   services: Record<ServiceName, ServiceStatus>;
   workers: WorkerStatus[];
 }
 
 export const STACK_START_TIMEOUT_MS = 60_000;
 export const WORKER_START_TIMEOUT_MS = 60_000;
+const METRICS_START_TIMEOUT_MS = 20_000;
 const HEALTH_PROBE_TIMEOUT_MS = 1_500;
 
 export function processManager(config: LoadedConfig): ProcessManager {
@@ -86,6 +90,10 @@ async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: Pr
       }
     }),
   );
+  // The metrics process binds its port when the store answers, after the servers: its port is checked now, with theirs.
+  if (config.metrics.enabled && !pm.isAlive(METRICS_PROCESS) && (await portInUse(config.metrics.host, config.metrics.port))) {
+    add('metrics.port', `port ${config.metrics.port} (the /metrics endpoint) is already in use by another program`);
+  }
   if (problems.length > 0) throw new ConfigError(config.configFile, problems);
 }
 
@@ -147,6 +155,25 @@ export async function startServices(config: LoadedConfig, progress: Progress): P
     }),
   );
   await ensureSearchAttributes(config);
+  await startMetrics(config, pm, progress);
+}
+
+/** Starts the metrics process (src/metrics/main.ts) unless it runs already, and waits until it answers. */
+async function startMetrics(config: LoadedConfig, pm: ProcessManager, progress: Progress): Promise<void> {
+  if (!config.metrics.enabled) return;
+  const already = pm.isAlive(METRICS_PROCESS);
+  const info = await pm.start(metricsSpec(config));
+  const started = Date.now();
+  while (Date.now() - started < METRICS_START_TIMEOUT_MS) {
+    if (await metricsAnswers(config)) {
+      progress(`metrics: ${already ? 'already running' : 'started'} (pid ${info.pid}) at ${metricsUrl(config)}`);
+      return;
+    }
+    // Dead: its log says why (a port taken since the check, a store that went away).
+    if (!pm.isAlive(METRICS_PROCESS)) break;
+    await sleep(100);
+  }
+  throw new UserError(`the metrics process did not answer at ${metricsUrl(config)}\n  its log: ${info.logPath}\n${tail(info.logPath, 15)}`);
 }
 
 /** Registers our search attributes where they are missing (a real cluster; the dev server has them). */
@@ -306,6 +333,7 @@ export async function stackStatus(
   return {
     healthy: entries.every(([, s]) => s.healthy) && workers.every((w) => w.healthy),
     webUi: webUiUrl(config),
+    metrics: metricsUrl(config),
     services: servicesStatus,
     workers,
   };

@@ -21,7 +21,7 @@ describe('replay of committed histories', function () {
   });
 
   it('has histories of boot, the control plane and playbooks', () => {
-    const expected = ['boot.json', 'control-plane.json', 'playbook-approved.json', 'playbook-compensated.json', 'playbook-dispatched.json'];
+    const expected = ['boot.json', 'boot-before-snapshots.json', 'control-plane.json', 'playbook-approved.json', 'playbook-compensated.json', 'playbook-dispatched.json'];
     for (const f of expected) {
       assert.ok(files.includes(f), `test/histories/${f} is missing`);
     }
