@@ -12,7 +12,6 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
-import type { KernelName } from '../domain/kernels';
 import { procStartTicks, procStatFields, type ProcessManager } from '../process/manager';
 import { immutableLogClient } from '../../kernels/registry';
 import { sha256File, SnapshotStore } from '../snapshots/store';
@@ -22,7 +21,6 @@ import { dispatchWorkflowId, type PlaybookReport } from '../../contracts/playboo
 import { withDeadline } from '../deadline';
 import { UserError } from '../errors';
 import { controlPlaneStatus } from '../stack/kernel-status';
-import { declareDrill, endDrill } from './drills';
 import * as faults from './faults';
 import type { Injected } from './faults';
 import * as probe from './probes';
@@ -85,27 +83,6 @@ async function sealedSegmentSnapshotted(ctx: ScenarioContext): Promise<void> {
   await new SnapshotStore(ctx.config.stateDir).take({ id: `scenario-${Date.now().toString(36)}`, label: 'hygiene', paths: ['log/segments'] });
 }
 
-/** Runs `inject` inside a declared drill, and ends the drill on restore. */
-async function inDrill(ctx: ScenarioContext, kernel: KernelName, card: string, inject: () => Promise<Injected>): Promise<Injected<{ drill: string }>> {
-  const id = `drill-${card}-${Date.now().toString(36)}`;
-  await declareDrill(ctx.db, { id, kernel, card, durationMs: 120_000 });
-  try {
-    const injected = await inject();
-    return {
-      ...injected,
-      drill: id,
-      detail: `drill ${id}: ${injected.detail}`,
-      restore: async () => {
-        await injected.restore();
-        await endDrill(ctx.db, id);
-      },
-    };
-  } catch (err) {
-    await endDrill(ctx.db, id);
-    throw err;
-  }
-}
-
 const id = (playbook: string, target: string): string => dispatchWorkflowId(playbook, target);
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -129,19 +106,6 @@ export const SCENARIOS: readonly Scenario[] = [
       return faults.corruptSealedLogEntry(ctx);
     },
     verify: (ctx, injected, { logHead }) => corruptEntryRepaired(ctx, injected, logHead),
-  },
-  {
-    playbook: 'micro_chaos_log_entry_corrupt',
-    fault: 'drill: a flipped byte in a sealed segment',
-    workflowId: id('micro_chaos_log_entry_corrupt', 'immutable_log'),
-    inject: async (ctx) => {
-      await sealedSegmentSnapshotted(ctx);
-      return inDrill(ctx, 'immutable_log', 'log_entry_corrupt', () => faults.corruptSealedLogEntry(ctx));
-    },
-    verify: async (ctx, injected, { logHead }) => {
-      await corruptEntryRepaired(ctx, injected, logHead);
-      await probe.logHasEntry(ctx, logHead + 1, 'chaos.drill.observed', { card: 'log_entry_corrupt' });
-    },
   },
   {
     playbook: 'config_drift',
@@ -323,19 +287,6 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
-    playbook: 'micro_chaos_message_bus_heartbeat',
-    fault: 'drill: nats-server stopped for 5 s',
-    workflowId: id('micro_chaos_message_bus_heartbeat', 'message_bus'),
-    inject: (ctx) => inDrill(ctx, 'message_bus', 'message_bus_heartbeat', () => faults.stallProcess(ctx, { process: 'bus', ms: 5_000 })),
-    verify: async (ctx, injected) => {
-      await bus.assertBusAnswers(ctx.config);
-      await bus.assertPolicyStreamsPresent(ctx.config);
-      await bus.assertEveryUserEnforced(ctx.config);
-      const drill = fact<string>(injected, 'drill');
-      await bus.assertLogEntry(ctx.config, 'chaos.drill.observed', (d) => d.card === 'message_bus_heartbeat' && d.drill === drill, `drill ${drill}`);
-    },
-  },
-  {
     playbook: 'self_healing_bootstrap',
     fault: 'kill -9 of a healing replica',
     workflowId: id('self_healing_bootstrap', 'self_healing'),
@@ -378,16 +329,6 @@ export const SCENARIOS: readonly Scenario[] = [
     workflowId: id('control_plane_failover', 'self_healing'),
     inject: (ctx) => faults.terminateControlPlane(ctx),
     verify: (ctx, injected) => probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, fact<string>(injected, 'runId')),
-  },
-  {
-    playbook: 'micro_chaos_control_plane_restart',
-    fault: 'drill: the control plane workflow terminated',
-    workflowId: id('micro_chaos_control_plane_restart', 'self_healing'),
-    inject: (ctx) => inDrill(ctx, 'self_healing', 'control_plane_restart', () => faults.terminateControlPlane(ctx)),
-    verify: async (ctx, injected, { logHead }) => {
-      await probe.controlPlaneAnswers(ctx, ctx.config.detectors.controlPlane.queryTimeoutMs, fact<string>(injected, 'runId'));
-      await probe.logHasEntry(ctx, logHead + 1, 'chaos.drill.observed', { card: 'control_plane_restart' });
-    },
   },
   {
     playbook: 'dependency_unreachable',

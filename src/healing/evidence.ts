@@ -69,7 +69,8 @@ export interface Evidence {
   /**
    * Error-signature id (`<kernel>_<ErrorType>_<hash>`): the hash is of {@link Evidence.template},
    * so the same text gives the same id in every replica (see {@link evidenceSignature}). Playbook
-   * triggers match on it. `chaos_<card>` during a declared drill.
+   * triggers match on it. A drill's evidence has the same signature as the real fault's (its
+   * `data.drill_id` says which drill): the drill proves the path a real fault takes.
    */
   signature: string;
   /**
@@ -124,13 +125,8 @@ export function signEvidence(e: EvidenceToSign): { signature: string; template: 
   return { signature, template, text };
 }
 
-/**
- * The signature of evidence ({@link signEvidence}).
- * A chaos drill declares its card, and evidence seen during it is signed `chaos_<card>`, so drill
- * playbooks can match it apart from real faults.
- */
-export function evidenceSignature(e: EvidenceToSign, drillCard?: string): string {
-  if (drillCard) return `chaos_${drillCard}`;
+/** The signature of evidence ({@link signEvidence}). */
+export function evidenceSignature(e: EvidenceToSign): string {
   return signEvidence(e).signature;
 }
 
@@ -143,14 +139,14 @@ export const EVIDENCE_TEXT_MAX = 4096;
  * there is none, then {@link defaultEvidenceText}.
  */
 export function makeEvidence(
-  e: Omit<Evidence, 'id' | 'signature' | 'data' | 'text' | 'template'> & { key: string; text: string | null; data?: Record<string, unknown>; drillCard?: string },
+  e: Omit<Evidence, 'id' | 'signature' | 'data' | 'text' | 'template'> & { key: string; text: string | null; data?: Record<string, unknown> },
 ): Evidence {
-  const { key, drillCard, text, ...rest } = e;
+  const { key, text, ...rest } = e;
   const signed = signEvidence({ ...e, text: text?.slice(0, EVIDENCE_TEXT_MAX) });
   return {
     ...rest,
     id: `${e.kind}:${e.kernel ?? '-'}:${key}`,
-    signature: drillCard ? evidenceSignature(e, drillCard) : signed.signature,
+    signature: signed.signature,
     text: signed.text,
     template: signed.template,
     data: e.data ?? {},

@@ -18,14 +18,13 @@ export interface IncidentStart {
 
 /**
  * Whether evidence opens an incident, or is left to the path it had before:
- *  - a drill's evidence (`chaos_<card>`) keeps its own playbooks (micro-chaos drills);
  *  - a missed heartbeat is a precursor, below the failure threshold, not a fault;
  *  - a process death or failed probe that no playbook names, and whose text shows no code fault
  *    (src/coding-agent/code-faults.ts), is the control plane's to restart: its restart is the
  *    remedy, and an incident would have nothing to choose.
  */
 export function opensIncident(config: LoadedConfig, e: Evidence, playbookDir?: string): boolean {
-  if (!config.incidents.enabled || e.signature.startsWith('chaos_')) return false;
+  if (!config.incidents.enabled) return false;
   if (e.kind === 'heartbeat_missed') return false;
   // Already repaired by the server supervisor: the seam does not dispatch it either.
   if ((REPAIRED_KINDS as readonly string[]).includes(e.kind)) return false;

@@ -2,8 +2,8 @@
  * The one seam where "kernel K is unwell, evidence E" enters Layer 1. Everything that notices a
  * failure (the trigger monitor's process watch, liveness probes and detectors, events on the bus)
  * calls `reportEvidence`. Here, in order:
- *  1. a chaos drill declared for the kernel re-signs the evidence (`chaos_<card>`), so drill
- *     playbooks can tell a drill from a real fault;
+ *  1. evidence about the target of a declared chaos drill is tagged with the drill's id
+ *     (`data.drill_id`), and otherwise takes the path a real fault takes;
  *  2. the evidence is recorded in the store — always, matched or not, never dropped. The record is
  *     keyed on the evidence id, so the second replica reporting the same fault finds it there;
  *  3. lifecycle evidence (exited, liveness_failed, not_ready) goes to the control plane, which
@@ -11,8 +11,7 @@
  *  4. evidence marked as the consequence of a kernel's outage (`data.consequenceOf`) stops here:
  *     recorded, not dispatched (one fault, one remedy);
  *  5. new evidence opens the incident of its signature (./incidents.ts), or is attached to the one
- *     open; a drill's evidence, and a process death no playbook names, go to the dispatcher as
- *     before, which starts the matching playbook (or folds it into the one running). What was done
+ *     open; a process death no playbook names goes to the dispatcher as before, which starts the matching playbook (or folds it into the one running). What was done
  *     is added to the record. The knowledge base counts the occurrence.
  * The store may be the thing that is down: recording waits at most `detectors.store.timeoutMs`,
  * and dispatch goes ahead without it (Temporal folds duplicates by workflow id).
@@ -25,7 +24,7 @@ import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../contracts/c
 import { activeDrill } from '../chaos/drills';
 import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';
-import { errorTypeOf, evidenceSignature, fromKernelUnwell, REPAIRED_KINDS, toKernelUnwell, type Evidence } from './evidence';
+import { errorTypeOf, fromKernelUnwell, REPAIRED_KINDS, toKernelUnwell, type Evidence } from './evidence';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
 import { KnowledgeBase } from '../knowledge/kb';
 import { openIncident, opensIncident, type IncidentStart } from './incidents';
@@ -59,9 +58,11 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
   const coll = db.collection<StoredEvidence>(EVIDENCE_COLLECTION);
 
   let e = evidence;
-  if (e.kernel) {
-    const drill = await within(activeDrill(db, e.kernel).catch(() => null), storeMs);
-    if (drill) e = { ...e, signature: evidenceSignature(e, drill.card), data: { ...e.data, drill: drill.card, drill_id: drill._id } };
+  if (e.kernel || e.process) {
+    // Tagged, not diverted: a drill's evidence takes the real fault's path (incident, remedy), and
+    // the drill finds it by its id (src/chaos/harness/gates.ts).
+    const drill = await within(activeDrill(db, { kernel: e.kernel, process: e.process }).catch(() => null), storeMs);
+    if (drill) e = { ...e, data: { ...e.data, drill: drill.card, drill_id: drill._id } };
   }
 
   // Idempotent: keyed on the evidence id, which both replicas compute alike.
@@ -122,7 +123,7 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     );
   }
   // After the dispatch: counting the occurrence is not on the remedy's path.
-  if (recordedFirst !== false && !e.signature.startsWith('chaos_')) {
+  if (recordedFirst !== false) {
     // An occurrence for the knowledge base: idempotent on the evidence id, so observed also when the
     // record did not answer in time (then it cannot say whether the other replica was first).
     const kb = new KnowledgeBase(db, config.incidents.knowledge);

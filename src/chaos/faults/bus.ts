@@ -206,6 +206,7 @@ export async function tamperBusConfig(
   const { confFile } = busPaths(ctx.config);
   const before = await sha256File(confFile);
   const tampered = withoutPublishAllow(readFileSync(confFile, 'utf8'), user, subject);
+  await ctx.journal?.({ kind: 'rerender_bus' });
   // Written in place, as a hand edit would be; nats.conf holds passwords, so its mode stays 0600.
   const fh = await open(confFile, 'w', 0o600);
   try {
@@ -258,6 +259,7 @@ export async function enforcedAclDrift(
   const subject = options.subject ?? 'layer1.log.chaos';
   const { confFile } = busPaths(ctx.config);
   const original = readFileSync(confFile, 'utf8');
+  await ctx.journal?.({ kind: 'reload_bus' });
   await writeConf(confFile, withoutPublishAllow(original, user, pattern));
   await reloadBus(ctx.config, { render: false, pm: ctx.pm });
   // Back as it was, unloaded: the file matches the policy, the bus does not.

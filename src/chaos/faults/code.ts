@@ -12,6 +12,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { REPO_ROOT } from '../../stack/tools';
 import { standbyName } from '../../process/manager';
 import { FaultError, type FaultContext, type Injected } from './types';
@@ -29,6 +30,8 @@ function killNow(ctx: FaultContext, proc: string): number {
   return pid;
 }
 
+const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
+
 const parses = (file: string): boolean => spawnSync(process.execPath, ['--check', file]).status === 0;
 
 /**
@@ -42,7 +45,9 @@ export async function syntaxErrorInCode(ctx: FaultContext, opts: { file?: string
   const file = path.join(REPO_ROOT, rel);
   if (!rel.startsWith('dist/') || !existsSync(file)) throw new FaultError(`${rel}: not a compiled file of this build (npm run build first)`);
   const original = readFileSync(file);
-  writeFileSync(file, original.toString('utf8').replace(/\n/, '\nconst layer1Broken = ;\n'));
+  const broken = original.toString('utf8').replace(/\n/, '\nconst layer1Broken = ;\n');
+  await ctx.journal?.({ kind: 'write_back', file, original: original.toString('base64'), brokenSha256: sha256(broken) });
+  writeFileSync(file, broken);
   const killedPid = killNow(ctx, opts.process ?? 'immutable-log');
   return {
     detail: `${rel}: a line that does not parse inserted at line 2; killed pid ${killedPid}`,
@@ -66,6 +71,7 @@ export async function missingPackage(ctx: FaultContext, opts: { pkg?: string; pr
   const moved = path.join(REPO_ROOT, 'node_modules', `.layer1-moved-${pkg.replace('/', '+')}`);
   if (!existsSync(path.join(dir, 'package.json'))) throw new FaultError(`node_modules/${pkg} is not installed`);
   rmSync(moved, { recursive: true, force: true });
+  await ctx.journal?.({ kind: 'move_back', dir, moved });
   renameSync(dir, moved);
   const killedPid = killNow(ctx, opts.process ?? 'coding-agent-1');
   return {
@@ -93,6 +99,7 @@ export async function invalidConfigValue(ctx: FaultContext, opts: { process?: st
   const original = readFileSync(file, 'utf8');
   const broken = original.replace(/(codingAgent:\s*\n\s*replicas:)\s*\d+/, '$1 lots');
   if (broken === original) throw new FaultError(`${file}: no workers.codingAgent.replicas to set`);
+  await ctx.journal?.({ kind: 'write_back', file, original: Buffer.from(original).toString('base64'), brokenSha256: sha256(broken) });
   writeFileSync(file, broken);
   const killedPid = killNow(ctx, opts.process ?? 'coding-agent-1');
   return {

@@ -24,6 +24,7 @@ export async function corruptModelFile(
   if (offset === -1) throw new FaultError(`${file} holds no JSON string to flip a byte in`);
   const original = buf[offset];
   const flipped = flipByte(original);
+  await ctx.journal?.({ kind: 'unflip', file, offset, original, flipped });
   await writeByte(file, offset, flipped);
   return {
     detail: `flipped byte ${offset} of ${rel}: 0x${original.toString(16)} → 0x${flipped.toString(16)}`,

@@ -14,7 +14,7 @@
  * control-plane.ts, snapshots.ts; bytes.ts holds the byte flips two of them use, types.ts the
  * context, result and error every injector shares and the {@link FAULTS} catalogue.
  */
-export { FAULTS, FaultError, type FaultContext, type FaultName, type Injected } from './types';
+export { FAULTS, FaultError, type FaultContext, type FaultName, type Injected, type Undo } from './types';
 export { crashLoop, killProcess, runawayScript, stallProcess, startRunaway, throttleProcess } from './processes';
 export { flipByte, jsonStringByteOffset, pickPayloadByte } from './bytes';
 export { corruptSealedLogEntry, fillLogQuota, growLogArchives } from './log';

@@ -83,6 +83,7 @@ export async function corruptSealedLogEntry(
   if (!pick) throw new FaultError(`no entry of ${rec.name} has a string in its data to flip`);
   const original = (await readByte(segmentFile, pick.offset)) as number;
   const flipped = flipByte(original);
+  await ctx.journal?.({ kind: 'unflip', file: segmentFile, offset: pick.offset, original, flipped });
   await writeByte(segmentFile, pick.offset, flipped);
   const segment = path.relative(ctx.config.stateDir, segmentFile);
   return {

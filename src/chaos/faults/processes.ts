@@ -61,6 +61,7 @@ export async function stallProcess(
 ): Promise<Injected<{ pid: number; until: Date; ended: Promise<void> }>> {
   const pid = livePid(ctx.pm, options.process);
   const ticks = procStartTicks(pid);
+  await ctx.journal?.({ kind: 'resume', pid, ticks, process: options.process });
   if (!signalExact(pid, ticks, 'SIGSTOP')) throw new FaultError(`could not stop ${options.process} (pid ${pid})`);
   let finish!: () => void;
   const ended = new Promise<void>((resolve) => (finish = resolve));
@@ -92,6 +93,7 @@ export async function throttleProcess(
   const { stopMs = 80, runMs = 40 } = options;
   const pid = livePid(ctx.pm, options.process);
   const ticks = procStartTicks(pid);
+  await ctx.journal?.({ kind: 'resume', pid, ticks, process: options.process });
   const abort = new AbortController();
   const until = Date.now() + options.ms;
   const pause = (ms: number): Promise<void> => sleep(Math.max(0, Math.min(ms, until - Date.now())), undefined, { signal: abort.signal });
@@ -198,6 +200,7 @@ export async function startRunaway(
 ): Promise<Injected<{ name: string; pid: number; rssMb: number | null }>> {
   const mb = options.mb ?? 400;
   const name = `runaway-${options.kind}`;
+  await ctx.journal?.({ kind: 'stop_process', name });
   const info = await ctx.pm.start({
     name,
     command: process.execPath,

@@ -9,7 +9,33 @@ export interface FaultContext {
   pm: ProcessManager;
   db?: Db;
   temporal?: Client;
+  /**
+   * Called with what would undo the next act, BEFORE the act (a chaos drill stores it in the store),
+   * so a process other than the one that injected can roll the fault back: the drill's worker may
+   * be killed between the act and its `restore()` (src/chaos/harness/rollback.ts applies these).
+   */
+  journal?: (undo: Undo) => Promise<void>;
 }
+
+/**
+ * What undoes one act of an injector, as plain data. Each is applied only while the act's effect
+ * is still there (the system may have repaired it already), so applying one twice is harmless.
+ */
+export type Undo =
+  /** Put `original` back at `offset` while the byte there is still `flipped`. */
+  | { kind: 'unflip'; file: string; offset: number; original: number; flipped: number }
+  /** Write `original` (base64) back while the file's SHA-256 is still `brokenSha256`. */
+  | { kind: 'write_back'; file: string; original: string; brokenSha256: string }
+  /** Move `moved` back to `dir` while `dir` is missing; then remove `moved`. */
+  | { kind: 'move_back'; dir: string; moved: string }
+  /** SIGCONT `pid` (if it is still the process started at `ticks`). */
+  | { kind: 'resume'; pid: number; ticks: number | null; process: string }
+  /** Stop the managed process `name` (a process the fault started). */
+  | { kind: 'stop_process'; name: string }
+  /** Render nats.conf from the policy and reload the bus if the file differs. */
+  | { kind: 'rerender_bus' }
+  /** Reload the bus from nats.conf as it is (what the bus enforces may differ from the file). */
+  | { kind: 'reload_bus' };
 
 /** What every injector returns, plus its own facts. */
 export type Injected<T extends object = object> = T & {
