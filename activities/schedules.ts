@@ -5,6 +5,7 @@
  */
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { CHAOS_BATCH_WORKFLOW, chaosScheduleId } from '../contracts/chaos';
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleSpec } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import { createHash } from 'node:crypto';
@@ -46,6 +47,40 @@ function specOf(s: ScheduleConfig, fallbackEvery: string): { spec: ScheduleSpec;
   return { spec: { intervals: [{ every: every as `${number}${'ms' | 's' | 'm' | 'h' | 'd'}` }] }, text: `every ${every}` };
 }
 
+/**
+ * The drill schedules of `chaos.schedules` (`layer1-chaos-<name>`), each starting the batch
+ * workflow with its cards as validated now; a chaos schedule no longer in the config is deleted.
+ * Idempotent as ensureSchedule; a card that does not validate fails the boot's phase 6 by name.
+ */
+async function ensureChaosSchedules(config: LoadedConfig, temporal: Client, ensureSchedule: EnsureSchedule): Promise<ScheduleResult[]> {
+  const wanted = config.chaos.schedules;
+  const results: ScheduleResult[] = [];
+  if (wanted.length > 0) {
+    const [{ loadCards }, { cardsDirOf, drillInput }] = await Promise.all([import('../src/chaos/cards/loader'), import('../src/chaos/harness/start')]);
+    const dir = cardsDirOf(config);
+    const { cards, problems } = dir ? loadCards(dir) : loadCards();
+    if (problems.length > 0) throw new Error(`chaos cards do not validate: ${problems.slice(0, 3).map((p) => `${p.file}:${p.line ?? '?'}: ${p.message}`).join('; ')}`);
+    for (const sch of wanted) {
+      const ids = sch.cards === 'all' ? cards.map((c) => c.id) : sch.cards;
+      const unknown = ids.filter((id) => !cards.some((c) => c.id === id));
+      if (unknown.length > 0) throw new Error(`chaos.schedules ${sch.name}: unknown card(s) ${unknown.join(', ')}`);
+      const picked = ids.map((id) => cards.find((c) => c.id === id)!).map((card) => ({ card, timeoutsMs: drillInput(card, '').timeoutsMs }));
+      const args = [{ cards: picked, schedule: chaosScheduleId(sch.name) }];
+      results.push(await ensureSchedule(chaosScheduleId(sch.name), CHAOS_BATCH_WORKFLOW, `${chaosScheduleId(sch.name)}-run`, sch, '24h', { taskQueue: config.temporal.taskQueues.chaos, args, jitter: sch.jitter }));
+    }
+  }
+  for await (const listed of temporal.schedule.list()) {
+    if (listed.scheduleId.startsWith('layer1-chaos-') && !wanted.some((w) => chaosScheduleId(w.name) === listed.scheduleId)) {
+      await temporal.schedule.getHandle(listed.scheduleId).delete();
+      results.push({ id: listed.scheduleId, spec: '-', paused: false, action: 'deleted' });
+    }
+  }
+  return results;
+}
+
+
+type EnsureSchedule = (id: string, workflowType: string, runIdPrefix: string, s: ScheduleConfig, fallbackEvery: string, extra?: { taskQueue?: string; args?: unknown[]; jitter?: string }) => Promise<ScheduleResult>;
+
 export function createScheduleActivities({ config, db, bus, temporal }: ScheduleActivityDeps) {
   /**
    * Creates the schedule, or updates it when its timing, pause or action changed. Idempotent: the
@@ -58,11 +93,15 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     runIdPrefix: string,
     s: ScheduleConfig,
     fallbackEvery: string,
+    extra: { taskQueue?: string; args?: unknown[]; jitter?: string } = {},
   ): Promise<ScheduleResult> {
-    const { spec, text } = specOf(s, fallbackEvery);
-    const taskQueue = config.temporal.taskQueues.healing;
-    const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix })).digest('hex').slice(0, 16);
-    const action = { type: 'startWorkflow' as const, workflowType, taskQueue, workflowId: runIdPrefix, args: [], memo: { layer1Schedule: fingerprint } };
+    const timing = specOf(s, fallbackEvery);
+    const spec: ScheduleSpec = extra.jitter ? { ...timing.spec, jitter: extra.jitter as `${number}s` } : timing.spec;
+    const text = timing.text;
+    const taskQueue = extra.taskQueue ?? config.temporal.taskQueues.healing;
+    const args = extra.args ?? [];
+    const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix, args })).digest('hex').slice(0, 16);
+    const action = { type: 'startWorkflow' as const, workflowType, taskQueue, workflowId: runIdPrefix, args, memo: { layer1Schedule: fingerprint } };
     // A run still going when the next is due is not doubled; a run missed while the server was down is not caught up.
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' as const };
     const result = { id, spec: text, paused: s.paused };
@@ -109,6 +148,7 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
         // readiness) is stored only when the boot ends, within the first interval.
         await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, '1h'),
         await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, '60s'),
+        ...(await ensureChaosSchedules(config, temporal, ensureSchedule)),
       ];
     },
 

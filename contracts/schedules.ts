@@ -66,7 +66,7 @@ export interface TelemetryRunReport {
 /** What boot phase 6 did to one schedule. */
 export interface ScheduleResult {
   id: string;
-  action: 'created' | 'updated' | 'unchanged';
+  action: 'created' | 'updated' | 'unchanged' | 'deleted';
   /** `every 1h` or `cron …`. */
   spec: string;
   paused: boolean;

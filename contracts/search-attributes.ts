@@ -12,5 +12,8 @@ export const PlaybookAttr = defineSearchAttributeKey('Layer1Playbook', SearchAtt
 /** The error signature an incident or verification is for. */
 export const SignatureAttr = defineSearchAttributeKey('Layer1Signature', SearchAttributeType.KEYWORD);
 
+/** The failure card a chaos drill runs (workflows/chaos.ts). */
+export const CardAttr = defineSearchAttributeKey('Layer1Card', SearchAttributeType.KEYWORD);
+
 /** Every key our workflows use, for registration. */
-export const SEARCH_ATTRIBUTES = [KernelAttr, PhaseAttr, OutcomeAttr, PlaybookAttr, SignatureAttr] as const;
+export const SEARCH_ATTRIBUTES = [KernelAttr, PhaseAttr, OutcomeAttr, PlaybookAttr, SignatureAttr, CardAttr] as const;

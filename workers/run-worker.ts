@@ -31,8 +31,11 @@ export interface WorkerContext extends ActivityDeps {
 }
 
 export interface WorkerSetup {
-  /** The kernel this worker is; it connects to the bus as that kernel's ACL user (its manifest's `busUser`). */
-  kernel: KernelName;
+  /**
+   * The kernel this worker is; it connects to the bus as that kernel's ACL user (its manifest's
+   * `busUser`). None for the chaos workers, which act as the operator does (they inject faults).
+   */
+  kernel: KernelName | null;
   taskQueue: (config: LoadedConfig) => string;
   /** Which activities this worker serves. Defaults to all of Layer 1's. */
   activities?: (ctx: WorkerContext) => object;
@@ -50,7 +53,7 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
   // Connect side by side: each waits on a network round trip, and start-up time is a target.
   const [store, bus, temporal, connection] = await Promise.all([
     connectStore(config),
-    connectBus(config, { name: `layer1-${name}`, user: kernelManifest(setup.kernel).busUser ?? undefined }),
+    connectBus(config, { name: `layer1-${name}`, user: (setup.kernel && kernelManifest(setup.kernel).busUser) || undefined }),
     connectClient(config),
     NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) }),
   ]);

@@ -13,3 +13,4 @@ export { incidentWorkflow, incidentCloseWorkflow } from './incident';
 export { changeSetWorkflow, changeSetRollbackWorkflow } from './change-set';
 export { snapshotsWorkflow } from './snapshots';
 export { telemetryWorkflow } from './telemetry';
+export { chaosDrillWorkflow, chaosBatchWorkflow } from './chaos';

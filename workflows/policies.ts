@@ -2,7 +2,7 @@
  * Named activity timeouts and retry policies. Workflow code picks one of these by name rather
  * than scattering literals, so a reader sees every policy in one place.
  */
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
 
 /** Quick self-tests against a server: a hung server fails the attempt in 10 s; three tries. */
 export const checkActivity: ActivityOptions = {
@@ -190,4 +190,52 @@ export const scheduleActivity: ActivityOptions = {
 export const telemetryActivity: ActivityOptions = {
   startToCloseTimeout: '20 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+};
+
+/**
+ * A chaos drill's short steps on the chaos queue (the steady-state check and baseline, the ledger
+ * entry): store and process-table reads, a few seconds; retried until they land, because the
+ * drill's record must exist whatever happened.
+ */
+export const drillRecordActivity: ActivityOptions = {
+  startToCloseTimeout: '60 seconds',
+  heartbeatTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
+};
+
+/**
+ * A drill's injection: never retried by Temporal as an injection — a second attempt (its worker
+ * was killed mid-act, found by the 10 s heartbeat timeout) finds the first attempt's journal and
+ * reports the injection interrupted instead of injecting twice; the drill then rolls back. A
+ * cancelled drill waits for the injection to end before its rollback, or an act landing after the
+ * rollback would stay.
+ */
+export const drillInjectActivity: ActivityOptions = {
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+};
+
+/**
+ * A drill's gate: polls the system until the gate holds or its deadline (an absolute time the
+ * workflow passes, so a retried attempt on another worker keeps the same deadline) passes. A gate
+ * that does not hold is a result; retries are for attempts that could not run.
+ */
+export function drillGateActivity(timeoutMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: timeoutMs + 30_000,
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+  };
+}
+
+/**
+ * The rollback: always run, cancellation or not. Each undo is idempotent, so it is retried for as
+ * long as it takes a live worker to run it (a killed worker's attempt moves on after 10 s).
+ */
+export const drillRollbackActivity: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds', maximumAttempts: 20 },
 };

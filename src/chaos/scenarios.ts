@@ -73,7 +73,7 @@ export interface FaultWindow {
 }
 
 /** Appends small entries until the log has at least one sealed segment, then snapshots the segments. */
-async function sealedSegmentSnapshotted(ctx: ScenarioContext): Promise<void> {
+export async function sealedSegmentSnapshotted(ctx: ScenarioContext): Promise<void> {
   const log = immutableLogClient(ctx.config, 30_000);
   const payload = 'x'.repeat(1024);
   for (let i = 0; (await log.usage()).usage.segments.sealed === 0; i++) {

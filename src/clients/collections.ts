@@ -47,5 +47,7 @@ export const KNOWLEDGE_BASE_EVENTS_COLLECTION = 'knowledge_base_events';
 export const CHANGE_SETS_COLLECTION = 'change_sets';
 /** Telemetry documents, one per run of the telemetry schedule, keyed on its workflow id; pruned by it (src/telemetry/). */
 export const TELEMETRY_COLLECTION = 'telemetry';
-/** Drill outcomes, once drills record them; read by the telemetry's chaos section (it says when it is missing). */
+/** The chaos ledger: one document per drill, keyed on its workflow id (src/chaos/harness/ledger.ts). */
 export const CHAOS_LEDGER_COLLECTION = 'chaos_ledger';
+/** One document per drill target while a drill runs on it (only one drill at a time per target). */
+export const CHAOS_LOCKS_COLLECTION = 'chaos_locks';

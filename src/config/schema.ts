@@ -35,6 +35,7 @@ export const TemporalSchema = z.strictObject({
     .strictObject({
       healing: z.string().min(1).default('layer1-healing'),
       codingAgent: z.string().min(1).default('layer1-coding-agent'),
+      chaos: z.string().min(1).default('layer1-chaos').describe('Where chaos drills run (the chaos workers), apart from the healing they test'),
     })
     .prefault({}),
   tls: TlsSchema.optional(),
@@ -203,6 +204,22 @@ export const SnapshotsSchema = z.strictObject({
   maxPerType: z.number().int().min(1).default(5).describe('Typed snapshots kept per type, newest first'),
 });
 
+/** One chaos schedule: which cards it drills (one after the other), and when. */
+export const ChaosScheduleSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'lower case letters, digits and "-"').describe('The schedule is layer1-chaos-<name>'),
+  cards: z.union([z.literal('all'), z.array(z.string().min(1)).min(1)]).default('all').describe('Card ids, or "all"'),
+  cron: z.string().min(1).optional().describe('A cron expression (instead of every)'),
+  every: z.string().regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as 30s, 5m, 1h').optional(),
+  jitter: z.string().regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as 30s, 5m').optional().describe('Random delay added to each run'),
+  paused: z.boolean().default(false),
+}).refine((s) => Boolean(s.cron) !== Boolean(s.every), { message: 'give either cron or every' });
+
+export const ChaosSchema = z.strictObject({
+  workers: z.number().int().min(0).max(4).default(2).describe('Chaos worker processes (chaos-1..n) `layer1 up` starts; two, so a killed one\'s drill moves to the other'),
+  cardsDir: z.string().optional().describe('Where the failure cards are (default chaos/cards in the project)'),
+  schedules: z.array(ChaosScheduleSchema).default([]).describe('Temporal Schedules of drills, created or updated by boot phase 6 (overlap policy: skip)'),
+});
+
 export const TelemetrySchema = z.strictObject({
   keepMs: ms(86_400_000, 60_000).describe('Telemetry documents older than this are removed from the store by the telemetry schedule'),
 });
@@ -311,6 +328,7 @@ export const ConfigSchema = z
     snapshots: SnapshotsSchema.prefault({}),
     telemetry: TelemetrySchema.prefault({}),
     metrics: MetricsSchema.prefault({}),
+    chaos: ChaosSchema.prefault({}),
   })
   .describe('Layer 1 configuration (temporal.config.yaml)');
 

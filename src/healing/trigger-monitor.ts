@@ -289,6 +289,7 @@ export class TriggerMonitor {
       }
       if (this.leader && this.booted) {
         await this.keepSpares();
+        await this.keepChaosWorkers();
         await this.writeStatusSnapshot();
       }
     } catch (err) {
@@ -344,6 +345,25 @@ export class TriggerMonitor {
       const prev = this.spares.get(next.name);
       this.spares.set(next.name, { pid: spare.pid, warm: false, failures: prev?.failures ?? 0, notBefore: 0 });
       log.info({ process: next.name, spare: spare.pid }, 'started a warm spare');
+    }
+  }
+
+  /**
+   * A chaos worker that died (its pid file left stale, no stop under way) is started again: the
+   * control plane does not supervise them (they are not a kernel's), and a drill's next step
+   * waits for a live one. One that was stopped (`down`, `pm.stop`) has no pid file and stays so.
+   */
+  private async keepChaosWorkers(): Promise<void> {
+    const { config, pm, log } = this.deps;
+    const { chaosWorkerNames, chaosWorkerSpec } = await import('../stack/chaos-workers');
+    for (const name of chaosWorkerNames(config)) {
+      const info = pm.info(name);
+      if (!info.stale || info.stopping) continue;
+      const started = await pm.start(chaosWorkerSpec(config, name)).catch((err: unknown) => {
+        log.warn({ err, process: name }, 'chaos worker not restarted');
+        return null;
+      });
+      if (started) log.info({ process: name, pid: started.pid, was: info.recordedPid }, 'restarted a chaos worker that died');
     }
   }
 

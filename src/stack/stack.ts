@@ -214,6 +214,7 @@ export async function startWorkers(config: LoadedConfig, progress: Progress, onl
       // Their spares (workers.standby) are started by the trigger monitor once a boot is done:
       // loading them now would slow the workers and the boot down on a small machine.
       progress(`workers polling in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      if (!only) await startChaos(config, pm, progress);
       return;
     }
     const dead = notReady.find((s) => s.pid === null);
@@ -226,6 +227,18 @@ export async function startWorkers(config: LoadedConfig, progress: Progress, onl
   }
 }
 
+/** The chaos workers (src/stack/chaos-workers.ts), once the kernels' workers poll. */
+async function startChaos(config: LoadedConfig, pm: ProcessManager, progress: Progress): Promise<void> {
+  const { startChaosWorkers } = await import('./chaos-workers');
+  const queue = config.temporal.taskQueues.chaos;
+  await startChaosWorkers(config, pm, progress, async () => {
+    const p = await taskQueuePollers(config, undefined, [queue]);
+    return p.byQueue?.[queue] ?? [];
+  }).catch((err: Error) => {
+    throw new UserError(err.message);
+  });
+}
+
 /** Identity a worker presents to Temporal; status matches pollers to processes by it. */
 export function workerIdentity(name: string, pid: number): string {
   return `${name}:${pid}@${os.hostname()}`;
@@ -235,14 +248,14 @@ export function workerIdentity(name: string, pid: number): string {
 export type Pollers = { byQueue: Record<string, string[]>; error: null } | { byQueue: null; error: string };
 
 /** @param temporal an open client to ask (left open), else one is opened and closed here */
-export async function taskQueuePollers(config: LoadedConfig, temporal?: Client): Promise<Pollers> {
+export async function taskQueuePollers(config: LoadedConfig, temporal?: Client, queues?: readonly string[]): Promise<Pollers> {
   const byQueue: Record<string, string[]> = {};
   try {
     const { connectClient } = await import('../clients/temporal');
     const client = temporal ?? (await connectClient(config, HEALTH_PROBE_TIMEOUT_MS));
     try {
       const { workerDefs } = await import('./workers');
-      for (const queue of new Set(workerDefs(config).map((d) => d.taskQueue))) {
+      for (const queue of new Set(queues ?? workerDefs(config).map((d) => d.taskQueue))) {
         // Workflow-task pollers: a worker that polls these is running its workflows.
         const res = await client.workflowService.describeTaskQueue({
           namespace: config.temporal.namespace,

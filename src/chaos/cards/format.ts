@@ -18,9 +18,8 @@ export { parseDuration };
 export const RISKS = ['low', 'medium', 'high'] as const;
 export type Risk = (typeof RISKS)[number];
 
-/** The drill's gates, in order; their names are a contract (`chaos run --json`, the ledger). */
-export const GATES = ['detected', 'incident', 'recovered', 'steady_state'] as const;
-export type GateName = (typeof GATES)[number];
+export { GATES, type GateName } from '../../../contracts/chaos';
+import type { GateName } from '../../../contracts/chaos';
 
 const DURATION = /^(\d+(ms|s|m|h))+$/;
 const duration = z.string().regex(DURATION, 'expected a duration such as 500ms, 30s, 10m, 1h or 1m30s');

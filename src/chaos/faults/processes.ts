@@ -52,12 +52,14 @@ export async function killProcess(
  * Freezes a managed process (SIGSTOP) for `ms`, then lets it run again (SIGCONT): its pid stays
  * alive while it answers nothing, which only a liveness probe can tell from healthy. The timer is
  * deliberately not unref'd, so a script that forgets `restore()` still resumes the process.
+ * `holdMs` keeps the injection itself going that long after the stop (a drill's injection window:
+ * what a drill cancelled, or whose worker is killed, while it injects must still roll back).
  *
  * restore: SIGCONT now (the same process only; a no-op once it resumed or was replaced).
  */
 export async function stallProcess(
   ctx: FaultContext,
-  options: { process: string; ms: number },
+  options: { process: string; ms: number; holdMs?: number },
 ): Promise<Injected<{ pid: number; until: Date; ended: Promise<void> }>> {
   const pid = livePid(ctx.pm, options.process);
   const ticks = procStartTicks(pid);
@@ -71,6 +73,7 @@ export async function stallProcess(
     finish();
   };
   const timer = setTimeout(() => void resume(), options.ms);
+  if (options.holdMs) await sleep(options.holdMs);
   return {
     detail: `stopped ${options.process} (pid ${pid}) for ${options.ms} ms`,
     pid,

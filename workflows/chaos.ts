@@ -1,0 +1,141 @@
+/**
+ * A chaos drill (`chaos-<card>-<time>`): check the steady state → declare the drill → inject →
+ * gate 1 detected → gate 2 incident and remedy started → gate 3 recovered → gate 4 steady state and
+ * nothing lost → rollback, always → the ledger entry. Runs on the chaos workers' queue, apart from
+ * the healing workers it tests, so a drill with healing stopped still runs and records why it fails.
+ *
+ * Durable: every step is an activity; a killed worker's step moves to the next worker. The
+ * rollback and the record run in a non-cancellable scope, so cancelling the drill (Web UI, CLI)
+ * still rolls back and records it. The batch workflow runs drills one after the other for a
+ * schedule (`chaos.schedules`).
+ */
+import {
+  CancellationScope,
+  defineQuery,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  CHAOS_DRILL_WORKFLOW,
+  DRILL_PROGRESS_QUERY,
+  drillWorkflowId,
+  type ChaosBatchInput,
+  type ChaosBatchResult,
+  type ChaosDrillInput,
+  GATES,
+  type DrillBaseline,
+  type DrillProgress,
+  type DrillResult,
+  type GateResult,
+  type InjectionResult,
+  type RollbackResult,
+} from '../contracts/chaos';
+import type { ChaosActivities } from '../activities/chaos';
+import { drillGateActivity, drillInjectActivity, drillRecordActivity, drillRollbackActivity } from './policies';
+
+export const drillProgressQuery = defineQuery<DrillProgress>(DRILL_PROGRESS_QUERY);
+
+const record = proxyActivities<ChaosActivities>(drillRecordActivity);
+const inject = proxyActivities<ChaosActivities>(drillInjectActivity);
+const undo = proxyActivities<ChaosActivities>(drillRollbackActivity);
+
+/** Runs the gates in order until one fails; those after a failed one are not reached. */
+async function runGates(input: ChaosDrillInput, drillId: string, injectedAt: number, baseline: DrillBaseline, progress: DrillProgress): Promise<GateResult[]> {
+  const timeouts = input.timeoutsMs;
+  const gates: GateResult[] = [];
+  for (const name of GATES) {
+    if (gates.some((g) => !g.ok)) {
+      gates.push({ name, ok: false, ms: null, detail: `not reached: gate ${gates.find((g) => !g.ok)!.name} failed` });
+      continue;
+    }
+    progress.phase = name;
+    // Deadlines are absolute (workflow time), so a retried attempt keeps the gate's time budget.
+    const deadline = name === 'steady_state' ? Date.now() + timeouts[name] : injectedAt + timeouts[name];
+    const gate = proxyActivities<ChaosActivities>(drillGateActivity(Math.max(1_000, deadline - Date.now())));
+    const found = gates.find((g) => g.name === 'detected');
+    const result = await gate.drillGate({ card: input.card, drillId, gate: name, injectedAt, deadline, baseline, detected: found?.evidence ?? null });
+    gates.push(result);
+    progress.gates = [...gates];
+  }
+  return gates;
+}
+
+export async function chaosDrillWorkflow(input: ChaosDrillInput): Promise<DrillResult> {
+  const drillId = workflowInfo().workflowId;
+  const startedAt = new Date().toISOString();
+  const progress: DrillProgress = { phase: 'steady_state', gates: [], injection: null };
+  setHandler(drillProgressQuery, () => progress);
+  const result: DrillResult = {
+    card: input.card.id,
+    drillId,
+    ok: false,
+    result: 'failed',
+    gates: [],
+    rollback: { ok: true, detail: 'nothing injected, nothing to roll back' },
+    timeToDetectMs: null,
+    timeToRecoverMs: null,
+    injection: null,
+    startedAt,
+    endedAt: startedAt,
+    backlog: null,
+  };
+  let baseline: DrillBaseline | null = null;
+  try {
+    const begun = (baseline = await record.beginDrill({ card: input.card, drillId, trigger: input.trigger }));
+    if (!begun.ok) {
+      result.result = begun.outcome ?? 'not_steady';
+      result.injection = { ok: false, detail: `not injected: ${begun.reason}`, at: null };
+      return result;
+    }
+    progress.phase = 'inject';
+    const injected: InjectionResult = await inject.injectFault({ card: input.card, drillId });
+    result.injection = progress.injection = { ok: injected.ok, detail: injected.detail, at: injected.at };
+    if (!injected.ok || injected.at === null) {
+      result.result = injected.interrupted ? 'interrupted' : 'injection_failed';
+      return result;
+    }
+    result.gates = await runGates(input, drillId, injected.at, begun, progress);
+    const [detected, , recovered] = result.gates;
+    result.timeToDetectMs = detected.ok ? detected.ms : null;
+    result.timeToRecoverMs = recovered.ok ? recovered.ms : null;
+    result.ok = result.gates.every((g) => g.ok);
+    result.result = result.ok ? 'passed' : 'failed';
+    return result;
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    result.result = 'cancelled';
+    return result;
+  } finally {
+    // Always: success, failure, cancellation. Non-cancellable, so a cancelled drill still rolls back.
+    await CancellationScope.nonCancellable(async () => {
+      progress.phase = 'rollback';
+      if (baseline?.ok) result.rollback = (await undo.rollbackDrill({ card: input.card, drillId })) as RollbackResult;
+      progress.phase = 'record';
+      result.endedAt = new Date().toISOString();
+      const recorded = await record.recordDrill({ card: input.card, result, baseline });
+      result.backlog = recorded.backlog;
+      result.files = recorded.files;
+      upsertSearchAttributes({ Layer1Outcome: [result.result] });
+      progress.phase = 'done';
+    });
+  }
+}
+
+/** The drills of a schedule, one after the other (never two at once on this stack). */
+export async function chaosBatchWorkflow(input: ChaosBatchInput): Promise<ChaosBatchResult> {
+  const drills: ChaosBatchResult['drills'] = [];
+  for (const { card, timeoutsMs } of input.cards) {
+    const workflowId = drillWorkflowId(card.id, new Date());
+    const r = await executeChild<typeof chaosDrillWorkflow>(CHAOS_DRILL_WORKFLOW, {
+      workflowId,
+      args: [{ card, timeoutsMs, trigger: `schedule:${input.schedule}` }],
+      searchAttributes: { Layer1Card: [card.id], Layer1Kernel: [('kernel' in card.target && card.target.kernel) || 'none'] },
+    });
+    drills.push({ card: card.id, drillId: r.drillId, ok: r.ok, result: r.result });
+  }
+  return { drills };
+}
