@@ -12,14 +12,14 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node }
 import type { z } from 'zod';
 import { formatProblem, type ConfigProblem } from '../../config/load';
 import { ExitCode, UserError } from '../../errors';
-import { REPO_ROOT } from '../../stack/tools';
 import { suggest } from '../../playbooks/format';
 import { formatPath } from '../../playbooks/loader';
 import { CardSchema, type ChaosCard } from './format';
 import { checkCard, type CardCheckContext, type Segment } from './checks';
+import { DEFAULT_CARD_DIR } from './default-dir';
 
 /** Where failure cards live unless told otherwise: `chaos/cards/` at the repository root. */
-export const DEFAULT_CARD_DIR = path.join(REPO_ROOT, 'chaos', 'cards');
+export { DEFAULT_CARD_DIR };
 
 /** One problem in a card file; printed as `FILE:LINE:COL: message → at path`. */
 export interface CardProblem extends ConfigProblem {
@@ -196,6 +196,8 @@ function loadFile(file: string, text: string): FileResult {
 function addZodProblems(ctx: FileContext, source: Record<string, unknown>, error: z.ZodError): void {
   for (const issue of error.issues) {
     const segments = issue.path.map((s) => (typeof s === 'symbol' ? String(s) : s));
+    // A blast-radius file's form is checked with a better message by checks.ts (parseRadiusFile).
+    if (issue.code === 'invalid_format' && segments[0] === 'blastRadius' && segments[1] === 'files') continue;
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) ctx.add([...segments, key], `unknown key "${key}"`, { key: true });
     } else if (isMissing(source, segments)) {
