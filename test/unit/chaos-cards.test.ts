@@ -111,6 +111,16 @@ describe('failure cards', () => {
     assert.deepEqual(onlyProblem(missing, /missing required parameter "ms" for fault stallProcess/), [9, 5, 'injection.params']);
   });
 
+  it('names the key meant for an unknown key, the form meant for a bad target, and the probe meant', () => {
+    assert.deepEqual(onlyProblem(edit('risk: medium', 'risk: medium\nowner: me'), /^unknown key "owner"$/), [4, 1, 'owner']);
+    assert.deepEqual(onlyProblem(edit('  processes:', '  processs:').replace('    - coding-agent-1\n', ''), /unknown key "processs" \(did you mean "processes"\?\)/), [21, 3, 'blastRadius.processs']);
+    const target = problemsOf(edit('  kernel: coding_agent\ninjection', '  process: coding-agent-1\n  kernel: coding_agen\ninjection'));
+    assert.deepEqual(target.map((p) => [p.line, p.col, p.path]), [[6, 11, 'target.kernel']]);
+    assert.match(target[0].message, /expected one of "message_bus"/);
+    assert.deepEqual(onlyProblem(edit('probe: all_kernels_ready', 'probe: all_kernel_ready'), /unknown probe "all_kernel_ready" \(did you mean "all_kernels_ready"\?\)/), [11, 12, 'steadyState[0].probe']);
+    assert.deepEqual(onlyProblem(edit('probe: all_kernels_ready', 'probe: process_running\n    process: sshd'), /"sshd" is not a managed process/), [12, 14, 'steadyState[0].process']);
+  });
+
   it("refuses an id that is not the file's name, and an id used twice", () => {
     assert.deepEqual(onlyProblem(CARD, /card id "crash" must equal its file's name: other/, 'cards/other.yaml'), [1, 5, 'id']);
     const { problems } = loadCardSources([

@@ -101,11 +101,16 @@ export const FAULT_REACH: { [F in FaultName]: (params: Record<string, unknown>) 
     processes: withSpare(str(p.process, 'immutable-log'), paramOf(p, 'process')),
   }),
   missingPackage: (p) => ({
-    files: [{ entry: `project:node_modules/${str(p.pkg, 'diff')}`, param: paramOf(p, 'pkg') }],
+    // The package's folder, and where the injector moves it (node_modules/.layer1-moved-<pkg>).
+    files: [
+      { entry: `project:node_modules/${str(p.pkg, 'diff')}`, param: paramOf(p, 'pkg') },
+      { entry: `project:node_modules/.layer1-moved-${str(p.pkg, 'diff').replace('/', '+')}`, param: paramOf(p, 'pkg') },
+    ],
     processes: withSpare(str(p.process, 'coding-agent-1'), paramOf(p, 'process')),
   }),
   invalidConfigValue: (p) => ({ files: [{ entry: 'config:', param: null }], processes: withSpare(str(p.process, 'coding-agent-1'), paramOf(p, 'process')) }),
   terminateControlPlane: () => ({ files: [], processes: [] }),
+  // It also creates state:snapshots-hidden-<time> beside it, a name no card can declare ahead.
   hideSnapshots: () => ({ files: [{ entry: 'state:snapshots', param: null }], processes: [] }),
 };
 

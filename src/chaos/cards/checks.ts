@@ -19,17 +19,18 @@ export type Segment = string | number;
 export interface CardCheckContext {
   add(segments: readonly Segment[], message: string, opts?: { key?: boolean }): void;
   has(segments: readonly Segment[]): boolean;
+  /** Whether a problem is at `segments` or anywhere under it. */
+  hasUnder(segments: readonly Segment[]): boolean;
+  /** The playbooks a remedy may name (read once per load, not per card). */
+  playbooks: readonly string[];
 }
 
 /** The fixers a code fault reaches before any playbook: what `fix:<fixer>` may name. */
 export const FIX_REMEDIES = Object.keys(CODE_FAULT_PATTERNS);
 
-let playbookNames: string[] | undefined;
-
-/** The shipped playbooks' names (`playbooks/`), read once: what a remedy without `fix:` may name. */
-function knownPlaybooks(): string[] {
-  playbookNames ??= loadPlaybooks().playbooks.map((p) => p.name);
-  return playbookNames;
+/** The valid playbooks' names under `playbooks/`: what a remedy without `fix:` may name. */
+export function playbookNames(): string[] {
+  return loadPlaybooks().playbooks.map((p) => p.name);
 }
 
 const isObject = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -38,8 +39,9 @@ const isFault = (v: unknown): v is FaultName => typeof v === 'string' && Object.
 export function checkCard(ctx: CardCheckContext, raw: Record<string, any>): void {
   const params = checkParams(ctx, raw.injection);
   checkExpect(ctx, raw.expect);
-  const radius = checkRadius(ctx, raw.blastRadius, raw.target);
-  if (params && radius && isObject(raw.injection)) checkReach(ctx, raw.injection.fault as FaultName, params, radius);
+  const radius = checkRadius(ctx, raw.blastRadius, raw.target, raw);
+  // A radius with a problem of its shape (an unknown key) says nothing reliable about reach.
+  if (params && radius && isObject(raw.injection) && !ctx.hasUnder(['blastRadius'])) checkReach(ctx, raw.injection.fault as FaultName, params, radius);
 }
 
 /** The injection's params against its fault's schema; the params when they are valid. */
@@ -81,12 +83,20 @@ function checkExpect(ctx: CardCheckContext, expect: unknown): void {
     if (!FIX_REMEDIES.includes(fixer)) ctx.add(['expect', 'remedy'], `unknown fixer "${fixer}"${suggest(fixer, FIX_REMEDIES)}; a code fault reaches: ${FIX_REMEDIES.map((f) => `fix:${f}`).join(', ')}`);
     return;
   }
-  const known = knownPlaybooks();
+  const known = ctx.playbooks;
   if (!known.includes(remedy)) ctx.add(['expect', 'remedy'], `no playbook named "${remedy}"${suggest(remedy, known)} in playbooks/; known: ${known.join(', ')}`);
 }
 
-/** The declared blast radius, parsed; `null` when it has a problem (then reach is not checked). */
-function checkRadius(ctx: CardCheckContext, radius: unknown, target: unknown): { files: RadiusFile[]; processes: string[] } | null {
+/**
+ * The declared blast radius, parsed; `null` when it has a problem (then reach is not checked).
+ * The target's and the probes' processes must be managed ones too.
+ */
+function checkRadius(
+  ctx: CardCheckContext,
+  radius: unknown,
+  target: unknown,
+  probes: { steadyState?: unknown; recovered?: unknown },
+): { files: RadiusFile[]; processes: string[] } | null {
   let ok = true;
   /** False when `name` is a string but no managed process. */
   const managed = (name: unknown, at: Segment[]): boolean => {
@@ -95,6 +105,13 @@ function checkRadius(ctx: CardCheckContext, radius: unknown, target: unknown): {
     return false;
   };
   if (isObject(target)) managed(target.process, ['target', 'process']);
+  for (const list of ['steadyState', 'recovered'] as const) {
+    const given = probes[list];
+    if (!Array.isArray(given)) continue;
+    given.forEach((p: unknown, i: number) => {
+      if (isObject(p)) managed(p.process, [list, i, 'process']);
+    });
+  }
   if (!isObject(radius)) return null;
   const files: RadiusFile[] = [];
   const declared = Array.isArray(radius.files) ? radius.files : [];

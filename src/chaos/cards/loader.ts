@@ -14,8 +14,8 @@ import { formatProblem, type ConfigProblem } from '../../config/load';
 import { ExitCode, UserError } from '../../errors';
 import { suggest } from '../../playbooks/format';
 import { formatPath } from '../../playbooks/loader';
-import { CardSchema, type ChaosCard } from './format';
-import { checkCard, type CardCheckContext, type Segment } from './checks';
+import { CardSchema, PROBE_NAMES, type ChaosCard } from './format';
+import { checkCard, playbookNames, type CardCheckContext, type Segment } from './checks';
 import { DEFAULT_CARD_DIR } from './default-dir';
 
 /** Where failure cards live unless told otherwise: `chaos/cards/` at the repository root. */
@@ -75,13 +75,17 @@ export function loadCardFiles(files: string[]): CardLoadResult {
   return { cards: result.cards, problems: sortByPosition([...problems, ...result.problems]) };
 }
 
-/** Like {@link loadCardFiles}, from texts in memory (`file` names them in problems; its stem is the expected id). */
-export function loadCardSources(sources: Array<{ file: string; text: string }>): CardLoadResult {
+/**
+ * Like {@link loadCardFiles}, from texts in memory (`file` names them in problems; its stem is the
+ * expected id). `playbooks`: the names a remedy may give (default: the valid playbooks of `playbooks/`).
+ */
+export function loadCardSources(sources: Array<{ file: string; text: string }>, opts: { playbooks?: readonly string[] } = {}): CardLoadResult {
+  const playbooks = opts.playbooks ?? playbookNames();
   const problems: CardProblem[] = [];
   const loaded: ChaosCard[] = [];
   const ids = new Map<string, Array<{ file: string; line?: number; col?: number; path: string }>>();
   for (const { file, text } of sources) {
-    const result = loadFile(file, text);
+    const result = loadFile(file, text, playbooks);
     problems.push(...result.problems);
     if (result.card) loaded.push(result.card);
     if (result.id) ids.set(result.id.id, [...(ids.get(result.id.id) ?? []), { file, ...result.id.at }]);
@@ -126,6 +130,7 @@ class FileContext implements CardCheckContext {
     readonly card: string,
     private readonly doc: Document,
     private readonly lineCounter: LineCounter,
+    readonly playbooks: readonly string[],
   ) {}
 
   /** The node at `segments`, or the nearest ancestor that exists. */
@@ -161,6 +166,11 @@ class FileContext implements CardCheckContext {
     const p = formatPath(segments);
     return this.problems.some((x) => x.path === p);
   }
+
+  hasUnder(segments: readonly Segment[]): boolean {
+    const p = formatPath(segments);
+    return this.problems.some((x) => x.path === p || x.path.startsWith(`${p}.`) || x.path.startsWith(`${p}[`));
+  }
 }
 
 interface FileResult {
@@ -169,7 +179,7 @@ interface FileResult {
   id: { id: string; at: { path: string; line?: number; col?: number } } | null;
 }
 
-function loadFile(file: string, text: string): FileResult {
+function loadFile(file: string, text: string, playbooks: readonly string[]): FileResult {
   const stem = path.basename(file).replace(/\.ya?ml$/, '');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -180,7 +190,7 @@ function loadFile(file: string, text: string): FileResult {
   if (syntax.length > 0) return { problems: syntax, card: null, id: null };
   const raw = doc.toJS() as unknown;
   const id = isObject(raw) && typeof raw.id === 'string' ? raw.id : null;
-  const ctx = new FileContext(file, id ?? stem, doc, lineCounter);
+  const ctx = new FileContext(file, id ?? stem, doc, lineCounter, playbooks);
   if (!isObject(raw)) {
     ctx.add([], 'expected a mapping: one failure card (id, title, risk, target, injection, …)');
     return { problems: ctx.problems, card: null, id: null };
@@ -194,18 +204,68 @@ function loadFile(file: string, text: string): FileResult {
 }
 
 function addZodProblems(ctx: FileContext, source: Record<string, unknown>, error: z.ZodError): void {
-  for (const issue of error.issues) {
-    const segments = issue.path.map((s) => (typeof s === 'symbol' ? String(s) : s));
+  addIssues(ctx, source, error.issues, []);
+}
+
+function addIssues(ctx: FileContext, source: Record<string, unknown>, issues: readonly z.core.$ZodIssue[], base: Segment[]): void {
+  for (const issue of issues) {
+    const segments = [...base, ...issue.path.map((s) => (typeof s === 'symbol' ? String(s) : s))];
     // A blast-radius file's form is checked with a better message by checks.ts (parseRadiusFile).
     if (issue.code === 'invalid_format' && segments[0] === 'blastRadius' && segments[1] === 'files') continue;
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) ctx.add([...segments, key], `unknown key "${key}"`, { key: true });
+      const known = knownKeys(source, segments);
+      for (const key of issue.keys) ctx.add([...segments, key], `unknown key "${key}"${suggest(key, known)}`, { key: true });
+    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // The form the author meant is the one with the fewest problems (a target with process: is the process form).
+      addIssues(ctx, source, issue.errors.reduce((a, b) => (b.length < a.length ? b : a)), segments);
+    } else if (issue.code === 'invalid_union' && 'discriminator' in issue && !isMissing(source, segments)) {
+      const given = valueAt(source, segments);
+      ctx.add(segments, `unknown probe ${JSON.stringify(given)}${suggest(given, PROBE_NAMES)}; known: ${PROBE_NAMES.join(', ')}`);
     } else if (isMissing(source, segments)) {
       ctx.add(segments, `missing required key "${String(segments[segments.length - 1])}"`);
     } else {
       ctx.add(segments, issue.message.replace(/^Invalid (input|option): /, ''));
     }
   }
+}
+
+/** The keys the card format allows in the mapping at `segments` of `source`, for "did you mean". */
+function knownKeys(source: unknown, segments: Segment[]): string[] {
+  let schema: z.ZodType | undefined = CardSchema;
+  let value: unknown = source;
+  for (const s of segments) {
+    schema = schema && childSchema(schema, s, value);
+    value = isObject(value) || Array.isArray(value) ? (value as any)[s] : undefined;
+  }
+  const def = schema && (unwrapSchema(pickOption(schema, value))._zod.def as any);
+  return def?.type === 'object' ? Object.keys(def.shape) : [];
+}
+
+function unwrapSchema(schema: z.ZodType): z.ZodType {
+  const def = schema._zod.def as any;
+  return ['default', 'optional', 'prefault'].includes(def.type) ? unwrapSchema(def.innerType) : schema;
+}
+
+/** A union's option that fits `value` (by a discriminating literal such as a probe's name), else the union. */
+function pickOption(schema: z.ZodType, value: unknown): z.ZodType {
+  const def = unwrapSchema(schema)._zod.def as any;
+  if (def.type !== 'union' || !isObject(value)) return schema;
+  const fits = (def.options as z.ZodType[]).filter((o) => {
+    const shape = (o._zod.def as any).shape as Record<string, z.ZodType> | undefined;
+    return shape !== undefined && Object.entries(shape).every(([k, v]) => (v._zod.def as any).type !== 'literal' || v.safeParse(value[k]).success);
+  });
+  return fits[0] ?? schema;
+}
+
+function childSchema(schema: z.ZodType, segment: Segment, value: unknown): z.ZodType | undefined {
+  const def = unwrapSchema(pickOption(schema, value))._zod.def as any;
+  if (def.type === 'object') return def.shape[segment];
+  if (def.type === 'array') return def.element;
+  return undefined;
+}
+
+function valueAt(source: unknown, segments: Segment[]): unknown {
+  return segments.reduce<unknown>((v, s) => (isObject(v) || Array.isArray(v) ? (v as any)[s] : undefined), source);
 }
 
 /** True when the last key of `segments` is absent from its (existing) parent in `source`. */
