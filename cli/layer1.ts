@@ -17,6 +17,7 @@ import { registerHealingVerbs } from '../scripts/healing-verbs';
 import { registerIncidentVerbs } from '../scripts/incident-verbs';
 import { registerKbVerbs } from '../scripts/kb-verbs';
 import { registerSnapshotVerbs } from '../scripts/snapshot-verbs';
+import { registerChaosVerbs } from '../scripts/chaos-verbs';
 import { downServerOf, loadedConfig, serverDownError } from '../scripts/cli-support';
 
 export function buildProgram(): Command {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerIncidentVerbs(program);
   registerKbVerbs(program);
   registerSnapshotVerbs(program);
+  registerChaosVerbs(program);
   return program;
 }
 

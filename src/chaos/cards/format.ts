@@ -76,12 +76,13 @@ export const CardSchema = z.strictObject({
     .strictObject({ detected: duration.default('30s'), incident: duration.default('60s'), recovered: duration.default('90s'), steady_state: duration.default('60s') })
     .default({ detected: '30s', incident: '60s', recovered: '90s', steady_state: '60s' }),
   /**
-   * What the injection may touch. Files are `state:<path>` (under the state directory) or
-   * `project:<path>` (the project's own tree: its build output, node_modules, its config file);
-   * processes are managed process names. Anything else is refused when the card is validated.
+   * What the injection may touch. Files are `state:<path>` (under the state directory),
+   * `project:<path>` (the project's own tree: its build output, node_modules) or `config:` (the
+   * stack's configuration file, wherever `--config` puts it); processes are managed process names.
+   * Anything else is refused when the card is validated (src/chaos/cards/blast-radius.ts).
    */
   blastRadius: z.strictObject({
-    files: z.array(z.string().regex(/^(state|project):[^\s]+$/, 'state:<path> or project:<path>')).default([]),
+    files: z.array(z.string().regex(/^((state|project):[^\s]+|config:)$/, 'state:<path>, project:<path> or config:')).default([]),
     processes: z.array(processName).default([]),
   }),
 });
