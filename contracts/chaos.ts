@@ -6,9 +6,9 @@
 import type { ChaosCard } from '../src/chaos/cards/format';
 import type { Undo } from '../src/chaos/faults/types';
 
-/** The drill's gates, in order; their names are a contract (`chaos run --json`, the ledger). */
-export const GATES = ['detected', 'incident', 'recovered', 'steady_state'] as const;
-export type GateName = (typeof GATES)[number];
+import type { GateName } from '../src/chaos/cards/gates';
+
+export { GATES, type GateName } from '../src/chaos/cards/gates';
 
 export const CHAOS_DRILL_WORKFLOW = 'chaosDrillWorkflow';
 export type ChaosDrillWorkflow = (input: ChaosDrillInput) => Promise<DrillResult>;

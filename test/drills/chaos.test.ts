@@ -17,7 +17,7 @@ import { loadCards, loadCardSources } from '../../src/chaos/cards/loader';
 import type { ChaosCard } from '../../src/chaos/cards/format';
 import { failingProbes } from '../../src/chaos/harness/probes';
 import { awaitDrill, startDrill } from '../../src/chaos/harness/start';
-import { coverageOf, ledger } from '../../src/chaos/harness/ledger';
+import { ledger, type Coverage } from '../../src/chaos/harness/ledger';
 import { sealedSegmentSnapshotted, type ScenarioContext } from '../../src/chaos/scenarios';
 import { BACKLOG_COLLECTION } from '../../src/clients/collections';
 import { connectStore, type Store } from '../../src/clients/store';
@@ -205,7 +205,7 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
   it('chaos coverage --json agrees with the ledger', async () => {
     const out = await runCli(['--config', TEST_CONFIG_FILE, 'chaos', 'coverage', '--json']);
     assert.equal(out.code, 0, out.stderr);
-    const cov = JSON.parse(out.stdout) as ReturnType<typeof coverageOf>;
+    const cov = JSON.parse(out.stdout) as Coverage;
     const entries = await ledger(store.db).find({ state: 'ended' }).toArray();
     for (const c of cov.cards) {
       const mine = entries.filter((e) => e.card === c.card && e.result !== 'busy' && e.result !== 'not_steady');

@@ -22,7 +22,14 @@ function fakeTemporal() {
             calls.push(`update ${id}`);
             schedules.set(id, fn(schedules.get(id)));
           },
+          delete: async () => {
+            calls.push(`delete ${id}`);
+            schedules.delete(id);
+          },
         };
+      },
+      async *list() {
+        for (const scheduleId of [...schedules.keys()]) yield { scheduleId };
       },
     },
   };
@@ -52,5 +59,28 @@ describe('schedules: created once, updated only when they change', () => {
 
   it('refuses a schedule given both cron and every', () => {
     assert.throws(() => configOf('schedules:\n  telemetry: { every: 30s, cron: "* * * * *" }\n'), /either cron or every/);
+  });
+
+  it('creates a chaos schedule per chaos.schedules entry (the batch workflow on the chaos queue, its cards validated), once, and deletes one taken out of the config', async () => {
+    const { client, schedules, calls } = fakeTemporal();
+    const yaml = 'chaos:\n  schedules:\n    - { name: nightly, cards: [kernel_crash, heartbeat_stop], every: 24h, jitter: 10m }\n';
+    const first = await createScheduleActivities({ config: configOf(yaml), db: {} as never, bus: {} as never, temporal: client }).ensureSchedules();
+    assert.deepEqual(first.map((r) => [r.id, r.action]), [['layer1-snapshots', 'created'], ['layer1-telemetry', 'created'], ['layer1-chaos-nightly', 'created']]);
+    const chaos = schedules.get('layer1-chaos-nightly') as unknown as { spec: { jitter?: string }; action: { workflowType: string; taskQueue: string; args: Array<{ cards: Array<{ card: { id: string } }> }> } };
+    assert.equal(chaos.action.workflowType, 'chaosBatchWorkflow');
+    assert.equal(chaos.action.taskQueue, 'layer1-chaos');
+    assert.deepEqual(chaos.action.args[0].cards.map((c) => c.card.id), ['kernel_crash', 'heartbeat_stop']);
+    assert.equal(chaos.spec.jitter, '10m');
+    const again = await createScheduleActivities({ config: configOf(yaml), db: {} as never, bus: {} as never, temporal: client }).ensureSchedules();
+    assert.equal(again.find((r) => r.id === 'layer1-chaos-nightly')?.action, 'unchanged');
+    const gone = await createScheduleActivities({ config: configOf(''), db: {} as never, bus: {} as never, temporal: client }).ensureSchedules();
+    assert.equal(gone.find((r) => r.id === 'layer1-chaos-nightly')?.action, 'deleted');
+    assert.ok(!schedules.has('layer1-chaos-nightly') && calls.includes('delete layer1-chaos-nightly'));
+  });
+
+  it('refuses a chaos schedule naming a card that does not exist', async () => {
+    const { client } = fakeTemporal();
+    const yaml = 'chaos:\n  schedules:\n    - { name: typo, cards: [kernel_crsh], every: 1h }\n';
+    await assert.rejects(createScheduleActivities({ config: configOf(yaml), db: {} as never, bus: {} as never, temporal: client }).ensureSchedules(), /unknown card\(s\) kernel_crsh/);
   });
 });

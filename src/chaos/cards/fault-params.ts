@@ -29,7 +29,7 @@ type OptionsOf<F> = F extends (ctx: never, options: infer O) => unknown ? NonNul
 
 export const FAULT_PARAMS = {
   killProcess: z.strictObject({ process: processName, signal: z.enum(signals).optional() }),
-  stallProcess: z.strictObject({ process: processName, ms }),
+  stallProcess: z.strictObject({ process: processName, ms, holdMs: ms.optional() }),
   throttleProcess: z.strictObject({ process: processName, ms, stopMs: ms.optional(), runMs: ms.optional() }),
   crashLoop: z.strictObject({ process: processName, kills: positiveInt, intervalMs: z.number().int().min(0), restartTimeoutMs: ms.optional() }),
   startRunaway: z.strictObject({

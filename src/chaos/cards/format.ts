@@ -18,8 +18,8 @@ export { parseDuration };
 export const RISKS = ['low', 'medium', 'high'] as const;
 export type Risk = (typeof RISKS)[number];
 
-export { GATES, type GateName } from '../../../contracts/chaos';
-import type { GateName } from '../../../contracts/chaos';
+export { GATES, type GateName } from './gates';
+import type { GateName } from './gates';
 
 const DURATION = /^(\d+(ms|s|m|h))+$/;
 const duration = z.string().regex(DURATION, 'expected a duration such as 500ms, 30s, 10m, 1h or 1m30s');
