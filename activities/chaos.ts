@@ -138,9 +138,15 @@ export function createChaosActivities(deps: ActivityDeps) {
 
     async drillGate(input: { card: ChaosCard; drillId: string; gate: GateName; injectedAt: number; deadline: number; baseline: DrillBaseline; detected: GateResult['evidence'] | null }): Promise<GateResult> {
       let last = 'not checked';
+      // Recovery is watched from the injection on: "ready again" counts once the fault has shown,
+      // to the probes themselves or as the drill's evidence, not in the instant before it bites.
+      let faultShown = input.gate !== 'recovered';
       for (;;) {
         heartbeat({ gate: input.gate, last });
-        const verdict = await gateOnce(deps, input).catch((err: unknown) => ({ ok: false as const, detail: errorText(err), evidence: undefined }));
+        let verdict: Verdict = await gateOnce(deps, input).catch((err: unknown) => ({ ok: false as const, detail: errorText(err), evidence: undefined }));
+        if (!verdict.ok) faultShown = true;
+        else if (!faultShown && (await tagged(deps, input.drillId, input.card.expect.evidence)).length > 0) faultShown = true;
+        else if (!faultShown) verdict = { ok: false, detail: 'the fault has not shown yet (its probes hold, no evidence)' };
         if (verdict.ok) return { name: input.gate, ok: true, ms: Date.now() - input.injectedAt, detail: verdict.detail, ...(verdict.evidence ? { evidence: verdict.evidence } : {}) };
         last = verdict.detail;
         if (Date.now() >= input.deadline) {

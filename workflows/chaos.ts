@@ -27,6 +27,7 @@ import {
   type ChaosBatchResult,
   type ChaosDrillInput,
   GATES,
+  type GateName,
   type DrillBaseline,
   type DrillProgress,
   type DrillResult,
@@ -43,24 +44,37 @@ const record = proxyActivities<ChaosActivities>(drillRecordActivity);
 const inject = proxyActivities<ChaosActivities>(drillInjectActivity);
 const undo = proxyActivities<ChaosActivities>(drillRollbackActivity);
 
-/** Runs the gates in order until one fails; those after a failed one are not reached. */
+/**
+ * The gates. Recovery (gate 3) is watched from the injection on, beside detection and the incident,
+ * so its time is when the target was ready again, not when gates 1 and 2 were done; its verdict is
+ * reported in order. After a failed gate the later ones are not reached (gate 3's watch cancelled).
+ */
 async function runGates(input: ChaosDrillInput, drillId: string, injectedAt: number, baseline: DrillBaseline, progress: DrillProgress): Promise<GateResult[]> {
   const timeouts = input.timeoutsMs;
+  const gateActs = (deadline: number) => proxyActivities<ChaosActivities>(drillGateActivity(Math.max(1_000, deadline - Date.now())));
+  const run = (name: GateName, deadline: number, detected: GateResult['evidence'] | null = null): Promise<GateResult> =>
+    gateActs(deadline).drillGate({ card: input.card, drillId, gate: name, injectedAt, deadline, baseline, detected });
+  const recoveryWatch = new CancellationScope();
+  const recovering = recoveryWatch.run(() => run('recovered', injectedAt + timeouts.recovered));
+  recovering.catch(() => undefined); // awaited below, or cancelled with its scope
   const gates: GateResult[] = [];
+  const record = (g: GateResult): void => {
+    gates.push(g);
+    progress.gates = [...gates];
+  };
   for (const name of GATES) {
-    if (gates.some((g) => !g.ok)) {
-      gates.push({ name, ok: false, ms: null, detail: `not reached: gate ${gates.find((g) => !g.ok)!.name} failed` });
+    const failed = gates.find((g) => !g.ok);
+    if (failed) {
+      record({ name, ok: false, ms: null, detail: `not reached: gate ${failed.name} failed` });
       continue;
     }
     progress.phase = name;
+    if (name === 'recovered') record(await recovering);
     // Deadlines are absolute (workflow time), so a retried attempt keeps the gate's time budget.
-    const deadline = name === 'steady_state' ? Date.now() + timeouts[name] : injectedAt + timeouts[name];
-    const gate = proxyActivities<ChaosActivities>(drillGateActivity(Math.max(1_000, deadline - Date.now())));
-    const found = gates.find((g) => g.name === 'detected');
-    const result = await gate.drillGate({ card: input.card, drillId, gate: name, injectedAt, deadline, baseline, detected: found?.evidence ?? null });
-    gates.push(result);
-    progress.gates = [...gates];
+    else if (name === 'steady_state') record(await run(name, Date.now() + timeouts[name]));
+    else record(await run(name, injectedAt + timeouts[name], gates[0]?.evidence ?? null));
   }
+  if (gates.slice(0, 2).some((g) => !g.ok)) recoveryWatch.cancel();
   return gates;
 }
 
@@ -100,7 +114,8 @@ export async function chaosDrillWorkflow(input: ChaosDrillInput): Promise<DrillR
     }
     result.gates = await runGates(input, drillId, injected.at, begun, progress);
     const [detected, , recovered] = result.gates;
-    result.timeToDetectMs = detected.ok ? detected.ms : null;
+    // When the evidence was first seen, not when the gate's poll found it.
+    result.timeToDetectMs = detected.ok ? (typeof detected.evidence?.detectMs === 'number' ? detected.evidence.detectMs : detected.ms) : null;
     result.timeToRecoverMs = recovered.ok ? recovered.ms : null;
     result.ok = result.gates.every((g) => g.ok);
     result.result = result.ok ? 'passed' : 'failed';

@@ -17,6 +17,9 @@ import { readManifest, MODELS_DIR } from '../../coding-agent/models';
 import { sha256File } from '../../snapshots/store';
 import { REPO_ROOT } from '../../stack/tools';
 import { loadConfig } from '../../config/load';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connectBus } from '../../clients/bus';
+import { loadPolicy, policyFileOf } from '../../../kernels/message-bus/policy';
 
 const stopped = (pid: number | null): boolean => pid !== null && ['T', 't'].includes(procStatFields(pid)?.[0] ?? '');
 
@@ -68,6 +71,8 @@ async function check(ctx: ScenarioContext, p: Probe): Promise<void> {
     case 'package_installed':
       if (!existsSync(path.join(REPO_ROOT, 'node_modules', p.package, 'package.json'))) throw new ProbeError(`node_modules/${p.package} is not installed`);
       return;
+    case 'queues_below_threshold':
+      return queuesBelowThreshold(ctx);
     case 'config_valid':
       try {
         loadConfig(ctx.config.configFile);
@@ -75,6 +80,26 @@ async function check(ctx: ScenarioContext, p: Probe): Promise<void> {
         throw new ProbeError(`${ctx.config.configFile} does not validate: ${(err as Error).message.split('\n')[0]}`);
       }
       return;
+  }
+}
+
+async function queuesBelowThreshold(ctx: ScenarioContext): Promise<void> {
+  const max = ctx.config.detectors.queueBacklog.maxPending;
+  const policy = loadPolicy(policyFileOf(ctx.config));
+  const nc = await connectBus(ctx.config, { name: 'layer1-chaos-probe-queues' });
+  try {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    const over: string[] = [];
+    for (const [stream, s] of Object.entries(policy.streams)) {
+      for (const consumer of Object.keys(s.consumers)) {
+        const pending = (await jsm.consumers.info(stream, consumer).catch(() => null))?.num_pending;
+        if (pending === undefined) over.push(`${stream}/${consumer} missing`);
+        else if (pending > max) over.push(`${stream}/${consumer} ${pending} pending`);
+      }
+    }
+    if (over.length > 0) throw new ProbeError(`over ${max} pending: ${over.join(', ')}`);
+  } finally {
+    await nc.close();
   }
 }
 
