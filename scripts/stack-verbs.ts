@@ -124,6 +124,7 @@ function printStatus(status: FullStatus): void {
   const mark = (ok: boolean): string => (ok ? '✓' : '✗');
   console.log(`Layer 1 is ${status.healthy ? 'healthy' : 'NOT healthy'}. Web UI: ${status.webUi}`);
   if (status.metrics) console.log(`Prometheus metrics: ${status.metrics}`);
+  if (status.dashboard) console.log(`Dashboard: ${status.dashboard}`);
   console.log('services:');
   for (const [name, s] of Object.entries(status.services)) {
     console.log(`  ${mark(s.healthy)} ${name.padEnd(9)} ${s.address.padEnd(22)} pid ${String(s.pid ?? '-').padEnd(8)} ${s.detail}`);
@@ -204,9 +205,10 @@ export function registerStackVerbs(program: Command): void {
           await client.connection.close();
         }
       }
-      const { metricsUrl } = await import('../src/stack/metrics-process');
+      const [{ metricsUrl }, { dashboardUrl }] = await Promise.all([import('../src/stack/metrics-process'), import('../src/dashboard/process')]);
       const metrics = metricsUrl(config);
-      console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}${metrics ? `, metrics: ${metrics}` : ''}`);
+      const dashboard = dashboardUrl(config);
+      console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}${dashboard ? `, dashboard: ${dashboard}` : ''}${metrics ? `, metrics: ${metrics}` : ''}`);
     });
 
   program
