@@ -20,6 +20,7 @@ import {
   type TelemetryRunReport,
   type TypedSnapshotResult,
 } from '../contracts/schedules';
+import { findable } from '../contracts/search-attributes';
 import { TELEMETRY_COLLECTION } from '../src/clients/collections';
 import type { LoadedConfig } from '../src/config/load';
 import { controlPlaneState } from '../src/stack/kernel-status';
@@ -58,11 +59,14 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     runIdPrefix: string,
     s: ScheduleConfig,
     fallbackEvery: string,
+    kind: 'snapshots' | 'telemetry',
   ): Promise<ScheduleResult> {
     const { spec, text } = specOf(s, fallbackEvery);
     const taskQueue = config.temporal.taskQueues.healing;
-    const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix })).digest('hex').slice(0, 16);
-    const action = { type: 'startWorkflow' as const, workflowType, taskQueue, workflowId: runIdPrefix, args: [], memo: { layer1Schedule: fingerprint } };
+    // Its runs' search attributes and memo are part of what it is: a schedule created before they were given is updated once.
+    const find = findable({ kind, summary: `${kind} run of the Temporal Schedule ${id} (${text})` });
+    const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix, find })).digest('hex').slice(0, 16);
+    const action = { type: 'startWorkflow' as const, workflowType, taskQueue, workflowId: runIdPrefix, args: [], typedSearchAttributes: find.typedSearchAttributes, memo: { ...find.memo, layer1Schedule: fingerprint } };
     // A run still going when the next is due is not doubled; a run missed while the server was down is not caught up.
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' as const };
     const result = { id, spec: text, paused: s.paused };
@@ -107,8 +111,8 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
       return [
         // Neither runs at once: boot has just taken the snapshots, and its report (the telemetry's
         // readiness) is stored only when the boot ends, within the first interval.
-        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, '1h'),
-        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, '60s'),
+        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, '1h', 'snapshots'),
+        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, '60s', 'telemetry'),
       ];
     },
 

@@ -12,7 +12,7 @@ import type { PreflightReport, PreflightWorkflow } from '../contracts/preflight'
 
 
 export async function runPreflight(config: LoadedConfig): Promise<PreflightReport> {
-  const { PREFLIGHT_WORKFLOW } = await import('../contracts/preflight');
+  const [{ PREFLIGHT_WORKFLOW }, { findable }] = await Promise.all([import('../contracts/preflight'), import('../contracts/search-attributes')]);
   return withTemporal(config, (client) => {
     // A business id: one preflight per second at most, readable in the Web UI.
     const workflowId = `preflight-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -20,6 +20,7 @@ export async function runPreflight(config: LoadedConfig): Promise<PreflightRepor
       taskQueue: config.temporal.taskQueues.healing,
       workflowId,
       workflowExecutionTimeout: '2 minutes',
+      ...findable({ kind: 'preflight', summary: 'preflight checks (layer1 preflight)' }),
     });
   });
 }
