@@ -54,6 +54,8 @@ export async function serveDashboard(state: () => Promise<unknown>, host: string
     const asset = assets[url.pathname === '/index.html' ? '/' : url.pathname];
     if (asset) return send(200, asset.type, asset.body);
     if (url.pathname === '/healthz') return send(200, 'text/plain', 'ok\n');
+    // Browsers ask for it unbidden: no icon, and no 404 in the console.
+    if (url.pathname === '/favicon.ico') return send(204, 'image/x-icon', '');
     if (url.pathname === '/api/state') {
       state().then(
         (s) => send(200, 'application/json', JSON.stringify(s)),
