@@ -23,6 +23,7 @@ import {
   continueAsNew,
   executeChild,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -159,6 +160,8 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
       // The fault is gone: the close (project checks, learning, clarity) goes on without this intake.
       inc.state = 'verifying';
       await run.save(true);
+      // Its outcome in the Web UI is no longer `open`: the close (Layer1Incident = its id) holds the final one.
+      if (patched('incident-outcome-at-handoff')) upsertSearchAttributes([{ key: OutcomeAttr, value: 'verifying' }]);
       await startChild<IncidentCloseWorkflow>(INCIDENT_CLOSE_WORKFLOW, {
         workflowId: incidentCloseWorkflowId(inc.id),
         parentClosePolicy: ParentClosePolicy.ABANDON,
