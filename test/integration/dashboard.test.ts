@@ -15,6 +15,7 @@ import type { Client } from '@temporalio/client';
 import { INCIDENTS_COLLECTION } from '../../src/clients/collections';
 import * as faults from '../../src/chaos/faults';
 import type { ScenarioContext } from '../../src/chaos/scenarios';
+import { KindAttr } from '../../contracts/search-attributes';
 import { dashboardUrl } from '../../src/dashboard/process';
 import { KERNEL_NAMES } from '../../src/domain/kernels';
 import { allKernelsReady } from '../../src/stack/kernel-readiness';
@@ -119,6 +120,20 @@ describe('dashboard: the page in headless Chromium, linked into the Temporal Web
     // And nothing else: only boots carry that kind.
     assert.equal(await ui.getByText('controlPlaneWorkflow').count(), 0);
     await ui.close();
+  });
+
+  it('every workflow the stack ran carries Layer1Kind and a layer1 memo with its summary', async () => {
+    const missing: string[] = [];
+    const kinds = new Set<string>();
+    for await (const wf of client.workflow.list()) {
+      const kind = wf.typedSearchAttributes.get(KindAttr);
+      const memo = wf.memo?.layer1 as { kind?: string; summary?: string } | undefined;
+      if (!kind || memo?.kind !== kind || !memo.summary) missing.push(`${wf.type} ${wf.workflowId}: kind ${kind ?? '-'}, memo ${JSON.stringify(wf.memo ?? null)}`);
+      if (kind) kinds.add(kind);
+    }
+    assert.deepEqual(missing, []);
+    // What a boot and a killed bus start, at least: the incident's own children included.
+    for (const k of ['boot', 'control-plane', 'incident', 'playbook']) assert.ok(kinds.has(k), `a ${k} workflow was listed (kinds: ${[...kinds].join(', ')})`);
   });
 
   it('the dashboard loaded nothing from beyond loopback', () => {
