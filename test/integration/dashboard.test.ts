@@ -22,7 +22,8 @@ import { allKernelsReady } from '../../src/stack/kernel-readiness';
 import { webUiUrl } from '../../src/stack/services';
 import { processManager } from '../../src/stack/stack';
 import { launchChromium, type Browser } from '../support/browser';
-import { stackAvailable, testConfig } from '../support/env';
+import { runCli } from '../support/cli';
+import { stackAvailable, testConfig, TEST_CONFIG_FILE } from '../support/env';
 
 const isLoopback = (url: string): boolean => {
   const { protocol, hostname } = new URL(url);
@@ -58,6 +59,11 @@ describe('dashboard: the page in headless Chromium, linked into the Temporal Web
     await browser?.close();
     await client?.connection.close();
     await store?.close();
+  });
+
+  it('status --json gives the URL that up printed', async () => {
+    const res = await runCli(['--config', TEST_CONFIG_FILE, 'status', '--json']);
+    assert.equal(JSON.parse(res.stdout).dashboard, `http://127.0.0.1:${config.dashboard.port}/`, res.stderr);
   });
 
   it('shows the four kernels ready, each with its checks passing', async () => {
