@@ -9,7 +9,7 @@
  */
 import type { Db } from 'mongodb';
 import type { BootReport } from '../../contracts/boot';
-import { CONTROL_PLANE_WORKFLOW_ID } from '../../contracts/control-plane';
+import { CONTROL_PLANE_WORKFLOW_ID, type ControlPlaneEvent } from '../../contracts/control-plane';
 import type { PlaybookReport } from '../../contracts/playbook';
 import {
   BOOTS_COLLECTION,
@@ -22,7 +22,6 @@ import type { CheckResult } from '../domain/checks';
 import { INCIDENT_STATE_FILTERS, incidentJson, type IncidentDoc } from '../incidents/format';
 import { KnowledgeBase } from '../knowledge/kb';
 import type { KnowledgeEntry } from '../knowledge/types';
-import type { ControlPlaneEvent } from '../../contracts/control-plane';
 import type { KernelStatus } from '../stack/kernel-status';
 
 /** How many of each list the page shows: enough to read at a glance, little to send each refresh. */
