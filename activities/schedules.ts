@@ -21,6 +21,7 @@ import {
   type TelemetryRunReport,
   type TypedSnapshotResult,
 } from '../contracts/schedules';
+import { findable, type WorkflowKind } from '../contracts/search-attributes';
 import { TELEMETRY_COLLECTION } from '../src/clients/collections';
 import type { LoadedConfig } from '../src/config/load';
 import { controlPlaneState } from '../src/stack/kernel-status';
@@ -66,7 +67,7 @@ async function ensureChaosSchedules(config: LoadedConfig, temporal: Client, ensu
       if (unknown.length > 0) throw new Error(`chaos.schedules ${sch.name}: unknown card(s) ${unknown.join(', ')}`);
       const picked = ids.map((id) => cards.find((c) => c.id === id)!).map((card) => ({ card, timeoutsMs: drillInput(card, '').timeoutsMs }));
       const args = [{ cards: picked, schedule: chaosScheduleId(sch.name) }];
-      results.push(await ensureSchedule(chaosScheduleId(sch.name), CHAOS_BATCH_WORKFLOW, `${chaosScheduleId(sch.name)}-run`, sch, '24h', { taskQueue: config.temporal.taskQueues.chaos, args, jitter: sch.jitter }));
+      results.push(await ensureSchedule(chaosScheduleId(sch.name), CHAOS_BATCH_WORKFLOW, `${chaosScheduleId(sch.name)}-run`, sch, '24h', 'chaos-batch', { taskQueue: config.temporal.taskQueues.chaos, args, jitter: sch.jitter }));
     }
   }
   for await (const listed of temporal.schedule.list()) {
@@ -79,7 +80,7 @@ async function ensureChaosSchedules(config: LoadedConfig, temporal: Client, ensu
 }
 
 
-type EnsureSchedule = (id: string, workflowType: string, runIdPrefix: string, s: ScheduleConfig, fallbackEvery: string, extra?: { taskQueue?: string; args?: unknown[]; jitter?: string }) => Promise<ScheduleResult>;
+type EnsureSchedule = (id: string, workflowType: string, runIdPrefix: string, s: ScheduleConfig, fallbackEvery: string, kind: WorkflowKind, extra?: { taskQueue?: string; args?: unknown[]; jitter?: string }) => Promise<ScheduleResult>;
 
 export function createScheduleActivities({ config, db, bus, temporal }: ScheduleActivityDeps) {
   /**
@@ -93,6 +94,7 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     runIdPrefix: string,
     s: ScheduleConfig,
     fallbackEvery: string,
+    kind: WorkflowKind,
     extra: { taskQueue?: string; args?: unknown[]; jitter?: string } = {},
   ): Promise<ScheduleResult> {
     const timing = specOf(s, fallbackEvery);
@@ -100,8 +102,10 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
     const text = timing.text;
     const taskQueue = extra.taskQueue ?? config.temporal.taskQueues.healing;
     const args = extra.args ?? [];
-    const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix, args })).digest('hex').slice(0, 16);
-    const action = { type: 'startWorkflow' as const, workflowType, taskQueue, workflowId: runIdPrefix, args, memo: { layer1Schedule: fingerprint } };
+    // Its runs' search attributes and memo are part of what it is: a schedule created before they were given is updated once.
+    const find = findable({ kind, summary: `${kind} run of the Temporal Schedule ${id} (${text})` });
+    const fingerprint = createHash('sha256').update(JSON.stringify({ spec, workflowType, taskQueue, runIdPrefix, args, find })).digest('hex').slice(0, 16);
+    const action = { type: 'startWorkflow' as const, workflowType, taskQueue, workflowId: runIdPrefix, args, typedSearchAttributes: find.typedSearchAttributes, memo: { ...find.memo, layer1Schedule: fingerprint } };
     // A run still going when the next is due is not doubled; a run missed while the server was down is not caught up.
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' as const };
     const result = { id, spec: text, paused: s.paused };
@@ -146,8 +150,8 @@ export function createScheduleActivities({ config, db, bus, temporal }: Schedule
       return [
         // Neither runs at once: boot has just taken the snapshots, and its report (the telemetry's
         // readiness) is stored only when the boot ends, within the first interval.
-        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, '1h'),
-        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, '60s'),
+        await ensureSchedule(SNAPSHOTS_SCHEDULE_ID, SNAPSHOTS_WORKFLOW, SNAPSHOTS_RUN_ID_PREFIX, config.schedules.snapshots, '1h', 'snapshots'),
+        await ensureSchedule(TELEMETRY_SCHEDULE_ID, TELEMETRY_WORKFLOW, TELEMETRY_RUN_ID_PREFIX, config.schedules.telemetry, '60s', 'telemetry'),
         ...(await ensureChaosSchedules(config, temporal, ensureSchedule)),
       ];
     },

@@ -95,9 +95,10 @@ export function registerIncidentVerbs(program: Command): void {
         if (!last) throw new UserError(`incident ${incident._id} has no promoted change set to roll back`, ExitCode.USAGE);
         return last;
       });
-      const [{ CHANGE_SET_ROLLBACK_WORKFLOW, changeSetRollbackWorkflowId }, { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowFailedError }] = await Promise.all([
+      const [{ CHANGE_SET_ROLLBACK_WORKFLOW, changeSetRollbackWorkflowId }, { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowFailedError }, { findable }] = await Promise.all([
         import('../contracts/change-set'),
         import('@temporalio/client'),
+        import('../contracts/search-attributes'),
       ]);
       if (!opts.json) progress(`rolling back change set ${target.changeSetId}${target.incidentId ? ` of ${target.incidentId}` : ''}: ${target.summary}`);
       const outcome = await withTemporal(config, async (client) => {
@@ -108,6 +109,7 @@ export function registerIncidentVerbs(program: Command): void {
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           workflowExecutionTimeout: '15 minutes',
+          ...findable({ kind: 'change-set-rollback', incident: target.incidentId, summary: `rollback of change set ${target.changeSetId}: ${target.summary}` }),
           args: [{ id: target.changeSetId, restartKernel: target.restartKernel }],
         });
         try {

@@ -26,12 +26,16 @@ export interface RunOptions {
 
 /** Starts a playbook run and follows it to the end; a failed run's report comes from its failure. */
 export async function runPlaybook(config: LoadedConfig, client: Client, playbook: Playbook, opts: RunOptions): Promise<PlaybookReport> {
-  const { getPlaybookProgressQuery, PLAYBOOK_FAILED, PLAYBOOK_REFUSED, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT } = await import('../contracts/playbook');
+  const [{ getPlaybookProgressQuery, PLAYBOOK_FAILED, PLAYBOOK_REFUSED, PLAYBOOK_WORKFLOW, PLAYBOOK_WORKFLOW_TASK_TIMEOUT }, { findable }] = await Promise.all([
+    import('../contracts/playbook'),
+    import('../contracts/search-attributes'),
+  ]);
   const input: PlaybookRunInput = { playbook, params: opts.params, dryRun: opts.dryRun, startedBy: opts.startedBy ?? 'cli' };
   const handle = await client.workflow.start<PlaybookWorkflow>(PLAYBOOK_WORKFLOW, {
     taskQueue: config.temporal.taskQueues.healing,
     workflowId: opts.workflowId ?? playbookRunId(playbook.name),
     workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT,
+    ...findable({ kind: 'playbook', playbook: playbook.name, summary: `playbook ${playbook.name}${opts.dryRun ? ' (dry run)' : ''} started by ${input.startedBy}` }),
     args: [input],
   });
   const seen = new Map<string, string>();

@@ -12,7 +12,7 @@ import type { PreflightReport, PreflightWorkflow } from '../contracts/preflight'
 
 
 export async function runPreflight(config: LoadedConfig): Promise<PreflightReport> {
-  const { PREFLIGHT_WORKFLOW } = await import('../contracts/preflight');
+  const [{ PREFLIGHT_WORKFLOW }, { findable }] = await Promise.all([import('../contracts/preflight'), import('../contracts/search-attributes')]);
   return withTemporal(config, (client) => {
     // A business id: one preflight per second at most, readable in the Web UI.
     const workflowId = `preflight-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -20,6 +20,7 @@ export async function runPreflight(config: LoadedConfig): Promise<PreflightRepor
       taskQueue: config.temporal.taskQueues.healing,
       workflowId,
       workflowExecutionTimeout: '2 minutes',
+      ...findable({ kind: 'preflight', summary: 'preflight checks (layer1 preflight)' }),
     });
   });
 }
@@ -124,6 +125,7 @@ function printStatus(status: FullStatus): void {
   const mark = (ok: boolean): string => (ok ? '✓' : '✗');
   console.log(`Layer 1 is ${status.healthy ? 'healthy' : 'NOT healthy'}. Web UI: ${status.webUi}`);
   if (status.metrics) console.log(`Prometheus metrics: ${status.metrics}`);
+  if (status.dashboard) console.log(`Dashboard: ${status.dashboard}`);
   console.log('services:');
   for (const [name, s] of Object.entries(status.services)) {
     console.log(`  ${mark(s.healthy)} ${name.padEnd(9)} ${s.address.padEnd(22)} pid ${String(s.pid ?? '-').padEnd(8)} ${s.detail}`);
@@ -204,9 +206,10 @@ export function registerStackVerbs(program: Command): void {
           await client.connection.close();
         }
       }
-      const { metricsUrl } = await import('../src/stack/metrics-process');
+      const [{ metricsUrl }, { dashboardUrl }] = await Promise.all([import('../src/stack/metrics-process'), import('../src/dashboard/process')]);
       const metrics = metricsUrl(config);
-      console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}${metrics ? `, metrics: ${metrics}` : ''}`);
+      const dashboard = dashboardUrl(config);
+      console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}${dashboard ? `, dashboard: ${dashboard}` : ''}${metrics ? `, metrics: ${metrics}` : ''}`);
     });
 
   program

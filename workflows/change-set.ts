@@ -34,6 +34,7 @@ import type { ActionActivities } from '../activities/actions/shared';
 import type { KernelName } from '../src/domain/kernels';
 import { changeSetFileActivity, kernelRestartActivity, verificationSettingsActivity } from './policies';
 import { verificationWorkflow } from './verification';
+import { childFindable } from './findable';
 
 const { verificationSettings } = proxyLocalActivities<VerificationActivities>(verificationSettingsActivity);
 
@@ -100,7 +101,11 @@ export async function changeSetWorkflow(input: ChangeSetInput): Promise<ChangeSe
         checks: prior.checks.map((c) => ({ ...c, output: `kept from change set ${prior.changeSetId}: its scratch copy was byte-identical (fingerprint ${staged.fingerprint!.slice(0, 12)})\n${c.output}` })),
         healedAt: null,
       }
-    : await executeChild(verificationWorkflow, { workflowId: `verification-${id}`, args: [verification] });
+    : await executeChild(verificationWorkflow, {
+        workflowId: `verification-${id}`,
+        ...childFindable({ kind: 'verification', kernel: input.kernel, incident: incidentId, summary: `checks of change set ${id} in its scratch copy` }),
+        args: [verification],
+      });
   out.checks = [...outcome.checks, ...skipped];
   await agent.recordChangeSetVerification({ id, incidentId, changeSet, outcome: { ...outcome, checks: out.checks }, reusedFrom: prior?.changeSetId ?? null, kernel: input.kernel });
   if (!outcome.ok) {

@@ -36,6 +36,7 @@ import {
   type RollbackResult,
 } from '../contracts/chaos';
 import type { ChaosActivities } from '../activities/chaos';
+import { findable } from '../contracts/search-attributes';
 import { drillGateActivity, drillInjectActivity, drillRecordActivity, drillRollbackActivity } from './policies';
 
 export const drillProgressQuery = defineQuery<DrillProgress>(DRILL_PROGRESS_QUERY);
@@ -134,7 +135,8 @@ export async function chaosDrillWorkflow(input: ChaosDrillInput): Promise<DrillR
       const recorded = await record.recordDrill({ card: input.card, result, baseline });
       result.backlog = recorded.backlog;
       result.files = recorded.files;
-      upsertSearchAttributes({ Layer1Outcome: [result.result] });
+      // passed or failed, whatever the reason (the ledger and the result say which): `Layer1Card = "x" AND Layer1Outcome = "failed"` finds every failed drill of a card.
+      upsertSearchAttributes({ Layer1Outcome: [result.result === 'passed' ? 'passed' : 'failed'] });
       progress.phase = 'done';
     });
   }
@@ -148,7 +150,7 @@ export async function chaosBatchWorkflow(input: ChaosBatchInput): Promise<ChaosB
     const r = await executeChild<typeof chaosDrillWorkflow>(CHAOS_DRILL_WORKFLOW, {
       workflowId,
       args: [{ card, timeoutsMs, trigger: `schedule:${input.schedule}` }],
-      searchAttributes: { Layer1Card: [card.id], Layer1Kernel: [('kernel' in card.target && card.target.kernel) || 'none'] },
+      ...findable({ kind: 'chaos-drill', card: card.id, kernel: ('kernel' in card.target && card.target.kernel) || null, summary: `chaos drill of ${card.id} (${card.title}), risk ${card.risk}, started by ${input.schedule}` }),
     });
     drills.push({ card: card.id, drillId: r.drillId, ok: r.ok, result: r.result });
   }

@@ -23,6 +23,7 @@ import {
   continueAsNew,
   executeChild,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -35,6 +36,7 @@ import type { VerificationActivities } from '../activities/verification';
 import type { ChangeSetRemedy, PlaybookRemedy, RemedyChoice } from '../src/healing/remedies';
 import type { Evidence } from '../src/healing/evidence';
 import type { KnowledgeEntry } from '../src/knowledge/types';
+import { childFindable } from './findable';
 import {
   INCIDENT_CLOSE_WORKFLOW,
   incidentCloseWorkflowId,
@@ -158,9 +160,12 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
       // The fault is gone: the close (project checks, learning, clarity) goes on without this intake.
       inc.state = 'verifying';
       await run.save(true);
+      // Its outcome in the Web UI is no longer `open`: the close (Layer1Incident = its id) holds the final one.
+      if (patched('incident-outcome-at-handoff')) upsertSearchAttributes([{ key: OutcomeAttr, value: 'verifying' }]);
       await startChild<IncidentCloseWorkflow>(INCIDENT_CLOSE_WORKFLOW, {
         workflowId: incidentCloseWorkflowId(inc.id),
         parentClosePolicy: ParentClosePolicy.ABANDON,
+        ...childFindable({ kind: 'incident-close', kernel: inc.kernel, signature: inc.signature, incident: inc.id, summary: `close of incident ${inc.id}: project checks, learning, clarity` }),
         args: [{ incident: inc, settings, revision: run.revision + 1, remedy: attempt.remedy!, ...(attempt.projectChecks ? { projectChecks: attempt.projectChecks } : {}) }],
       });
       return inc;
@@ -304,6 +309,7 @@ async function changeSetAttempt(run: Run, choice: ChangeSetRemedy, known: Knowle
       taskQueue: settings.taskQueues.healing,
       // Promotion finishes even if this incident is terminated: a tree half promoted is worse.
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      ...childFindable({ kind: 'change-set', kernel: inc.kernel, signature: inc.signature, incident: inc.id, summary: `change set ${id} (${choice.name}) for incident ${inc.id}` }),
       args: [
         {
           id,
@@ -429,6 +435,7 @@ async function runPlaybook(join: Pick<IncidentActivities, 'joinPlaybookRun'>, in
       workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT,
       // The remedy finishes even if this incident is terminated: stopping a repair halfway is worse.
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      ...childFindable({ kind: 'playbook', playbook: choice.name, kernel: evidence.kernel, signature: inc.signature, incident: inc.id, summary: `playbook ${choice.name}, remedy of incident ${inc.id}` }),
       args: [{ playbook: choice.playbook, params: choice.params, kernel: evidence.kernel, startedBy: `incident ${inc.id} (${inc.signature})`, evidence }],
     });
   } catch (err) {
@@ -446,6 +453,7 @@ async function verify(inc: Incident, settings: IncidentSettings): Promise<Verifi
   return executeChild<VerificationWorkflow>(VERIFICATION_WORKFLOW, {
     workflowId: verificationWorkflowId(inc.id, inc.attempts),
     taskQueue: settings.taskQueues.healing,
+    ...childFindable({ kind: 'verification', kernel: inc.kernel, signature: inc.signature, incident: inc.id, summary: `project checks of incident ${inc.id}, attempt ${inc.attempts}` }),
     args: [
       {
         incidentId: inc.id,

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { CHANGE_SET_WORKFLOW, changeSetWorkflowId, type ChangeSetOutcome, type ChangeSetWorkflow } from '../../contracts/change-set';
 // `/index` spelled out: an older build's dist/src/coding-agent/fixers.js would shadow the folder.
+import { findable } from '../../contracts/search-attributes';
 import { configuredFixers } from '../../src/coding-agent/fixers/index';
 import { makeEvidence } from '../../src/healing/evidence';
 import { REPO_ROOT } from '../../src/stack/tools';
@@ -48,6 +49,7 @@ export function fixActions({ config, temporal }: ActionDeps): ActionGroup<'apply
           await temporal.workflow.start<ChangeSetWorkflow>(CHANGE_SET_WORKFLOW, {
             workflowId,
             taskQueue: config.temporal.taskQueues.healing,
+            ...findable({ kind: 'change-set', kernel, playbook: meta.playbook, summary: `change set ${id} by ${fixer}: ${changeSet.summary}` }),
             args: [{ id, incidentId: null, changeSet, kernel, ...(kernel === 'coding_agent' || changeSet.restartKernel === 'coding_agent' ? { agentQueue: config.temporal.taskQueues.healing } : {}) }],
           });
         } catch (err) {

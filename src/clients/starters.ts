@@ -11,6 +11,7 @@ import {
   type ControlPlaneInput,
   type ControlPlaneWorkflow,
 } from '../../contracts/control-plane';
+import { findable } from '../../contracts/search-attributes';
 import type { LoadedConfig } from '../config/load';
 import { BOOT_PHASES, KERNEL_NAMES } from '../domain/kernels';
 
@@ -36,6 +37,7 @@ export function startBoot(config: LoadedConfig, client: Client): Promise<Workflo
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     workflowExecutionTimeout: '10 minutes',
+    ...findable({ kind: 'boot', summary: `boot of the kernels ${KERNEL_NAMES.join(', ')}` }),
     args: [bootInput(config)],
   });
 }
@@ -49,6 +51,7 @@ export function startControlPlane(config: LoadedConfig, client: Client, input: C
     taskQueue: config.temporal.taskQueues.healing,
     workflowId: CONTROL_PLANE_WORKFLOW_ID,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    ...findable({ kind: 'control-plane', summary: 'supervises the kernels: restarts, crash loops, kernel start/stop/restart' }),
     args: [input],
   });
 }

@@ -233,6 +233,16 @@ export const MetricsSchema = z.strictObject({
   port: port.default(9464).describe('Port of /metrics'),
 });
 
+export const DashboardSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve the read-only dashboard page (src/dashboard/) from the `dashboard` process `layer1 up` starts'),
+  host: z
+    .string()
+    .regex(/^(127\.\d+\.\d+\.\d+|localhost|::1)$/, 'expected a loopback address such as 127.0.0.1: the page is not authenticated')
+    .default('127.0.0.1'),
+  port: port.default(8466).describe('Port of the dashboard page and its JSON endpoint /api/state'),
+  refreshMs: z.number().int().min(500).max(60_000).default(2_000).describe('How often the page asks /api/state again'),
+});
+
 export const VERIFICATION_CHECK_KEYS = ['readiness', 'detector', 'tests', 'lint', 'types'] as const;
 
 export const IncidentsSchema = z.strictObject({
@@ -329,6 +339,7 @@ export const ConfigSchema = z
     telemetry: TelemetrySchema.prefault({}),
     metrics: MetricsSchema.prefault({}),
     chaos: ChaosSchema.prefault({}),
+    dashboard: DashboardSchema.prefault({}),
   })
   .describe('Layer 1 configuration (temporal.config.yaml)');
 

@@ -15,6 +15,7 @@
  *   from the evidence.
  */
 import type { Client } from '@temporalio/client';
+import { findable } from '../../contracts/search-attributes';
 import type { LoadedConfig } from '../config/load';
 import { hasParameterType, type ParameterValue, type Playbook } from '../playbooks/format';
 import { DEFAULT_PLAYBOOK_DIR, loadPlaybooks, resolveRunParams } from '../playbooks/loader';
@@ -109,6 +110,7 @@ export async function dispatch(deps: DispatcherDeps, e: Evidence): Promise<Dispa
     workflowId,
     taskQueue: deps.config.temporal.taskQueues.healing,
     workflowTaskTimeout: PLAYBOOK_WORKFLOW_TASK_TIMEOUT,
+    ...findable({ kind: 'playbook', playbook: best.playbook.name, kernel: e.kernel, signature: e.signature, summary: `playbook ${best.playbook.name} for evidence ${e.id} (${e.signature})` }),
     args: [input],
     signal: evidenceSignal,
     signalArgs: [e],

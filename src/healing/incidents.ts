@@ -4,6 +4,7 @@
  * healing replicas, and repeated reports, fold into the one open incident.
  */
 import type { Client } from '@temporalio/client';
+import { findable } from '../../contracts/search-attributes';
 import type { LoadedConfig } from '../config/load';
 import { INCIDENT_WORKFLOW, incidentEvidenceSignal, incidentWorkflowId, type IncidentInput, type IncidentWorkflow } from '../../contracts/incident';
 import { choosePlaybook } from './remedies';
@@ -51,6 +52,7 @@ export async function openIncident(deps: { config: LoadedConfig; temporal: Clien
   const handle = await deps.temporal.workflow.signalWithStart<IncidentWorkflow, [Evidence]>(INCIDENT_WORKFLOW, {
     workflowId,
     taskQueue: deps.config.temporal.taskQueues.healing,
+    ...findable({ kind: 'incident', kernel: e.kernel, signature: e.signature, summary: `incident of ${e.signature}${e.kernel ? ` on ${e.kernel}` : ''}, opened by evidence ${e.id}` }),
     args: [incidentInput(deps.config, e)],
     signal: incidentEvidenceSignal,
     signalArgs: [e],

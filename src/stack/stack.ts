@@ -11,10 +11,11 @@ import type { LoadedConfig } from '../config/load';
 import type { ConfigProblem } from '../config/load';
 import { errorText } from '../domain/errors';
 import { ExitCode, UserError } from '../errors';
-import { DetachedProcessManager, type ProcessManager, type StandbyInfo } from '../process/manager';
+import { DetachedProcessManager, type ProcessManager, type ProcessSpec, type StandbyInfo } from '../process/manager';
 import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName } from './services';
 import { ensureTools, type Progress } from './tools';
 import { METRICS_PROCESS, metricsAnswers, metricsSpec, metricsUrl } from './metrics-process';
+import { DASHBOARD_PROCESS, dashboardAnswers, dashboardSpec, dashboardUrl } from '../dashboard/process';
 import type { WorkerDef } from './workers';
 
 export interface ServiceStatus {
@@ -42,13 +43,15 @@ export interface StackStatus {
   webUi: string;
   /** The full URL of /metrics (Prometheus text format), null when `metrics.enabled` is false. */
   metrics: string | null;
+  /** The dashboard page's URL, null when `dashboard.enabled` is false. */
+  dashboard: string | null;
   services: Record<ServiceName, ServiceStatus>;
   workers: WorkerStatus[];
 }
 
 export const STACK_START_TIMEOUT_MS = 60_000;
 export const WORKER_START_TIMEOUT_MS = 60_000;
-const METRICS_START_TIMEOUT_MS = 20_000;
+const SIDE_PROCESS_START_TIMEOUT_MS = 20_000;
 const HEALTH_PROBE_TIMEOUT_MS = 1_500;
 
 export function processManager(config: LoadedConfig): ProcessManager {
@@ -93,6 +96,9 @@ async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: Pr
   // The metrics process binds its port when the store answers, after the servers: its port is checked now, with theirs.
   if (config.metrics.enabled && !pm.isAlive(METRICS_PROCESS) && (await portInUse(config.metrics.host, config.metrics.port))) {
     add('metrics.port', `port ${config.metrics.port} (the /metrics endpoint) is already in use by another program`);
+  }
+  if (config.dashboard.enabled && !pm.isAlive(DASHBOARD_PROCESS) && (await portInUse(config.dashboard.host, config.dashboard.port))) {
+    add('dashboard.port', `port ${config.dashboard.port} (the dashboard page) is already in use by another program`);
   }
   if (problems.length > 0) throw new ConfigError(config.configFile, problems);
 }
@@ -155,25 +161,43 @@ export async function startServices(config: LoadedConfig, progress: Progress): P
     }),
   );
   await ensureSearchAttributes(config);
-  await startMetrics(config, pm, progress);
+  await startSideProcesses(config, pm, progress);
 }
 
-/** Starts the metrics process (src/metrics/main.ts) unless it runs already, and waits until it answers. */
-async function startMetrics(config: LoadedConfig, pm: ProcessManager, progress: Progress): Promise<void> {
-  if (!config.metrics.enabled) return;
-  const already = pm.isAlive(METRICS_PROCESS);
-  const info = await pm.start(metricsSpec(config));
+/** A process `up` starts beside the servers once the store answers: /metrics, the dashboard. */
+interface SideProcess {
+  enabled: boolean;
+  name: string;
+  what: string;
+  spec: ProcessSpec;
+  url: string | null;
+  answers: () => Promise<boolean>;
+}
+
+/** Starts the metrics process (src/metrics/main.ts) and the dashboard (src/dashboard/main.ts) unless they run already. */
+async function startSideProcesses(config: LoadedConfig, pm: ProcessManager, progress: Progress): Promise<void> {
+  const sides: SideProcess[] = [
+    { enabled: config.metrics.enabled, name: METRICS_PROCESS, what: 'metrics', spec: metricsSpec(config), url: metricsUrl(config), answers: () => metricsAnswers(config) },
+    { enabled: config.dashboard.enabled, name: DASHBOARD_PROCESS, what: 'dashboard', spec: dashboardSpec(config), url: dashboardUrl(config), answers: () => dashboardAnswers(config) },
+  ];
+  await Promise.all(sides.filter((s) => s.enabled).map((s) => startSideProcess(s, pm, progress)));
+}
+
+/** Starts one unless it runs already, and waits until it answers. */
+async function startSideProcess(side: SideProcess, pm: ProcessManager, progress: Progress): Promise<void> {
+  const already = pm.isAlive(side.name);
+  const info = await pm.start(side.spec);
   const started = Date.now();
-  while (Date.now() - started < METRICS_START_TIMEOUT_MS) {
-    if (await metricsAnswers(config)) {
-      progress(`metrics: ${already ? 'already running' : 'started'} (pid ${info.pid}) at ${metricsUrl(config)}`);
+  while (Date.now() - started < SIDE_PROCESS_START_TIMEOUT_MS) {
+    if (await side.answers()) {
+      progress(`${side.what}: ${already ? 'already running' : 'started'} (pid ${info.pid}) at ${side.url}`);
       return;
     }
     // Dead: its log says why (a port taken since the check, a store that went away).
-    if (!pm.isAlive(METRICS_PROCESS)) break;
+    if (!pm.isAlive(side.name)) break;
     await sleep(100);
   }
-  throw new UserError(`the metrics process did not answer at ${metricsUrl(config)}\n  its log: ${info.logPath}\n${tail(info.logPath, 15)}`);
+  throw new UserError(`the ${side.what} process did not answer at ${side.url}\n  its log: ${info.logPath}\n${tail(info.logPath, 15)}`);
 }
 
 /** Registers our search attributes where they are missing (a real cluster; the dev server has them). */
@@ -347,6 +371,7 @@ export async function stackStatus(
     healthy: entries.every(([, s]) => s.healthy) && workers.every((w) => w.healthy),
     webUi: webUiUrl(config),
     metrics: metricsUrl(config),
+    dashboard: dashboardUrl(config),
     services: servicesStatus,
     workers,
   };

@@ -59,6 +59,23 @@ describe('the CLI refuses bad input before anything starts', () => {
     }
   });
 
+  it('reports a dashboard port another program holds, with its setting, and exits 3', async () => {
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    try {
+      const { port } = other.address() as net.AddressInfo;
+      const file = writeConfig(
+        ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }', 'metrics: { port: 47464 }', `dashboard: { port: ${port} }`].join('\n'),
+      );
+      const res = await runCli(['--config', file, 'up']);
+      assert.equal(res.code, ExitCode.CONFIG, res.stderr);
+      assert.match(res.stderr, new RegExp(`:6:\\d+: port ${port} \\(the dashboard page\\) is already in use by another program → at dashboard\\.port`));
+      startedNothing();
+    } finally {
+      other.close();
+    }
+  });
+
   it('reports an unreachable external server with its setting and exits 3', async () => {
     const file = writeConfig(
       ['stateDir: state', 'store:', '  embedded: false', '  uri: mongodb://127.0.0.1:1/?retryWrites=false'].join('\n'),
@@ -71,7 +88,7 @@ describe('the CLI refuses bad input before anything starts', () => {
 
   it('names a missing prerequisite and how to get it, and exits 4', async () => {
     const file = writeConfig(
-      ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }', 'metrics: { port: 47464 }'].join('\n'),
+      ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }', 'metrics: { port: 47464 }', 'dashboard: { port: 47466 }'].join('\n'),
     );
     // An empty tool cache and a PATH without Python or Go: nothing can be obtained.
     const res = await runCli(['--config', file, 'up'], {

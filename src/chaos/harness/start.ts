@@ -8,6 +8,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { LoadedConfig } from '../../config/load';
 import { CHAOS_DRILL_WORKFLOW, DRILL_PROGRESS_QUERY, drillWorkflowId, type ChaosDrillWorkflow, type DrillProgress, type DrillResult, type GateName } from '../../../contracts/chaos';
 import { cardKernel, gateTimeouts, type ChaosCard } from '../cards/format';
+import { findable } from '../../../contracts/search-attributes';
 
 /** Where the cards are: `chaos.cardsDir` (relative to the config file), else undefined (the loader's default). */
 export function cardsDirOf(config: LoadedConfig): string | undefined {
@@ -18,8 +19,9 @@ export function drillInput(card: ChaosCard, trigger: string): { card: ChaosCard;
   return { card, timeoutsMs: gateTimeouts(card), trigger };
 }
 
-export function cardSearchAttributes(card: ChaosCard): Record<string, string[]> {
-  return { Layer1Card: [card.id], Layer1Kernel: [cardKernel(card) ?? 'none'] };
+/** The drill's search attributes and memo (Layer1Kind chaos-drill, Layer1Card, Layer1Kernel): `Layer1Card = "x" AND Layer1Outcome = "failed"` finds its failures. */
+export function drillFindable(card: ChaosCard, trigger: string): ReturnType<typeof findable> {
+  return findable({ kind: 'chaos-drill', card: card.id, kernel: cardKernel(card), summary: `chaos drill of ${card.id} (${card.title}), risk ${card.risk}, started by ${trigger}` });
 }
 
 export async function startDrill(config: LoadedConfig, client: Client, card: ChaosCard, trigger: string): Promise<WorkflowHandle<ChaosDrillWorkflow>> {
@@ -27,8 +29,7 @@ export async function startDrill(config: LoadedConfig, client: Client, card: Cha
     workflowId: drillWorkflowId(card.id, new Date()),
     taskQueue: config.temporal.taskQueues.chaos,
     args: [drillInput(card, trigger)],
-    searchAttributes: cardSearchAttributes(card),
-    memo: { card: card.id, title: card.title, risk: card.risk, trigger },
+    ...drillFindable(card, trigger),
   });
 }
 
