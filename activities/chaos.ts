@@ -191,8 +191,9 @@ async function injectOnce(deps: ActivityDeps, card: ChaosCard, drillId: string):
   const fctx: FaultContext = { config: deps.config, pm: deps.pm, db, temporal: deps.temporal, journal };
   const injector = faults[card.injection.fault] as (c: FaultContext, p?: object) => Promise<Injected>;
   try {
-    const at = Date.now();
     const injected = await heartbeatWhile(injector(fctx, card.injection.params));
+    // The gates time from the fault in place (a fill or a stress takes seconds to inject).
+    const at = Date.now();
     held.set(drillId, injected);
     await ledger(db).updateOne({ _id: drillId }, { $set: { 'injection.ok': true, 'injection.detail': injected.detail, 'injection.at': at } });
     return { ok: true, detail: injected.detail, at };
@@ -262,7 +263,9 @@ async function gateOnce(deps: ActivityDeps, input: { card: ChaosCard; drillId: s
     case 'detected': {
       const [first] = await tagged(deps, input.drillId, card.expect.evidence);
       if (!first) return { ok: false, detail: `no ${card.expect.evidence.join('/')} evidence tagged with the drill` };
-      return { ok: true, detail: `${first.kind} (${first.signature}) seen ${first.firstSeen.getTime() - input.injectedAt} ms after the injection`, evidence: { evidence: first._id, kind: first.kind, signature: first.signature, detectMs: first.firstSeen.getTime() - input.injectedAt } };
+      // Seen before the injection ended (a fill crossing the threshold on its way) counts as 0.
+      const detectMs = Math.max(0, first.firstSeen.getTime() - input.injectedAt);
+      return { ok: true, detail: `${first.kind} (${first.signature}) seen ${detectMs} ms after the injection`, evidence: { evidence: first._id, kind: first.kind, signature: first.signature, detectMs } };
     }
     case 'incident':
       return incidentGate(deps, card, input.drillId);
