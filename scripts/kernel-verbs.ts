@@ -43,6 +43,30 @@ export async function runBoot(config: LoadedConfig, client: Client, onPhase?: (p
   );
 }
 
+/**
+ * `kernel stop|start|restart self_healing`, done here rather than through the control plane: the
+ * healing workers are where the control plane itself runs, so its stop activity would wait on its
+ * own worker's exit (seen: the update hung). Stopped, detection and healing are off — the trigger
+ * monitors and the control plane's worker with them — until started again, which starts the
+ * workers and waits until they poll; the control plane then carries on from its history.
+ */
+async function selfHealingVerb(config: LoadedConfig, verb: 'start' | 'stop' | 'restart', opts: { json?: boolean }): Promise<void> {
+  const [{ stopKernel, kernelDef }, { processManager, startWorkers }] = await Promise.all([import('../kernels/registry'), import('../src/stack/stack')]);
+  const pm = processManager(config);
+  const names = kernelDef('self_healing').processes(config);
+  if (verb !== 'start') {
+    progress(`stopping self_healing (${names.join(', ')} and their spares): detection and healing are off until it is started`);
+    await stopKernel({ config, pm }, 'self_healing', { spares: true });
+  }
+  if (verb !== 'stop') {
+    progress('starting self_healing…');
+    await startWorkers(config, progress, names);
+  }
+  const running = names.filter((n) => pm.isAlive(n));
+  if (opts.json) console.log(JSON.stringify({ kernel: 'self_healing', state: running.length === names.length ? 'RUNNING' : running.length === 0 ? 'STOPPED' : 'DEGRADED', processes: Object.fromEntries(names.map((n) => [n, pm.pid(n)])) }));
+  else console.log(`self_healing: ${names.map((n) => `${n} ${pm.pid(n) ?? 'stopped'}`).join(', ')}`);
+}
+
 async function parseKernel(k: string): Promise<KernelName> {
   const { isKernelName, KERNEL_NAMES } = await import('../src/domain/kernels');
   if (!isKernelName(k)) throw new UserError(`unknown kernel "${k}"; expected one of ${KERNEL_NAMES.join(', ')}`, ExitCode.USAGE);
@@ -82,6 +106,7 @@ export function registerKernelVerbs(program: Command): void {
       .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
         const k = await parseKernel(name);
         const config = await configOf(cmd);
+        if (k === 'self_healing') return selfHealingVerb(config, verb, opts);
         const cp = await import('../contracts/control-plane');
         await withTemporal(config, async (client) => {
           try {

@@ -175,6 +175,40 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
     await allKernelsReady(ctx, 120_000);
   });
 
+  it('with self_healing stopped a drill fails at the gate that shows it and opens a backlog item; with it back, the next drill passes and closes it', async () => {
+    const cli = (args: string[]) => runCli(['--config', TEST_CONFIG_FILE, ...args], { timeoutMs: 300_000 });
+    const card = cardOf('kernel_crash');
+    await steady(card);
+    const stop = await cli(['kernel', 'stop', 'self_healing', '--json']);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal((JSON.parse(stop.stdout) as { state: string }).state, 'STOPPED');
+    let failed: DrillResult;
+    try {
+      failed = await drill(card);
+    } finally {
+      const start = await cli(['kernel', 'start', 'self_healing', '--json']);
+      assert.equal(start.code, 0, start.stderr);
+    }
+    assert.equal(failed.result, 'failed');
+    // Detection lives in the healing workers (their trigger monitors): stopped, nothing is seen.
+    const gate = failed.gates.find((g) => !g.ok)!;
+    assert.equal(gate.name, 'detected', JSON.stringify(failed.gates));
+    assert.match(gate.detail, /no exited evidence tagged with the drill/);
+    const entry = await ledger(store.db).findOne({ _id: failed.drillId });
+    assert.equal(entry?.gates.find((g) => !g.ok)?.name, 'detected');
+    const items = store.db.collection<{ _id: string; status: string; detail: string; source: { gate: string | null; drill: string } }>(BACKLOG_COLLECTION);
+    const opened = await items.findOne({ _id: 'chaos-drill-kernel_crash' });
+    assert.equal(opened?.status, 'open');
+    assert.deepEqual([opened?.source.gate, opened?.source.drill], ['detected', failed.drillId]);
+    // Healing back: the control plane restarts the killed worker, and the next drill passes.
+    await allKernelsReady(ctx, 120_000);
+    await steady(card);
+    const passed = await drill(card);
+    assert.ok(passed.ok, JSON.stringify(passed.gates));
+    assert.deepEqual(passed.backlog, { id: 'chaos-drill-kernel_crash', action: 'closed' });
+    assert.equal((await items.findOne({ _id: 'chaos-drill-kernel_crash' }))?.status, 'done');
+  });
+
   it('the suite schedule exists once after boots, and triggered it records a drill', async () => {
     const cli = (args: string[]) => runCli(['--config', TEST_CONFIG_FILE, ...args], { timeoutMs: 300_000 });
     const boot = await cli(['boot', '--json']);
