@@ -30,6 +30,9 @@ export const METRIC_DEFS = {
   signaturesWithRemedy: { name: 'layer1_knowledge_signatures_with_remedy', type: 'gauge', labels: [], help: 'Signatures with a verified remedy' },
   autoApply: { name: 'layer1_knowledge_auto_apply_signatures', type: 'gauge', labels: [], help: 'Signatures whose remedy is applied without the coding agent' },
   confidence: { name: 'layer1_knowledge_confidence', type: 'gauge', labels: ['signature'], help: 'Wilson lower bound of the verified success rate of the signature\'s remedy' },
+  chaosCoverage: { name: 'layer1_chaos_coverage_ratio', type: 'gauge', labels: [], help: 'Failure cards with a passing drill within 7 days, over all cards (chaos coverage)' },
+  chaosSuccess: { name: 'layer1_chaos_success_ratio', type: 'gauge', labels: [], help: 'Drills that passed all four gates, over all drills in the ledger' },
+  chaosHighRiskPending: { name: 'layer1_chaos_high_risk_pending', type: 'gauge', labels: [], help: 'High-risk failure cards without a passing drill within 7 days' },
   sectionAvailable: { name: 'layer1_telemetry_section_available', type: 'gauge', labels: ['section'], help: 'Whether the source of a telemetry section exists (control_plane, self_learning, chaos)' },
   collectOk: { name: 'layer1_telemetry_collect_success', type: 'gauge', labels: [], help: 'Whether this scrape could read the figures (1) or the store did not answer (0: the others are from the last scrape that could)' },
 } as const;
@@ -42,7 +45,7 @@ export type FigureSource = () => Promise<{ document: TelemetryDocument; samples:
 export class Layer1Metrics {
   readonly registry = new Registry();
   private readonly c: Record<'bootsTotal' | 'bootsReady' | 'bootRetries' | 'kernelRestarts' | 'playbookRuns', Counter<string>>;
-  private readonly g: Record<'kernelUp' | 'controlPlaneKernels' | 'incidents' | 'signatures' | 'signaturesWithRemedy' | 'autoApply' | 'confidence' | 'sectionAvailable' | 'collectOk', Gauge<string>>;
+  private readonly g: Record<'kernelUp' | 'controlPlaneKernels' | 'incidents' | 'signatures' | 'signaturesWithRemedy' | 'autoApply' | 'confidence' | 'sectionAvailable' | 'collectOk' | 'chaosCoverage' | 'chaosSuccess' | 'chaosHighRiskPending', Gauge<string>>;
   private readonly h: Record<'timeToReady' | 'playbookDuration' | 'timeToHeal', Histogram<string>>;
 
   constructor(private readonly source: FigureSource) {
@@ -65,6 +68,9 @@ export class Layer1Metrics {
       confidence: new Gauge(opts('confidence')),
       sectionAvailable: new Gauge(opts('sectionAvailable')),
       collectOk: new Gauge(opts('collectOk')),
+      chaosCoverage: new Gauge(opts('chaosCoverage')),
+      chaosSuccess: new Gauge(opts('chaosSuccess')),
+      chaosHighRiskPending: new Gauge(opts('chaosHighRiskPending')),
     };
     const hist = (k: MetricKey) => new Histogram({ ...opts(k), buckets: DURATION_BUCKETS });
     this.h = { timeToReady: hist('timeToReady'), playbookDuration: hist('playbookDuration'), timeToHeal: hist('timeToHeal') };
@@ -118,5 +124,10 @@ export class Layer1Metrics {
     }
     for (const s of samples.timeToHealMs) this.h.timeToHeal.observe({ known: String(s.known) }, s.ms / 1000);
     this.g.sectionAvailable.set({ section: 'chaos' }, doc.chaos.available ? 1 : 0);
+    if (doc.chaos.available) {
+      this.g.chaosCoverage.set(doc.chaos.coverage7d);
+      if (doc.chaos.successRate !== null) this.g.chaosSuccess.set(doc.chaos.successRate);
+      this.g.chaosHighRiskPending.set(doc.chaos.highRiskPending);
+    }
   }
 }

@@ -5,6 +5,7 @@
  * plane's status, the knowledge base, incidents — never kept as a counter of its own. A section
  * whose source does not exist says so (`{ available: false, reason }`) instead of showing zeros.
  */
+import path from 'node:path';
 import type { Db } from 'mongodb';
 import type { BootReport } from '../../contracts/boot';
 import type { ControlPlaneStatus } from '../../contracts/control-plane';
@@ -78,7 +79,7 @@ export interface TelemetryDocument {
   playbooks: Record<string, PlaybookFigures>;
   control_plane: ControlPlaneFigures | Unavailable;
   self_learning: SelfLearningFigures | Unavailable;
-  chaos: Unavailable;
+  chaos: ChaosFigures | Unavailable;
 }
 
 /** The raw values behind the document's averages, for the histograms of /metrics. */
@@ -90,7 +91,7 @@ export interface TelemetrySamples {
 
 export interface TelemetryDeps {
   db: Db;
-  config: Pick<LoadedConfig, 'incidents'>;
+  config: Pick<LoadedConfig, 'incidents' | 'chaos' | 'rootDir'>;
   /** The control plane's status, or why there is none (the caller asks Temporal or reads the status snapshot). */
   controlPlane: () => Promise<{ status: ControlPlaneStatus | null; why: string | null }>;
 }
@@ -104,7 +105,7 @@ export async function collectTelemetry(deps: TelemetryDeps, id: string, now = ne
     playbookFigures(deps.db, samples),
     controlPlaneFigures(deps),
     selfLearningFigures(deps, samples),
-    chaosFigures(deps.db),
+    chaosFigures(deps.db, deps.config.chaos.cardsDir ? path.resolve(deps.config.rootDir, deps.config.chaos.cardsDir) : undefined),
   ]);
   return {
     document: { version: 1, id, at: now.toISOString(), readiness, playbooks, control_plane: controlPlane, self_learning: selfLearning, chaos },
@@ -216,12 +217,23 @@ async function selfLearningFigures(deps: TelemetryDeps, samples: TelemetrySample
   };
 }
 
-async function chaosFigures(db: Db): Promise<Unavailable> {
-  const exists = (await db.listCollections({ name: CHAOS_LEDGER_COLLECTION }, { nameOnly: true }).toArray()).length > 0;
-  return {
-    available: false,
-    reason: exists
-      ? `the ${CHAOS_LEDGER_COLLECTION} collection exists but this version does not read it yet`
-      : `there is no ${CHAOS_LEDGER_COLLECTION} collection yet: drills do not record their outcomes, so cards drilled, success rate, coverage and high-risk pending are unknown`,
-  };
+/** The seed's chaos figures, from the ledger (src/chaos/harness/ledger.ts `coverageOf`, as `layer1 chaos coverage`). */
+export interface ChaosFigures {
+  available: true;
+  cards: number;
+  cardsDrilled: number;
+  drills: number;
+  successRate: number | null;
+  coverage7d: number;
+  highRiskPending: number;
+}
+
+async function chaosFigures(db: Db, cardsDir?: string): Promise<ChaosFigures | Unavailable> {
+  const [{ loadCards }, { coverageOf, ledger }] = await Promise.all([import('../chaos/cards/loader'), import('../chaos/harness/ledger')]);
+  const { cards } = cardsDir ? loadCards(cardsDir) : loadCards();
+  if (cards.length === 0) return { available: false, reason: 'no valid failure card (chaos/cards/): nothing to drill, so no coverage' };
+  const entries = await ledger(db).find({ state: 'ended' }).toArray();
+  if (entries.length === 0) return { available: false, reason: `no drill in the ${CHAOS_LEDGER_COLLECTION} yet: cards drilled, success rate, coverage and high-risk pending are unknown until \`layer1 chaos run\` or a chaos schedule runs one` };
+  const cov = coverageOf(cards, entries, new Date());
+  return { available: true, cards: cards.length, cardsDrilled: cov.drilled, drills: cov.drills, successRate: cov.successRate, coverage7d: cov.coverage7d, highRiskPending: cov.highRiskPending };
 }

@@ -71,6 +71,16 @@ describe('metrics: /metrics in the Prometheus text format', () => {
     }
   });
 
+  it('serves the chaos figures once the ledger has drills', async () => {
+    const chaos = { available: true as const, cards: 12, cardsDrilled: 10, drills: 20, successRate: 0.9, coverage7d: 0.75, highRiskPending: 2 };
+    const metrics = new Layer1Metrics(async () => ({ document: { ...DOC, chaos }, samples: SAMPLES }));
+    const families = parsePrometheusStrict(await metrics.scrape());
+    const get = (name: string): string | undefined => families.find((f) => f.name === name)?.metrics[0]?.value;
+    assert.equal(get('layer1_chaos_coverage_ratio'), '0.75');
+    assert.equal(get('layer1_chaos_success_ratio'), '0.9');
+    assert.equal(get('layer1_chaos_high_risk_pending'), '2');
+  });
+
   it('keeps the last figures and says so when the store does not answer', async () => {
     let fail = false;
     const metrics = new Layer1Metrics(async () => {
