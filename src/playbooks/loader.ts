@@ -4,13 +4,12 @@
  * reference, conditions, duplicate ids and names. Every problem is reported at once, each with
  * file, line, column and path; a playbook with any problem is never returned.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, Scalar, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { formatProblem, type ConfigProblem } from '../config/load';
 import { ExitCode, UserError } from '../errors';
 import { DEFAULT_PLAYBOOK_DIR } from './default-dir';
+import { readYamlSources, yamlFiles } from '../config/yaml-files';
 import { ACTIONS, isActionName, type ActionSpec } from './actions';
 import {
   hasParameterType,
@@ -72,12 +71,7 @@ export class RunParamsError extends UserError {
 
 /** Every `*.yaml` and `*.yml` file under `dir` (recursively), sorted; none when `dir` does not exist. */
 export function playbookFiles(dir: string = DEFAULT_PLAYBOOK_DIR): string[] {
-  if (!existsSync(dir)) return [];
-  const files: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && /\.ya?ml$/.test(entry.name)) files.push(path.join(entry.parentPath, entry.name));
-  }
-  return files.sort();
+  return yamlFiles(dir);
 }
 
 /** Loads and validates every playbook file under `dir` (default `playbooks/` at the repository root). */
@@ -90,17 +84,8 @@ export function loadPlaybooks(dir: string = DEFAULT_PLAYBOOK_DIR): LoadResult {
  * A directory stands for every playbook file under it.
  */
 export function loadPlaybookFiles(files: string[]): LoadResult {
-  const sources: Array<{ file: string; text: string }> = [];
-  const problems: PlaybookProblem[] = [];
-  const expanded = files.flatMap((f) => (existsSync(f) && statSync(f).isDirectory() ? playbookFiles(f) : [f]));
-  for (const file of expanded) {
-    try {
-      sources.push({ file, text: readFileSync(file, 'utf8') });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      problems.push({ file, path: '', playbook: null, message: code === 'ENOENT' ? 'file not found' : `cannot read: ${String(err)}` });
-    }
-  }
+  const { sources, unreadable } = readYamlSources(files);
+  const problems: PlaybookProblem[] = unreadable.map((u) => ({ file: u.file, path: '', playbook: null, message: u.message }));
   const result = loadPlaybookSources(sources);
   return { playbooks: result.playbooks, problems: sortByPosition([...problems, ...result.problems]) };
 }

@@ -6,7 +6,6 @@
  * whether the injection stays inside it (blast-radius.ts). Every problem is reported at once, each
  * with file, line, column and path; a card with any problem is never returned.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
@@ -17,6 +16,7 @@ import { formatPath } from '../../playbooks/loader';
 import { CardSchema, PROBE_NAMES, type ChaosCard } from './format';
 import { checkCard, playbookNames, type CardCheckContext, type Segment } from './checks';
 import { DEFAULT_CARD_DIR } from './default-dir';
+import { readYamlSources, yamlFiles } from '../../config/yaml-files';
 
 /** Where failure cards live unless told otherwise: `chaos/cards/` at the repository root. */
 export { DEFAULT_CARD_DIR };
@@ -45,12 +45,7 @@ export class CardError extends UserError {
 
 /** Every `*.yaml` and `*.yml` file under `dir` (recursively), sorted; none when `dir` does not exist. */
 export function cardFiles(dir: string = DEFAULT_CARD_DIR): string[] {
-  if (!existsSync(dir)) return [];
-  const files: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && /\.ya?ml$/.test(entry.name)) files.push(path.join(entry.parentPath, entry.name));
-  }
-  return files.sort();
+  return yamlFiles(dir);
 }
 
 /** Loads and validates every card under `dir` (default `chaos/cards/` at the repository root). */
@@ -60,17 +55,8 @@ export function loadCards(dir: string = DEFAULT_CARD_DIR): CardLoadResult {
 
 /** Loads and validates the given files together (ids are unique across them); a directory stands for its cards. */
 export function loadCardFiles(files: string[]): CardLoadResult {
-  const sources: Array<{ file: string; text: string }> = [];
-  const problems: CardProblem[] = [];
-  const expanded = files.flatMap((f) => (existsSync(f) && statSync(f).isDirectory() ? cardFiles(f) : [f]));
-  for (const file of expanded) {
-    try {
-      sources.push({ file, text: readFileSync(file, 'utf8') });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      problems.push({ file, path: '', card: null, message: code === 'ENOENT' ? 'file not found' : `cannot read: ${String(err)}` });
-    }
-  }
+  const { sources, unreadable } = readYamlSources(files);
+  const problems: CardProblem[] = unreadable.map((u) => ({ file: u.file, path: '', card: null, message: u.message }));
   const result = loadCardSources(sources);
   return { cards: result.cards, problems: sortByPosition([...problems, ...result.problems]) };
 }
