@@ -143,7 +143,8 @@ export function createChaosActivities(deps: ActivityDeps) {
       let faultShown = input.gate !== 'recovered';
       for (;;) {
         heartbeat({ gate: input.gate, last });
-        let verdict: Verdict = await gateOnce(deps, input).catch((err: unknown) => ({ ok: false as const, detail: errorText(err), evidence: undefined }));
+        // Heartbeats while the round runs: a full verify of a big log can outlast the heartbeat timeout.
+        let verdict: Verdict = await heartbeatWhile(gateOnce(deps, input)).catch((err: unknown) => ({ ok: false as const, detail: errorText(err), evidence: undefined }));
         if (!verdict.ok) faultShown = true;
         else if (!faultShown && (await tagged(deps, input.drillId, input.card.expect.evidence)).length > 0) faultShown = true;
         else if (!faultShown) verdict = { ok: false, detail: 'the fault has not shown yet (its probes hold, no evidence)' };

@@ -53,8 +53,15 @@ const undo = proxyActivities<ChaosActivities>(drillRollbackActivity);
 async function runGates(input: ChaosDrillInput, drillId: string, injectedAt: number, baseline: DrillBaseline, progress: DrillProgress): Promise<GateResult[]> {
   const timeouts = input.timeoutsMs;
   const gateActs = (deadline: number) => proxyActivities<ChaosActivities>(drillGateActivity(Math.max(1_000, deadline - Date.now())));
+  // A gate whose activity could not run to a verdict (its attempts exhausted) is a failed gate, with
+  // why: the drill still rolls back and records, rather than failing as a workflow.
   const run = (name: GateName, deadline: number, detected: GateResult['evidence'] | null = null): Promise<GateResult> =>
-    gateActs(deadline).drillGate({ card: input.card, drillId, gate: name, injectedAt, deadline, baseline, detected });
+    gateActs(deadline)
+      .drillGate({ card: input.card, drillId, gate: name, injectedAt, deadline, baseline, detected })
+      .catch((err: unknown) => {
+        if (isCancellation(err)) throw err;
+        return { name, ok: false, ms: null, detail: `the gate could not be checked: ${err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err)}` };
+      });
   const recoveryWatch = new CancellationScope();
   const recovering = recoveryWatch.run(() => run('recovered', injectedAt + timeouts.recovered));
   recovering.catch(() => undefined); // awaited below, or cancelled with its scope

@@ -23,7 +23,7 @@ import { BACKLOG_COLLECTION } from '../../src/clients/collections';
 import { connectStore, type Store } from '../../src/clients/store';
 import { connectClient } from '../../src/clients/temporal';
 import { procStatFields } from '../../src/process/manager';
-import { allKernelsReady } from '../../src/stack/kernel-readiness';
+import { allKernelsReady, stackStaysHealthy } from '../../src/stack/kernel-readiness';
 import { processManager } from '../../src/stack/stack';
 import { runCli } from '../support/cli';
 import { stackAvailable, testConfig, TEST_CONFIG_FILE } from '../support/env';
@@ -81,6 +81,7 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
       if (card.injection.fault === 'corruptSealedLogEntry') await sealedSegmentSnapshotted(ctx);
       const r = await drill(card);
       results.push(r);
+      assert.equal(r.result, 'passed', JSON.stringify(r, null, 1));
       assert.deepEqual(r.gates.map((g) => g.name), [...GATES]);
       assert.ok(r.ok && r.result === 'passed', JSON.stringify(r, null, 1));
       assert.ok(r.rollback.ok, r.rollback.detail);
@@ -200,8 +201,10 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
     const opened = await items.findOne({ _id: 'chaos-drill-kernel_crash' });
     assert.equal(opened?.status, 'open');
     assert.deepEqual([opened?.source.gate, opened?.source.drill], ['detected', failed.drillId]);
-    // Healing back: the control plane restarts the killed worker, and the next drill passes.
-    await allKernelsReady(ctx, 120_000);
+    // Healing back: the control plane restarts the killed worker, and the next drill passes once the
+    // whole stack holds healthy (the healing workers also supervise the servers, which were not
+    // watched meanwhile).
+    await stackStaysHealthy(ctx, 180_000, 10_000);
     await steady(card);
     const passed = await drill(card);
     assert.ok(passed.ok, JSON.stringify(passed.gates));

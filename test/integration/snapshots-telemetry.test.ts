@@ -134,13 +134,15 @@ describe('boot phase 6: snapshots, schedules, telemetry and /metrics (real stack
     assert.equal(JSON.parse(status.stdout).metrics, url, status.stderr);
   });
 
-  it('the snapshot and telemetry schedules exist once, however often boot runs', async function () {
+  it('the snapshot, telemetry and chaos schedules exist once, however often boot runs', async function () {
     this.timeout(120_000);
     const again = await runBoot(config, client, () => undefined);
     assert.equal(again.ok, true, again.failedChecks.join('; '));
+    // The suite's config declares one chaos schedule (chaos.schedules, test/layer1.test.yaml).
+    const chaos = config.chaos.schedules.map((s) => [`layer1-chaos-${s.name}`, 'unchanged']);
     assert.deepEqual(
       (again.schedules ?? []).map((s) => [s.id, s.action]),
-      [[SNAPSHOTS_SCHEDULE_ID, 'unchanged'], [TELEMETRY_SCHEDULE_ID, 'unchanged']],
+      [[SNAPSHOTS_SCHEDULE_ID, 'unchanged'], [TELEMETRY_SCHEDULE_ID, 'unchanged'], ...chaos],
     );
     const ids: string[] = [];
     for await (const s of client.schedule.list()) ids.push(s.scheduleId);
