@@ -126,8 +126,8 @@ export function createChaosActivities(deps: ActivityDeps) {
       }
       const logHead = await immutableLogClient(deps.config, 10_000).head().then((h) => h.seq, () => null);
       const canary = await publishCanary(deps, drillId, 'before');
-      const process = 'process' in card.target ? card.target.process : null;
-      await declareDrill(db, { id: drillId, kernel: cardKernel(card) as KernelName | null, process, card: card.id, durationMs: 30 * 60_000 });
+      const targetProcess = 'process' in card.target ? card.target.process : null;
+      await declareDrill(db, { id: drillId, kernel: cardKernel(card) as KernelName | null, process: targetProcess, card: card.id, durationMs: 30 * 60_000 });
       return { ok: true, reason: null, outcome: null, logHead, canaries: canary === null ? [] : [canary], files: [] };
     },
 
