@@ -43,6 +43,7 @@ export const ProbeSchema = z.discriminatedUnion('probe', [
   z.strictObject({ probe: z.literal('code_parses'), file: z.string() }).describe('a compiled file under dist/ parses'),
   z.strictObject({ probe: z.literal('package_installed'), package: z.string() }).describe('node_modules holds the package'),
   z.strictObject({ probe: z.literal('config_valid') }).describe("the stack's configuration file validates"),
+  z.strictObject({ probe: z.literal('log_quota_below_threshold') }).describe("the immutable log uses less of its quota than detectors.logQuota.percent (its own usage figure)"),
   z.strictObject({ probe: z.literal('queues_below_threshold') }).describe("every durable consumer of the ACL policy's streams has at most detectors.queueBacklog.maxPending messages pending"),
 ]);
 export type Probe = z.infer<typeof ProbeSchema>;

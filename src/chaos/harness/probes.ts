@@ -17,6 +17,7 @@ import { readManifest, MODELS_DIR } from '../../coding-agent/models';
 import { sha256File } from '../../snapshots/store';
 import { REPO_ROOT } from '../../stack/tools';
 import { loadConfig } from '../../config/load';
+import { immutableLogClient } from '../../../kernels/registry';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectBus } from '../../clients/bus';
 import { loadPolicy, policyFileOf } from '../../../kernels/message-bus/policy';
@@ -71,6 +72,12 @@ async function check(ctx: ScenarioContext, p: Probe): Promise<void> {
     case 'package_installed':
       if (!existsSync(path.join(REPO_ROOT, 'node_modules', p.package, 'package.json'))) throw new ProbeError(`node_modules/${p.package} is not installed`);
       return;
+    case 'log_quota_below_threshold': {
+      const { usage } = await immutableLogClient(ctx.config, 10_000).usage();
+      const percent = (usage.quotaFraction ?? 0) * 100;
+      if (percent >= ctx.config.detectors.logQuota.percent) throw new ProbeError(`the log uses ${percent.toFixed(1)} % of its quota (alert at ${ctx.config.detectors.logQuota.percent} %)`);
+      return;
+    }
     case 'queues_below_threshold':
       return queuesBelowThreshold(ctx);
     case 'config_valid':
