@@ -30,3 +30,23 @@ export function readYamlSources(files: readonly string[]): { sources: Array<{ fi
   }
   return { sources, unreadable };
 }
+
+/** True when the last key of `segments` is absent from its (existing) parent in `source`. */
+export function isMissing(source: unknown, segments: ReadonlyArray<string | number>): boolean {
+  let value: unknown = source;
+  for (const [i, s] of segments.entries()) {
+    if (!isObject(value) && !Array.isArray(value)) return false;
+    if (!(s in value)) return i === segments.length - 1;
+    value = (value as Record<string | number, unknown>)[s];
+  }
+  return false;
+}
+
+export function isObject(value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Problems by file, then line and column, so they read top to bottom like the files. */
+export function sortByPosition<P extends { file: string; line?: number; col?: number }>(problems: readonly P[]): P[] {
+  return [...problems].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+}

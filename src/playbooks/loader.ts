@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { formatProblem, type ConfigProblem } from '../config/load';
 import { ExitCode, UserError } from '../errors';
 import { DEFAULT_PLAYBOOK_DIR } from './default-dir';
-import { readYamlSources, yamlFiles } from '../config/yaml-files';
+import { isMissing, isObject, readYamlSources, sortByPosition, yamlFiles } from '../config/yaml-files';
 import { ACTIONS, isActionName, type ActionSpec } from './actions';
 import {
   hasParameterType,
@@ -659,25 +659,4 @@ function describeKinds(kinds: Set<Kind>): string {
     any: 'any value',
   };
   return [...kinds].map((k) => names[k]).join(' or ');
-}
-
-/** True when the last key of `segments` is absent from its (existing) parent in `source`. */
-function isMissing(source: unknown, segments: Segment[]): boolean {
-  let value: unknown = source;
-  for (const [i, s] of segments.entries()) {
-    if (!isObject(value) && !Array.isArray(value)) return false;
-    if (!(s in value)) return i === segments.length - 1;
-    value = (value as any)[s];
-  }
-  return false;
-}
-
-function isObject(value: unknown): value is Record<string, any> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function sortByPosition(problems: PlaybookProblem[]): PlaybookProblem[] {
-  return [...problems].sort(
-    (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0),
-  );
 }

@@ -16,7 +16,7 @@ import { formatPath } from '../../playbooks/loader';
 import { CardSchema, PROBE_NAMES, type ChaosCard } from './format';
 import { checkCard, playbookNames, type CardCheckContext, type Segment } from './checks';
 import { DEFAULT_CARD_DIR } from './default-dir';
-import { readYamlSources, yamlFiles } from '../../config/yaml-files';
+import { isMissing, isObject, readYamlSources, sortByPosition, yamlFiles } from '../../config/yaml-files';
 
 /** Where failure cards live unless told otherwise: `chaos/cards/` at the repository root. */
 export { DEFAULT_CARD_DIR };
@@ -252,25 +252,4 @@ function childSchema(schema: z.ZodType, segment: Segment, value: unknown): z.Zod
 
 function valueAt(source: unknown, segments: Segment[]): unknown {
   return segments.reduce<unknown>((v, s) => (isObject(v) || Array.isArray(v) ? (v as any)[s] : undefined), source);
-}
-
-/** True when the last key of `segments` is absent from its (existing) parent in `source`. */
-function isMissing(source: unknown, segments: Segment[]): boolean {
-  let value: unknown = source;
-  for (const [i, s] of segments.entries()) {
-    if (!isObject(value) && !Array.isArray(value)) return false;
-    if (!(s in value)) return i === segments.length - 1;
-    value = (value as any)[s];
-  }
-  return false;
-}
-
-function isObject(value: unknown): value is Record<string, any> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function sortByPosition(problems: CardProblem[]): CardProblem[] {
-  return [...problems].sort(
-    (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0),
-  );
 }
