@@ -33,7 +33,7 @@ export function playbookNames(): string[] {
   return loadPlaybooks().playbooks.map((p) => p.name);
 }
 
-const isObject = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObject } from '../../config/yaml-files';
 const isFault = (v: unknown): v is FaultName => typeof v === 'string' && Object.hasOwn(FAULTS, v);
 
 export function checkCard(ctx: CardCheckContext, raw: Record<string, any>): void {
