@@ -123,7 +123,7 @@ function withKernels(stack: StackStatus, kernels: KernelStatus[], rest: Pick<Ful
 
 function printStatus(status: FullStatus): void {
   const mark = (ok: boolean): string => (ok ? '✓' : '✗');
-  console.log(`Layer 1 is ${status.healthy ? 'healthy' : 'NOT healthy'}. Web UI: ${status.webUi}`);
+  console.log(`Layer 1 is ${status.healthy ? 'healthy' : 'NOT healthy'}.${status.webUi ? ` Web UI: ${status.webUi}` : ''}`);
   if (status.metrics) console.log(`Prometheus metrics: ${status.metrics}`);
   if (status.dashboard) console.log(`Dashboard: ${status.dashboard}`);
   console.log('services:');
@@ -207,9 +207,13 @@ export function registerStackVerbs(program: Command): void {
         }
       }
       const [{ metricsUrl }, { dashboardUrl }] = await Promise.all([import('../src/stack/metrics-process'), import('../src/dashboard/process')]);
-      const metrics = metricsUrl(config);
-      const dashboard = dashboardUrl(config);
-      console.log(`Layer 1 is up. Web UI: ${webUiUrl(config)}${dashboard ? `, dashboard: ${dashboard}` : ''}${metrics ? `, metrics: ${metrics}` : ''}`);
+      // Only the URLs there are: a cluster without `temporal.webUiUrl` has no Web UI to name.
+      const urls = [
+        ['Web UI', webUiUrl(config)],
+        ['dashboard', dashboardUrl(config)],
+        ['metrics', metricsUrl(config)],
+      ].filter((u): u is [string, string] => u[1] !== null);
+      console.log(`Layer 1 is up.${urls.length > 0 ? ` ${urls.map(([what, url]) => `${what}: ${url}`).join(', ')}` : ''}`);
     });
 
   program

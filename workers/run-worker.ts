@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { connectBus } from '../src/clients/bus';
 import { connectStore } from '../src/clients/store';
-import { connectClient, tlsOptions } from '../src/clients/temporal';
+import { connectClient, connectFirst, temporalAddresses, tlsOptions } from '../src/clients/temporal';
 import { processManager, workerIdentity } from '../src/stack/stack';
 import { createActivities, type ActivityDeps } from '../activities';
 import { kernelManifest, type KernelName } from '../src/domain/kernels';
@@ -55,7 +55,7 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
     connectStore(config),
     connectBus(config, { name: `layer1-${name}`, user: (setup.kernel && kernelManifest(setup.kernel).busUser) || undefined }),
     connectClient(config),
-    NativeConnection.connect({ address: config.temporal.address, tls: tlsOptions(config) }),
+    connectFirst(temporalAddresses(config), (address) => NativeConnection.connect({ address, tls: tlsOptions(config) })),
   ]);
   let onStop: (() => Promise<void>) | undefined;
   let stoppedAsSpare = false;

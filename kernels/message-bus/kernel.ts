@@ -7,7 +7,8 @@ import { ensureStreams } from './streams';
 
 export const messageBusKernel: KernelBehaviour = {
   processes: () => ['bus'],
-  spec: async (config) => busService(config).spec(await ensureTools(() => undefined)),
+  // nats-server only: the other servers' tools are not this kernel's to obtain.
+  spec: async (config) => busService(config).spec(await ensureTools(() => undefined, process.env, { servers: ['bus'] })),
   afterStart: async ({ config }) => {
     await ensureStreams(config);
   },

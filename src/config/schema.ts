@@ -10,36 +10,56 @@ import { DETECTOR_CONFIGS } from '../healing/detectors/configs';
 import type { DetectorConfig } from '../healing/detectors/define';
 import { SNAPSHOT_TYPES } from '../snapshots/type-names';
 
-const hostPort = z
+const HOST_PORT = String.raw`[^\s:,]+:\d{1,5}`;
+
+/** One frontend address, or several separated by commas (tried in order: src/clients/temporal.ts). */
+const hostPorts = z
   .string()
-  .regex(/^[^\s:]+:\d{1,5}$/, 'expected HOST:PORT, for example 127.0.0.1:7233');
+  .regex(new RegExp(`^${HOST_PORT}(\\s*,\\s*${HOST_PORT})*$`), 'expected HOST:PORT, or several separated by commas, for example 127.0.0.1:7233');
 
 export const TlsSchema = z
   .strictObject({
-    serverName: z.string().optional().describe('Server name to verify (SNI)'),
-    caFile: z.string().optional().describe('PEM file of the CA that signed the server certificate'),
-    certFile: z.string().optional().describe('PEM client certificate, for mutual TLS'),
-    keyFile: z.string().optional().describe('PEM client key, for mutual TLS'),
+    serverName: z.string().optional().describe('Server name to verify (SNI), when it is not the host of the address'),
+    caFile: z.string().optional().describe("PEM file of the CA that signed the server certificate (default: the system's roots)"),
+    certFile: z.string().optional().describe('PEM client certificate, for mutual TLS (with keyFile)'),
+    keyFile: z.string().optional().describe('PEM client key, for mutual TLS (with certFile)'),
   })
-  .describe('TLS for a remote Temporal cluster or Temporal Cloud');
+  .refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), { message: 'give certFile and keyFile together (mutual TLS), or neither' })
+  .describe('TLS for a remote Temporal cluster or Temporal Cloud; paths are taken from the config file');
 
-export const TemporalSchema = z.strictObject({
-  address: hostPort.default('127.0.0.1:7233').describe('Frontend gRPC address (env TEMPORAL_ADDRESS)'),
-  namespace: z.string().min(1).default('default'),
-  embedded: z
-    .boolean()
-    .default(true)
-    .describe('Start the Temporal CLI dev server on this machine; false for a real cluster'),
-  uiPort: port.default(8233).describe('Port of the embedded Web UI'),
-  taskQueues: z
-    .strictObject({
-      healing: z.string().min(1).default('layer1-healing'),
-      codingAgent: z.string().min(1).default('layer1-coding-agent'),
-      chaos: z.string().min(1).default('layer1-chaos').describe('Where chaos drills run (the chaos workers), apart from the healing they test'),
-    })
-    .prefault({}),
-  tls: TlsSchema.optional(),
-});
+export const TemporalSchema = z
+  .strictObject({
+    address: hostPorts
+      .default('127.0.0.1:7233')
+      .describe('Frontend gRPC address (env TEMPORAL_ADDRESS); for a cluster several, comma-separated, tried in order when a process connects (docs/deploy.md)'),
+    namespace: z.string().min(1).default('default'),
+    embedded: z
+      .boolean()
+      .default(true)
+      .describe('Start the Temporal CLI dev server on this machine; false for a real cluster'),
+    uiPort: port.default(8233).describe('Port of the embedded Web UI'),
+    webUiUrl: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL')
+      .optional()
+      .describe("The Web UI of a real cluster (temporal-ui), printed by `up` and `status` and linked by the dashboard; with embedded: true the dev server's own (http://HOST:uiPort) is used"),
+    taskQueues: z
+      .strictObject({
+        healing: z.string().min(1).default('layer1-healing'),
+        codingAgent: z.string().min(1).default('layer1-coding-agent'),
+        chaos: z.string().min(1).default('layer1-chaos').describe('Where chaos drills run (the chaos workers), apart from the healing they test'),
+      })
+      .prefault({}),
+    tls: z
+      .union([z.literal(true), TlsSchema])
+      .optional()
+      .describe("TLS to the frontends: true with the system's root CAs, or the files to use"),
+  })
+  .superRefine((t, ctx) => {
+    if (t.embedded && t.address.includes(',')) {
+      ctx.addIssue({ code: 'custom', path: ['address'], message: 'the embedded dev server listens on one address: give one, or set temporal.embedded: false for a cluster' });
+    }
+  });
 
 export const StoreSchema = z.strictObject({
   uri: z

@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   const i = process.argv.indexOf('--config');
   const config = loadConfig(i > 0 ? process.argv[i + 1] : undefined);
   const store = await connectStore(config);
-  // The embedded dev server has a Web UI; a real cluster's UI is not known to the config, so nothing links there.
-  const webUi = config.temporal.embedded ? webUiUrl(config) : null;
+  // The embedded dev server's Web UI, or a cluster's `temporal.webUiUrl`; with neither, nothing links there.
+  const webUi = webUiUrl(config);
   const kernels = () => {
     const snap = freshSnapshot(config);
     if (!snap) {

@@ -53,13 +53,19 @@ function hostPortOfUrl(url: string, defaultPort: number): { host: string; port: 
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : defaultPort };
 }
 
-export function webUiUrl(config: LoadedConfig): string {
+/**
+ * The Temporal Web UI, or null when there is none: the embedded dev server's (http://HOST:uiPort),
+ * else `temporal.webUiUrl` (a real cluster's temporal-ui) when it is configured.
+ */
+export function webUiUrl(config: LoadedConfig): string | null {
+  if (!config.temporal.embedded) return config.temporal.webUiUrl ?? null;
   const { host } = splitHostPort(config.temporal.address);
   return `http://${host}:${config.temporal.uiPort}`;
 }
 
 export function temporalService(config: LoadedConfig): ServiceDef {
-  const { host, port } = splitHostPort(config.temporal.address);
+  // The embedded dev server has one address (the schema says so); a cluster's first frontend here.
+  const { host, port } = splitHostPort(config.temporal.address.split(',')[0].trim());
   const dir = path.join(config.stateDir, 'temporal');
   return {
     name: 'temporal',
@@ -90,8 +96,8 @@ export function temporalService(config: LoadedConfig): ServiceDef {
       let connection: Connection | undefined;
       try {
         if (opts?.connection) return await temporalHealth(opts.connection, config.temporal.namespace);
-        const { Connection } = await import('@temporalio/client');
-        connection = await Connection.connect({ address: config.temporal.address, connectTimeout: timeoutMs });
+        const { connectTemporal } = await import('../clients/temporal');
+        connection = await connectTemporal(config, timeoutMs);
         return await temporalHealth(connection, config.temporal.namespace);
       } catch (err) {
         return { healthy: false, detail: errorText(err) };

@@ -14,6 +14,7 @@ import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type ProcessSpec, type StandbyInfo } from '../process/manager';
 import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName } from './services';
 import { ensureTools, type Progress } from './tools';
+import { serverEndpoints } from './endpoints';
 import { METRICS_PROCESS, metricsAnswers, metricsSpec, metricsUrl } from './metrics-process';
 import { DASHBOARD_PROCESS, dashboardAnswers, dashboardSpec, dashboardUrl } from '../dashboard/process';
 import type { WorkerDef } from './workers';
@@ -40,7 +41,8 @@ export interface WorkerStatus {
 /** The `status --json` contract: add fields, never rename these. */
 export interface StackStatus {
   healthy: boolean;
-  webUi: string;
+  /** The Temporal Web UI's URL, null when there is none (a cluster without `temporal.webUiUrl`). */
+  webUi: string | null;
   /** The full URL of /metrics (Prometheus text format), null when `metrics.enabled` is false. */
   metrics: string | null;
   /** The dashboard page's URL, null when `dashboard.enabled` is false. */
@@ -147,10 +149,12 @@ export async function startServices(config: LoadedConfig, progress: Progress): P
   const defs = services(config);
   await checkBeforeStart(config, defs, pm);
   checkStateDir(config);
-  const tools = await ensureTools(progress);
+  // Only what an embedded server runs on is obtained (and checked): with every server external, nothing.
+  const embedded = new Set(defs.filter((s) => s.embedded).map((s) => s.name));
+  const tools = embedded.size > 0 ? await ensureTools(progress, process.env, { servers: [...embedded] }) : null;
   await Promise.all(
     defs.map(async (svc) => {
-      if (!svc.embedded) {
+      if (!svc.embedded || !tools) {
         progress(`${svc.name}: using external server at ${svc.address}`);
         return;
       }
@@ -346,7 +350,10 @@ export async function stackStatus(
   const health = async (svc: ServiceDef): Promise<HealthResult> => {
     if (down !== undefined && svc.name === 'temporal') return { healthy: false, detail: down };
     if (!seen || svc.name === 'bus') return svc.health(HEALTH_PROBE_TIMEOUT_MS, { quick: opts.quick, connection: opts.temporal?.connection });
-    const open = await tcpHealth(svc.ports[0].host, svc.ports[0].port, HEALTH_PROBE_TIMEOUT_MS);
+    // An embedded server's own port; an external one answers when any of its addresses does.
+    const targets = svc.embedded ? [svc.ports[0]] : serverEndpoints(config, svc.name);
+    const opens = await Promise.all(targets.map((t) => tcpHealth(t.host, t.port, HEALTH_PROBE_TIMEOUT_MS)));
+    const open = opens.find((o) => o.healthy) ?? opens[0];
     return open.healthy ? { healthy: true, detail: `port open; ${seen.detail}` } : open;
   };
   const entries = await Promise.all(

