@@ -149,12 +149,17 @@ export const ControlPlaneSchema = z.strictObject({
  * The supervisor of the embedded servers (src/healing/server-supervisor.ts), run by the trigger
  * monitor of the leading healing replica: it restarts a dead Temporal dev server or store at once,
  * and one that keeps its port but stops answering after a bound. The bus is a kernel, restarted by
- * the control plane. Servers with `embedded: false` are never touched.
+ * the control plane. Servers with `embedded: false` are never touched; their outages are recorded
+ * (src/healing/external-watch.ts).
  */
 export const ServersSchema = z.strictObject({
   supervise: z.boolean().default(true).describe('Restart a dead or hung embedded Temporal dev server or store without anyone acting (docs/self-healing.md, Servers)'),
+  watchExternal: z
+    .boolean()
+    .default(true)
+    .describe('Probe each address of the servers with embedded: false every probeEveryMs and record an outage as evidence (external_down, external_back); they are never touched (docs/self-healing.md, Servers)'),
   watchMs: ms(250, 50).describe("How often the supervisor reads the servers' pid files"),
-  probeEveryMs: ms(1000, 100).describe('How often a live server is asked whether it answers'),
+  probeEveryMs: ms(1000, 100).describe('How often a live server (and each address of an external one) is asked whether it answers'),
   probeTimeoutMs: ms(2000, 100).describe('A health probe slower than this counts as no answer'),
   temporalHungMs: ms(20000, 1000).describe('A live Temporal dev server that has not answered for this long is killed and restarted (nothing else can act while Temporal is hung)'),
   storeHungMs: ms(60000, 1000).describe('A live store that has not answered for this long is killed and restarted; before that it is the dependency_unreachable playbook\'s case (it resumes a stopped store)'),

@@ -36,6 +36,8 @@ export const EVIDENCE_KINDS = {
   control_plane_lost: 'the control plane workflow is not running',
   control_plane_deadlock: 'a kernel is stuck in a lifecycle transition, or the control plane does not answer',
   server_restarted: 'the server supervisor restarted a dead or hung embedded server (Temporal, store) and it answers again',
+  external_down: 'an external server (embedded: false), or one of its addresses, stopped answering',
+  external_back: 'an external server, or one of its addresses, answers again after an outage (data.downMs)',
 } as const;
 
 export type EvidenceKind = keyof typeof EVIDENCE_KINDS;
@@ -49,6 +51,12 @@ export const LIFECYCLE_KINDS: readonly EvidenceKind[] = ['exited', 'liveness_fai
  * counted, and neither dispatched nor made an incident, so one fault gets one remedy.
  */
 export const REPAIRED_KINDS: readonly EvidenceKind[] = ['server_restarted'];
+
+/**
+ * Kinds that report what Layer 1 cannot act on, an external server's outage (src/healing/external-watch.ts):
+ * recorded and counted for the operator, neither dispatched nor made an incident.
+ */
+export const OBSERVED_KINDS: readonly EvidenceKind[] = ['external_down', 'external_back'];
 
 export function isEvidenceKind(kind: unknown): kind is EvidenceKind {
   return typeof kind === 'string' && kind in EVIDENCE_KINDS;

@@ -9,7 +9,7 @@ import type { LoadedConfig } from '../config/load';
 import { INCIDENT_WORKFLOW, incidentEvidenceSignal, incidentWorkflowId, type IncidentInput, type IncidentWorkflow } from '../../contracts/incident';
 import { choosePlaybook } from './remedies';
 import { codeFaultOf } from '../coding-agent/code-faults';
-import { LIFECYCLE_KINDS, REPAIRED_KINDS, type Evidence } from './evidence';
+import { LIFECYCLE_KINDS, OBSERVED_KINDS, REPAIRED_KINDS, type Evidence } from './evidence';
 
 export interface IncidentStart {
   outcome: 'incident';
@@ -29,6 +29,8 @@ export function opensIncident(config: LoadedConfig, e: Evidence, playbookDir?: s
   if (e.kind === 'heartbeat_missed') return false;
   // Already repaired by the server supervisor: the seam does not dispatch it either.
   if ((REPAIRED_KINDS as readonly string[]).includes(e.kind)) return false;
+  // An external server's outage: nothing of ours to remedy (src/healing/external-watch.ts).
+  if ((OBSERVED_KINDS as readonly string[]).includes(e.kind)) return false;
   // A death from a code fault (a file that does not parse, a module that does not resolve) is the
   // coding agent's: the control plane's restarts fail the same way until its fixer's change set lands.
   if ((LIFECYCLE_KINDS as readonly string[]).includes(e.kind)) return codeFaultOf(e).length > 0 || choosePlaybook(e, playbookDir).kind !== null;

@@ -24,7 +24,7 @@ import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../contracts/c
 import { activeDrill } from '../chaos/drills';
 import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';
-import { errorTypeOf, fromKernelUnwell, REPAIRED_KINDS, toKernelUnwell, type Evidence } from './evidence';
+import { errorTypeOf, fromKernelUnwell, OBSERVED_KINDS, REPAIRED_KINDS, toKernelUnwell, type Evidence } from './evidence';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
 import { KnowledgeBase } from '../knowledge/kb';
 import { openIncident, opensIncident, type IncidentStart } from './incidents';
@@ -46,8 +46,9 @@ export interface SeamReport {
   /**
    * `repaired`: the evidence says the fault is already repaired (REPAIRED_KINDS): nothing to dispatch.
    * `consequence`: the evidence follows from a kernel's own outage, which its own evidence remedies.
+   * `observed`: an external server's outage (OBSERVED_KINDS): the operator's, nothing to dispatch.
    */
-  dispatch: DispatchResult | IncidentStart | { outcome: 'duplicate' | 'disabled' | 'repaired' } | { outcome: 'consequence'; of: string };
+  dispatch: DispatchResult | IncidentStart | { outcome: 'duplicate' | 'disabled' | 'repaired' | 'observed' } | { outcome: 'consequence'; of: string };
 }
 
 export type StoredEvidence = Omit<Evidence, 'id'> & { _id: string; firstSeen: Date; observers: string[]; dispatch?: unknown };
@@ -106,8 +107,8 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
     result = { outcome: 'consequence', of: consequenceOf };
     // Idempotent: both replicas set the same outcome on the one record.
     await within(coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined), storeMs);
-  } else if (REPAIRED_KINDS.includes(e.kind)) {
-    result = { outcome: 'repaired' };
+  } else if (REPAIRED_KINDS.includes(e.kind) || OBSERVED_KINDS.includes(e.kind)) {
+    result = { outcome: REPAIRED_KINDS.includes(e.kind) ? 'repaired' : 'observed' };
     await within(
       coll.updateOne({ _id: e.id }, { $set: { dispatch: { ...result, at: new Date() } } }).catch(() => undefined),
       storeMs,

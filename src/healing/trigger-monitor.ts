@@ -37,6 +37,7 @@ import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
 import { EXIT_TAIL_BYTES, exitText, lastLogLines } from './log-tail';
 import { reportEvidence, reportUnwell } from './seam';
 import { ServerSupervisor, type ServerOutage } from './server-supervisor';
+import { endpointProbe, ExternalWatch } from './external-watch';
 import { immutableLogClient } from '../../kernels/registry';
 import type { JsonValue } from '../../kernels/immutable-log/format';
 import { EVIDENCE_COLLECTION } from '../clients/collections';
@@ -85,6 +86,8 @@ export class TriggerMonitor {
   private beats = 0;
   /** Restarts a dead or hung Temporal dev server or store (./server-supervisor.ts); needs neither. */
   private readonly servers: ServerSupervisor;
+  /** Records the outages of the servers with `embedded: false` (./external-watch.ts). */
+  private readonly external: ExternalWatch;
 
   constructor(private readonly deps: TriggerMonitorDeps) {
     this.servers = new ServerSupervisor({
@@ -105,6 +108,14 @@ export class TriggerMonitor {
             )
           : svc.health(timeoutMs, { quick: true }),
     });
+    this.external = new ExternalWatch({
+      config: deps.config,
+      name: deps.name,
+      log: deps.log,
+      probe: endpointProbe(deps.config, deps.db),
+      leads: () => this.leader,
+      report: (e) => this.reportObserved(e),
+    });
     this.detectors = new DetectorLoop({
       ctx: deps,
       detectors: deps.detectors ?? DETECTORS,
@@ -116,6 +127,7 @@ export class TriggerMonitor {
 
   start(): void {
     this.servers.start();
+    this.external.start();
     this.timers.push(setInterval(() => this.watchProcesses(), WATCH_INTERVAL_MS));
     for (const kernel of KERNEL_NAMES) {
       const { periodMs } = this.deps.config.kernels[kernel].liveness;
@@ -136,6 +148,7 @@ export class TriggerMonitor {
 
   async stop(): Promise<void> {
     this.servers.stop();
+    this.external.stop();
     for (const t of this.timers) clearInterval(t);
     this.abort.abort();
     await this.consuming;
@@ -172,6 +185,13 @@ export class TriggerMonitor {
         return false;
       },
     );
+  }
+
+  /** An external server's outage: through the seam; false when the store did not record it (tried again). */
+  private async reportObserved(e: Evidence): Promise<boolean> {
+    this.deps.log.warn({ evidence: e }, e.detail);
+    const r = await reportEvidence(this.deps, e);
+    return r.recordedFirst !== null;
   }
 
   /**

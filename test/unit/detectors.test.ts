@@ -267,7 +267,7 @@ describe('detectors: the registry', () => {
 
   it('every evidence kind is reported by a detector or by the trigger monitor itself', () => {
     const byDetectors = new Set([...DETECTORS, latencySpikes].flatMap((d) => [...d.kinds]));
-    const byMonitor = [...LIFECYCLE_KINDS, 'heartbeat_missed', 'server_restarted'];
+    const byMonitor = [...LIFECYCLE_KINDS, 'heartbeat_missed', 'server_restarted', 'external_down', 'external_back'];
     assert.deepEqual(EVIDENCE_KIND_NAMES.filter((k) => !byDetectors.has(k) && !byMonitor.includes(k)), []);
   });
 
