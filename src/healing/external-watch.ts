@@ -3,12 +3,14 @@
  * MongoDB or FerretDB, a NATS cluster), never started or stopped by Layer 1, but their outages are
  * Layer 1's evidence. Each address a client may use (src/stack/endpoints.ts) is probed every
  * `servers.probeEveryMs`:
+ *  - every address: a TCP connect first (a dead process refuses at once; the SDK and the driver
+ *    would retry it until their deadline), then:
  *  - a Temporal frontend: a fresh connection (TLS as configured), the namespace described, the
  *    control plane's workflow described (the history service answers for it; not found is an
  *    answer) and the healing task queue described (the matching service answers): a dead history or
  *    matching service behind a live frontend is an outage too;
  *  - the store: a ping over the trigger monitor's own pool (its replica set as one);
- *  - a NATS seed: a TCP connect.
+ *  - a NATS seed: the TCP connect alone.
  * {@link MISSES} failed probes in a row begin an outage: one `external_down` evidence; the first
  * answer after it ends the outage: one `external_back` evidence with how long it lasted. Both are
  * recorded and counted, never dispatched and never an incident (OBSERVED_KINDS in ./evidence.ts):
@@ -217,8 +219,10 @@ async function temporalAnswer(config: LoadedConfig, endpoint: Endpoint, timeoutM
 /** The probes the trigger monitor runs: see the module comment. */
 export function endpointProbe(config: LoadedConfig, db: Db): EndpointProbe {
   return async (server, endpoint, timeoutMs) => {
+    // A refused connection first, at once: the clients would keep retrying it until their deadline.
+    const tcp = await tcpAnswer(endpoint, timeoutMs);
+    if (tcp !== null || server === 'bus') return tcp;
     if (server === 'temporal') return temporalAnswer(config, endpoint, timeoutMs);
-    if (server === 'store') return db.command({ ping: 1 }).then(() => null, (err: unknown) => errorText(err));
-    return tcpAnswer(endpoint, timeoutMs);
+    return db.command({ ping: 1 }).then(() => null, (err: unknown) => errorText(err));
   };
 }
