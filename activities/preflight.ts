@@ -12,6 +12,7 @@ import { PREFLIGHT_COLLECTION, PREFLIGHT_PROBES_COLLECTION } from '../src/client
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { timedCheck, type CheckResult } from '../src/domain/checks';
 import { services, type ServiceName } from '../src/stack/services';
+import { endpointText, serverEndpoints } from '../src/stack/endpoints';
 import { SEARCH_ATTRIBUTES } from '../src/stack/search-attributes';
 import type { PreflightReport } from '../contracts/preflight';
 
@@ -87,14 +88,24 @@ export function createPreflightActivities({ config, db, bus, temporal }: Preflig
       });
     },
 
-    /** Read-only: the named servers' addresses (all by default) accept TCP connections. */
+    /**
+     * Read-only: the named servers (all by default) accept TCP connections; a cluster (several
+     * addresses: frontends, seeds, hosts) when one of its addresses does, the closed ones named.
+     */
     async checkPorts(only?: ServiceName[]): Promise<CheckResult> {
       return timedCheck('ports', async () => {
         const wanted = services(config).filter((s) => !only || only.includes(s.name));
-        const results = await Promise.all(wanted.map(async (s) => [s.address, await tcpOpen(s.address)] as const));
-        const closed = results.filter(([, ok]) => !ok).map(([a]) => a);
-        if (closed.length > 0) throw new Error(`not accepting connections: ${closed.join(', ')}`);
-        return `listening: ${results.map(([a]) => a).join(', ')}`;
+        const results = await Promise.all(
+          wanted.map(async (s) => {
+            const addresses = serverEndpoints(config, s.name).map(endpointText);
+            const open = await Promise.all(addresses.map(tcpOpen));
+            return { addresses, closed: addresses.filter((_, i) => !open[i]) };
+          }),
+        );
+        const down = results.filter((r) => r.closed.length === r.addresses.length);
+        if (down.length > 0) throw new Error(`not accepting connections: ${down.map((r) => r.addresses.join(',')).join(', ')}`);
+        const partly = results.flatMap((r) => r.closed);
+        return `listening: ${results.map((r) => r.addresses.join(',')).join(', ')}${partly.length > 0 ? ` (not answering: ${partly.join(', ')})` : ''}`;
       });
     },
 
