@@ -1,0 +1,181 @@
+/**
+ * The distributed deployment's tier (`npm run test:dist`, not part of `npm test`): deploy/dist/up.sh
+ * brings up PostgreSQL, a Temporal server cluster (two hosts, four services each), FerretDB on
+ * PostgreSQL and a 3-node NATS JetStream cluster, and runs `layer1 up` on them with the shipped
+ * config; then the failure drills, each a real `kill -9` by pid file:
+ *  - the NATS node leading the stream that holds messages published just before;
+ *  - one Temporal service: host 1's frontend (the first address of temporal.address), then its history;
+ *  - every Temporal process of both hosts at once;
+ *  - the store (FerretDB).
+ * The deployment starts a dead process again after DIST_RESTART_SEC (deploy/dist/lib.sh), as a
+ * service manager would; Layer 1 is not told anything. Each drill checks that Layer 1 recorded the
+ * outage as evidence (external_down, external_back: src/healing/external-watch.ts), that
+ * `layer1 status` is healthy again by itself (the time printed), and that nothing was lost: the
+ * messages published before the kill are delivered after it, and a playbook that waited at its
+ * approval gate through the kill completes once approved. docs/deploy.md.
+ *
+ * LAYER1_DIST_KEEP=1 leaves the deployment running afterwards (else deploy/dist/down.sh stops it);
+ * LAYER1_DIST_NO_UP=1 uses the deployment and Layer 1 as they run (started before, up.sh not run).
+ */
+import assert from 'node:assert/strict';
+import type { Client } from '@temporalio/client';
+import { connectClient } from '../../src/clients/temporal';
+import { connectStore, type Store } from '../../src/clients/store';
+import type { LoadedConfig } from '../../src/config/load';
+import { endpointText, serverEndpoints } from '../../src/stack/endpoints';
+import { KERNEL_MANIFESTS } from '../../kernels/manifests';
+import { fullStatus } from '../../scripts/stack-verbs';
+import {
+  crash,
+  distConfig,
+  distScript,
+  DRILL_STREAM,
+  evidenceSince,
+  healthyAgain,
+  messagesBeforeLoss,
+  playbookAtGate,
+  restarted,
+  serverPid,
+  streamLeaders,
+} from '../../deploy/dist/support';
+import { uniqueId } from '../support/env';
+
+const say = (m: string): void => {
+  process.stdout.write(`      ${m}\n`);
+};
+
+const TEMPORAL_SERVICES = ['frontend', 'history', 'matching', 'worker'];
+
+interface DrillResult {
+  drill: string;
+  killed: string;
+  'back (ms)': number;
+  'healthy (ms)': number;
+  'unhealthy samples': number;
+  evidence: string;
+  delivered: string;
+  playbook: string;
+}
+
+describe('distributed deployment: Layer 1 on external servers, and their failures', function () {
+  this.timeout(60 * 60_000);
+  let config: LoadedConfig;
+  let client: Client;
+  let store: Store;
+  const results: DrillResult[] = [];
+
+  before(async () => {
+    if (!process.env.LAYER1_DIST_NO_UP) distScript('up.sh');
+    config = distConfig();
+    client = await connectClient(config, 10_000);
+    store = await connectStore(config);
+  });
+
+  after(async () => {
+    if (results.length > 0) {
+      say('');
+      console.table(results);
+    }
+    await client?.connection.close().catch(() => undefined);
+    await store?.close().catch(() => undefined);
+    if (!process.env.LAYER1_DIST_KEEP) distScript('down.sh');
+  });
+
+  /**
+   * One drill: messages and a playbook at its gate before the kill; the kill; the processes back (the
+   * deployment's restart); `status` healthy again; the evidence of each endpoint that went down; the
+   * playbook approved and completed; the messages delivered.
+   */
+  async function drill(name: string, targets: string[], down: Array<{ server: 'temporal' | 'store' | 'bus'; endpoint: string }>, evidenceRequired = true): Promise<void> {
+    const id = uniqueId('d');
+    const msgs = await messagesBeforeLoss(config, id);
+    const run = await playbookAtGate(config, client, id);
+    say(`${name}: ${msgs.ids.length} messages published, ${run.workflowId} waiting at its gate`);
+    const t0 = Date.now();
+    const pids = crash(targets);
+    say(`kill -9 ${targets.map((t, i) => `${t} (${pids[i]})`).join(', ')}`);
+    const healthy = await healthyAgain(config, say, t0, restarted(targets, pids));
+    const back = healthy.backAt;
+    say(
+      `${name}: processes back after ${back - t0} ms; layer1 status ${healthy.unhealthySamples === 0 ? 'stayed healthy' : `healthy again ${healthy.at - t0} ms after the kill (${healthy.unhealthySamples} samples not healthy)`}`,
+    );
+    const seen: string[] = [];
+    for (const d of down) {
+      for (const kind of ['external_down', 'external_back']) {
+        const found = await evidenceSince(store.db, kind, d, t0, evidenceRequired ? 60_000 : 10_000);
+        seen.push(`${kind} ${d.server}@${d.endpoint}: ${found.length > 0 ? 'recorded' : 'none'}`);
+        if (evidenceRequired) assert.ok(found.length > 0, `${kind} recorded for ${d.server} at ${d.endpoint}`);
+      }
+    }
+    say(`evidence: ${seen.join('; ') || 'none expected'}`);
+    const fresh = await connectClient(config, 10_000);
+    let outcome: string;
+    try {
+      outcome = await run.finish(fresh);
+    } finally {
+      await fresh.connection.close();
+    }
+    const delivered = await msgs.deliver();
+    say(`playbook ${outcome}; messages delivered ${delivered.length}/${msgs.ids.length}`);
+    results.push({
+      drill: name,
+      killed: targets.join(' '),
+      'back (ms)': back - t0,
+      'healthy (ms)': healthy.at - t0,
+      'unhealthy samples': healthy.unhealthySamples,
+      evidence: evidenceRequired ? `${seen.length}/${seen.length}` : seen.filter((s) => s.endsWith('recorded')).length > 0 ? 'recorded' : 'none (not required)',
+      delivered: `${delivered.length}/${msgs.ids.length}`,
+      playbook: outcome,
+    });
+    assert.equal(outcome, 'succeeded', `${run.workflowId} completes after the loss`);
+    assert.deepEqual([...delivered].sort(), [...msgs.ids].sort(), 'every message published before the loss is delivered');
+  }
+
+  const endpoint = (server: 'temporal' | 'store' | 'bus', i: number): string => endpointText(serverEndpoints(config, server)[i]);
+
+  it('boots on the shipped config: healthy, no Web UI named, every kernel user connecting as itself', async () => {
+    const s = await fullStatus(config);
+    assert.equal(s.healthy, true, JSON.stringify(s.services));
+    assert.equal(s.webUi, null);
+    for (const svc of Object.values(s.services)) assert.equal(svc.embedded, false);
+    const users = new Set<string>();
+    // The nodes' monitoring endpoints (bus.monitorUrls of the shipped config; deploy/dist/nats.sh's ports).
+    const monitors = (config.bus as { monitorUrls?: string[] }).monitorUrls ?? [];
+    assert.ok(monitors.length > 0, 'bus.monitorUrls lists the nodes');
+    for (const monitor of monitors) {
+      const res = await fetch(`${monitor.replace(/\/$/, '')}/connz?auth=true&limit=1024`).catch(() => null);
+      const body = (await res?.json().catch(() => null)) as { connections?: Array<{ authorized_user?: string }> } | null;
+      for (const c of body?.connections ?? []) if (c.authorized_user) users.add(c.authorized_user);
+    }
+    const kernelUsers = KERNEL_MANIFESTS.map((m) => m.busUser).filter((u): u is string => u !== null);
+    say(`bus users connected: ${[...users].sort().join(', ')}`);
+    for (const u of kernelUsers) assert.ok(users.has(u), `kernel user ${u} connects as itself (connected: ${[...users].join(', ')})`);
+  });
+
+  it('kill -9 of the NATS node leading the stream the messages are in', async () => {
+    const leaders = await streamLeaders(config);
+    const leader = leaders[DRILL_STREAM];
+    const n = Number(/dist-n(\d)/.exec(leader)?.[1]);
+    assert.ok(n >= 1 && n <= 3, `${DRILL_STREAM} has a leader among dist-n1..3: ${JSON.stringify(leaders)}`);
+    say(`stream leaders: ${Object.entries(leaders).map(([s, l]) => `${s} ${l}`).join(', ')}`);
+    await drill(`NATS node ${n} (leads ${Object.entries(leaders).filter(([, l]) => l === leader).map(([s]) => s).join(', ')})`, [`nats-${n}`], [{ server: 'bus', endpoint: endpoint('bus', n - 1) }]);
+  });
+
+  it('kill -9 of one Temporal service: host 1 frontend, the first address of temporal.address', async () => {
+    await drill('Temporal frontend (host 1)', ['temporal-frontend'], [{ server: 'temporal', endpoint: endpoint('temporal', 0) }]);
+  });
+
+  it('kill -9 of one Temporal service: host 1 history (host 2 keeps one)', async () => {
+    await drill('Temporal history (host 1)', ['temporal-history'], [{ server: 'temporal', endpoint: endpoint('temporal', 0) }], false);
+  });
+
+  it('kill -9 of every Temporal process at once', async () => {
+    const all = ['temporal', 'temporal2'].flatMap((h) => TEMPORAL_SERVICES.map((s) => `${h}-${s}`)).filter((n) => serverPid(n) !== null);
+    const frontends = serverEndpoints(config, 'temporal').map((_, i) => ({ server: 'temporal' as const, endpoint: endpoint('temporal', i) }));
+    await drill(`all Temporal (${all.length} processes)`, all, frontends);
+  });
+
+  it('kill -9 of the store', async () => {
+    await drill('store (FerretDB)', ['store'], [{ server: 'store', endpoint: endpoint('store', 0) }]);
+  });
+});
