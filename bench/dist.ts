@@ -17,6 +17,7 @@
  * LAYER1_DIST_KEEP=1).
  *
  *   npm run build && npm run bench:dist -- [--runs 3] [--kills 3] [--playbooks 20] [--only embedded|distributed]
+ *     [--servers store,temporal,bus]   which servers' kills (all three by default)
  */
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -42,7 +43,7 @@ interface StackUnderTest {
   config: LoadedConfig;
   serversDown: () => Promise<void>;
   serversUp: () => Promise<void>;
-  /** Each kill's crash; resolves when the killed server runs again (epoch ms). */
+  /** Each kill's crash (store, temporal, bus); resolves when the killed server runs again (epoch ms). */
   kills: Kill[];
 }
 
@@ -186,14 +187,15 @@ async function throughput(config: LoadedConfig, n: number): Promise<number> {
   }
 }
 
-async function measure(s: StackUnderTest, opts: { runs: number; kills: number; playbooks: number }): Promise<Array<Record<string, string>>> {
+async function measure(s: StackUnderTest, opts: { runs: number; kills: number; playbooks: number; servers: string[] }): Promise<Array<Record<string, string>>> {
   progress(`${s.label}: ${s.config.configFile}`);
   const { servers, boot } = await bootRuns(s, opts.runs);
   const rows: Array<Record<string, string>> = [
     { stack: s.label, measure: 'servers: stopped → answering', p50: ms(percentile(servers, 50)), max: ms(Math.max(...servers)), runs: String(servers.length) },
     { stack: s.label, measure: 'boot: layer1 up on running servers → healthy', p50: ms(percentile(boot, 50)), max: ms(Math.max(...boot)), runs: String(boot.length) },
   ];
-  for (const k of s.kills) {
+  for (const [i, k] of s.kills.entries()) {
+    if (!opts.servers.includes(['store', 'temporal', 'bus'][i])) continue;
     const r = await killRuns(s, k, opts.kills);
     rows.push({ stack: s.label, measure: `kill -9 ${k.what} → running again`, p50: ms(percentile(r.back, 50)), max: ms(Math.max(...r.back)), runs: String(r.back.length) });
     rows.push({ stack: s.label, measure: `kill -9 ${k.what} → ready`, p50: ms(percentile(r.ready, 50)), max: ms(Math.max(...r.ready)), runs: String(r.ready.length) });
@@ -204,7 +206,12 @@ async function measure(s: StackUnderTest, opts: { runs: number; kills: number; p
 }
 
 async function main(): Promise<void> {
-  const opts = { runs: Number(argOf('runs') ?? 3), kills: Number(argOf('kills') ?? 3), playbooks: Number(argOf('playbooks') ?? 20) };
+  const opts = {
+    runs: Number(argOf('runs') ?? 3),
+    kills: Number(argOf('kills') ?? 3),
+    playbooks: Number(argOf('playbooks') ?? 20),
+    servers: (argOf('servers') ?? 'store,temporal,bus').split(','),
+  };
   const only = argOf('only');
   const rows: Array<Record<string, string>> = [];
   for (const make of [embedded, distributed]) {

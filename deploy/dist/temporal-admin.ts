@@ -3,16 +3,21 @@
  * needed): `health ADDRESS [SECONDS]` waits until the frontend answers GetSystemInfo;
  * `namespace ADDRESS NAME` registers NAME (72 h retention) unless it exists and waits until it
  * can be used. Run as `node dist/deploy/dist/temporal-admin.js …` by deploy/dist/temporal.sh.
+ * TLS when TEMPORAL_TLS_CA names the CA's PEM file (TEMPORAL_TLS_SERVER_NAME: the name to verify).
  */
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
+
+const ca = process.env.TEMPORAL_TLS_CA;
+const tls = ca ? { serverRootCACertificate: readFileSync(ca), serverNameOverride: process.env.TEMPORAL_TLS_SERVER_NAME } : undefined;
 
 async function connectWithin(address: string, seconds: number): Promise<Connection> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     try {
-      return await Connection.connect({ address, connectTimeout: 2_000 });
+      return await Connection.connect({ address, tls, connectTimeout: 2_000 });
     } catch (err) {
       if (Date.now() > deadline) throw new Error(`the frontend at ${address} does not answer after ${seconds} s: ${(err as Error).message}`);
       await sleep(500);

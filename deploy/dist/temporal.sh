@@ -10,6 +10,11 @@
 #   temporal.sh kill9 SERVICE         kill -9 one service's process (a crash; DIST_RESTART=always starts it again)
 #   temporal.sh namespace [NS]        register NS (default "default") over the project's SDK
 #   temporal.sh status
+#   temporal.sh tls-setup | tls-start | tls-stop
+#                                     a Temporal server with TLS on its frontend, for the TLS test of test/dist:
+#                                     a cluster of its own (databases temporal_tls*), one process, frontend
+#                                     127.0.0.1:$TEMPORAL_TLS_PORT (23233), certificate for temporal.dist signed by
+#                                     the CA in $DIST_STATE/temporal/tls/ca.pem (made with openssl)
 # TEMPORAL_INSTANCE=N (1): host N, a second set of the same services joining the cluster through the
 # database (every port +1000, names temporal2-*). Ports of host 1 (B = TEMPORAL_BASE_PORT, 21233): frontend B,
 # history B+1, matching B+2, worker B+6, frontend HTTP B+10, metrics B+20, membership B-10300..B-10294.
@@ -22,6 +27,8 @@ OFF=$(( (INST - 1) * 1000 ))
 BIN=$LAYER1_DIST_CACHE/temporal-$TEMPORAL_VERSION
 CONF_DIR=$DIST_STATE/temporal
 SERVICES=(frontend history matching worker)
+TLS_B=${TEMPORAL_TLS_PORT:-23233}
+TLS_NAME=temporal.dist
 mkdir -p "$CONF_DIR"
 
 moddir() { go mod download -json "go.temporal.io/server@$TEMPORAL_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
@@ -40,17 +47,35 @@ build() {
   echo "built in $(( $(date +%s) - t0 )) s"
 }
 
+# render FILE BASE DB DB_VIS RPC [TLS_DIR]: the config of one host (or of the TLS server, with TLS_DIR).
 render() {
-  local i=$1 o=$(( ($1 - 1) * 1000 ))
-  sed -e "s/@PG_PORT@/$PG_PORT/g" -e "s/@PG_PASSWORD@/$PG_PASSWORD/g" -e "s#@STATE@#$DIST_STATE#g" \
-      -e "s/@P_FRONTEND@/$((B+o))/g" -e "s/@P_HISTORY@/$((B+o+1))/g" -e "s/@P_MATCHING@/$((B+o+2))/g" -e "s/@P_WORKER@/$((B+o+6))/g" \
-      -e "s/@P_FRONTEND_HTTP@/$((B+o+10))/g" -e "s/@P_FRONTEND_M@/$((B+o-10300))/g" -e "s/@P_HISTORY_M@/$((B+o-10299))/g" \
-      -e "s/@P_MATCHING_M@/$((B+o-10298))/g" -e "s/@P_WORKER_M@/$((B+o-10294))/g" -e "s/@P_METRICS@/$((B+o+20))/g" \
-      -e "s/rpcAddress: \"127.0.0.1:$((B+o))\"/rpcAddress: \"127.0.0.1:$B\"/" \
-      "$DIST_DIR/temporal-config.yaml.tmpl" > "$CONF_DIR/config-$i.yaml"
+  local file=$1 b=$2 db=$3 dbvis=$4 rpc=$5 tls=${6:-} block=
+  if [ -n "$tls" ]; then
+    block="  tls:\n    frontend:\n      server:\n        certFile: $tls/server.pem\n        keyFile: $tls/server.key\n        requireClientAuth: false\n      client:\n        serverName: $TLS_NAME\n        rootCaFiles: [$tls/ca.pem]"
+  fi
+  sed -e "s/@PG_PORT@/$PG_PORT/g" -e "s/@PG_PASSWORD@/$PG_PASSWORD/g" -e "s#@STATE@#$DIST_STATE#g" -e "s/@DB@/$db/" -e "s/@DB_VIS@/$dbvis/" \
+      -e "s/@P_FRONTEND@/$b/g" -e "s/@P_HISTORY@/$((b+1))/g" -e "s/@P_MATCHING@/$((b+2))/g" -e "s/@P_WORKER@/$((b+6))/g" \
+      -e "s/@P_FRONTEND_HTTP@/$((b+10))/g" -e "s/@P_FRONTEND_M@/$((b-10300))/g" -e "s/@P_HISTORY_M@/$((b-10299))/g" \
+      -e "s/@P_MATCHING_M@/$((b-10298))/g" -e "s/@P_WORKER_M@/$((b-10294))/g" -e "s/@P_METRICS@/$((b+20))/g" \
+      -e "s/@RPC@/$rpc/" -e "s#^@GLOBAL_TLS@\$#$block#" \
+      "$DIST_DIR/temporal-config.yaml.tmpl" | sed '/^$/d' > "$file"
 }
 
-setup() {
+# Databases and schemas for DB and DB_VIS (idempotent).
+schemas() {
+  local schema; schema=$(moddir)/schema/postgresql/v12
+  {
+    for db in "$1" "$2"; do sqltool --db "$db" create-database || true; done
+    # setup-schema -v 0.0 makes the version table (it refuses, harmlessly, once it exists); update-schema
+    # then applies every versioned step up to the newest one shipped with the module.
+    sqltool --db "$1" setup-schema -v 0.0 || true
+    sqltool --db "$1" update-schema -d "$schema/temporal/versioned"
+    sqltool --db "$2" setup-schema -v 0.0 || true
+    sqltool --db "$2" update-schema -d "$schema/visibility/versioned"
+  } > "$LOGS/temporal-setup-$1.log" 2>&1 || { tail -20 "$LOGS/temporal-setup-$1.log" >&2; exit 1; }
+}
+
+role() {
   "$DIST_DIR/pg.sh" psql -v ON_ERROR_STOP=1 -q <<SQL
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'temporal') THEN
@@ -58,21 +83,49 @@ DO \$\$ BEGIN
   END IF;
 END \$\$;
 SQL
-  local schema; schema=$(moddir)/schema/postgresql/v12
-  {
-    for db in temporal temporal_visibility; do sqltool --db "$db" create-database || true; done
-    # setup-schema -v 0.0 makes the version table (it refuses, harmlessly, once it exists); update-schema
-    # then applies every versioned step up to the newest one shipped with the module.
-    sqltool --db temporal setup-schema -v 0.0 || true
-    sqltool --db temporal update-schema -d "$schema/temporal/versioned"
-    sqltool --db temporal_visibility setup-schema -v 0.0 || true
-    sqltool --db temporal_visibility update-schema -d "$schema/visibility/versioned"
-  } > "$LOGS/temporal-setup.log" 2>&1 || { tail -20 "$LOGS/temporal-setup.log" >&2; exit 1; }
-  render 1; render 2
   # As the CLI dev server has it: search attributes added over the operator API (layer1 up registers
   # its own) are usable at once, not after the frontend's cache refreshes within a minute.
   printf 'system.forceSearchAttributesCacheRefreshOnRead:\n  - value: true\n' > "$CONF_DIR/dynamicconfig.yaml"
+}
+
+setup() {
+  role
+  schemas temporal temporal_visibility
+  render "$CONF_DIR/config-1.yaml" "$B" temporal temporal_visibility "127.0.0.1:$B"
+  render "$CONF_DIR/config-2.yaml" "$((B+1000))" temporal temporal_visibility "127.0.0.1:$B"
   echo "Temporal schemas at the newest version; configs in $CONF_DIR"
+}
+
+# A CA and the frontend's certificate for $TLS_NAME and 127.0.0.1, made once with openssl.
+certs() {
+  local d=$CONF_DIR/tls
+  [ -f "$d/server.pem" ] && return
+  mkdir -p "$d"
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=layer1 dist CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=$TLS_NAME" 2>/dev/null
+    printf 'subjectAltName=DNS:%s,IP:127.0.0.1\n' "$TLS_NAME" > server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 3650 -extfile server.ext 2>/dev/null
+    chmod 600 ca.key server.key
+  )
+}
+
+# The TLS server: a cluster of its own (databases temporal_tls*), its four services in one process,
+# TLS on its frontend (TEMPORAL_TLS_PORT, 23233) with the CA of certs().
+tls_setup() {
+  role
+  certs
+  schemas temporal_tls temporal_tls_visibility
+  render "$CONF_DIR/config-tls.yaml" "$TLS_B" temporal_tls temporal_tls_visibility "127.0.0.1:$TLS_B" "$CONF_DIR/tls"
+  echo "TLS server configured: $CONF_DIR/config-tls.yaml, CA $CONF_DIR/tls/ca.pem, server name $TLS_NAME"
+}
+
+tls_start() {
+  start_server temporal-tls "$LOGS/temporal-tls.log" "$BIN/temporal-server" --config-file "$CONF_DIR/config-tls.yaml" --allow-no-auth start \
+    --service frontend --service history --service matching --service worker
+  TEMPORAL_TLS_CA=$CONF_DIR/tls/ca.pem TEMPORAL_TLS_SERVER_NAME=$TLS_NAME admin health "127.0.0.1:$TLS_B" 60
+  TEMPORAL_TLS_CA=$CONF_DIR/tls/ca.pem TEMPORAL_TLS_SERVER_NAME=$TLS_NAME admin namespace "127.0.0.1:$TLS_B" default
 }
 
 cluster_written() { [ "$("$DIST_DIR/pg.sh" psql -d temporal -tAc 'SELECT count(*) FROM cluster_metadata_info')" != 0 ]; }
@@ -100,8 +153,11 @@ case "${1:-}" in
   stop) shift; [ $# -gt 0 ] || set -- "${SERVICES[@]}"; for s in "$@"; do stop_server "$P-$s"; done ;;
   kill9) kill9 "$P-${2:?service}" ;;
   namespace) admin namespace "127.0.0.1:$B" "${2:-default}" ;;
+  tls-setup) tls_setup ;;
+  tls-start) tls_start ;;
+  tls-stop) stop_server temporal-tls ;;
   status)
     for s in "${SERVICES[@]}"; do echo "$P-$s: $(server_pid "$P-$s" || echo down)"; done
     admin health "127.0.0.1:$((B+OFF))" 2 || true ;;
-  *) sed -n 2,16p "$0"; exit 2 ;;
+  *) sed -n 2,21p "$0"; exit 2 ;;
 esac
