@@ -110,10 +110,19 @@ function distributed(): StackUnderTest {
 
 /** Every kernel ready, asked over a new Temporal connection (a long-lived one may sit in its reconnect back-off). */
 async function healthyNow(config: LoadedConfig, timeoutMs = 180_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
   const store = await connectStore(config, 30_000);
-  const client = await connectClient(config, 30_000);
+  // A server that runs again may not listen yet: its frontends refuse a while longer.
+  let client: Client | null = null;
+  while (!client) {
+    client = await connectClient(config, 5_000).catch((err: unknown) => {
+      if (Date.now() > deadline) throw err;
+      return null;
+    });
+    if (!client) await sleep(100);
+  }
   try {
-    return await stackHealthy({ config, pm: processManager(config), db: store.db, temporal: client }, timeoutMs, 100);
+    return await stackHealthy({ config, pm: processManager(config), db: store.db, temporal: client }, deadline - Date.now(), 100);
   } finally {
     await client.connection.close();
     await store.close();
