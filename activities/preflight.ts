@@ -87,14 +87,24 @@ export function createPreflightActivities({ config, db, bus, temporal }: Preflig
       });
     },
 
-    /** Read-only: the named servers' addresses (all by default) accept TCP connections. */
+    /**
+     * Read-only: the named servers' addresses (all by default) accept TCP connections; a bus with a
+     * seed list when any of its seeds does (the clients fail over), the others named.
+     */
     async checkPorts(only?: ServiceName[]): Promise<CheckResult> {
       return timedCheck('ports', async () => {
         const wanted = services(config).filter((s) => !only || only.includes(s.name));
-        const results = await Promise.all(wanted.map(async (s) => [s.address, await tcpOpen(s.address)] as const));
-        const closed = results.filter(([, ok]) => !ok).map(([a]) => a);
+        const results = await Promise.all(
+          wanted.map(async (s) => {
+            const seeds = s.address.split(',');
+            const open = await Promise.all(seeds.map(tcpOpen));
+            return { address: s.address, ok: open.some(Boolean), closed: seeds.filter((_, i) => !open[i]) };
+          }),
+        );
+        const closed = results.filter((r) => !r.ok).map((r) => r.address);
         if (closed.length > 0) throw new Error(`not accepting connections: ${closed.join(', ')}`);
-        return `listening: ${results.map(([a]) => a).join(', ')}`;
+        const partly = results.flatMap((r) => r.closed);
+        return `listening: ${results.map((r) => r.address).join(', ')}${partly.length > 0 ? ` (not answering: ${partly.join(', ')})` : ''}`;
       });
     },
 
@@ -112,7 +122,7 @@ export type PreflightActivities = ReturnType<typeof createPreflightActivities>;
 function tcpOpen(address: string): Promise<boolean> {
   const i = address.lastIndexOf(':');
   return new Promise((resolve) => {
-    const socket = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)), timeout: 2_000 });
+    const socket = net.connect({ host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), timeout: 2_000 });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);

@@ -14,6 +14,7 @@ import { ExitCode, UserError } from '../errors';
 import { DetachedProcessManager, type ProcessManager, type ProcessSpec, type StandbyInfo } from '../process/manager';
 import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName } from './services';
 import { ensureTools, type Progress } from './tools';
+import { busModeNotes, externalBusProblems } from './bus-mode';
 import { METRICS_PROCESS, metricsAnswers, metricsSpec, metricsUrl } from './metrics-process';
 import { DASHBOARD_PROCESS, dashboardAnswers, dashboardSpec, dashboardUrl } from '../dashboard/process';
 import type { WorkerDef } from './workers';
@@ -25,6 +26,8 @@ export interface ServiceStatus {
   log: string | null;
   embedded: boolean;
   detail: string;
+  /** What differs for this server in its mode (an external bus: what Layer 1 does not do there); usually empty. */
+  notes: string[];
 }
 
 export interface WorkerStatus {
@@ -90,6 +93,8 @@ async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: Pr
       } else {
         const h = await svc.health(3_000);
         if (!h.healthy) add(ADDRESS_PATHS[svc.name], `cannot reach ${svc.name} at ${svc.address}: ${h.detail}`);
+        // The kernels connect to an external bus as their own ACL users: each must be able to log in.
+        else if (svc.name === 'bus') for (const m of await externalBusProblems(config)) add('bus.embedded', m);
       }
     }),
   );
@@ -361,6 +366,7 @@ export async function stackStatus(
           log: svc.embedded ? pm.logPath(svc.name) : null,
           embedded: svc.embedded,
           detail: h.detail,
+          notes: svc.name === 'bus' ? busModeNotes(config) : [],
         },
       ];
     }),
