@@ -123,7 +123,7 @@ export type PreflightActivities = ReturnType<typeof createPreflightActivities>;
 function tcpOpen(address: string): Promise<boolean> {
   const i = address.lastIndexOf(':');
   return new Promise((resolve) => {
-    const socket = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)), timeout: 2_000 });
+    const socket = net.connect({ host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), timeout: 2_000 });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);

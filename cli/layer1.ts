@@ -18,6 +18,7 @@ import { registerIncidentVerbs } from '../scripts/incident-verbs';
 import { registerKbVerbs } from '../scripts/kb-verbs';
 import { registerSnapshotVerbs } from '../scripts/snapshot-verbs';
 import { registerChaosVerbs } from '../scripts/chaos-verbs';
+import { registerBusVerbs } from '../scripts/bus-verbs';
 import { downServerOf, loadedConfig, serverDownError } from '../scripts/cli-support';
 
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerKbVerbs(program);
   registerSnapshotVerbs(program);
   registerChaosVerbs(program);
+  registerBusVerbs(program);
   return program;
 }
 

@@ -54,7 +54,7 @@ export function serverDownError(config: LoadedConfig, server: ServerName, cause?
       ? { what: config.temporal.embedded ? 'the Temporal dev server' : 'the Temporal server', at: config.temporal.address, embedded: config.temporal.embedded, key: 'temporal.address' }
       : server === 'store'
         ? { what: config.store.embedded ? 'the store (FerretDB' : 'the store (MongoDB', at: hostPortOf(config.store.uri, 27017), embedded: config.store.embedded, key: 'store.uri' }
-        : { what: config.bus.embedded ? 'the bus (nats-server' : 'the bus (NATS', at: hostPortOf(config.bus.url, 4222), embedded: config.bus.embedded, key: 'bus.url' };
+        : { what: config.bus.embedded ? 'the bus (nats-server' : 'the bus (NATS', at: config.bus.url.split(',').map((u) => hostPortOf(u.trim(), 4222)).join(','), embedded: config.bus.embedded, key: 'bus.url' };
   const name = where.what.includes('(') ? `${where.what} at ${where.at})` : `${where.what} at ${where.at}`;
   const todo = where.embedded
     ? `run \`layer1 up\` or check ${path.join(config.stateDir, 'logs', `${server}.log`)}`

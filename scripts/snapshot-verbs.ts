@@ -35,6 +35,7 @@ async function list(cmd: Command): Promise<void> {
 
 /** Restoring the rendered bus config changes nothing until the bus loads it. */
 async function reloadBusIfRestored(config: LoadedConfig, restored: RestoreResult[]): Promise<string | null> {
+  if (!config.bus.embedded) return null; // an external cluster loads what its operator installs
   const [{ busPaths }, path] = await Promise.all([import('../kernels/message-bus/render'), import('node:path')]);
   const conf = path.relative(config.stateDir, busPaths(config).confFile);
   if (!restored.some((r) => r.restored && r.path === conf)) return null;

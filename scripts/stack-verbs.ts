@@ -130,6 +130,7 @@ function printStatus(status: FullStatus): void {
   for (const [name, s] of Object.entries(status.services)) {
     console.log(`  ${mark(s.healthy)} ${name.padEnd(9)} ${s.address.padEnd(22)} pid ${String(s.pid ?? '-').padEnd(8)} ${s.detail}`);
     if (s.log) console.log(`    log: ${s.log}`);
+    for (const note of s.notes ?? []) console.log(`    note: ${note}`);
     // What to do, as every verb that meets a server that is down says it (scripts/cli-support.ts).
     if (!s.healthy) {
       console.log(

@@ -24,14 +24,18 @@ export function busActions(deps: ActionDeps): ActionGroup<'apply_bus_acl' | 'val
       const rendered = renderBus(config);
       // Reload even when nothing changed: an attempt that rendered and then crashed before the
       // reload leaves `changed: false` for the retry, and reloading an unchanged config is harmless.
-      const { configLoadTime } = await reloadBus(config, { render: false, pm });
+      // An external cluster is not ours to reload: its operator installs the rendered block.
+      const configLoadTime = config.bus.embedded ? (await reloadBus(config, { render: false, pm })).configLoadTime : null;
       // The policy also names the streams and consumers (a deleted consumer comes back here).
       const report = await ensureStreams(config);
       const ensured = [
         ...report.streams.filter((x) => x.action !== 'unchanged').map((x) => x.stream),
         ...report.consumers.filter((x) => x.action !== 'unchanged').map((x) => `${x.stream}/${x.consumer}`),
       ];
-      return { changed: rendered.changed, hash: rendered.hash, configLoadTime, ensured };
+      const detail = config.bus.embedded
+        ? `rendered ${rendered.file}${rendered.changed ? ' (changed)' : ''} and the bus loaded it`
+        : `rendered ${rendered.file}${rendered.changed ? ' (changed)' : ''}; not reloaded: the bus is an external cluster, whose operator installs that block in every node (\`layer1 bus render-acl\`)`;
+      return { changed: rendered.changed, hash: rendered.hash, configLoadTime, ensured, detail };
     }),
 
     validate_bus_acl: action('validate_bus_acl', async ({ analyseLog, logKb, require, user, subject }) => {
@@ -53,6 +57,8 @@ export function busActions(deps: ActionDeps): ActionGroup<'apply_bus_acl' | 'val
       const out = { ok, detail, users, configMatchesPolicy: conf.ok };
       if (require && !ok) throw failure(ActionErrorType.ACL_INVALID, `the bus ACL does not behave as the policy says: ${detail}`, { detail, users }, false);
       if (!analyseLog) return { ...out, violations: [], verdict: 'not_analysed' as const };
+      // An external cluster's log is on its nodes: only the enforced rules can say whether it drifted.
+      if (!config.bus.embedded) return { ...out, violations: [], verdict: enforced.ok ? ('not_analysed' as const) : ('acl_drift' as const) };
       // The violation that started the run, when named: older ones in the log's window (another
       // user's, another fault's) do not decide this run's verdict.
       const violations = analyseViolations(pm.logPath('bus'), policy, logKb * 1024).filter((v) => (!user || v.user === user) && (!subject || v.subject === subject));

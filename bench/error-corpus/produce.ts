@@ -24,6 +24,7 @@ import { Client, Connection } from '@temporalio/client';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { connectBus } from '../../src/clients/bus';
+import { natsServers, parseSeedList } from '../../src/config/bus-url';
 import { formatProblem, loadConfig, parseConfig, ConfigError, type LoadedConfig } from '../../src/config/load';
 import { loadPlaybookSources } from '../../src/playbooks/loader';
 import { startServices, stopAll } from '../../src/stack/stack';
@@ -315,7 +316,7 @@ async function storeStopped(uri: string): Promise<void> {
  * (kernels/message-bus): wrong passwords, and each user stepping outside what it may do.
  */
 async function busErrors(config: LoadedConfig): Promise<void> {
-  const url = config.bus.url.replace(/^nats:\/\//, '');
+  const url = natsServers(parseSeedList(config.bus.url));
   const users = ['control_plane', 'immutable_log', 'self_healing', 'coding_agent', 'probe'];
   await provoke('bus_bad_credentials', async (i) => {
     const nc = await natsConnect({ servers: url, user: pick([...users, name()]), pass: `${name()}${i}`, reconnect: false, timeout: 2000 });

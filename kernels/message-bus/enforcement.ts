@@ -18,7 +18,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { LoadedConfig } from '../../src/config/load';
 import { connectBus } from '../../src/clients/bus';
 import { loadPolicy, policyFileOf, subjectCovers, type BusPolicy } from './policy';
-import { busPaths, renderBusText } from './render';
+import { renderBusText, renderedFileOf } from './render';
 import { PROBE_HEADER } from './triggers';
 import { ENFORCEMENT_PROBE_PREFIX, policyAllows } from './violations';
 
@@ -173,16 +173,20 @@ async function deleteStoredProbes(operator: NatsConnection, policy: BusPolicy, s
   }
 }
 
-/** Whether nats.conf on disk is what the policy renders now; null when there is nothing to compare yet. */
+/**
+ * Whether the rendered file on disk (nats.conf; an external bus's authorization.conf) is what the
+ * policy renders now; not ok when there is nothing to compare yet. On an external bus this says
+ * only that the local render is current: what the cluster loaded is {@link checkEnforcedRules}'s.
+ */
 export function configMatchesPolicy(config: LoadedConfig): { ok: boolean; detail: string } {
-  const { confFile } = busPaths(config);
+  const file = renderedFileOf(config);
   const expected = renderBusText(config);
-  if (expected === null) return { ok: false, detail: 'the bus has not been rendered yet (no credentials)' };
+  if (expected === null) return { ok: false, detail: `the bus has not been rendered yet (no credentials; ${config.bus.embedded ? 'run `layer1 up`' : 'run `layer1 bus render-acl`'})` };
   let onDisk: string;
   try {
-    onDisk = readFileSync(confFile, 'utf8');
+    onDisk = readFileSync(file, 'utf8');
   } catch (err) {
-    return { ok: false, detail: `${confFile} is not readable: ${(err as Error).message}` };
+    return { ok: false, detail: `${file} is not readable: ${(err as Error).message}` };
   }
-  return onDisk === expected ? { ok: true, detail: `${confFile} is the policy's render` } : { ok: false, detail: `${confFile} differs from what the ACL policy renders` };
+  return onDisk === expected ? { ok: true, detail: `${file} is the policy's render` } : { ok: false, detail: `${file} differs from what the ACL policy renders` };
 }

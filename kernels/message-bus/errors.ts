@@ -32,3 +32,22 @@ export class BusReloadError extends MessageBusError {
     super(message, options);
   }
 }
+
+/** No seed of `bus.url` took the connection (each named, with why), or an external cluster refused a user's login. */
+export class BusUnreachableError extends MessageBusError {
+  override name = 'BusUnreachableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** What only an embedded bus can do (a reload by signal, its log, its nats.conf), asked of an external one. */
+export class ExternalBusError extends MessageBusError {
+  override name = 'ExternalBusError';
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(
+      `${what}: the bus is an external cluster (bus.embedded: false), which Layer 1 does not run. Its users and permissions are the authorization block \`layer1 bus render-acl\` prints, installed and reloaded in each node by the cluster's operator`,
+      options,
+    );
+  }
+}

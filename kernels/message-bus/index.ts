@@ -13,7 +13,9 @@
  *   what makes `self_healing_triggers` live.
  *
  * The embedded `bus` process (src/stack/services.ts) runs `nats-server -c <stateDir>/bus/nats.conf`;
- * clients connect with `connectBus(config, { user })` (src/clients/bus.ts). See docs/message-bus.md.
+ * clients connect with `connectBus(config, { user })` (src/clients/bus.ts). On an external cluster
+ * (`bus.embedded: false`) there is no process: {@link renderAcl} gives the authorization block its
+ * operator installs (`layer1 bus render-acl`), and streams get `bus.replicas`. See docs/message-bus.md.
  */
 export * from './errors';
 export * from './policy';

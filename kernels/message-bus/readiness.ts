@@ -11,12 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, PermissionViolationError, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
+import { hostText, parseSeedList } from '../../src/config/bus-url';
 import type { LoadedConfig } from '../../src/config/load';
 import { timedCheck, type CheckResult } from '../../src/domain/checks';
 import { connectBus } from '../../src/clients/bus';
 import type { ProcessManager } from '../../src/process/manager';
 import { processManager, tail } from '../../src/stack/stack';
-import { BusReloadError, MessageBusError } from './errors';
+import { BusReloadError, ExternalBusError, MessageBusError } from './errors';
 import { loadPolicy, policyFileOf, subjectCovers, type BusPolicy } from './policy';
 import { busPaths, renderBus } from './render';
 import { isNotFound } from './streams';
@@ -221,15 +222,18 @@ export interface ReloadOptions {
 /**
  * Re-renders the bus configuration and makes the running `bus` process load it (SIGHUP: users and
  * permissions change in place; connections, streams and consumers stay). Resolves once the server
- * reports the new load time and /healthz is ok with JetStream.
+ * reports the new load time and /healthz is ok with JetStream. The embedded bus only.
  * @throws BusReloadError when the bus is not running or does not take the new configuration.
+ * @throws ExternalBusError on an external bus (`bus.embedded: false`), which Layer 1 does not run.
  */
 export async function reloadBus(config: LoadedConfig, options: ReloadOptions = {}): Promise<{ configLoadTime: string }> {
+  // Not ours to signal: a cluster's nodes load the authorization block their operator installs.
+  if (!config.bus.embedded) throw new ExternalBusError('reloading the bus (SIGHUP to its nats-server) does not apply');
   const pm = options.pm ?? processManager(config);
   const timeoutMs = options.timeoutMs ?? 10_000;
   if (options.render !== false) renderBus(config);
-  const { host } = hostOf(config.bus.url);
-  const monitor = `http://${host}:${config.bus.monitorPort}`;
+  const { host } = parseSeedList(config.bus.url)[0];
+  const monitor = `http://${hostText(host)}:${config.bus.monitorPort}`;
   const before = await configLoadTime(monitor);
   if (!pm.signal('bus', 'SIGHUP')) throw new BusReloadError('the bus is not running (no live process named "bus")');
   const deadline = Date.now() + timeoutMs;
@@ -258,8 +262,4 @@ async function configLoadTime(monitor: string): Promise<string> {
   const res = await fetch(`${monitor}/varz`, { signal: AbortSignal.timeout(1_000) });
   const body = (await res.json()) as { config_load_time?: string };
   return body.config_load_time ?? '';
-}
-
-function hostOf(url: string): { host: string } {
-  return { host: new URL(url.replace(/^(nats|tls):/, 'http:')).hostname.replace(/^\[|\]$/g, '') };
 }

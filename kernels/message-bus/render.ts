@@ -1,13 +1,16 @@
 /**
- * Renders the ACL policy into what nats-server reads: `<stateDir>/bus/nats.conf` (listeners,
- * JetStream, one user per policy user with its permissions) and `<stateDir>/bus/credentials.json`
- * (each user's password, mode 0600). Rendering is idempotent: passwords are generated once and
- * kept, and files are rewritten only when their content changes, so re-rendering a running bus
- * never locks a client out.
+ * Renders the ACL policy into what nats-server reads: on the embedded bus `<stateDir>/bus/nats.conf`
+ * (listeners, JetStream, one user per policy user with its permissions); for an external cluster
+ * (`bus.embedded: false`) `<stateDir>/bus/authorization.conf`, the `authorization { … }` block
+ * alone, which the cluster's operator installs in each node (`layer1 bus render-acl` prints it).
+ * Both with `<stateDir>/bus/credentials.json` (each user's password, mode 0600). Rendering is
+ * idempotent: passwords are generated once and kept, and files are rewritten only when their
+ * content changes, so re-rendering a running bus never locks a client out.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { hostText, parseSeedList } from '../../src/config/bus-url';
 import type { LoadedConfig } from '../../src/config/load';
 import { BusCredentialsError, MessageBusError } from './errors';
 import { loadPolicy, policyFileOf, type BusPolicy } from './policy';
@@ -23,8 +26,10 @@ export function inboxPrefix(user: string): string {
 export interface BusPaths {
   /** `<stateDir>/bus` */
   dir: string;
-  /** The rendered server configuration. */
+  /** The rendered server configuration (embedded bus). */
   confFile: string;
+  /** The rendered authorization block alone, to install in an external cluster. */
+  authFile: string;
   /** Passwords per user (mode 0600). */
   credentialsFile: string;
   /** JetStream's store directory. */
@@ -36,16 +41,25 @@ export function busPaths(config: Pick<LoadedConfig, 'stateDir'>): BusPaths {
   return {
     dir,
     confFile: path.join(dir, 'nats.conf'),
+    authFile: path.join(dir, 'authorization.conf'),
     credentialsFile: path.join(dir, 'credentials.json'),
     storeDir: path.join(dir, 'js'),
   };
 }
 
+/** The file Layer 1 renders for the bus: nats.conf on the embedded bus, authorization.conf for an external one. */
+export function renderedFileOf(config: Pick<LoadedConfig, 'stateDir' | 'bus'>): string {
+  const paths = busPaths(config);
+  return config.bus.embedded ? paths.confFile : paths.authFile;
+}
+
 export interface RenderResult extends BusPaths {
   policyFile: string;
-  /** SHA-256 (hex) of the rendered nats.conf. */
+  /** What was rendered: {@link renderedFileOf} the config. */
+  file: string;
+  /** SHA-256 (hex) of the rendered file. */
   hash: string;
-  /** Whether nats.conf was (re)written by this call. */
+  /** Whether the rendered file was (re)written by this call. */
   changed: boolean;
   users: string[];
 }
@@ -71,8 +85,20 @@ interface CredentialsFile {
 export function renderBus(config: LoadedConfig, policyFile: string = policyFileOf(config)): RenderResult {
   const policy = loadPolicy(policyFile);
   const paths = busPaths(config);
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  const passwords = ensureCredentials(paths, policy);
+  const text = renderText(config, policy, policyFile, passwords);
+  const file = renderedFileOf(config);
+  const changed = writeIfChanged(file, text);
+  return { ...paths, policyFile, file, hash: sha256(text), changed, users: Object.keys(policy.users) };
+}
 
+/**
+ * Every policy user's password, generated for the users that have none yet and written to
+ * credentials.json (mode 0600) when that changed anything. Idempotent: a user keeps its password.
+ * @throws MessageBusError when credentials.json is not valid JSON (never silently regenerated)
+ */
+function ensureCredentials(paths: BusPaths, policy: BusPolicy): Record<string, string> {
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
   let previous: CredentialsFile | null;
   try {
     previous = readCredentials(paths.credentialsFile);
@@ -89,33 +115,70 @@ export function renderBus(config: LoadedConfig, policyFile: string = policyFileO
     passwords[user] = previous?.users[user] ?? randomBytes(24).toString('base64url');
   }
   writeIfChanged(paths.credentialsFile, JSON.stringify({ version: 1, users: passwords } satisfies CredentialsFile, null, 2) + '\n');
+  return passwords;
+}
 
-  const { host, port } = hostPortOfNatsUrl(config.bus.url);
-  const conf = renderNatsConf({
-    policy,
-    policyFile,
-    host,
-    port,
-    monitorPort: config.bus.monitorPort,
-    storeDir: paths.storeDir,
-    passwords,
-  });
-  const changed = writeIfChanged(paths.confFile, conf);
-  return { ...paths, policyFile, hash: sha256(conf), changed, users: Object.keys(policy.users) };
+/** The rendered file's text for the config's mode: nats.conf (embedded) or the authorization block (external). */
+function renderText(config: LoadedConfig, policy: BusPolicy, policyFile: string, passwords: Record<string, string>): string {
+  if (!config.bus.embedded) return renderAuthorizationFile({ policy, policyFile, passwords });
+  // The embedded bus has one seed (the config schema says so): it listens there.
+  const { host, port } = parseSeedList(config.bus.url)[0];
+  return renderNatsConf({ policy, policyFile, host, port, monitorPort: config.bus.monitorPort, storeDir: busPaths(config).storeDir, passwords });
 }
 
 /**
- * What {@link renderBus} would write to nats.conf now, without writing anything: the config-drift
+ * What {@link renderBus} would write to its file now, without writing anything: the config-drift
  * detector compares it with the file. `null` before the first render (no passwords yet) or when a
  * user of the policy has no password yet (a render would add one: that is a change, not drift).
  */
 export function renderBusText(config: LoadedConfig, policyFile: string = policyFileOf(config)): string | null {
   const policy = loadPolicy(policyFile);
-  const paths = busPaths(config);
-  const creds = readCredentials(paths.credentialsFile);
+  const creds = readCredentials(busPaths(config).credentialsFile);
   if (!creds || Object.keys(policy.users).some((u) => !creds.users[u])) return null;
-  const { host, port } = hostPortOfNatsUrl(config.bus.url);
-  return renderNatsConf({ policy, policyFile, host, port, monitorPort: config.bus.monitorPort, storeDir: paths.storeDir, passwords: Object.fromEntries(Object.keys(policy.users).map((u) => [u, creds.users[u]])) });
+  return renderText(config, policy, policyFile, Object.fromEntries(Object.keys(policy.users).map((u) => [u, creds.users[u]])));
+}
+
+/** What `layer1 bus render-acl` prints and says: the block to install, and where its files are. */
+export interface AclRender {
+  /** The `authorization { … }` block, users with their passwords and permissions. */
+  block: string;
+  users: Array<{ user: string; description: string; permissions: EffectivePermissions }>;
+  credentialsFile: string;
+  policyFile: string;
+  /** authorization.conf (an external bus), or null: the embedded bus's nats.conf holds the block. */
+  authFile: string | null;
+  /** The embedded bus's nats.conf, or null. */
+  confFile: string | null;
+  /** Whether this call wrote anything (a new user's password, a changed block). */
+  changed: boolean;
+}
+
+/**
+ * Renders the ACL for installing it: an external bus's authorization.conf and the credentials
+ * (both written as {@link renderBus} does); on the embedded bus the credentials only (its nats.conf
+ * is `layer1 up`'s to render, with the same block inside).
+ */
+export function renderAcl(config: LoadedConfig, policyFile: string = policyFileOf(config)): AclRender {
+  const policy = loadPolicy(policyFile);
+  const paths = busPaths(config);
+  const before = readCredentialsOrNull(paths.credentialsFile);
+  const fileChanged = config.bus.embedded ? false : renderBus(config, policyFile).changed;
+  // Idempotent: renderBus has written them already on an external bus, so this only reads them.
+  const passwords = ensureCredentials(paths, policy);
+  const changed = fileChanged || readCredentialsOrNull(paths.credentialsFile) !== before;
+  return {
+    block: renderAuthorization(policy, passwords),
+    users: Object.entries(policy.users).map(([user, u]) => ({ user, description: u.description, permissions: effectivePermissions(policy, user) })),
+    credentialsFile: paths.credentialsFile,
+    policyFile,
+    authFile: config.bus.embedded ? null : paths.authFile,
+    confFile: config.bus.embedded ? paths.confFile : null,
+    changed,
+  };
+}
+
+function readCredentialsOrNull(file: string): string | null {
+  return existsSync(file) ? readFileSync(file, 'utf8') : null;
 }
 
 /**
@@ -123,7 +186,7 @@ export function renderBusText(config: LoadedConfig, policyFile: string = policyF
  * credentials.
  * @throws BusCredentialsError when the bus was not rendered or the policy has no such user.
  */
-export function busCredentials(config: Pick<LoadedConfig, 'stateDir'>, user: string): { user: string; pass: string } {
+export function busCredentials(config: Pick<LoadedConfig, 'stateDir'> & { bus?: Pick<LoadedConfig['bus'], 'embedded'> }, user: string): { user: string; pass: string } {
   const file = busPaths(config).credentialsFile;
   let creds: CredentialsFile | null;
   try {
@@ -131,7 +194,12 @@ export function busCredentials(config: Pick<LoadedConfig, 'stateDir'>, user: str
   } catch (err) {
     throw new BusCredentialsError(user, file, 'the file is not valid JSON', { cause: err });
   }
-  if (!creds) throw new BusCredentialsError(user, file, 'the bus has not been rendered yet (run `layer1 up`)');
+  if (!creds) {
+    const todo = config.bus?.embedded === false
+      ? 'the ACL has not been rendered for this external bus yet (run `layer1 bus render-acl` and install the authorization block it prints in the cluster)'
+      : 'the bus has not been rendered yet (run `layer1 up`)';
+    throw new BusCredentialsError(user, file, todo);
+  }
   const pass = creds.users[user];
   if (!pass) throw new BusCredentialsError(user, file, `the ACL policy has no such user (users: ${Object.keys(creds.users).join(', ')})`);
   return { user, pass };
@@ -175,17 +243,20 @@ export interface NatsConfInput {
   passwords: Record<string, string>;
 }
 
-/** The nats.conf text for a policy. Pure, so the same input renders byte-identical output. */
-export function renderNatsConf(input: NatsConfInput): string {
+/**
+ * The `authorization { users = [...] }` block: each user of the policy with its password and
+ * effective permissions. Pure: the same policy and passwords render byte-identical text.
+ */
+export function renderAuthorization(policy: BusPolicy, passwords: Record<string, string>): string {
   const q = (s: string): string => JSON.stringify(s);
   const list = (xs: string[]): string => `[${xs.map(q).join(', ')}]`;
-  const users = Object.keys(input.policy.users).map((name) => {
-    const p = effectivePermissions(input.policy, name);
+  const users = Object.keys(policy.users).map((name) => {
+    const p = effectivePermissions(policy, name);
     return [
       '    {',
-      `      # ${input.policy.users[name].description}`,
+      `      # ${policy.users[name].description}`,
       `      user: ${q(name)}`,
-      `      password: ${q(input.passwords[name])}`,
+      `      password: ${q(passwords[name])}`,
       '      permissions: {',
       `        publish: { allow: ${list(p.publish.allow)}, deny: ${list(p.publish.deny)} }`,
       `        subscribe: { allow: ${list(p.subscribe.allow)}, deny: ${list(p.subscribe.deny)} }`,
@@ -194,27 +265,34 @@ export function renderNatsConf(input: NatsConfInput): string {
       '    }',
     ].join('\n');
   });
+  return ['authorization {', '  users = [', users.join('\n'), '  ]', '}', ''].join('\n');
+}
+
+/** The nats.conf text for a policy. Pure, so the same input renders byte-identical output. */
+export function renderNatsConf(input: NatsConfInput): string {
+  const q = (s: string): string => JSON.stringify(s);
   return [
     `# Rendered by Layer 1 from ${input.policyFile}. Do not edit: edits are overwritten by the next`,
     '# render. Change the policy, then reload (docs/message-bus.md).',
     `server_name: ${q(BUS_SERVER_NAME)}`,
-    `listen: ${q(`${input.host}:${input.port}`)}`,
-    `http: ${q(`${input.host}:${input.monitorPort}`)}`,
+    `listen: ${q(`${hostText(input.host)}:${input.port}`)}`,
+    `http: ${q(`${hostText(input.host)}:${input.monitorPort}`)}`,
     'jetstream {',
     `  store_dir: ${q(input.storeDir)}`,
     '}',
-    'authorization {',
-    '  users = [',
-    users.join('\n'),
-    '  ]',
-    '}',
-    '',
+    renderAuthorization(input.policy, input.passwords),
   ].join('\n');
 }
 
-function hostPortOfNatsUrl(url: string): { host: string; port: number } {
-  const u = new URL(url.replace(/^(nats|tls):/, 'http:'));
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 4222 };
+/** authorization.conf for an external cluster: the block, with how to install it. Pure. */
+export function renderAuthorizationFile(input: Pick<NatsConfInput, 'policy' | 'policyFile' | 'passwords'>): string {
+  return [
+    `# Rendered by Layer 1 from ${input.policyFile} for an external NATS cluster (bus.embedded: false).`,
+    "# Install it in every node's configuration (e.g. `include \"authorization.conf\"`), then reload each",
+    '# node (nats-server --signal reload=PID, or SIGHUP). `layer1 bus render-acl` prints it again; do not',
+    '# edit it here: change the policy and render again (docs/message-bus.md, "An external cluster").',
+    renderAuthorization(input.policy, input.passwords),
+  ].join('\n');
 }
 
 function readCredentials(file: string): CredentialsFile | null {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { KERNEL_MANIFESTS } from '../../kernels/manifests';
 import type { KernelManifest } from '../../kernels/manifest';
+import { joinSeeds, seedListProblems } from './bus-url';
 import { ms, port } from './fields';
 import { DETECTOR_CONFIGS } from '../healing/detectors/configs';
 import type { DetectorConfig } from '../healing/detectors/define';
@@ -71,22 +72,51 @@ export const StoreSchema = z.strictObject({
   embedded: z.boolean().default(true).describe('Start the embedded FerretDB; false for a real MongoDB'),
 });
 
-export const BusSchema = z.strictObject({
-  url: z
-    .string()
-    .regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://HOST:PORT')
-    .default('nats://127.0.0.1:4222')
-    .describe('NATS server URL (env NATS_URL)'),
-  monitorPort: port.default(8222).describe('HTTP monitoring port of the embedded server (/healthz)'),
-  embedded: z.boolean().default(true).describe('Start the embedded nats-server; false for a NATS cluster'),
-  credentials: z
-    .strictObject({
-      user: z.string().min(1),
-      password: z.string().min(1),
-    })
-    .optional()
-    .describe('User and password for a NATS server that requires them'),
-});
+/** `bus.url`: one NATS URL or a seed list, as a comma-separated string or a YAML list; always a string after parsing. */
+const busUrl = z
+  .union([z.string(), z.array(z.string()).min(1)])
+  .default('nats://127.0.0.1:4222')
+  .transform((v) => joinSeeds(v))
+  .pipe(
+    z.string().superRefine((list, ctx) => {
+      for (const message of seedListProblems(list)) ctx.addIssue({ code: 'custom', message });
+    }),
+  );
+
+export const BusSchema = z
+  .strictObject({
+    url: busUrl.describe("NATS server URL, or a cluster's seed list: comma-separated nats://HOST:PORT (or tls://) URLs, or a YAML list of them (env NATS_URL). Clients get every seed and fail over between them"),
+    monitorPort: port.default(8222).describe('HTTP monitoring port of the embedded server (/healthz)'),
+    monitorUrls: z
+      .array(z.string().regex(/^https?:\/\/[^\s/]+\/?$/, "expected http://HOST:PORT, a node's monitoring endpoint (nats-server's `http:`)"))
+      .default([])
+      .describe("An external cluster's monitoring endpoints, one per node (http://HOST:PORT): health asks each for /healthz?js-enabled-only=true and is ok when one answers ok. Empty: each seed of bus.url is asked for its INFO line instead. Not used by the embedded bus (bus.monitorPort)"),
+    embedded: z.boolean().default(true).describe('Start the embedded nats-server; false for a NATS cluster (install the users of `layer1 bus render-acl` in it)'),
+    credentials: z
+      .strictObject({
+        user: z.string().min(1),
+        password: z.string().min(1),
+      })
+      .optional()
+      .describe("The operator's user and password on an external bus (admin work: streams, the CLI, probes); every kernel connects as its own ACL user from the rendered credentials, never with these"),
+    replicas: z
+      .strictObject({
+        streams: z.number().int().min(1).max(5).default(1).describe('Replicas of each JetStream stream of the ACL policy: 1 on the embedded bus (one server), 3 on a 3-node cluster. Applied to existing streams too'),
+        consumers: z.number().int().min(0).max(5).default(0).describe("Replicas of each durable consumer of the ACL policy; 0: as its stream's"),
+      })
+      .prefault({})
+      .describe('JetStream replication of the streams and durable consumers Layer 1 creates (ensureStreams), applied idempotently to existing ones'),
+  })
+  .superRefine((bus, ctx) => {
+    if (bus.replicas.consumers > bus.replicas.streams) {
+      ctx.addIssue({ code: 'custom', path: ['replicas', 'consumers'], message: `a consumer cannot have more replicas (${bus.replicas.consumers}) than its stream (bus.replicas.streams: ${bus.replicas.streams})` });
+    }
+    if (!bus.embedded) return;
+    const seeds = bus.url.split(',').length;
+    if (seeds > 1) ctx.addIssue({ code: 'custom', path: ['url'], message: `the embedded bus is one nats-server on one address, but bus.url lists ${seeds} seeds: a seed list is for an external cluster (bus.embedded: false)` });
+    if (bus.replicas.streams > 1) ctx.addIssue({ code: 'custom', path: ['replicas', 'streams'], message: `the embedded bus is one server: it cannot hold ${bus.replicas.streams} replicas of a stream (bus.replicas.streams is for an external cluster)` });
+    if (bus.replicas.consumers > 1) ctx.addIssue({ code: 'custom', path: ['replicas', 'consumers'], message: `the embedded bus is one server: it cannot hold ${bus.replicas.consumers} replicas of a consumer` });
+  });
 
 export const WorkerSchema = z.strictObject({
   replicas: z.number().int().min(1).max(8).default(1),

@@ -3,7 +3,8 @@
  * failure (the trigger monitor's process watch, liveness probes and detectors, events on the bus)
  * calls `reportEvidence`. Here, in order:
  *  1. evidence about the target of a declared chaos drill is tagged with the drill's id
- *     (`data.drill_id`), and otherwise takes the path a real fault takes;
+ *     (`data.drill_id`), and otherwise takes the path a real fault takes (when the store is too slow
+ *     to say in time, the tag is added after step 5);
  *  2. the evidence is recorded in the store — always, matched or not, never dropped. The record is
  *     keyed on the evidence id, so the second replica reporting the same fault finds it there;
  *  3. lifecycle evidence (exited, liveness_failed, not_ready) goes to the control plane, which
@@ -21,7 +22,7 @@ import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
 import type { KernelUnwell } from '../domain/kernels';
 import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../contracts/control-plane';
-import { activeDrill } from '../chaos/drills';
+import { activeDrill, type DrillDeclaration } from '../chaos/drills';
 import { within } from '../deadline';
 import { dispatch, type DispatchResult } from './dispatcher';
 import { errorTypeOf, fromKernelUnwell, OBSERVED_KINDS, REPAIRED_KINDS, toKernelUnwell, type Evidence } from './evidence';
@@ -59,12 +60,11 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
   const coll = db.collection<StoredEvidence>(EVIDENCE_COLLECTION);
 
   let e = evidence;
-  if (e.kernel || e.process) {
-    // Tagged, not diverted: a drill's evidence takes the real fault's path (incident, remedy), and
-    // the drill finds it by its id (src/chaos/harness/gates.ts).
-    const drill = await within(activeDrill(db, { kernel: e.kernel, process: e.process }).catch(() => null), storeMs);
-    if (drill) e = { ...e, data: { ...e.data, drill: drill.card, drill_id: drill._id } };
-  }
+  const target = { kernel: e.kernel, process: e.process };
+  // Tagged, not diverted: a drill's evidence takes the real fault's path (incident, remedy), and
+  // the drill finds it by its id (activities/chaos.ts). `undefined`: the store did not say in time.
+  const drill = e.kernel || e.process ? await within(activeDrill(db, target).catch(() => null), storeMs) : null;
+  if (drill) e = { ...e, data: { ...e.data, drill: drill.card, drill_id: drill._id } };
 
   // Idempotent: keyed on the evidence id, which both replicas compute alike.
   const { id, ...rest } = e;
@@ -133,7 +133,31 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
       storeMs,
     );
   }
+  await tagLate(db, e, drill, recordedFirst);
   return { recordedFirst, controlPlane, dispatch: result };
+}
+
+/** How long a drill's tag may still be looked up after the remedy's path was taken. */
+const LATE_TAG_MS = 15_000;
+
+/**
+ * The drill's tag on a record that may lack it: when the lookup above timed out (a store slow
+ * under a drill's load), or when the other replica recorded the evidence first without it. After
+ * the dispatch, so a slow store delays no remedy. Idempotent: sets the tag only where missing.
+ */
+async function tagLate(
+  db: Db,
+  e: Evidence,
+  drill: DrillDeclaration | null | undefined,
+  recordedFirst: boolean | null,
+): Promise<void> {
+  if (drill === null || (drill && recordedFirst === true)) return;
+  const found = drill ?? (await within(activeDrill(db, { kernel: e.kernel, process: e.process }).catch(() => null), LATE_TAG_MS));
+  if (!found) return;
+  await within(
+    db.collection<StoredEvidence>(EVIDENCE_COLLECTION).updateOne({ _id: e.id, 'data.drill_id': { $exists: false } }, { $set: { 'data.drill': found.card, 'data.drill_id': found._id } }).catch(() => undefined),
+    LATE_TAG_MS,
+  );
 }
 
 /**

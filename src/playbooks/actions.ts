@@ -189,14 +189,17 @@ export const ACTIONS = {
   apply_bus_acl: action({
     name: 'apply_bus_acl',
     description:
-      "Re-render the bus configuration from the ACL policy, reload the bus without dropping its streams, and make the policy's streams and durable consumers exist",
+      "Re-render the bus configuration from the ACL policy, reload the bus without dropping its streams, and make the policy's streams and durable consumers exist (with bus.replicas); on an external cluster, render its authorization block and ensure the streams, without a reload (the cluster's operator installs the block)",
     params: z.strictObject({}),
     output: z.object({
       changed: z.boolean(),
       hash: z.string(),
-      configLoadTime: z.string(),
+      /** When the embedded bus loaded the render; null on an external cluster, which Layer 1 does not reload. */
+      configLoadTime: z.string().nullable(),
       /** Streams and consumers this call created or updated (`STREAM` or `STREAM/CONSUMER`). */
       ensured: z.array(z.string()),
+      /** What was rendered and whether it was loaded. */
+      detail: z.string(),
     }),
     idempotency: 'Rendering is deterministic (passwords are kept), a reload of an unchanged config changes nothing, and streams and consumers already as the policy says are left alone.',
     risky: true,
@@ -204,7 +207,7 @@ export const ACTIONS = {
   validate_bus_acl: action({
     name: 'validate_bus_acl',
     description:
-      "Validate the ACL as the bus ENFORCES it, by real publishes as every user of the policy (one per pattern of its allow list must be delivered, one the policy forbids it must be refused), and that nats.conf is the policy's render; with analyseLog, also read the bus's own log for the violations it refused and tell, for each, whether the policy allows it (the enforced ACL drifted) or forbids it",
+      "Validate the ACL as the bus ENFORCES it, by real publishes as every user of the policy (one per pattern of its allow list must be delivered, one the policy forbids it must be refused), and that nats.conf (an external bus: authorization.conf) is the policy's render; with analyseLog, also read the embedded bus's own log for the violations it refused and tell, for each, whether the policy allows it (the enforced ACL drifted) or forbids it (an external cluster's logs are its nodes': the verdict then comes from the enforced rules alone)",
     params: z.strictObject({
       analyseLog: z.boolean().default(false),
       /** Fail the step (AclInvalid) when the real publishes do not behave as the policy says. */
@@ -235,7 +238,12 @@ export const ACTIONS = {
   take_snapshot: action({
     name: 'take_snapshot',
     description: 'Copy files of the state directory into a timestamped snapshot with a SHA-256 manifest',
-    params: z.strictObject({ paths: z.array(statePath).min(1), label: z.string().regex(/^[a-z0-9_-]+$/).default('manual') }),
+    params: z.strictObject({
+      paths: z.array(statePath).min(1),
+      label: z.string().regex(/^[a-z0-9_-]+$/).default('manual'),
+      /** Leave out the paths that do not exist (e.g. bus/nats.conf, rendered only for the embedded bus) instead of failing. */
+      skipMissing: z.boolean().optional(),
+    }),
     output: z.object({ snapshot: z.string(), files: z.number(), bytes: z.number() }),
     idempotency: 'The snapshot id is derived from the run and step, so a retry completes the same snapshot rather than making another.',
     risky: false,

@@ -14,7 +14,7 @@ import { DEFAULT_PLAYBOOK_DIR } from '../playbooks/default-dir';
 import { REPO_ROOT } from '../stack/repo-root';
 import { MODELS_DIR, readManifest as readModelManifest } from '../coding-agent/models';
 import { policyFileOf } from '../../kernels/message-bus/policy';
-import { busPaths } from '../../kernels/message-bus/render';
+import { renderedFileOf } from '../../kernels/message-bus/render';
 import { SnapshotStore, type SnapshotSource } from './store';
 import { SNAPSHOT_TYPES, type SnapshotType } from './type-names';
 
@@ -62,9 +62,9 @@ export const SNAPSHOT_TYPE_DEFS: Record<SnapshotType, SnapshotTypeDef> = {
   },
   configs: {
     type: 'configs',
-    description: 'the config file in use (`temporal.config.yaml`), the bus ACL policy and the rendered bus config (`bus/nats.conf`)',
+    description: 'the config file in use (`temporal.config.yaml`), the bus ACL policy and the rendered bus config (`bus/nats.conf`; for an external bus `bus/authorization.conf`)',
     sources(config) {
-      const files = [config.configFile, policyFileOf(config), busPaths(config).confFile];
+      const files = [config.configFile, policyFileOf(config), renderedFileOf(config)];
       return [...new Set(files.map((f) => path.resolve(f)))].filter((f) => existsSync(f)).map((f) => sourceOf(config, f));
     },
   },

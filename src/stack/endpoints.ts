@@ -4,6 +4,7 @@
  * cluster; these are its nodes as Layer 1 knows them (the external watch probes each:
  * src/healing/external-watch.ts). Pure parsing, nothing loaded.
  */
+import { parseSeedList } from '../config/bus-url';
 import type { LoadedConfig } from '../config/load';
 import type { ServiceName } from './services';
 
@@ -26,13 +27,9 @@ function storeEndpoints(uri: string): Endpoint[] {
   return m[2].split(',').map((hp) => parseHostPort(hp.trim(), 27017));
 }
 
-/** The seeds of `bus.url`: `nats://a:4222,nats://b:4222` or `nats://a:4222,b:4222`. */
+/** The seeds of `bus.url` (src/config/bus-url.ts parses them, as the clients do). */
 function busEndpoints(url: string): Endpoint[] {
-  return url
-    .split(',')
-    .map((u) => u.trim().replace(/^(nats|tls):\/\//, '').replace(/^[^@/]*@/, '').replace(/\/.*$/, ''))
-    .filter((hp) => hp.length > 0)
-    .map((hp) => parseHostPort(hp, 4222));
+  return parseSeedList(url).map((s) => ({ host: s.host, port: s.port }));
 }
 
 export function serverEndpoints(config: Pick<LoadedConfig, 'temporal' | 'store' | 'bus'>, server: ServiceName): Endpoint[] {

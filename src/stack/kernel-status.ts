@@ -94,7 +94,8 @@ interface Joined {
  * loop ends once a whole window passes without a restart.
  */
 function join(config: LoadedConfig, rec: KernelRecord | undefined, processes: Record<string, number | null>, ready: boolean): Joined {
-  const anyAlive = Object.values(processes).some((p) => p !== null);
+  // A kernel that manages no process here (the message bus on an external cluster) is as ready as its checks say.
+  const anyAlive = Object.keys(processes).length === 0 || Object.values(processes).some((p) => p !== null);
   const readySince = rec?.readySince ? Date.parse(rec.readySince) : null;
   const lastRestart = rec?.lastRestartAt ? Date.parse(rec.lastRestartAt) : 0;
   const crashLoop = (rec?.crashLoop ?? false) && Date.now() - lastRestart < config.controlPlane.crashLoop.windowMs;

@@ -10,7 +10,9 @@ import path from 'node:path';
 import type { Connection } from '@temporalio/client';
 import { HEALTH_COLLECTION } from '../clients/collections';
 import { errorText } from '../domain/errors';
+import { hostText, parseSeedList, seedAddresses } from '../config/bus-url';
 import type { LoadedConfig } from '../config/load';
+import { clusterHealth } from './bus-health';
 import type { ProcessSpec } from '../process/manager';
 import type { Tools } from './tools';
 
@@ -49,7 +51,7 @@ export function splitHostPort(address: string): { host: string; port: number } {
 }
 
 function hostPortOfUrl(url: string, defaultPort: number): { host: string; port: number } {
-  const u = new URL(url.replace(/^mongodb(\+srv)?:/, 'http:').replace(/^(nats|tls):/, 'http:'));
+  const u = new URL(url.replace(/^mongodb(\+srv)?:/, 'http:'));
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : defaultPort };
 }
 
@@ -162,27 +164,35 @@ export async function storeHealth(uri: string, database: string, timeoutMs: numb
   }
 }
 
+/**
+ * The bus: the embedded nats-server (its one seed's address, /healthz on bus.monitorPort), or an
+ * external cluster, healthy when any of its nodes answers (src/stack/bus-health.ts).
+ */
 export function busService(config: LoadedConfig): ServiceDef {
-  const { host, port } = hostPortOfUrl(config.bus.url, 4222);
+  const seeds = parseSeedList(config.bus.url);
+  const { host, port } = seeds[0];
   const monitor = config.bus.monitorPort;
   return {
     name: 'bus',
     embedded: config.bus.embedded,
-    address: `${host}:${port}`,
-    ports: [
-      { host, port, what: 'NATS client port', path: 'bus.url' },
-      { host, port: monitor, what: 'NATS monitoring port', path: 'bus.monitorPort' },
-    ],
+    address: seedAddresses(seeds),
+    ports: config.bus.embedded
+      ? [
+          { host, port, what: 'NATS client port', path: 'bus.url' },
+          { host, port: monitor, what: 'NATS monitoring port', path: 'bus.monitorPort' },
+        ]
+      : seeds.map((s) => ({ host: s.host, port: s.port, what: 'NATS seed', path: 'bus.url' })),
     spec: async (tools) => {
+      if (!config.bus.embedded) throw new Error('the bus is external (bus.embedded: false): Layer 1 starts no nats-server');
       // Listeners, JetStream and the users with their permissions all come from the ACL policy.
       const { renderBus } = await import('../../kernels/message-bus/render');
       const { confFile } = renderBus(config);
       return { name: 'bus', command: tools.natsServer, args: ['-c', confFile] };
     },
     health: async (timeoutMs) => {
-      if (!config.bus.embedded) return tcpHealth(host, port, timeoutMs);
+      if (!config.bus.embedded) return clusterHealth(config, timeoutMs);
       try {
-        const res = await fetch(`http://${host}:${monitor}/healthz?js-enabled-only=true`, {
+        const res = await fetch(`http://${hostText(host)}:${monitor}/healthz?js-enabled-only=true`, {
           signal: AbortSignal.timeout(timeoutMs),
         });
         const body = (await res.json()) as { status?: string; error?: string };

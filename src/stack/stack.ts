@@ -15,6 +15,7 @@ import { DetachedProcessManager, type ProcessManager, type ProcessSpec, type Sta
 import { portInUse, services, tcpHealth, webUiUrl, type HealthResult, type ServiceDef, type ServiceName } from './services';
 import { ensureTools, type Progress } from './tools';
 import { serverEndpoints } from './endpoints';
+import { busModeNotes, externalBusProblems } from './bus-mode';
 import { METRICS_PROCESS, metricsAnswers, metricsSpec, metricsUrl } from './metrics-process';
 import { DASHBOARD_PROCESS, dashboardAnswers, dashboardSpec, dashboardUrl } from '../dashboard/process';
 import type { WorkerDef } from './workers';
@@ -26,6 +27,8 @@ export interface ServiceStatus {
   log: string | null;
   embedded: boolean;
   detail: string;
+  /** What differs for this server in its mode (an external bus: what Layer 1 does not do there); usually empty. */
+  notes: string[];
 }
 
 export interface WorkerStatus {
@@ -92,6 +95,8 @@ async function checkBeforeStart(config: LoadedConfig, defs: ServiceDef[], pm: Pr
       } else {
         const h = await svc.health(3_000);
         if (!h.healthy) add(ADDRESS_PATHS[svc.name], `cannot reach ${svc.name} at ${svc.address}: ${h.detail}`);
+        // The kernels connect to an external bus as their own ACL users: each must be able to log in.
+        else if (svc.name === 'bus') for (const m of await externalBusProblems(config)) add('bus.embedded', m);
       }
     }),
   );
@@ -368,6 +373,7 @@ export async function stackStatus(
           log: svc.embedded ? pm.logPath(svc.name) : null,
           embedded: svc.embedded,
           detail: h.detail,
+          notes: svc.name === 'bus' ? busModeNotes(config) : [],
         },
       ];
     }),

@@ -8,6 +8,7 @@
  *  - a drill cancelled during its injection, and one whose worker is kill -9ed during it, roll back
  *    (the stalled process is running again, read from /proc) and are in the ledger as such;
  *  - a schedule exists once after boot, however often boot runs, and a triggered one records a drill;
+ *  - evidence recorded untagged by one replica is tagged by the other's report;
  *  - `chaos coverage --json` agrees with the ledger.
  */
 import assert from 'node:assert/strict';
@@ -19,7 +20,10 @@ import { failingProbes } from '../../src/chaos/harness/probes';
 import { awaitDrill, startDrill } from '../../src/chaos/harness/start';
 import { ledger, type Coverage } from '../../src/chaos/harness/ledger';
 import { sealedSegmentSnapshotted, type ScenarioContext } from '../../src/chaos/scenarios';
-import { BACKLOG_COLLECTION } from '../../src/clients/collections';
+import { BACKLOG_COLLECTION, EVIDENCE_COLLECTION } from '../../src/clients/collections';
+import { declareDrill, endDrill } from '../../src/chaos/drills';
+import { makeEvidence } from '../../src/healing/evidence';
+import { reportEvidence, type StoredEvidence } from '../../src/healing/seam';
 import { connectStore, type Store } from '../../src/clients/store';
 import { connectClient } from '../../src/clients/temporal';
 import { procStatFields } from '../../src/process/manager';
@@ -237,6 +241,25 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
     const after = JSON.parse((await cli(['chaos', 'schedule', 'list', '--json'])).stdout) as Array<{ paused: boolean }>;
     assert.equal(after[0].paused, false);
     assert.equal((await cli(['chaos', 'schedule', 'pause', 'suite'])).code, 0);
+  });
+
+  it('evidence the other replica recorded first without the drill tag (its lookup timed out) gets the tag from the second report', async () => {
+    const drillId = `chaos-tagtest-${Date.now()}`;
+    await declareDrill(store.db, { id: drillId, kernel: null, process: 'tagtest', card: 'tagtest', durationMs: 60_000 });
+    try {
+      // server_restarted: recorded, never dispatched (REPAIRED_KINDS), so the test starts nothing.
+      const e = makeEvidence({ kind: 'server_restarted', kernel: null, process: 'tagtest', pid: null, key: drillId, detail: 'tag test', text: null, at: Date.now(), observer: 'healing-1' });
+      const { id, ...rest } = e;
+      const evidence = store.db.collection<StoredEvidence>(EVIDENCE_COLLECTION);
+      await evidence.insertOne({ _id: id, ...rest, firstSeen: new Date(e.at), observers: ['healing-1'] });
+      const report = await reportEvidence({ config, db: store.db, temporal: client }, { ...e, observer: 'healing-2' });
+      assert.equal(report.recordedFirst, false);
+      const doc = await evidence.findOne({ _id: id });
+      assert.deepEqual([doc?.data.drill_id, doc?.data.drill], [drillId, 'tagtest']);
+      assert.deepEqual(doc?.firstSeen, new Date(e.at), 'first seen when the first replica saw it');
+    } finally {
+      await endDrill(store.db, drillId);
+    }
   });
 
   it('chaos coverage --json agrees with the ledger', async () => {

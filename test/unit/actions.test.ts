@@ -11,7 +11,7 @@ import { runVerification } from '../../src/verification/loop';
 
 /** Only what the actions under test touch: the rest would throw if used. */
 function depsFor(stateDir: string, extra: Partial<ActionDeps> = {}): ActionDeps {
-  return { config: { stateDir } as LoadedConfig, ...extra } as ActionDeps;
+  return { config: { stateDir, bus: { embedded: true } } as LoadedConfig, ...extra } as ActionDeps;
 }
 
 const meta = (stepId: string): ActionMeta => ({ workflowId: 'playbook-unit', runId: 'run-1', stepId, playbook: 'unit', kernel: null });

@@ -166,7 +166,7 @@ describe('evidence text: what the producers put in it', () => {
     writeFileSync(file, '');
     const pm = { logPath: () => file };
     const tail = new LogTail(Date.now());
-    const ctx = { pm } as unknown as DetectorContext;
+    const ctx = { pm, config: { bus: { embedded: true } } } as unknown as DetectorContext;
     const settings = {};
     assert.deepEqual(await aclViolations.check(ctx, settings as never, tail), []);
     // Not the first look any more (that one read the empty file): every new line counts.

@@ -10,6 +10,7 @@ import { PermissionViolationError, type NatsConnection } from '@nats-io/nats-cor
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { loadPolicy, policyFileOf, subjectCovers } from '../../../kernels/message-bus/policy';
 import { reloadBus } from '../../../kernels/message-bus/readiness';
+import { ExternalBusError } from '../../../kernels/message-bus/errors';
 import { busPaths, renderBus } from '../../../kernels/message-bus/render';
 import { ensureStreams } from '../../../kernels/message-bus/streams';
 import { connectBus } from '../../clients/bus';
@@ -201,6 +202,7 @@ export async function tamperBusConfig(
   ctx: FaultContext,
   options: { user?: string; subject?: string } = {},
 ): Promise<Injected<{ confFile: string; before: string; after: string; configLoadTime: string }>> {
+  if (!ctx.config.bus.embedded) throw new ExternalBusError('the tamperBusConfig fault edits and reloads the embedded bus\'s nats.conf');
   const user = options.user ?? 'control_plane';
   const subject = options.subject ?? 'system.control';
   const { confFile } = busPaths(ctx.config);
@@ -254,6 +256,7 @@ export async function enforcedAclDrift(
   ctx: FaultContext,
   options: { user?: string; pattern?: string; subject?: string } = {},
 ): Promise<Injected<{ user: string; pattern: string; subject: string; refused: boolean; confFile: string; sha256: string }>> {
+  if (!ctx.config.bus.embedded) throw new ExternalBusError('the enforcedAclDrift fault edits and reloads the embedded bus\'s nats.conf');
   const user = options.user ?? 'immutable_log';
   const pattern = options.pattern ?? 'layer1.log.>';
   const subject = options.subject ?? 'layer1.log.chaos';

@@ -1,10 +1,10 @@
 /** Configuration of the message bus's detectors (./bus.ts). Imports zod only: see ./define.ts. */
 import { z } from 'zod';
-import { detectorConfig, everyMs } from './define';
+import { detectorConfig, everyMs, ms } from './define';
 
 export const aclViolationsConfig = detectorConfig({
   key: 'aclViolations',
-  describe: "acl_violations: refused publishes and subscribes in the bus's own log",
+  describe: "acl_violations: refused publishes and subscribes in the embedded bus's own log (off on an external bus, whose nodes' logs Layer 1 does not read)",
   shape: { everyMs: everyMs(500) },
 });
 
@@ -19,6 +19,9 @@ export const queueBacklogConfig = detectorConfig({
 
 export const busConfigDriftConfig = detectorConfig({
   key: 'busConfigDrift',
-  describe: 'bus_config_drift: the rendered nats.conf is what the ACL policy renders now',
-  shape: { everyMs: everyMs(2000) },
+  describe: 'bus_config_drift: the rendered nats.conf is what the ACL policy renders now; on an external bus, the rules the cluster enforces are the policy\'s (real publishes as every user)',
+  shape: {
+    everyMs: everyMs(2000),
+    externalEveryMs: ms(60_000, 5_000).describe('On an external bus: how often the rules the cluster enforces are checked, by an allowed and a forbidden publish as every ACL user (at least everyMs)'),
+  },
 });

@@ -1,17 +1,24 @@
 /**
  * The message bus's detectors:
  *  - ACL violations: the bus's own log, read from where the last look stopped; every refused
- *    publish or subscribe nats-server logs ("Publish Violation - User "x", Subject "y"") is an event;
+ *    publish or subscribe nats-server logs ("Publish Violation - User "x", Subject "y"") is an event.
+ *    Off on an external bus: a cluster writes them only to its nodes' own logs (status says so);
  *  - consumers: every durable consumer the policy requires exists (else `consumer_missing`), and
- *    none has more pending messages than `detectors.queueBacklog.maxPending` (`queue_backlog`);
- *  - config drift: the rendered nats.conf is what the policy renders now.
+ *    none has more pending messages than `detectors.queueBacklog.maxPending` (`queue_backlog`),
+ *    asked of the JetStream API (the same on a cluster);
+ *  - config drift: the rendered nats.conf is what the policy renders now; on an external bus, the
+ *    rules the cluster enforces are the policy's, by real publishes as every user (every
+ *    `externalEveryMs`), since there is no local file the cluster loads.
  */
 import { createHash } from 'node:crypto';
 import { openSync, readSync, closeSync, statSync, readFileSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { isNotFound } from '../../../kernels/message-bus/streams';
 import { loadPolicy, policyFileOf } from '../../../kernels/message-bus/policy';
-import { busPaths, renderBusText } from '../../../kernels/message-bus/render';
+import path from 'node:path';
+import { busPaths, renderBusText, renderedFileOf } from '../../../kernels/message-bus/render';
+import { checkEnforcedRules } from '../../../kernels/message-bus/enforcement';
+import type { LoadedConfig } from '../../config/load';
 import { isEnforcementProbe, parseViolation, PROBE_USER } from '../../../kernels/message-bus/violations';
 import { connectBus } from '../../clients/bus';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -94,7 +101,9 @@ export const aclViolations = defineDetector({
   config: aclViolationsConfig,
   kinds: ['acl_violation'],
   createState: () => new LogTail(),
-  async check({ pm }, _settings, tail) {
+  async check({ config, pm }, _settings, tail) {
+    // An external cluster's log is on its nodes: nothing here to read (status and docs say so).
+    if (!config.bus.embedded) return [];
     const file = pm.logPath('bus');
     const out: Array<Finding<'acl_violation'>> = [];
     for (const { text: line, offset } of tail.read(file)) {
@@ -140,7 +149,7 @@ export const busConsumers = defineDetector({
             out.push({
               kind: 'queue_backlog',
               kernel: 'message_bus',
-              process: 'bus',
+              process: busProcess(config),
               key: `${stream}/${consumer}`,
               detail: `${info.num_pending} messages pending on ${stream}/${consumer} (threshold ${maxPending})`,
               data: { stream, consumer, pending: info.num_pending },
@@ -151,7 +160,7 @@ export const busConsumers = defineDetector({
           out.push({
             kind: 'consumer_missing',
             kernel: 'message_bus',
-            process: 'bus',
+            process: busProcess(config),
             key: `${stream}/${consumer}`,
             detail: `the durable consumer ${stream}/${consumer} the bus policy requires does not exist`,
             data: { stream, consumer },
@@ -168,12 +177,23 @@ export const busConsumers = defineDetector({
 
 const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
 
+/** The bus's process, when it is ours (the embedded bus); an external cluster has none here. */
+function busProcess(config: LoadedConfig): string | null {
+  return config.bus.embedded ? 'bus' : null;
+}
+
 export const busConfigDrift = defineDetector({
   name: 'bus_config_drift',
   config: busConfigDriftConfig,
   kinds: ['config_drift'],
-  createState: () => undefined,
-  async check({ config }) {
+  /** When the rules an external cluster enforces were last checked (they take real publishes). */
+  createState: (): { externalAt: number } => ({ externalAt: 0 }),
+  async check({ config }, { externalEveryMs }, state) {
+    if (!config.bus.embedded) {
+      if (Date.now() - state.externalAt < externalEveryMs) return [];
+      state.externalAt = Date.now();
+      return enforcedDrift(config);
+    }
     const { confFile } = busPaths(config);
     let onDisk: Buffer;
     try {
@@ -197,3 +217,29 @@ export const busConfigDrift = defineDetector({
     ];
   },
 });
+
+/**
+ * An external cluster's drift: the rules it enforces (an allowed publish per allow pattern and a
+ * forbidden one, as every user) differ from the policy's render. Nothing before the ACL was
+ * rendered here (no credentials: nothing to compare with).
+ */
+async function enforcedDrift(config: LoadedConfig): Promise<Array<Finding<'config_drift'>>> {
+  const expected = renderBusText(config);
+  if (expected === null) return [];
+  const report = await checkEnforcedRules(config);
+  if (report.ok) return [];
+  const bad = report.users.filter((u) => !u.ok);
+  const file = path.relative(config.stateDir, renderedFileOf(config));
+  // Keyed on what is wrong, not on the probes' unique subjects: the same drift is one condition.
+  const key = sha256(bad.map((u) => `${u.user}:${u.problems.map((p) => p.replace(/probe\.[0-9a-f-]{36}/g, 'probe.*')).join(',')}`).join('|'));
+  return [
+    {
+      kind: 'config_drift',
+      kernel: 'message_bus',
+      process: null,
+      key,
+      detail: `the external bus enforces other rules than the ACL policy renders (install \`layer1 bus render-acl\` in every node): ${report.detail}`,
+      data: { file, users: bad.map((u) => u.user), expectedSha256: sha256(expected) },
+    },
+  ];
+}
