@@ -24,6 +24,8 @@ import { connectStore, type Store } from '../../src/clients/store';
 import type { LoadedConfig } from '../../src/config/load';
 import { endpointText, serverEndpoints } from '../../src/stack/endpoints';
 import { KERNEL_MANIFESTS } from '../../kernels/manifests';
+import { externalBusProblems } from '../../src/stack/bus-mode';
+import { workerDefs } from '../../src/stack/workers';
 import { fullStatus } from '../../scripts/stack-verbs';
 import {
   crash,
@@ -138,18 +140,25 @@ describe('distributed deployment: Layer 1 on external servers, and their failure
     assert.equal(s.healthy, true, JSON.stringify(s.services));
     assert.equal(s.webUi, null);
     for (const svc of Object.values(s.services)) assert.equal(svc.embedded, false);
-    const users = new Set<string>();
-    // The nodes' monitoring endpoints (bus.monitorUrls of the shipped config; deploy/dist/nats.sh's ports).
-    const monitors = (config.bus as { monitorUrls?: string[] }).monitorUrls ?? [];
+    // Every user of the ACL policy logs in to the cluster with its own rendered password (what `up` checks first).
+    assert.deepEqual(await externalBusProblems(config), []);
+    // And each worker process holds its connection as its kernel's user, as the nodes see it.
+    const conns: Array<{ name?: string; authorized_user?: string }> = [];
+    const monitors = config.bus.monitorUrls;
     assert.ok(monitors.length > 0, 'bus.monitorUrls lists the nodes');
     for (const monitor of monitors) {
       const res = await fetch(`${monitor.replace(/\/$/, '')}/connz?auth=true&limit=1024`).catch(() => null);
-      const body = (await res?.json().catch(() => null)) as { connections?: Array<{ authorized_user?: string }> } | null;
-      for (const c of body?.connections ?? []) if (c.authorized_user) users.add(c.authorized_user);
+      const body = (await res?.json().catch(() => null)) as { connections?: typeof conns } | null;
+      conns.push(...(body?.connections ?? []));
     }
-    const kernelUsers = KERNEL_MANIFESTS.map((m) => m.busUser).filter((u): u is string => u !== null);
-    say(`bus users connected: ${[...users].sort().join(', ')}`);
-    for (const u of kernelUsers) assert.ok(users.has(u), `kernel user ${u} connects as itself (connected: ${[...users].join(', ')})`);
+    const expected = workerDefs(config)
+      .map((w) => ({ name: `layer1-${w.name}`, user: KERNEL_MANIFESTS.find((m) => m.name === w.kernel)?.busUser ?? null }))
+      .filter((w): w is { name: string; user: string } => w.user !== null);
+    const seen = expected.map((w) => `${w.name} as ${conns.find((c) => c.name === w.name)?.authorized_user ?? 'not connected'}`);
+    say(`bus connections: ${seen.join(', ')}`);
+    for (const w of expected) {
+      assert.equal(conns.find((c) => c.name === w.name)?.authorized_user, w.user, `${w.name} connects as ${w.user}`);
+    }
   });
 
   it('kill -9 of the NATS node leading the stream the messages are in', async () => {
