@@ -56,6 +56,11 @@ case "${1:-}" in
     # After acl.sh: every live node reads its config again (SIGHUP), the authorization block included.
     for n in 1 2 3; do
       if pid=$(server_pid "nats-$n"); then conf "$n"; kill -HUP "$pid"; echo "reloaded nats node $n"; fi
+    done
+    # A reload restarts a node's monitoring listener: answered again before anyone asks it.
+    sleep 0.5
+    for n in 1 2 3; do
+      if server_pid "nats-$n" >/dev/null; then for _ in $(seq 1 100); do healthz "$n" >/dev/null && break; sleep 0.2; done; fi
     done ;;
   status)
     for n in 1 2 3; do

@@ -83,7 +83,14 @@ export async function probeMonitors(urls: readonly string[], timeoutMs: number):
     urls.map(async (u): Promise<NodeProbe> => {
       const target = u.replace(/\/$/, '');
       try {
-        const res = await fetch(`${target}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(timeoutMs) });
+        const url = `${target}/healthz?js-enabled-only=true`;
+        const signal = AbortSignal.timeout(timeoutMs);
+        // A node reloaded (SIGHUP) since the last probe closed its monitoring connections: the pooled
+        // socket fails at once ("other side closed"), and a new one is answered.
+        const res = await fetch(url, { signal }).catch((err: unknown) => {
+          if (signal.aborted) throw err;
+          return fetch(url, { signal });
+        });
         const body = (await res.json().catch(() => ({}))) as { status?: string; error?: string };
         return res.ok && body.status === 'ok'
           ? { target, ok: true, detail: 'healthz ok, JetStream enabled' }
