@@ -74,8 +74,8 @@ describe('config', () => {
     assert.deepEqual(published, configJsonSchema(), 'run `npm run schema` to regenerate schema/');
   });
 
-  it('accepts the committed temporal.config.yaml and test config', () => {
-    for (const f of ['temporal.config.yaml', 'test/layer1.test.yaml']) {
+  it('accepts the committed temporal.config.yaml, the test config and the distributed deployment\'s', () => {
+    for (const f of ['temporal.config.yaml', 'test/layer1.test.yaml', 'deploy/dist/layer1.dist.yaml']) {
       const file = path.join(REPO_ROOT, f);
       parseConfig(readFileSync(file, 'utf8'), file, {});
     }
