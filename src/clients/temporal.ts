@@ -9,7 +9,7 @@
  * (docs/deploy.md).
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
+import { tcpRefusal } from '../net-probe';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
@@ -53,21 +53,10 @@ export class TemporalUnreachableError extends Error {
   }
 }
 
-/** Null when `address` accepts a TCP connection within `timeoutMs`, else why not. */
-function tcpRefusal(address: string, timeoutMs: number): Promise<string | null> {
+/** Null when `address` (HOST:PORT) accepts a TCP connection within `timeoutMs`, else why not. */
+function addressRefusal(address: string, timeoutMs: number): Promise<string | null> {
   const i = address.lastIndexOf(':');
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), timeout: timeoutMs });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(null);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(`no TCP answer within ${timeoutMs} ms`);
-    });
-    socket.once('error', (err) => resolve(err.message));
-  });
+  return tcpRefusal(address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1)), timeoutMs);
 }
 
 /** How long the TCP look at each of several frontends may take before the connections are tried. */
@@ -82,7 +71,7 @@ const TCP_LOOK_MS = 1_000;
 export async function connectFirst<T>(
   addresses: readonly string[],
   connect: (address: string) => Promise<T>,
-  look: (address: string) => Promise<string | null> = (a) => tcpRefusal(a, TCP_LOOK_MS),
+  look: (address: string) => Promise<string | null> = (a) => addressRefusal(a, TCP_LOOK_MS),
 ): Promise<T> {
   if (addresses.length === 0) throw new Error('temporal.address names no frontend');
   if (addresses.length === 1) return connect(addresses[0]);

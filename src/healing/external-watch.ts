@@ -20,7 +20,7 @@
  *
  * One replica watches: the trigger monitor's leader (it keeps its leadership while the store is down).
  */
-import net from 'node:net';
+import { tcpRefusal } from '../net-probe';
 import { Connection } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
@@ -176,21 +176,6 @@ export class ExternalWatch {
   }
 }
 
-function tcpAnswer(endpoint: Endpoint, timeoutMs: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: endpoint.host, port: endpoint.port, timeout: timeoutMs });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(null);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(`no TCP answer within ${timeoutMs} ms`);
-    });
-    socket.once('error', (err) => resolve(err.message));
-  });
-}
-
 /** gRPC NOT_FOUND: the history service answered that the workflow does not exist (yet). */
 const isNotFound = (err: unknown): boolean => (err as { code?: number }).code === 5 || (err as Error).name === 'NotFoundError';
 
@@ -220,7 +205,7 @@ async function temporalAnswer(config: LoadedConfig, endpoint: Endpoint, timeoutM
 export function endpointProbe(config: LoadedConfig, db: Db): EndpointProbe {
   return async (server, endpoint, timeoutMs) => {
     // A refused connection first, at once: the clients would keep retrying it until their deadline.
-    const tcp = await tcpAnswer(endpoint, timeoutMs);
+    const tcp = await tcpRefusal(endpoint.host, endpoint.port, timeoutMs);
     if (tcp !== null || server === 'bus') return tcp;
     if (server === 'temporal') return temporalAnswer(config, endpoint, timeoutMs);
     return db.command({ ping: 1 }).then(() => null, (err: unknown) => errorText(err));

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { nanos } from '@nats-io/nats-core';
-import { ConfigError, parseConfig, type LoadedConfig } from '../../src/config/load';
+import { type ConfigError, parseConfig, type LoadedConfig } from '../../src/config/load';
 import { natsServers, parseSeedList, seedListProblems } from '../../src/config/bus-url';
 import { busConnectOptions, connectBus } from '../../src/clients/bus';
 import { clusterHealth } from '../../src/stack/bus-health';
@@ -32,19 +32,12 @@ import {
 } from '../../kernels/message-bus';
 import { aclViolations, LogTail } from '../../src/healing/detectors/bus';
 import type { DetectorContext } from '../../src/healing/detectors/types';
+import { configProblemsOf } from '../support/config-problems';
 
 const FILE = '/tmp/layer1-bus-external-test/layer1.yaml';
 const SEEDS = 'nats://127.0.0.1:25222, nats://127.0.0.1:25223,nats://127.0.0.1:25224';
 
-function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
-  try {
-    parseConfig(text, FILE, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  assert.fail('expected a ConfigError');
-}
+const problemsOf = (text: string, env: NodeJS.ProcessEnv = {}): ConfigError => configProblemsOf(text, FILE, env);
 
 describe('bus: seed list', () => {
   it('parses every seed, in order, with the default port and tls', () => {

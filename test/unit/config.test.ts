@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, parseConfig } from '../../src/config/load';
+import { type ConfigError, parseConfig } from '../../src/config/load';
 import { configJsonSchema } from '../../src/config/schema';
 import { REPO_ROOT } from '../../src/stack/tools';
+import { configProblemsOf } from '../support/config-problems';
 
 const FILE = '/tmp/layer1-config-test/temporal.config.yaml';
 
-function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
-  try {
-    parseConfig(text, FILE, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  assert.fail('expected a ConfigError');
-}
+const problemsOf = (text: string, env: NodeJS.ProcessEnv = {}): ConfigError => configProblemsOf(text, FILE, env);
 
 describe('config', () => {
   it('fills every default from an empty file', () => {

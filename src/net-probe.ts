@@ -1,0 +1,22 @@
+/**
+ * One TCP connect, to tell a server that listens from one that does not before a client's own,
+ * slower deadline (the SDK's, the driver's) would: the Temporal connection's look at several
+ * frontends, and the external watch's probes.
+ */
+import net from 'node:net';
+
+/** Null when `host:port` accepts a TCP connection within `timeoutMs`, else why not. */
+export function tcpRefusal(host: string, port: number, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: timeoutMs });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(null);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(`no TCP answer within ${timeoutMs} ms`);
+    });
+    socket.once('error', (err) => resolve(err.message));
+  });
+}
