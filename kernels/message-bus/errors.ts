@@ -36,9 +36,6 @@ export class BusReloadError extends MessageBusError {
 /** No seed of `bus.url` took the connection (each named, with why), or an external cluster refused a user's login. */
 export class BusUnreachableError extends MessageBusError {
   override name = 'BusUnreachableError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** What only an embedded bus can do (a reload by signal, its log, its nats.conf), asked of an external one. */
