@@ -1,4 +1,5 @@
 /** Bus actions: apply_bus_acl, validate_bus_acl, publish_event and wait_consumers_delivered. */
+import path from 'node:path';
 import { headers as natsHeaders, PermissionViolationError, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { busReadiness, reloadBus } from '../../kernels/message-bus/readiness';
@@ -6,6 +7,7 @@ import { renderBus } from '../../kernels/message-bus/render';
 import { ensureStreams } from '../../kernels/message-bus/streams';
 import { loadPolicy, policyFileOf } from '../../kernels/message-bus/policy';
 import { analyseViolations } from '../../kernels/message-bus/violations';
+import { violationLogOf } from '../../kernels/message-bus/client-violations';
 import { checkEnforcedRules, configMatchesPolicy } from '../../kernels/message-bus/enforcement';
 import { auditActions } from './audit';
 import { waitConsumersDelivered } from './consumers';
@@ -35,7 +37,7 @@ export function busActions(deps: ActionDeps): ActionGroup<'apply_bus_acl' | 'val
       const detail = config.bus.embedded
         ? `rendered ${rendered.file}${rendered.changed ? ' (changed)' : ''} and the bus loaded it`
         : `rendered ${rendered.file}${rendered.changed ? ' (changed)' : ''}; not reloaded: the bus is an external cluster, whose operator installs that block in every node (\`layer1 bus render-acl\`)`;
-      return { changed: rendered.changed, hash: rendered.hash, configLoadTime, ensured, detail };
+      return { changed: rendered.changed, hash: rendered.hash, configLoadTime, ensured, detail, file: path.relative(config.stateDir, rendered.file) };
     }),
 
     validate_bus_acl: action('validate_bus_acl', async ({ analyseLog, logKb, require, user, subject }) => {
@@ -57,11 +59,10 @@ export function busActions(deps: ActionDeps): ActionGroup<'apply_bus_acl' | 'val
       const out = { ok, detail, users, configMatchesPolicy: conf.ok };
       if (require && !ok) throw failure(ActionErrorType.ACL_INVALID, `the bus ACL does not behave as the policy says: ${detail}`, { detail, users }, false);
       if (!analyseLog) return { ...out, violations: [], verdict: 'not_analysed' as const };
-      // An external cluster's log is on its nodes: only the enforced rules can say whether it drifted.
-      if (!config.bus.embedded) return { ...out, violations: [], verdict: enforced.ok ? ('not_analysed' as const) : ('acl_drift' as const) };
       // The violation that started the run, when named: older ones in the log's window (another
-      // user's, another fault's) do not decide this run's verdict.
-      const violations = analyseViolations(pm.logPath('bus'), policy, logKb * 1024).filter((v) => (!user || v.user === user) && (!subject || v.subject === subject));
+      // user's, another fault's) do not decide this run's verdict. An external cluster's log is on
+      // its nodes: there, the refusals Layer 1's own connections received.
+      const violations = analyseViolations(violationLogOf(config, pm), policy, logKb * 1024).filter((v) => (!user || v.user === user) && (!subject || v.subject === subject));
       // Drift: the bus refused what the policy allows, or enforces other rules than the policy now.
       const drift = violations.some((v) => v.allowedByPolicy) || !enforced.ok;
       const verdict = drift ? 'acl_drift' : violations.length === 0 ? 'none' : 'policy_enforced';

@@ -3,7 +3,8 @@
  * (kernels/message-bus), with its own reply inbox and the password from the rendered credentials
  * — on the embedded bus and on an external cluster alike (there the cluster's operator installs
  * the users `layer1 bus render-acl` prints). `bus.credentials`, when set, is the operator's own
- * login on an external bus: used for the `operator` user only, never for a kernel's.
+ * login on an external bus: used for the `operator` user only, never for a kernel's. On an external
+ * bus each connection also records the ACL refusals it receives (kernels/message-bus/client-violations.ts).
  */
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -13,6 +14,7 @@ import { errorText } from '../domain/errors';
 import { describeProbes, probeSeeds } from '../stack/bus-health';
 import { BusUnreachableError } from '../../kernels/message-bus/errors';
 import { busCredentials, inboxPrefix } from '../../kernels/message-bus/render';
+import { recordRefusals } from '../../kernels/message-bus/client-violations';
 
 export interface BusAuth {
   user: string;
@@ -60,9 +62,11 @@ export async function connectBus(
 ): Promise<NatsConnection> {
   const opts = busConnectOptions(config, options);
   const timeoutMs = options.timeoutMs ?? 5_000;
+  const name = options.name ?? 'layer1';
+  let nc: NatsConnection;
   try {
-    return await connect({
-      name: options.name ?? 'layer1',
+    nc = await connect({
+      name,
       timeout: timeoutMs,
       // The bus is a supervised kernel that comes back within a second of a crash (or a cluster
       // whose other nodes take over): reconnect soon and forever, rather than after the
@@ -74,6 +78,10 @@ export async function connectBus(
   } catch (err) {
     throw await explainConnectFailure(config, opts, err, timeoutMs);
   }
+  // A cluster logs what it refuses only on its nodes: the refusals this connection receives are
+  // recorded here instead, for the acl_violations detector (the embedded bus logs its own).
+  if (!config.bus.embedded) recordRefusals(config, nc, { user: opts.user ?? OPERATOR_USER, connection: name });
+  return nc;
 }
 
 /**

@@ -19,7 +19,7 @@ export const EVIDENCE_KINDS = {
   liveness_failed: 'a liveness probe failed failureThreshold times in a row',
   not_ready: "a kernel's readiness self-test failed",
   heartbeat_missed: 'one liveness probe failed (below the threshold): a stall, not yet a failure',
-  acl_violation: 'the bus refused a publish or subscribe that its ACL forbids (from the bus log)',
+  acl_violation: 'the bus refused a publish or subscribe that its ACL forbids (from the bus log; on an external bus, as Layer 1\'s connection received it)',
   log_corruption: "the immutable log's chain does not verify",
   log_quota: 'the immutable log uses more of its quota than the alert threshold',
   consumer_missing: 'a durable consumer the bus policy requires does not exist',

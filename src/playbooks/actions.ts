@@ -200,6 +200,8 @@ export const ACTIONS = {
       ensured: z.array(z.string()),
       /** What was rendered and whether it was loaded. */
       detail: z.string(),
+      /** The rendered file, relative to the state directory: bus/nats.conf, or bus/authorization.conf for an external bus. */
+      file: z.string(),
     }),
     idempotency: 'Rendering is deterministic (passwords are kept), a reload of an unchanged config changes nothing, and streams and consumers already as the policy says are left alone.',
     risky: true,
@@ -207,7 +209,7 @@ export const ACTIONS = {
   validate_bus_acl: action({
     name: 'validate_bus_acl',
     description:
-      "Validate the ACL as the bus ENFORCES it, by real publishes as every user of the policy (one per pattern of its allow list must be delivered, one the policy forbids it must be refused), and that nats.conf (an external bus: authorization.conf) is the policy's render; with analyseLog, also read the embedded bus's own log for the violations it refused and tell, for each, whether the policy allows it (the enforced ACL drifted) or forbids it (an external cluster's logs are its nodes': the verdict then comes from the enforced rules alone)",
+      "Validate the ACL as the bus ENFORCES it, by real publishes as every user of the policy (one per pattern of its allow list must be delivered, one the policy forbids it must be refused), and that nats.conf (an external bus: authorization.conf) is the policy's render; with analyseLog, also read the bus's own log for the violations it refused (an external cluster's logs are its nodes': there, the refusals Layer 1's own connections received) and tell, for each, whether the policy allows it (the enforced ACL drifted) or forbids it",
     params: z.strictObject({
       analyseLog: z.boolean().default(false),
       /** Fail the step (AclInvalid) when the real publishes do not behave as the policy says. */

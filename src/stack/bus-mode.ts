@@ -14,7 +14,7 @@ export function busModeNotes(config: LoadedConfig): string[] {
   return [
     'external cluster: Layer 1 runs, watches and signals no nats-server; its users and permissions are the block `layer1 bus render-acl` prints, installed in every node by the cluster\'s operator',
     `each kernel connects as its own ACL user (${config.bus.credentials ? 'bus.credentials for the operator only' : 'the operator too, from the rendered credentials'}); streams R${config.bus.replicas.streams}, consumers ${config.bus.replicas.consumers === 0 ? 'as their stream' : `R${config.bus.replicas.consumers}`}`,
-    "detector acl_violations is OFF: a cluster writes the publishes it refuses only to its nodes' own logs, which Layer 1 does not read",
+    "detector acl_violations reads the refusals Layer 1's own connections receive (logs/bus-violations.log): a cluster writes those of other clients only to its nodes' own logs, which Layer 1 does not read",
     `detector bus_config_drift checks the rules the cluster enforces (a publish allowed and one forbidden per user) every ${Math.round(Math.max(drift.everyMs, drift.externalEveryMs) / 1000)} s, instead of a local nats.conf`,
   ];
 }

@@ -6,7 +6,9 @@
  *  - the NATS node leading the stream that holds messages published just before;
  *  - one Temporal service: host 1's frontend (the first address of temporal.address), then its history;
  *  - every Temporal process of both hosts at once;
- *  - the store (FerretDB).
+ *  - the store (FerretDB);
+ * and an ACL violation: the acl_violation chaos card, whose refusal only the refused connection
+ * sees on a cluster (kernels/message-bus/client-violations.ts).
  * The deployment starts a dead process again after DIST_RESTART_SEC (deploy/dist/lib.sh), as a
  * service manager would; Layer 1 is not told anything. Each drill checks that Layer 1 recorded the
  * outage as evidence (external_down, external_back: src/healing/external-watch.ts), that
@@ -41,6 +43,12 @@ import {
   streamLeaders,
 } from '../../deploy/dist/support';
 import { uniqueId } from '../support/env';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadCards } from '../../src/chaos/cards/loader';
+import { awaitDrill, startDrill } from '../../src/chaos/harness/start';
+import { BACKLOG_COLLECTION, EVIDENCE_COLLECTION } from '../../src/clients/collections';
+import type { StoredEvidence } from '../../src/healing/seam';
+import { clientViolationsFile } from '../../kernels/message-bus/client-violations';
 
 const say = (m: string): void => {
   process.stdout.write(`      ${m}\n`);
@@ -186,5 +194,40 @@ describe('distributed deployment: Layer 1 on external servers, and their failure
 
   it('kill -9 of the store', async () => {
     await drill('store (FerretDB)', ['store'], [{ server: 'store', endpoint: endpoint('store', 0) }]);
+  });
+
+  it("an ACL violation on the cluster: the refusal Layer 1's connection received is evidence, and the acl_violation drill passes its four gates", async () => {
+    const card = loadCards().cards.find((c) => c.id === 'acl_violation') ?? assert.fail('no acl_violation card');
+    const file = clientViolationsFile(config);
+    const before = existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0;
+    const t0 = Date.now();
+    const r = await awaitDrill(await startDrill(config, client, card, 'test'));
+    say(`acl_violation drill: ${r.result}; ${r.gates.map((g) => `${g.name} ${g.ok ? 'ok' : 'FAILED'}`).join(', ')}; detect ${r.timeToDetectMs} ms, recover ${r.timeToRecoverMs} ms`);
+    assert.equal(r.result, 'passed', JSON.stringify(r, null, 1));
+    // The cluster refused it (the injecting connection's own -ERR), and that connection recorded it.
+    const recorded = readFileSync(file, 'utf8').split('\n').slice(before).filter((l) => l.includes('"nats.js:layer1-chaos-immutable_log"'));
+    assert.ok(recorded.length > 0, `a refusal recorded in ${file}`);
+    say(`recorded by the connection: ${recorded.at(-1)}`);
+    // The evidence, as the store holds it, and the remedy's verdict: the policy forbids it, so the
+    // ACL did its job and a backlog item names the kernel user that tried.
+    const evidence = await store.db
+      .collection<StoredEvidence>(EVIDENCE_COLLECTION)
+      .findOne({ kind: 'acl_violation', 'data.user': 'immutable_log', 'data.subject': 'system.control', 'data.drill_id': r.drillId, firstSeen: { $gte: new Date(t0) } });
+    assert.ok(evidence, `acl_violation evidence of drill ${r.drillId} recorded`);
+    assert.equal(evidence.data?.logFile, file, 'read from the connections\' record, not a bus log');
+    const item = await store.db
+      .collection<{ _id: string; title: string; status: string }>(BACKLOG_COLLECTION)
+      .findOne({ title: 'Kernel user immutable_log tried system.control, which its ACL policy forbids' });
+    assert.ok(item, 'the remedy opened a backlog item for the kernel user that tried');
+    results.push({
+      drill: 'ACL violation (acl_violation card)',
+      killed: '-',
+      'back (ms)': 0,
+      'healthy (ms)': r.timeToRecoverMs ?? 0,
+      'unhealthy samples': 0,
+      evidence: `acl_violation detected in ${r.timeToDetectMs} ms`,
+      delivered: '-',
+      playbook: `${card.expect.remedy}: ${r.gates.every((g) => g.ok) ? 'succeeded' : 'failed'}`,
+    });
   });
 });

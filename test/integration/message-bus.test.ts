@@ -5,7 +5,7 @@
  * broken for real, and passes again once repaired.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,8 +26,14 @@ import {
   consumeTriggers,
   ensureStreams,
   reloadBus,
+  loadPolicy,
+  policyFileOf,
   type TriggerLoopEvent,
 } from '../../kernels/message-bus';
+import { analyseViolations, parseViolation } from '../../kernels/message-bus/violations';
+import { clientViolationsFile, violationLogOf } from '../../kernels/message-bus/client-violations';
+import { aclViolations, LogTail } from '../../src/healing/detectors/bus';
+import type { DetectorContext } from '../../src/healing/detectors/types';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -158,6 +164,40 @@ describe('message bus kernel on its own nats-server', function () {
       await listener.close();
       await control.close();
     }
+  });
+
+  it("seen as an external bus: the refusal a connection receives is recorded as the server logs it, and acl_violations reports it", async () => {
+    // The same real nats-server, configured as a cluster would be (Layer 1 reads no bus log there).
+    const external: LoadedConfig = { ...config, bus: { ...config.bus, embedded: false } };
+    const file = clientViolationsFile(config);
+    const refused = await connectBus(external, { user: 'immutable_log', name: 'test-refused' });
+    // The readiness probe's user is refused on purpose: not recorded.
+    const probe = await connectBus(external, { user: 'probe', name: 'test-probe' });
+    try {
+      refused.publish('system.control', 'forbidden');
+      probe.publish('system.control', 'forbidden too');
+      await Promise.all([refused.flush(), probe.flush()]);
+      const deadline = Date.now() + 5_000;
+      while (!existsSync(file) && Date.now() < deadline) await sleep(20);
+      await sleep(200);
+    } finally {
+      await refused.close();
+      await probe.close();
+    }
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0], /"nats\.js:test-refused"/);
+    const recorded = parseViolation(lines[0]);
+    assert.deepEqual(recorded && { op: recorded.op, user: recorded.user, subject: recorded.subject }, { op: 'publish', user: 'immutable_log', subject: 'system.control' });
+    // The server logged the same refusal in its own log, which the same parser reads.
+    const serverLine = readFileSync(pm.logPath('bus'), 'utf8').split('\n').find((l) => l.includes('test-refused') && /Violation/.test(l));
+    const logged = serverLine ? parseViolation(serverLine) : null;
+    assert.deepEqual(logged && { op: logged.op, user: logged.user, subject: logged.subject }, { op: 'publish', user: 'immutable_log', subject: 'system.control' });
+    // The detector reads it on the external bus, and the analysis says the policy forbids it.
+    const findings = await aclViolations.check({ config: external, pm } as unknown as DetectorContext, { everyMs: 500 }, new LogTail(0));
+    assert.deepEqual(findings.map((f) => [f.kind, f.data?.user, f.data?.subject, f.data?.logFile]), [['acl_violation', 'immutable_log', 'system.control', file]]);
+    const [summary] = analyseViolations(violationLogOf(external, pm), loadPolicy(policyFileOf(config)));
+    assert.deepEqual([summary.user, summary.count, summary.allowedByPolicy], ['immutable_log', 1, false]);
   });
 
   it('ensureStreams is idempotent: a second run changes nothing', async () => {

@@ -1,10 +1,11 @@
 /**
  * The bus as an external cluster (`bus.embedded: false`, issue #19): `bus.url` as a seed list,
  * replicas from configuration, the ACL rendered for installing (`layer1 bus render-acl`), each part
- * logging in as its own user, no process of ours, and the detectors that cannot work there off.
+ * logging in as its own user, no process of ours, and the detectors reading what a cluster gives
+ * (the enforced rules, the refusals Layer 1's connections receive) instead of local files.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +31,9 @@ import {
   streamChanges,
   streamConfig,
 } from '../../kernels/message-bus';
-import { aclViolations, LogTail } from '../../src/healing/detectors/bus';
+import { aclViolations, lineTime, LogTail } from '../../src/healing/detectors/bus';
+import { clientViolationLine, clientViolationsFile } from '../../kernels/message-bus/client-violations';
+import { ENFORCEMENT_PROBE_PREFIX, isEnforcementProbe, parseViolation } from '../../kernels/message-bus/violations';
 import type { DetectorContext } from '../../src/healing/detectors/types';
 import { configProblemsOf } from '../support/config-problems';
 
@@ -186,17 +189,37 @@ describe('bus: external cluster', () => {
     await assert.rejects(reloadBus(external, { pm }), ExternalBusError);
   });
 
-  it('says in status what differs, and reads no local bus log', async () => {
+  it("says in status what differs, and reads the connections' refusals instead of a local bus log", async () => {
     assert.deepEqual(busModeNotes(embedded), []);
     const notes = busModeNotes(external).join('\n');
-    assert.match(notes, /acl_violations is OFF/);
+    assert.match(notes, /acl_violations reads the refusals Layer 1's own connections receive/);
     assert.match(notes, /bus_config_drift checks the rules the cluster enforces/);
     const log = path.join(dir, 'bus.log');
     writeFileSync(log, '[1] 2026/01/01 00:00:00.000000 [ERR] 127.0.0.1:1 - cid:1 - "v3:nats.js:x" - "$G/user:immutable_log" - Publish Violation - Subject "system.control"\n');
     const ctx = (config: LoadedConfig) => ({ config, pm: { logPath: () => log } }) as unknown as DetectorContext;
     const settings = { everyMs: 500 };
     assert.equal((await aclViolations.check(ctx(embedded), settings, new LogTail(0))).length, 1);
-    assert.deepEqual(await aclViolations.check(ctx(external), settings, aclViolations.createState()), []);
+    // An external bus: not the bus's log (pm.logPath), the file its connections write.
+    assert.deepEqual(await aclViolations.check(ctx(external), settings, new LogTail(0)), []);
+    mkdirSync(path.dirname(clientViolationsFile(external)), { recursive: true });
+    writeFileSync(clientViolationsFile(external), `${readFileSync(log, 'utf8')}${clientViolationLine({ user: 'self_healing', op: 'subscribe', subject: 'system.>', connection: 'layer1-healing-1' })}\n`);
+    const found = await aclViolations.check(ctx(external), settings, new LogTail(0));
+    assert.deepEqual(
+      found.map((f) => [f.data?.user, f.data?.op, f.data?.subject, f.process]),
+      [
+        ['immutable_log', 'publish', 'system.control', null],
+        ['self_healing', 'subscribe', 'system.>', null],
+      ],
+    );
+  });
+
+  it("writes a refusal as nats-server logs it: the same parser, the local time it happened", () => {
+    const at = new Date(2026, 11, 6, 19, 20, 1, 234);
+    const line = clientViolationLine({ user: 'immutable_log', op: 'publish', subject: 'system.control', connection: 'layer1-chaos-immutable_log', server: '127.0.0.1:4222', at });
+    assert.deepEqual(parseViolation(line), { op: 'publish', user: 'immutable_log', subject: 'system.control', line });
+    assert.equal(lineTime(line), at.getTime());
+    assert.equal(isEnforcementProbe(clientViolationLine({ user: 'x', op: 'publish', subject: 's', connection: `${ENFORCEMENT_PROBE_PREFIX}x` })), true);
+    assert.equal(isEnforcementProbe(line), false);
   });
 });
 

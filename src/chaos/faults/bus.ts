@@ -13,6 +13,7 @@ import { reloadBus } from '../../../kernels/message-bus/readiness';
 import { ExternalBusError } from '../../../kernels/message-bus/errors';
 import { busPaths, renderBus } from '../../../kernels/message-bus/render';
 import { ensureStreams } from '../../../kernels/message-bus/streams';
+import { violationLogOf } from '../../../kernels/message-bus/client-violations';
 import { connectBus } from '../../clients/bus';
 import { sha256File } from '../../snapshots/store';
 import { FaultError, type FaultContext, type Injected } from './types';
@@ -119,7 +120,8 @@ const fileSize = (file: string): number => {
  * Connects to the bus as a kernel's own user (its rendered credentials and reply inbox, through
  * `connectBus`) and publishes a core NATS message where its ACL forbids. The server answers with
  * `-ERR 'Permissions Violation for Publish to "<subject>"'` (a PermissionViolationError on the
- * connection's status) and logs the violation to the bus log.
+ * connection's status) and logs the violation to the bus log (an external cluster logs it on its
+ * node; the connection records it in logs/bus-violations.log).
  *
  * restore: nothing; a refused publish changes nothing.
  */
@@ -130,7 +132,8 @@ export async function forbiddenPublish(
   const user = options.user ?? 'immutable_log';
   const subject = options.subject ?? 'system.control';
   const timeoutMs = options.timeoutMs ?? 2_000;
-  const busLog = ctx.pm.logPath('bus');
+  // Where the refusal is written: the embedded bus's log, or this connection's record of it.
+  const busLog = violationLogOf(ctx.config, ctx.pm);
   const logFrom = fileSize(busLog);
   const nc: NatsConnection = await connectBus(ctx.config, { user, name: `layer1-chaos-${user}` });
   let violation: PermissionViolationError | undefined;

@@ -4,7 +4,7 @@ import { detectorConfig, everyMs, ms } from './define';
 
 export const aclViolationsConfig = detectorConfig({
   key: 'aclViolations',
-  describe: "acl_violations: refused publishes and subscribes in the embedded bus's own log (off on an external bus, whose nodes' logs Layer 1 does not read)",
+  describe: "acl_violations: refused publishes and subscribes in the embedded bus's own log; on an external bus, those Layer 1's own connections were refused (logs/bus-violations.log)",
   shape: { everyMs: everyMs(500) },
 });
 

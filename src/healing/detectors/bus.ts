@@ -2,7 +2,8 @@
  * The message bus's detectors:
  *  - ACL violations: the bus's own log, read from where the last look stopped; every refused
  *    publish or subscribe nats-server logs ("Publish Violation - User "x", Subject "y"") is an event.
- *    Off on an external bus: a cluster writes them only to its nodes' own logs (status says so);
+ *    On an external bus, whose nodes keep their logs, the refusals Layer 1's own connections
+ *    received (kernels/message-bus/client-violations.ts), in the same shape;
  *  - consumers: every durable consumer the policy requires exists (else `consumer_missing`), and
  *    none has more pending messages than `detectors.queueBacklog.maxPending` (`queue_backlog`),
  *    asked of the JetStream API (the same on a cluster);
@@ -20,6 +21,7 @@ import { busPaths, renderBusText, renderedFileOf } from '../../../kernels/messag
 import { checkEnforcedRules } from '../../../kernels/message-bus/enforcement';
 import type { LoadedConfig } from '../../config/load';
 import { isEnforcementProbe, parseViolation, PROBE_USER } from '../../../kernels/message-bus/violations';
+import { violationLogOf } from '../../../kernels/message-bus/client-violations';
 import { connectBus } from '../../clients/bus';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { aclViolationsConfig, busConfigDriftConfig, queueBacklogConfig } from './bus.config';
@@ -102,9 +104,8 @@ export const aclViolations = defineDetector({
   kinds: ['acl_violation'],
   createState: () => new LogTail(),
   async check({ config, pm }, _settings, tail) {
-    // An external cluster's log is on its nodes: nothing here to read (status and docs say so).
-    if (!config.bus.embedded) return [];
-    const file = pm.logPath('bus');
+    // An external cluster's log is on its nodes: there, the refusals Layer 1's own connections received.
+    const file = violationLogOf(config, pm);
     const out: Array<Finding<'acl_violation'>> = [];
     for (const { text: line, offset } of tail.read(file)) {
       const v = parseViolation(line);
@@ -114,11 +115,11 @@ export const aclViolations = defineDetector({
       out.push({
         kind: 'acl_violation',
         kernel: 'message_bus',
-        process: 'bus',
+        process: busProcess(config),
         key: `${offset}@${at ?? 0}`,
         event: true,
         ...(at === null ? {} : { at }),
-        detail: `ACL violation: ${v.user} -> ${v.subject} (${v.op} refused by the bus)`,
+        detail: `ACL violation: ${v.user} -> ${v.subject} (${v.op} refused by the bus${config.bus.embedded ? '' : ', as its connection received it'})`,
         // The bus's own line: signed with its pid, time, address and client id masked.
         text: v.line,
         data: { user: v.user, subject: v.subject, op: v.op, logLine: v.line, logFile: file },
