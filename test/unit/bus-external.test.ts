@@ -36,6 +36,7 @@ import { clientViolationLine, clientViolationsFile } from '../../kernels/message
 import { ENFORCEMENT_PROBE_PREFIX, isEnforcementProbe, parseViolation } from '../../kernels/message-bus/violations';
 import type { DetectorContext } from '../../src/healing/detectors/types';
 import { configProblemsOf } from '../support/config-problems';
+import * as faults from '../../src/chaos/faults/processes';
 
 const FILE = '/tmp/layer1-bus-external-test/layer1.yaml';
 const SEEDS = 'nats://127.0.0.1:25222, nats://127.0.0.1:25223,nats://127.0.0.1:25224';
@@ -187,6 +188,10 @@ describe('bus: external cluster', () => {
     assert.equal(kernelOfProcess(external, 'bus'), undefined);
     const pm = { signal: () => assert.fail('no signal to a process that is not ours') } as never;
     await assert.rejects(reloadBus(external, { pm }), ExternalBusError);
+    // A chaos card that stalls or kills the bus process says why it cannot apply, not "no such process".
+    const nopm = { pid: () => assert.fail('no pid looked up for a process that is not ours'), list: () => [] } as never;
+    await assert.rejects(faults.stallProcess({ config: external, pm: nopm } as never, { process: 'bus', ms: 1_000 }), /the bus is external \(bus\.embedded: false\): Layer 1 runs no "bus" process/);
+    await assert.rejects(faults.killProcess({ config: external, pm: nopm } as never, { process: 'bus' }), /bus is external/);
   });
 
   it("says in status what differs, and reads the connections' refusals instead of a local bus log", async () => {

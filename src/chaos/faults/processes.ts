@@ -4,13 +4,21 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rssMb } from '../../healing/detectors/resources';
-import { procStartTicks, type ProcessManager } from '../../process/manager';
+import { procStartTicks } from '../../process/manager';
+import { SERVICE_NAMES } from '../../stack/services';
 import { FaultError, type FaultContext, type Injected } from './types';
 
 /** Default process-restart wait of {@link crashLoop}. */
 const RESTART_TIMEOUT_MS = 20_000;
 
-function livePid(pm: ProcessManager, name: string): number {
+function livePid({ pm, config }: Pick<FaultContext, 'pm' | 'config'>, name: string): number {
+  const server = SERVICE_NAMES.find((s) => s === name);
+  // An external server has no process here: said as such, not as a process that happens to be missing.
+  if (server && !config[server].embedded) {
+    throw new FaultError(
+      `the ${server} is external (${server}.embedded: false): Layer 1 runs no "${name}" process to signal. A node's failure on a cluster is drilled by the deployment (npm run test:dist kills nodes by pid file)`,
+    );
+  }
   const pid = pm.pid(name);
   if (pid === null) throw new FaultError(`no live managed process named "${name}" (known: ${pm.list().join(', ') || 'none'})`);
   return pid;
@@ -43,7 +51,7 @@ export async function killProcess(
   options: { process: string; signal?: NodeJS.Signals },
 ): Promise<Injected<{ pid: number; signal: NodeJS.Signals }>> {
   const signal = options.signal ?? 'SIGKILL';
-  const pid = livePid(ctx.pm, options.process);
+  const pid = livePid(ctx, options.process);
   if (!ctx.pm.signal(options.process, signal)) throw new FaultError(`could not send ${signal} to ${options.process} (pid ${pid})`);
   return { detail: `sent ${signal} to ${options.process} (pid ${pid})`, pid, signal, restore: async () => undefined };
 }
@@ -61,7 +69,7 @@ export async function stallProcess(
   ctx: FaultContext,
   options: { process: string; ms: number; holdMs?: number },
 ): Promise<Injected<{ pid: number; until: Date; ended: Promise<void> }>> {
-  const pid = livePid(ctx.pm, options.process);
+  const pid = livePid(ctx, options.process);
   const ticks = procStartTicks(pid);
   await ctx.journal?.({ kind: 'resume', pid, ticks, process: options.process });
   if (!signalExact(pid, ticks, 'SIGSTOP')) throw new FaultError(`could not stop ${options.process} (pid ${pid})`);
@@ -94,7 +102,7 @@ export async function throttleProcess(
   options: { process: string; ms: number; stopMs?: number; runMs?: number },
 ): Promise<Injected<{ pid: number; until: Date; ended: Promise<{ cycles: number }> }>> {
   const { stopMs = 80, runMs = 40 } = options;
-  const pid = livePid(ctx.pm, options.process);
+  const pid = livePid(ctx, options.process);
   const ticks = procStartTicks(pid);
   await ctx.journal?.({ kind: 'resume', pid, ticks, process: options.process });
   const abort = new AbortController();
@@ -151,7 +159,7 @@ export async function crashLoop(
   const pids: number[] = [];
   const restartedPids: number[] = [];
   for (let i = 0; i < options.kills; i++) {
-    const pid = livePid(ctx.pm, options.process);
+    const pid = livePid(ctx, options.process);
     if (!ctx.pm.signal(options.process, 'SIGKILL')) throw new FaultError(`could not kill ${options.process} (pid ${pid})`);
     pids.push(pid);
     const deadline = Date.now() + timeoutMs;
