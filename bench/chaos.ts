@@ -75,8 +75,9 @@ async function main(): Promise<void> {
     for (const card of cards) {
       const drills: DrillResult[] = [];
       for (let i = 1; i <= runs; i++) {
-        await steady(ctx, card);
+        // Before the steady state, which asks for the newest sealed segment in a snapshot.
         if (card.injection.fault === 'corruptSealedLogEntry') await sealedSegmentSnapshotted(ctx);
+        await steady(ctx, card);
         const r = await awaitDrill(await startDrill(config, client, card, 'bench'));
         drills.push(r);
         const failed = r.gates.find((g) => !g.ok);

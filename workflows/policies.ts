@@ -208,11 +208,12 @@ export const drillRecordActivity: ActivityOptions = {
  * was killed mid-act, found by the 10 s heartbeat timeout) finds the first attempt's journal and
  * reports the injection interrupted instead of injecting twice; the drill then rolls back. A
  * cancelled drill waits for the injection to end before its rollback, or an act landing after the
- * rollback would stay.
+ * rollback would stay. 10 minutes: filling 90 % of the default 1 GiB log quota (disk_full) took
+ * longer than 2 (a lost worker is found by the heartbeat, not by this).
  */
 export const drillInjectActivity: ActivityOptions = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
 };

@@ -186,7 +186,7 @@ export const SCENARIOS: readonly Scenario[] = [
     playbook: 'memory_pressure',
     fault: 'a managed process holding more memory than the threshold',
     workflowId: id('memory_pressure', 'runaway-memory'),
-    inject: (ctx) => faults.startRunaway(ctx, { kind: 'memory', mb: ctx.config.detectors.memory.rssMb + 150, ignoreTerm: true }),
+    inject: (ctx) => faults.startRunaway(ctx, { kind: 'memory', ignoreTerm: true }),
     verify: async (_ctx, injected) => runawayGone(injected),
   },
   {

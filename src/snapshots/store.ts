@@ -426,7 +426,7 @@ export class SnapshotStore {
 }
 
 /** A file of the state directory at `rel` (the only kind a restore by path puts back). */
-function isStateFile(f: SnapshotFile, rel: string): boolean {
+export function isStateFile(f: SnapshotFile, rel: string): boolean {
   return f.path === rel && (f.root ?? 'state') === 'state';
 }
 

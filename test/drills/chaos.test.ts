@@ -80,9 +80,10 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
   for (const id of SHIPPED) {
     it(`${id}: all four gates pass, rolled back, the files it touched as they were`, async () => {
       const card = cardOf(id);
-      await steady(card);
-      // The integrity repair restores the segment from a snapshot: the newest sealed one must be in one.
+      // The integrity repair restores the segment from a snapshot: the newest sealed one must be in
+      // one, which the card's steady state checks (sealed_segment_snapshotted).
       if (card.injection.fault === 'corruptSealedLogEntry') await sealedSegmentSnapshotted(ctx);
+      await steady(card);
       const r = await drill(card);
       results.push(r);
       assert.equal(r.result, 'passed', JSON.stringify(r, null, 1));

@@ -15,7 +15,8 @@ function logDir(config: LoadedConfig): string {
   return path.join(config.stateDir, 'log');
 }
 
-function sealedSegments(config: LoadedConfig): SegmentRecord[] {
+/** The log's sealed segments still on disk (not archived or removed), oldest first: what corruptSealedLogEntry picks from (the last). */
+export function sealedSegments(config: LoadedConfig): SegmentRecord[] {
   const file = path.join(logDir(config), 'manifest.json');
   if (!existsSync(file)) return [];
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as { segments: SegmentRecord[] };

@@ -207,15 +207,20 @@ export function runawayScript(kind: 'cpu' | 'memory', mb: number, ignoreTerm = f
 
 /**
  * Starts a managed process (`runaway-cpu` or `runaway-memory`) that burns one core, or holds `mb` MB
- * resident. Resolves once the memory is resident (up to 20 s), so the fault is real on return.
+ * resident (default: {@link RUNAWAY_MEMORY_OVER_MB} over the memory detector's threshold, so the fault
+ * is one the configuration calls pressure, whatever its threshold). Resolves once the memory is
+ * resident (up to 20 s), so the fault is real on return.
  *
  * restore: stops it (`pm.stop`, idempotent).
  */
+/** How far over `detectors.memory.rssMb` a memory runaway goes by default. */
+export const RUNAWAY_MEMORY_OVER_MB = 150;
+
 export async function startRunaway(
   ctx: FaultContext,
   options: { kind: 'cpu' | 'memory'; mb?: number; ignoreTerm?: boolean; threads?: number },
 ): Promise<Injected<{ name: string; pid: number; rssMb: number | null }>> {
-  const mb = options.mb ?? 400;
+  const mb = options.mb ?? ctx.config.detectors.memory.rssMb + RUNAWAY_MEMORY_OVER_MB;
   const name = `runaway-${options.kind}`;
   await ctx.journal?.({ kind: 'stop_process', name });
   const info = await ctx.pm.start({

@@ -14,7 +14,8 @@ import { KERNEL_NAMES, type KernelName } from '../../domain/kernels';
 import { procStatFields } from '../../process/manager';
 import { assertBusAnswers, assertEveryUserEnforced } from '../verify-bus';
 import { readManifest, MODELS_DIR } from '../../coding-agent/models';
-import { sha256File } from '../../snapshots/store';
+import { isStateFile, sha256File, SnapshotStore } from '../../snapshots/store';
+import { sealedSegments } from '../faults/log';
 import { REPO_ROOT } from '../../stack/tools';
 import { loadConfig } from '../../config/load';
 import { immutableLogClient } from '../../../kernels/registry';
@@ -46,6 +47,8 @@ async function check(ctx: ScenarioContext, p: Probe): Promise<void> {
     }
     case 'log_chain_verifies':
       return logChainVerifies(ctx);
+    case 'sealed_segment_snapshotted':
+      return sealedSegmentInSnapshot(ctx);
     case 'bus_answers':
       await assertBusAnswers(ctx.config);
       await assertEveryUserEnforced(ctx.config);
@@ -88,6 +91,23 @@ async function check(ctx: ScenarioContext, p: Probe): Promise<void> {
       }
       return;
   }
+}
+
+/**
+ * The integrity repair restores a corrupt segment from the newest snapshot that holds it: a drill
+ * that corrupts one is only fair when that copy exists and is the segment as it is now (a copy
+ * taken while it was still being written would lose the entries after it).
+ */
+async function sealedSegmentInSnapshot(ctx: ScenarioContext): Promise<void> {
+  const newest = sealedSegments(ctx.config).at(-1);
+  const take = 'the snapshot schedule takes one, or `layer1 snapshots take --type log_segments` now';
+  if (!newest) throw new ProbeError(`the immutable log has no sealed segment yet, so none is in a snapshot: ${take}`);
+  const rel = path.posix.join('log', 'segments', newest.name);
+  const now = await sha256File(path.join(ctx.config.stateDir, rel));
+  const held = (await new SnapshotStore(ctx.config.stateDir).list()).find((m) => m.files.some((f) => isStateFile(f, rel)));
+  const copy = held?.files.find((f) => isStateFile(f, rel));
+  if (!held || !copy) throw new ProbeError(`no snapshot holds ${rel}, the newest sealed segment: the integrity repair would have nothing to restore; ${take}`);
+  if (copy.sha256 !== now) throw new ProbeError(`snapshot ${held.id} holds ${rel} as it was before it was sealed (SHA-256 ${copy.sha256.slice(0, 12)}…, now ${now.slice(0, 12)}…); ${take}`);
 }
 
 async function queuesBelowThreshold(ctx: ScenarioContext): Promise<void> {
