@@ -249,9 +249,12 @@ async function incidentGate(deps: ActivityDeps, card: ChaosCard, drillId: string
   }
   const incidents = await deps.db.collection<Incident>(INCIDENTS_COLLECTION).find({ runId: { $in: runIds } }).toArray();
   const [kind, name] = card.expect.remedy.startsWith('fix:') ? ['fix', card.expect.remedy.slice(4)] : ['playbook', card.expect.remedy];
-  const match = incidents.find((i) => i.remedy?.kind === kind && i.remedy.name === name && i.remedy.runId && (!card.expect.signature || i.signature === card.expect.signature));
+  // Started: the incident records a playbook's run when it ends (a remedy of minutes, as archiving a
+  // full log is, would outlast the gate), and is `remedying` with it chosen from the moment it starts.
+  const started = (i: Incident): boolean => Boolean(i.remedy?.runId) || i.state === 'remedying';
+  const match = incidents.find((i) => i.remedy?.kind === kind && i.remedy.name === name && started(i) && (!card.expect.signature || i.signature === card.expect.signature));
   if (!match) {
-    const seenRemedies = incidents.map((i) => `${i.id} (${i.signature}): ${i.remedy ? `${i.remedy.kind} ${i.remedy.name}${i.remedy.runId ? '' : ' not started'}` : `no remedy yet, ${i.state}`}`);
+    const seenRemedies = incidents.map((i) => `${i.id} (${i.signature}): ${i.remedy ? `${i.remedy.kind} ${i.remedy.name}${started(i) ? '' : ' not started'}` : `no remedy yet, ${i.state}`}`);
     return { ok: false, detail: `no incident with the remedy ${card.expect.remedy} started: ${seenRemedies.join('; ') || 'incident not recorded yet'}` };
   }
   return { ok: true, detail: `incident ${match.id} (${match.signature}): ${match.remedy!.kind} ${match.remedy!.name} started`, evidence: { incident: match.id, signature: match.signature, remedyRun: match.remedy!.runId } };

@@ -8,7 +8,8 @@
  *  - every Temporal process of both hosts at once;
  *  - the store (FerretDB);
  * and an ACL violation: the acl_violation chaos card, whose refusal only the refused connection
- * sees on a cluster (kernels/message-bus/client-violations.ts).
+ * sees on a cluster (kernels/message-bus/client-violations.ts); then the other shipped chaos cards
+ * on the cluster's config.
  * The deployment starts a dead process again after DIST_RESTART_SEC (deploy/dist/lib.sh), as a
  * service manager would; Layer 1 is not told anything. Each drill checks that Layer 1 recorded the
  * outage as evidence (external_down, external_back: src/healing/external-watch.ts), that
@@ -45,6 +46,9 @@ import {
 import { uniqueId } from '../support/env';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadCards } from '../../src/chaos/cards/loader';
+import { failingProbes } from '../../src/chaos/harness/probes';
+import { sealedSegmentSnapshotted } from '../../src/chaos/scenarios';
+import { processManager } from '../../src/stack/stack';
 import { awaitDrill, startDrill } from '../../src/chaos/harness/start';
 import { BACKLOG_COLLECTION, EVIDENCE_COLLECTION } from '../../src/clients/collections';
 import type { StoredEvidence } from '../../src/healing/seam';
@@ -229,5 +233,48 @@ describe('distributed deployment: Layer 1 on external servers, and their failure
       delivered: '-',
       playbook: `${card.expect.remedy}: ${r.gates.every((g) => g.ok) ? 'succeeded' : 'failed'}`,
     });
+  });
+
+  /**
+   * The other shipped chaos cards on the cluster's config (the default quotas and thresholds): each
+   * passes its four gates, or, when it acts on the embedded bus's own process or file, is refused
+   * before anything is injected, saying the bus is external.
+   */
+  describe('the shipped chaos cards on the cluster', () => {
+    const NOT_ON_A_CLUSTER: Record<string, RegExp> = {
+      config_drift: /tamperBusConfig fault edits and reloads the embedded bus's nats\.conf: the bus is an external cluster/,
+      heartbeat_stop: /the bus is external \(bus\.embedded: false\): Layer 1 runs no "bus" process/,
+    };
+    const cards = loadCards().cards.filter((c) => c.id !== 'acl_violation');
+    const table: Array<{ card: string; result: string; 'detect (ms)': number | null; 'recover (ms)': number | null; detail: string }> = [];
+    after(() => {
+      if (table.length > 0) console.table(table);
+    });
+
+    for (const card of cards) {
+      it(`${card.id}: ${NOT_ON_A_CLUSTER[card.id] ? 'refused, saying the bus is external' : 'all four gates pass'}`, async () => {
+        const ctx = { config, pm: processManager(config), db: store.db, temporal: client };
+        if (card.injection.fault === 'corruptSealedLogEntry') await sealedSegmentSnapshotted(ctx);
+        // An earlier drill's healing may still be settling: its steady state first (as the chaos tier does).
+        const deadline = Date.now() + 180_000;
+        let failing = await failingProbes(ctx, card.steadyState);
+        while (failing.length > 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 1_000));
+          failing = await failingProbes(ctx, card.steadyState);
+        }
+        assert.deepEqual(failing, [], `the steady state of ${card.id} holds`);
+        const r = await awaitDrill(await startDrill(config, client, card, 'test'));
+        const failed = r.gates.find((g) => !g.ok);
+        const detail = failed ? `${failed.name}: ${failed.detail}` : (r.injection?.detail ?? '');
+        table.push({ card: card.id, result: r.result, 'detect (ms)': r.timeToDetectMs, 'recover (ms)': r.timeToRecoverMs, detail: detail.slice(0, 100) });
+        say(`${card.id}: ${r.result}, detect ${r.timeToDetectMs} ms, recover ${r.timeToRecoverMs} ms; ${detail.slice(0, 200)}`);
+        assert.ok(r.rollback.ok, r.rollback.detail);
+        const refused = NOT_ON_A_CLUSTER[card.id];
+        if (refused) {
+          assert.equal(r.result, 'injection_failed', JSON.stringify(r, null, 1));
+          assert.match(r.injection?.detail ?? '', refused);
+        } else assert.equal(r.result, 'passed', JSON.stringify(r, null, 1));
+      });
+    }
   });
 });

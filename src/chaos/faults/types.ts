@@ -67,7 +67,7 @@ export const FAULTS = {
   syntaxErrorInCode: 'insert a line that does not parse into a compiled file under dist/ (the immutable log server), and kill the process that loads it',
   missingPackage: 'move a package out of node_modules (diff, which the coding agent loads), and kill the process that requires it',
   invalidConfigValue: "set workers.codingAgent.replicas in the stack's config file to a value that does not validate, and kill the coding agent",
-  startRunaway: 'start a managed process that burns a CPU core or holds hundreds of MB of resident memory',
+  startRunaway: 'start a managed process that burns a CPU core or holds `mb` MB of resident memory (default: 150 MB over detectors.memory.rssMb)',
   terminateControlPlane: 'terminate the control-plane workflow (layer1-control-plane)',
   hideSnapshots: 'move every snapshot out of snapshots/ so none is fresh',
   crashLoop: 'kill -9 a managed process repeatedly, each time after the control plane restarted it',
