@@ -7,7 +7,8 @@
  * idempotent: passwords are generated once and kept, and files are rewritten only when their
  * content changes, so re-rendering a running bus never locks a client out.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import bcrypt from 'bcryptjs';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hostText, parseSeedList } from '../../src/config/bus-url';
@@ -167,7 +168,8 @@ export function renderAcl(config: LoadedConfig, policyFile: string = policyFileO
   const passwords = ensureCredentials(paths, policy);
   const changed = fileChanged || readCredentialsOrNull(paths.credentialsFile) !== before;
   return {
-    block: renderAuthorization(policy, passwords),
+    // What the nodes hold: bcrypt hashes on a cluster; the embedded bus's nats.conf has the passwords.
+    block: renderAuthorization(policy, config.bus.embedded ? passwords : bcryptPasswords(passwords)),
     users: Object.entries(policy.users).map(([user, u]) => ({ user, description: u.description, permissions: effectivePermissions(policy, user) })),
     credentialsFile: paths.credentialsFile,
     policyFile,
@@ -284,14 +286,46 @@ export function renderNatsConf(input: NatsConfInput): string {
   ].join('\n');
 }
 
-/** authorization.conf for an external cluster: the block, with how to install it. Pure. */
+/** bcrypt's cost for the hashes an external cluster's nodes hold (nats-server's own tool uses 11). */
+export const BCRYPT_COST = 11;
+/** Hashes already computed in this process (each takes ~0.2 s), by user and password. */
+const hashed = new Map<string, string>();
+
+/**
+ * The bcrypt hash of a user's password, as nats-server takes it in place of the password itself
+ * (`$2a$…`): the block installed in every node of a cluster then holds no password. Deterministic, so
+ * a render is byte-identical each time (the drift check compares texts): the salt is derived from the
+ * user and the password by HMAC-SHA256. That salt is secret with the password, and the passwords are
+ * 24 random bytes, so no table can be built for it.
+ */
+export function bcryptPassword(user: string, password: string): string {
+  const key = `${user}\u0000${password}`;
+  let hash = hashed.get(key);
+  if (!hash) {
+    const saltBytes = createHmac('sha256', password).update(`layer1-bus-salt:${user}`).digest().subarray(0, 16);
+    hash = bcrypt.hashSync(password, `$2a$${BCRYPT_COST}$${bcrypt.encodeBase64(saltBytes, 16)}`);
+    hashed.set(key, hash);
+  }
+  return hash;
+}
+
+/** Every password replaced by its {@link bcryptPassword} hash. */
+export function bcryptPasswords(passwords: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(passwords).map(([user, password]) => [user, bcryptPassword(user, password)]));
+}
+
+/**
+ * authorization.conf for an external cluster: the block, with how to install it; the passwords as
+ * bcrypt hashes (the clients keep the passwords, in credentials.json). Pure.
+ */
 export function renderAuthorizationFile(input: Pick<NatsConfInput, 'policy' | 'policyFile' | 'passwords'>): string {
   return [
     `# Rendered by Layer 1 from ${input.policyFile} for an external NATS cluster (bus.embedded: false).`,
     "# Install it in every node's configuration (e.g. `include \"authorization.conf\"`), then reload each",
     '# node (nats-server --signal reload=PID, or SIGHUP). `layer1 bus render-acl` prints it again; do not',
     '# edit it here: change the policy and render again (docs/message-bus.md, "An external cluster").',
-    renderAuthorization(input.policy, input.passwords),
+    '# The passwords are bcrypt hashes; the clients log in with the passwords in credentials.json.',
+    renderAuthorization(input.policy, bcryptPasswords(input.passwords)),
   ].join('\n');
 }
 

@@ -28,6 +28,7 @@ import {
   reloadBus,
   loadPolicy,
   policyFileOf,
+  renderAcl,
   type TriggerLoopEvent,
 } from '../../kernels/message-bus';
 import { analyseViolations, parseViolation } from '../../kernels/message-bus/violations';
@@ -198,6 +199,45 @@ describe('message bus kernel on its own nats-server', function () {
     assert.deepEqual(findings.map((f) => [f.kind, f.data?.user, f.data?.subject, f.data?.logFile]), [['acl_violation', 'immutable_log', 'system.control', file]]);
     const [summary] = analyseViolations(violationLogOf(external, pm), loadPolicy(policyFileOf(config)));
     assert.deepEqual([summary.user, summary.count, summary.allowedByPolicy], ['immutable_log', 1, false]);
+  });
+
+  it('a nats-server holding the external block (bcrypt hashes) logs each user in with its password and enforces its rules', async () => {
+    const port = await freePort();
+    const external: LoadedConfig = { ...config, bus: { ...config.bus, url: `nats://127.0.0.1:${port}`, embedded: false } };
+    const acl = renderAcl(external);
+    assert.doesNotMatch(readFileSync(acl.authFile!, 'utf8'), /password: "(?!\$2a\$)/, 'every password in the block is a hash');
+    // As a cluster's operator installs it: the node's own config includes the rendered file.
+    const conf = path.join(stateDir, 'bus', 'node-bcrypt.conf');
+    writeFileSync(conf, `listen: "127.0.0.1:${port}"\ninclude "authorization.conf"\n`);
+    const tools = await ensureTools(() => undefined);
+    await pm.start({ name: 'bus-bcrypt', command: tools.natsServer, args: ['-c', conf] });
+    try {
+      const deadline = Date.now() + 10_000;
+      let nc: NatsConnection | undefined;
+      while (!nc) {
+        nc = await connectBus(external, { user: 'control_plane', name: 'test-bcrypt', timeoutMs: 1_000 }).catch((err: unknown) => {
+          if (Date.now() > deadline) throw err;
+          return undefined;
+        });
+        if (!nc) await sleep(100);
+      }
+      const refused: string[] = [];
+      void (async () => {
+        for await (const s of nc.status()) if (s.type === 'error') refused.push(s.error.message);
+      })();
+      nc.publish('system.control', 'allowed for control_plane');
+      nc.publish('layer1.log.x', 'forbidden for control_plane');
+      await nc.flush();
+      await sleep(100);
+      await nc.close();
+      assert.deepEqual(refused.map((m) => /Permissions Violation for Publish to "([^"]+)"/.exec(m)?.[1]), ['layer1.log.x']);
+      // The hash is not a password: logging in with it is refused.
+      const { connect } = await import('@nats-io/transport-node');
+      const hash = /user: "control_plane"\n {6}password: "([^"]+)"/.exec(acl.block)![1];
+      await assert.rejects(connect({ servers: `127.0.0.1:${port}`, user: 'control_plane', pass: hash, timeout: 2_000, reconnect: false }), /Authorization/i);
+    } finally {
+      await pm.stop('bus-bcrypt');
+    }
   });
 
   it('ensureStreams is idempotent: a second run changes nothing', async () => {

@@ -36,6 +36,8 @@ import { clientViolationLine, clientViolationsFile } from '../../kernels/message
 import { ENFORCEMENT_PROBE_PREFIX, isEnforcementProbe, parseViolation } from '../../kernels/message-bus/violations';
 import type { DetectorContext } from '../../src/healing/detectors/types';
 import { configProblemsOf } from '../support/config-problems';
+import bcrypt from 'bcryptjs';
+import { bcryptPassword } from '../../kernels/message-bus/render';
 import * as faults from '../../src/chaos/faults/processes';
 
 const FILE = '/tmp/layer1-bus-external-test/layer1.yaml';
@@ -149,7 +151,12 @@ describe('bus: external cluster', () => {
     assert.doesNotMatch(acl.block, /listen|jetstream|server_name/);
     const passwords = JSON.parse(readFileSync(acl.credentialsFile, 'utf8')).users as Record<string, string>;
     assert.deepEqual(acl.users.map((u) => u.user), Object.keys(passwords));
-    for (const [user, pass] of Object.entries(passwords)) assert.ok(acl.block.includes(`user: "${user}"\n      password: ${JSON.stringify(pass)}`), user);
+    // The nodes hold each password as a bcrypt hash, never the password itself.
+    for (const [user, pass] of Object.entries(passwords)) {
+      const hash = new RegExp(`user: "${user}"\\n {6}password: "(\\$2a\\$11\\$[./A-Za-z0-9]{53})"`).exec(acl.block)?.[1];
+      assert.ok(hash && bcrypt.compareSync(pass, hash), `${user}'s password as a bcrypt hash of it`);
+      assert.ok(!acl.block.includes(pass), `${user}'s password is not in the block`);
+    }
     const file = readFileSync(acl.authFile!, 'utf8');
     assert.ok(file.startsWith('# Rendered by Layer 1'), 'with how to install it');
     assert.ok(file.endsWith(acl.block));
@@ -158,10 +165,13 @@ describe('bus: external cluster', () => {
     assert.equal(renderAcl(external).changed, false);
   });
 
-  it('renders the same block the embedded bus loads in its nats.conf', () => {
+  it('renders the same block the embedded bus loads in its nats.conf, its passwords hashed', () => {
     const acl = renderAcl(external);
     const conf = readFileSync(renderBus(embedded).confFile, 'utf8');
-    assert.ok(conf.endsWith(acl.block), 'nats.conf ends with the same authorization block (same passwords)');
+    const passwords = JSON.parse(readFileSync(acl.credentialsFile, 'utf8')).users as Record<string, string>;
+    let block = conf.slice(conf.indexOf('authorization {'));
+    for (const [user, pass] of Object.entries(passwords)) block = block.replace(JSON.stringify(pass), JSON.stringify(bcryptPassword(user, pass)));
+    assert.equal(acl.block, block, 'the same users and permissions as nats.conf, each password replaced by its hash');
     // On the embedded bus render-acl writes the credentials only: nats.conf is `up`'s.
     rmSync(path.join(dir, 'state'), { recursive: true });
     const e = renderAcl(embedded);
