@@ -44,6 +44,9 @@ export interface EnforcementReport {
   detail: string;
 }
 
+/** How often an allowed probe not yet delivered is sent again (see checkUser). */
+const RESEND_MS = 250;
+
 /** A literal subject a pattern matches: `*` → `probe`, `>` → `probe.<unique>` (unique per call). */
 export function literalInstance(pattern: string, unique: string): string {
   return pattern
@@ -106,7 +109,8 @@ export async function checkEnforcedRules(
 }
 
 async function checkUser(config: LoadedConfig, operator: NatsConnection, policy: BusPolicy, user: string, timeoutMs: number): Promise<UserEnforcement> {
-  const plan = probePlan(policy, user, randomUUID());
+  const unique = randomUUID();
+  const plan = probePlan(policy, user, unique);
   const problems: string[] = [];
   let nc: NatsConnection;
   try {
@@ -135,14 +139,31 @@ async function checkUser(config: LoadedConfig, operator: NatsConnection, policy:
       })().catch(() => undefined);
     }
     await operator.flush();
-    const h = headers();
-    h.set(PROBE_HEADER, mark);
-    for (const p of all) nc.publish(p.subject, `acl probe as ${user}`, { headers: h });
+    const publish = (p: { subject: string }): void => {
+      const h = headers();
+      h.set(PROBE_HEADER, mark);
+      // A stream that captures the subject stores a re-sent probe once (deduplicated by this id).
+      h.set('Nats-Msg-Id', `${mark}:${p.subject}:${unique}`);
+      nc.publish(p.subject, `acl probe as ${user}`, { headers: h });
+    };
+    for (const p of all) publish(p);
     // The server handles a connection's protocol in order: a publish's -ERR precedes the flush's PONG.
     await nc.flush();
     const deadline = Date.now() + timeoutMs;
     const settled = (): boolean => all.every((p) => delivered.has(p.subject) || refused.has(p.subject));
-    while (!settled() && Date.now() < deadline) await sleep(10);
+    let sentAt = Date.now();
+    while (!settled() && Date.now() < deadline) {
+      await sleep(10);
+      // On a cluster the operator's subscription reaches the node this user is connected to through
+      // the routes, a moment after the operator's flush (longer while the nodes are busy, e.g.
+      // checking bcrypt logins): an allowed publish that got there first found no interest and was
+      // dropped. Sent again until delivered; a refusal does not depend on interest, so the forbidden
+      // one is sent once.
+      if (Date.now() - sentAt >= RESEND_MS) {
+        for (const p of plan.allowed) if (!delivered.has(p.subject) && !refused.has(p.subject)) publish(p);
+        sentAt = Date.now();
+      }
+    }
     // A forbidden publish that was accepted shows up as delivered; give a refusal a moment to arrive.
     if (plan.forbidden && !refused.has(plan.forbidden.subject)) await sleep(Math.min(200, timeoutMs));
   } finally {
