@@ -220,9 +220,14 @@ describe('distributed deployment: Layer 1 on external servers, and their failure
       .findOne({ kind: 'acl_violation', 'data.user': 'immutable_log', 'data.subject': 'system.control', 'data.drill_id': r.drillId, firstSeen: { $gte: new Date(t0) } });
     assert.ok(evidence, `acl_violation evidence of drill ${r.drillId} recorded`);
     assert.equal(evidence.data?.logFile, file, 'read from the connections\' record, not a bus log');
-    const item = await store.db
-      .collection<{ _id: string; title: string; status: string }>(BACKLOG_COLLECTION)
-      .findOne({ title: 'Kernel user immutable_log tried system.control, which its ACL policy forbids' });
+    // The remedy's last steps may run after the drill has ended (its gates are the detection, the
+    // incident and the kernel ready again): the item is waited for.
+    const items = store.db.collection<{ _id: string; title: string; status: string; createdAt: Date }>(BACKLOG_COLLECTION);
+    const title = 'Kernel user immutable_log tried system.control, which its ACL policy forbids';
+    let item = null;
+    for (const until = Date.now() + 60_000; !item && Date.now() < until; await new Promise((r) => setTimeout(r, 500))) {
+      item = await items.findOne({ title, createdAt: { $gte: new Date(t0) } });
+    }
     assert.ok(item, 'the remedy opened a backlog item for the kernel user that tried');
     results.push({
       drill: 'ACL violation (acl_violation card)',
