@@ -11,12 +11,14 @@ import { FaultError, type FaultContext, type Injected } from './types';
 /** Default process-restart wait of {@link crashLoop}. */
 const RESTART_TIMEOUT_MS = 20_000;
 
+const SERVER_TEXT: Record<(typeof SERVICE_NAMES)[number], string> = { bus: 'the bus', store: 'the store', temporal: 'the Temporal server' };
+
 function livePid({ pm, config }: Pick<FaultContext, 'pm' | 'config'>, name: string): number {
   const server = SERVICE_NAMES.find((s) => s === name);
   // An external server has no process here: said as such, not as a process that happens to be missing.
   if (server && !config[server].embedded) {
     throw new FaultError(
-      `the ${server} is external (${server}.embedded: false): Layer 1 runs no "${name}" process to signal. A node's failure on a cluster is drilled by the deployment (npm run test:dist kills nodes by pid file)`,
+      `${SERVER_TEXT[server]} is external (${server}.embedded: false): Layer 1 runs no "${name}" process to signal. A node's failure on a cluster is drilled by the deployment (npm run test:dist kills nodes by pid file)`,
     );
   }
   const pid = pm.pid(name);
