@@ -55,7 +55,7 @@ export function registerBusVerbs(program: Command): void {
   const bus = program.command('bus').description('The message bus: render-acl');
   bus
     .command('render-acl')
-    .description("Print the authorization block (users, passwords, permissions from the ACL policy) to install in an external NATS cluster's nodes, and where the credentials are")
+    .description("Print the authorization block (users, passwords as bcrypt hashes, permissions from the ACL policy) to install in an external NATS cluster's nodes, and where the credentials are")
     .option('--json', 'print {block, users, credentialsFile, authFile, ...} as JSON')
     .option('--check', 'then ask the bus whether it enforces these rules (a publish allowed and one forbidden per user); exit 1 when not')
     .action(async (opts: { json?: boolean; check?: boolean }, cmd: Command) => {

@@ -141,7 +141,7 @@ export function renderBusText(config: LoadedConfig, policyFile: string = policyF
 
 /** What `layer1 bus render-acl` prints and says: the block to install, and where its files are. */
 export interface AclRender {
-  /** The `authorization { … }` block, users with their passwords and permissions. */
+  /** The `authorization { … }` block, users with their permissions and passwords (bcrypt hashes for an external cluster). */
   block: string;
   users: Array<{ user: string; description: string; permissions: EffectivePermissions }>;
   credentialsFile: string;

@@ -9,7 +9,7 @@
  * (docs/deploy.md).
  */
 import { readFileSync } from 'node:fs';
-import { tcpRefusal } from '../net-probe';
+import { splitHostPort, tcpRefusal } from '../net-probe';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
@@ -55,8 +55,8 @@ export class TemporalUnreachableError extends Error {
 
 /** Null when `address` (HOST:PORT) accepts a TCP connection within `timeoutMs`, else why not. */
 function addressRefusal(address: string, timeoutMs: number): Promise<string | null> {
-  const i = address.lastIndexOf(':');
-  return tcpRefusal(address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1)), timeoutMs);
+  const { host, port } = splitHostPort(address);
+  return tcpRefusal(host, port, timeoutMs);
 }
 
 /** How long the TCP look at each of several frontends may take before the connections are tried. */

@@ -15,6 +15,7 @@ import type { LoadedConfig } from '../config/load';
 import { clusterHealth } from './bus-health';
 import type { ProcessSpec } from '../process/manager';
 import type { Tools } from './tools';
+import { splitHostPort } from '../net-probe';
 
 export type ServiceName = 'temporal' | 'store' | 'bus';
 export const SERVICE_NAMES: ServiceName[] = ['temporal', 'store', 'bus'];
@@ -43,11 +44,6 @@ export interface ServiceDef {
   spec(tools: Tools): Promise<ProcessSpec>;
   /** Healthy for real; see {@link HealthOptions} for `layer1 status` without `--deep`. */
   health(timeoutMs: number, opts?: HealthOptions): Promise<HealthResult>;
-}
-
-export function splitHostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
 function hostPortOfUrl(url: string, defaultPort: number): { host: string; port: number } {

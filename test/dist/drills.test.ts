@@ -49,6 +49,7 @@ import { loadCards } from '../../src/chaos/cards/loader';
 import { failingProbes } from '../../src/chaos/harness/probes';
 import { sealedSegmentSnapshotted } from '../../src/chaos/scenarios';
 import { processManager } from '../../src/stack/stack';
+import { sha256File } from '../../src/snapshots/store';
 import { awaitDrill, startDrill } from '../../src/chaos/harness/start';
 import { BACKLOG_COLLECTION, EVIDENCE_COLLECTION, INCIDENTS_COLLECTION } from '../../src/clients/collections';
 import { INCIDENT_STATE_FILTERS } from '../../src/incidents/format';
@@ -295,7 +296,13 @@ describe('distributed deployment: Layer 1 on external servers, and their failure
         if (refused) {
           assert.equal(r.result, 'injection_failed', JSON.stringify(r, null, 1));
           assert.match(r.injection?.detail ?? '', refused);
-        } else assert.equal(r.result, 'passed', JSON.stringify(r, null, 1));
+        } else {
+          assert.equal(r.result, 'passed', JSON.stringify(r, null, 1));
+          // Read again, apart from the drill's own gates: what "recovered" means for the card holds
+          // now, and every file the injection touched is as it was.
+          assert.deepEqual(await failingProbes(ctx, card.recovered), []);
+        }
+        for (const f of r.files ?? []) assert.equal(await sha256File(f.file).catch(() => null), f.before, `${f.file} is not as it was before the drill`);
       });
     }
   });
