@@ -51,8 +51,8 @@ import { sealedSegmentSnapshotted } from '../../src/chaos/scenarios';
 import { processManager } from '../../src/stack/stack';
 import { sha256File } from '../../src/snapshots/store';
 import { awaitDrill, startDrill } from '../../src/chaos/harness/start';
-import { BACKLOG_COLLECTION, EVIDENCE_COLLECTION, INCIDENTS_COLLECTION } from '../../src/clients/collections';
-import { INCIDENT_STATE_FILTERS } from '../../src/incidents/format';
+import { BACKLOG_COLLECTION, EVIDENCE_COLLECTION } from '../../src/clients/collections';
+import { incidentsSettled } from '../support/incidents';
 import type { StoredEvidence } from '../../src/healing/seam';
 import { clientViolationsFile } from '../../kernels/message-bus/client-violations';
 
@@ -254,17 +254,6 @@ describe('distributed deployment: Layer 1 on external servers, and their failure
     };
     const cards = loadCards().cards.filter((c) => c.id !== 'acl_violation');
 
-    /** Waits (up to 5 min) until no incident is open, diagnosing, remedying or verifying. */
-    async function incidentsSettled(): Promise<void> {
-      const busy = () => store.db.collection(INCIDENTS_COLLECTION).countDocuments({ state: { $in: INCIDENT_STATE_FILTERS.open } });
-      const deadline = Date.now() + 300_000;
-      let n = await busy();
-      while (n > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 2_000));
-        n = await busy();
-      }
-      if (n > 0) say(`${n} incident(s) still healing after 5 min: drilling anyway`);
-    }
     const table: Array<{ card: string; result: string; 'detect (ms)': number | null; 'recover (ms)': number | null; detail: string }> = [];
     after(() => {
       if (table.length > 0) console.table(table);
@@ -276,7 +265,8 @@ describe('distributed deployment: Layer 1 on external servers, and their failure
         // The earlier drills' incidents still healing first: their project checks (tsc, eslint, mocha)
         // hold a core for minutes, beside 14 server processes on 2 cores (model_corruption's recovery
         // outlasted its 90 s while the import_error fix was being verified).
-        await incidentsSettled();
+        const healing = await incidentsSettled(store.db, 300_000);
+        if (healing > 0) say(`${healing} incident(s) still healing after 5 min: drilling anyway`);
         if (card.injection.fault === 'corruptSealedLogEntry') await sealedSegmentSnapshotted(ctx);
         // An earlier drill's healing may still be settling: its steady state first (as the chaos tier does).
         const deadline = Date.now() + 180_000;
