@@ -28,7 +28,9 @@ const PROCESS_FAULTS = new Set(['killProcess', 'stallProcess', 'throttleProcess'
 
 async function steady(ctx: ScenarioContext, card: ChaosCard, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await failingProbes(ctx, card.steadyState)).length > 0) {
+  for (let failing = await failingProbes(ctx, card.steadyState); failing.length > 0; failing = await failingProbes(ctx, card.steadyState)) {
+    // A snapshot of the newest sealed segment, when the card asks for one (log_entry_corruption).
+    if (failing.some((f) => f.startsWith('sealed_segment_snapshotted'))) await sealedSegmentSnapshotted(ctx);
     if (Date.now() > deadline) throw new Error(`the steady state of ${card.id} did not hold within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 1_000));
   }
@@ -75,8 +77,6 @@ async function main(): Promise<void> {
     for (const card of cards) {
       const drills: DrillResult[] = [];
       for (let i = 1; i <= runs; i++) {
-        // Before the steady state, which asks for the newest sealed segment in a snapshot.
-        if (card.injection.fault === 'corruptSealedLogEntry') await sealedSegmentSnapshotted(ctx);
         await steady(ctx, card);
         const r = await awaitDrill(await startDrill(config, client, card, 'bench'));
         drills.push(r);
