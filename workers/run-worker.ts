@@ -39,6 +39,8 @@ export interface WorkerSetup {
   taskQueue: (config: LoadedConfig) => string;
   /** Which activities this worker serves. Defaults to all of Layer 1's. */
   activities?: (ctx: WorkerContext) => object;
+  /** Runs before the worker connects to anything (the store, the bus and Temporal may be down). */
+  beforeConnect?: (config: LoadedConfig, log: Logger) => Promise<void>;
   /** Runs once the worker is created; the returned function runs at shutdown. */
   onStart?: (ctx: WorkerContext) => Promise<() => Promise<void>>;
 }
@@ -50,6 +52,7 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
   // SIGUSR2 promotes a spare (workers/standby.ts): it must not be one of the SDK's shutdown
   // signals, which by default it is.
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM', 'SIGQUIT'] });
+  await setup.beforeConnect?.(config, log);
   // Connect side by side: each waits on a network round trip, and start-up time is a target.
   const [store, bus, temporal, connection] = await Promise.all([
     connectStore(config),

@@ -27,6 +27,11 @@
  * whose supervisor has written its beat file lately (this one, if its own pid file names this
  * process). Leadership through the store or Temporal cannot be used — they are what may be down —
  * and the start itself is exclusive besides.
+ *
+ * A replica connects to the store and Temporal before its monitor runs, so a server that died while
+ * no replica ran (the self-healing kernel stopped) would keep every replica from starting, and so
+ * from restarting it. {@link reviveDeadServers} runs before the replica connects and starts such a
+ * server again; the replica's supervisor reports that outage like its own ({@link ServerSupervisor.adopt}).
  */
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -87,6 +92,73 @@ interface Watch {
   probe: Promise<unknown> | null;
 }
 
+/** A server a starting replica found dead and started again before it connected. */
+export interface RevivedServer {
+  server: ServiceName;
+  deadPid: number | null;
+  newPid: number | null;
+  /** Epoch ms: when the starting replica found it dead (it may have died long before). */
+  downAt: number;
+  detail: string;
+}
+
+/** How long a starting replica waits for a server it started to answer, by default. */
+export const REVIVE_WAIT_MS = 60_000;
+
+/**
+ * Run by a healing replica before it connects (see the module comment): each supervised embedded
+ * server whose pid file names a dead process — the watch's rule: not one being stopped, not one
+ * never started or stopped on purpose — is started again ({@link startServerOnce}, exclusive: two
+ * replicas starting together start it once) and awaited until it answers or `waitMs` passes. The
+ * replica's connect then says what is still wrong, if anything is. Idempotent: a live server is
+ * left alone.
+ */
+export async function reviveDeadServers(
+  config: LoadedConfig,
+  pm: ProcessManager,
+  log: Logger,
+  opts: {
+    waitMs?: number;
+    /** Test seams: the start ({@link startServerOnce} by default) and the probe (the server's own). */
+    start?: (server: ServiceName) => Promise<ServerStart>;
+    health?: (svc: ServiceDef) => Promise<HealthResult>;
+  } = {},
+): Promise<RevivedServer[]> {
+  if (!config.servers.supervise) return [];
+  const dead = services(config).filter((s) => {
+    if (!s.embedded || !SUPERVISED_SERVERS.includes(s.name)) return false;
+    const info = pm.info(s.name);
+    return !info.alive && info.stale && !info.stopping;
+  });
+  const revived: RevivedServer[] = [];
+  await Promise.all(
+    dead.map(async (svc) => {
+      const deadPid = pm.info(svc.name).recordedPid;
+      const downAt = Date.now();
+      let outcome = 'not started';
+      try {
+        const r = await (opts.start ? opts.start(svc.name) : startServerOnce(config, pm, svc.name));
+        outcome = r.outcome;
+      } catch (err) {
+        log.error({ err, server: svc.name }, `the ${svc.name} is dead and could not be started before connecting`);
+        return;
+      }
+      // Started here or by the other replica at the same moment: either way, wait until it answers.
+      const deadline = Date.now() + (opts.waitMs ?? REVIVE_WAIT_MS);
+      let h: HealthResult = { healthy: false, detail: 'not probed' };
+      while (Date.now() < deadline) {
+        h = await (opts.health ? opts.health(svc) : svc.health(2_000, { quick: true })).catch((err: unknown) => ({ healthy: false, detail: errorText(err) }));
+        if (h.healthy) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const detail = `pid ${deadPid} was gone when this replica started (log: ${pm.info(svc.name).logPath}); ${outcome} before connecting`;
+      log.warn({ server: svc.name, outcome, answers: h.healthy, waitedMs: Date.now() - downAt, health: h.detail }, `the ${svc.name} was dead when this replica started: ${outcome}`);
+      revived.push({ server: svc.name, deadPid, newPid: pm.pid(svc.name), downAt, detail });
+    }),
+  );
+  return revived;
+}
+
 /** A supervisor's beat is fresh for this long at least (4 rounds when `servers.watchMs` is longer). */
 const BEAT_FRESH_MIN_MS = 2_000;
 
@@ -115,6 +187,20 @@ export class ServerSupervisor {
   start(): void {
     if (!this.deps.config.servers.supervise || this.watches.length === 0) return;
     this.timer = setInterval(() => void this.tick(), this.deps.config.servers.watchMs);
+  }
+
+  /**
+   * Takes over the outages {@link reviveDeadServers} ended before this replica connected: each is
+   * reported as this supervisor's own once the server answers (one evidence per dead pid, whoever
+   * reports it).
+   */
+  adopt(revived: readonly RevivedServer[]): void {
+    for (const r of revived) {
+      const w = this.watches.find((x) => x.svc.name === r.server);
+      if (!w || w.outage) continue;
+      w.outage = { cause: 'exited', deadPid: r.deadPid, downAt: r.downAt, restarts: 1, newPid: r.newPid, reported: false, detail: r.detail };
+      w.restartTimes.push(r.downAt);
+    }
   }
 
   stop(): void {

@@ -36,7 +36,7 @@ import { DETECTORS, DetectorLoop, latencySpikes, type AnyDetector } from './dete
 import { isEvidenceKind, makeEvidence, type Evidence } from './evidence';
 import { EXIT_TAIL_BYTES, exitText, lastLogLines } from './log-tail';
 import { reportEvidence, reportUnwell } from './seam';
-import { ServerSupervisor, type ServerOutage } from './server-supervisor';
+import { ServerSupervisor, type RevivedServer, type ServerOutage } from './server-supervisor';
 import { endpointProbe, ExternalWatch } from './external-watch';
 import { immutableLogClient } from '../../kernels/registry';
 import type { JsonValue } from '../../kernels/immutable-log/format';
@@ -53,6 +53,8 @@ export interface TriggerMonitorDeps {
   log: Logger;
   /** The periodic detectors to run; by default every one (./detectors/index.ts). */
   detectors?: readonly AnyDetector[];
+  /** Servers this replica started before it connected (./server-supervisor.ts), to report as outages. */
+  revived?: readonly RevivedServer[];
 }
 
 /** How often pid files are read. Cheap (a stat and a small read per process). */
@@ -108,6 +110,7 @@ export class TriggerMonitor {
             )
           : svc.health(timeoutMs, { quick: true }),
     });
+    this.servers.adopt(deps.revived ?? []);
     this.external = new ExternalWatch({
       config: deps.config,
       name: deps.name,

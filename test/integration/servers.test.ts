@@ -12,7 +12,8 @@ import { EVIDENCE_COLLECTION } from '../../src/clients/collections';
 import type { StoredEvidence } from '../../src/healing/seam';
 import { stackHealthy, stackStaysHealthy } from '../../src/stack/kernel-readiness';
 import { processManager } from '../../src/stack/stack';
-import { stackAvailable, testConfig } from '../support/env';
+import { runCli } from '../support/cli';
+import { stackAvailable, testConfig, TEST_CONFIG_FILE } from '../support/env';
 
 describe('the servers are supervised: kill -9 and they come back with no one acting', () => {
   const config = testConfig();
@@ -134,5 +135,30 @@ describe('the servers are supervised: kill -9 and they come back with no one act
     assert.equal(docs.length, 1, JSON.stringify(docs));
     assert.equal(docs[0].data.cause, 'hung');
     process.stderr.write(`      hung Temporal restarted after ${restartedMs} ms, stack healthy in ${healthyMs} ms\n`);
+  });
+
+  it('a store killed while the self-healing kernel is stopped stays dead until the replicas start, which start it first; one evidence', async function () {
+    this.timeout(300_000);
+    const cli = (args: string[]) => runCli(['--config', TEST_CONFIG_FILE, ...args], { timeoutMs: 240_000 });
+    const stop = await cli(['kernel', 'stop', 'self_healing', '--json']);
+    assert.equal(stop.code, 0, stop.stderr);
+    const deadPid = pm.pid('store');
+    assert.ok(deadPid, 'the store runs');
+    let start: Awaited<ReturnType<typeof cli>>;
+    try {
+      assert.ok(pm.signal('store', 'SIGKILL'));
+      // No replica runs, so nothing restarts it: what the replicas' start below must repair.
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.equal(pm.isAlive('store'), false, 'the store stayed dead with the self-healing kernel stopped');
+    } finally {
+      start = await cli(['kernel', 'start', 'self_healing', '--json']);
+    }
+    assert.equal(start.code, 0, start.stderr);
+    const newPid = pm.pid('store');
+    assert.ok(newPid !== null && newPid !== deadPid && pm.isAlive('store'), `the store runs again (pid ${newPid}, was ${deadPid})`);
+    const docs = await restartEvidence('store', deadPid);
+    assert.equal(docs.length, 1, JSON.stringify(docs));
+    assert.equal(docs[0].data.cause, 'exited');
+    await stackHealthy(ctx(), 120_000);
   });
 });

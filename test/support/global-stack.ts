@@ -3,10 +3,11 @@
  * stop it after, also when tests fail. Set LAYER1_TEST_STACK=off to run without it (the
  * integration tests then skip themselves).
  */
-import { rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { connectClient } from '../../src/clients/temporal';
-import { startServices, startWorkers, stopAll } from '../../src/stack/stack';
+import { processManager, startServices, startWorkers, stopAll } from '../../src/stack/stack';
+import { services } from '../../src/stack/services';
 import { runBoot } from '../../scripts/kernel-verbs';
 import { testConfig } from './env';
 
@@ -39,5 +40,21 @@ export async function mochaGlobalSetup(): Promise<void> {
 
 export async function mochaGlobalTeardown(): Promise<void> {
   if (process.env.LAYER1_TEST_STACK_UP !== '1') return;
-  await stopAll(testConfig(), log);
+  const config = testConfig();
+  reportDeadServers(config);
+  await stopAll(config, log);
+}
+
+/**
+ * A server found dead at the end of the suite is the likely cause of the failures before it: its
+ * log's tail goes to the output (a CI run's state directory is gone once it is over).
+ */
+function reportDeadServers(config: ReturnType<typeof testConfig>): void {
+  const pm = processManager(config);
+  for (const svc of services(config).filter((s) => s.embedded)) {
+    const info = pm.info(svc.name);
+    if (info.alive || !info.stale) continue;
+    const tail = existsSync(info.logPath) ? readFileSync(info.logPath, 'utf8').split('\n').slice(-25).join('\n    ') : '(no log)';
+    log(`${svc.name} (pid ${info.recordedPid}) is dead at the end of the suite; the end of ${info.logPath}:\n    ${tail}`);
+  }
 }

@@ -6,7 +6,7 @@ import { downServerOf, serverDownError } from '../../scripts/cli-support';
 import { parseConfig } from '../../src/config/load';
 import type { ProcessInfo, ProcessManager } from '../../src/process/manager';
 import type { Evidence } from '../../src/healing/evidence';
-import { beatFile, ServerSupervisor, type ServerOutage } from '../../src/healing/server-supervisor';
+import { beatFile, reviveDeadServers, ServerSupervisor, type ServerOutage } from '../../src/healing/server-supervisor';
 import type { ServiceName } from '../../src/stack/services';
 import { startServerOnce, type ServerStart } from '../../src/stack/server-start';
 
@@ -96,6 +96,45 @@ describe('server supervisor', () => {
     assert.equal(o.newPid, 1001);
     assert.equal(e.data.downMs, 250);
     assert.equal(e.id, 'server_restarted:-:store:11');
+  });
+
+  it('a replica starting finds a dead store and starts it before connecting; its supervisor reports that outage once', async () => {
+    table.store!.alive = false;
+    table.temporal = { pid: 10, alive: false, stopping: true }; // being stopped: not ours
+    table.bus!.alive = false; // the control plane's
+    const fake = { start: async (server: ServiceName): Promise<ServerStart> => {
+      starts.push(server);
+      table[server] = { pid: 500, alive: true };
+      return { outcome: 'started', pid: 500, deadPid: 11 };
+    }, health: async () => ({ healthy: true, detail: 'fake' }) };
+    const revived = await reviveDeadServers(config, pm, quiet, fake);
+    assert.deepEqual(starts, ['store']);
+    assert.deepEqual(revived.map((r) => [r.server, r.deadPid, r.newPid]), [['store', 11, 500]]);
+    // Again (the other replica, or a retry): the store lives, nothing is started.
+    assert.deepEqual(await reviveDeadServers(config, pm, quiet, fake), []);
+    assert.deepEqual(starts, ['store']);
+    sup.adopt(revived);
+    await sup.tick();
+    await sup.tick();
+    assert.equal(reports.length, 1);
+    assert.equal(reports[0].o.cause, 'exited');
+    assert.equal(reports[0].o.deadPid, 11);
+    assert.equal(reports[0].e.id, 'server_restarted:-:store:11');
+    assert.deepEqual(starts, ['store'], 'the supervisor did not start it again');
+  });
+
+  it('a replica starting leaves a server alone that was never started or is being stopped, and with servers.supervise off', async () => {
+    table.store = undefined;
+    table.temporal = { pid: 10, alive: false, stopping: true };
+    const start = async (server: ServiceName): Promise<ServerStart> => {
+      starts.push(server);
+      return { outcome: 'started', pid: 1, deadPid: null };
+    };
+    assert.deepEqual(await reviveDeadServers(config, pm, quiet, { start }), []);
+    table.store = { pid: 11, alive: false };
+    const off = parseConfig(`stateDir: ${stateDir}\nservers: { supervise: false }`, path.join(stateDir, 'temporal.config.yaml'), {});
+    assert.deepEqual(await reviveDeadServers(off, pm, quiet, { start }), []);
+    assert.deepEqual(starts, []);
   });
 
   it('never touches the bus (its kernel is restarted by the control plane), nor a server being stopped or never started', async () => {
