@@ -37,7 +37,7 @@ export const ProbeSchema = z.discriminatedUnion('probe', [
   z.strictObject({ probe: z.literal('process_running'), process: processName }).describe('the managed process runs and is not stopped'),
   z.strictObject({ probe: z.literal('process_gone'), process: processName }).describe('no managed process of that name runs'),
   z.strictObject({ probe: z.literal('log_chain_verifies') }).describe("the immutable log's whole chain verifies"),
-  z.strictObject({ probe: z.literal('sealed_segment_snapshotted') }).describe("the newest sealed segment of the immutable log is in a snapshot as it is now (what the integrity repair restores)"),
+  z.strictObject({ probe: z.literal('sealed_segment_snapshotted') }).describe("a sealed segment of the immutable log is in a snapshot as it is now (what the integrity repair restores; corruptSealedLogEntry corrupts the newest such)"),
   z.strictObject({ probe: z.literal('bus_answers') }).describe('the bus answers and every kernel user has its policy rules enforced'),
   z.strictObject({ probe: z.literal('no_process_stopped') }).describe('no managed process is stopped (SIGSTOP)'),
   z.strictObject({ probe: z.literal('model_matches_manifest') }).describe("the coding agent's model files have their manifest's checksums"),

@@ -8,6 +8,7 @@ import { ImmutableLogRequestError, type ImmutableLogClient } from '../../../kern
 import type { SegmentRecord } from '../../../kernels/immutable-log/log';
 import type { LoadedConfig } from '../../config/load';
 import { errorText } from '../../domain/errors';
+import { isStateFile, sha256File, SnapshotStore } from '../../snapshots/store';
 import { flipByte, pickPayloadByte, readByte, unflip, writeByte } from './bytes';
 import { FaultError, MiB, type FaultContext, type Injected } from './types';
 
@@ -15,12 +16,45 @@ function logDir(config: LoadedConfig): string {
   return path.join(config.stateDir, 'log');
 }
 
-/** The log's sealed segments still on disk (not archived or removed), oldest first: what corruptSealedLogEntry picks from (the last). */
+/** The log's sealed segments still on disk (not archived or removed), oldest first: what corruptSealedLogEntry picks from. */
 export function sealedSegments(config: LoadedConfig): SegmentRecord[] {
   const file = path.join(logDir(config), 'manifest.json');
   if (!existsSync(file)) return [];
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as { segments: SegmentRecord[] };
   return manifest.segments.filter((r) => !r.archive && !r.removedAt && existsSync(path.join(logDir(config), 'segments', r.name)));
+}
+
+/** A sealed segment whose copy in the newest snapshot holding it is the segment as it is now. */
+export interface SnapshottedSegment {
+  segment: SegmentRecord;
+  /** Relative to the state directory (`log/segments/…`). */
+  rel: string;
+  snapshot: string;
+}
+
+/**
+ * The newest sealed segment on disk that the integrity repair could restore as it is: the newest
+ * snapshot holding it (what `restore_from_snapshot` uses) has its current SHA-256. Null when none:
+ * `why` then says what the newest sealed segment lacks. A segment sealed after the last snapshot
+ * is not one, nor one whose newest copy was taken while it was still being written.
+ */
+export async function snapshottedSealedSegment(config: LoadedConfig): Promise<SnapshottedSegment | { segment: null; why: string }> {
+  const sealed = sealedSegments(config);
+  if (sealed.length === 0) return { segment: null, why: 'the immutable log has no sealed segment yet, so none is in a snapshot' };
+  const manifests = await new SnapshotStore(config.stateDir).list();
+  let why = '';
+  for (const segment of [...sealed].reverse()) {
+    const rel = path.posix.join('log', 'segments', segment.name);
+    const held = manifests.find((m) => m.files.some((f) => isStateFile(f, rel)));
+    const copy = held?.files.find((f) => isStateFile(f, rel));
+    const now = copy ? await sha256File(path.join(config.stateDir, rel)).catch(() => null) : null;
+    if (held && copy && copy.sha256 === now) return { segment, rel, snapshot: held.id };
+    // What the newest one lacks: the likely case, and the one a snapshot taken now fixes.
+    why ||= !held
+      ? `no snapshot holds ${rel}, the newest sealed segment, nor any older one as it is now`
+      : `snapshot ${held.id} holds ${rel} as it was before it was sealed, and no older sealed segment is in a snapshot as it is now`;
+  }
+  return { segment: null, why };
 }
 
 /**
@@ -61,7 +95,8 @@ const isQuotaError = (err: unknown): boolean => err instanceof ImmutableLogReque
 /**
  * Flips one byte inside an entry's payload in a sealed segment (never the active one, whose damage
  * the log reports differently), appending entries first until a segment is sealed. The entry still
- * parses, so a verify reports `hash_mismatch` at its seq.
+ * parses, so a verify reports `hash_mismatch` at its seq. The segment is the newest one a snapshot
+ * holds as it is ({@link snapshottedSealedSegment}), else the newest sealed one.
  *
  * restore: flips the byte back if it is still the flipped value.
  */
@@ -78,7 +113,11 @@ export async function corruptSealedLogEntry(
     appended += fill.appended;
     if (fill.error !== undefined) throw new FaultError(`appending to seal a segment failed: ${errorText(fill.error)}`, { cause: fill.error });
   }
-  const rec = sealedSegments(ctx.config).at(-1) as SegmentRecord;
+  // The newest one a snapshot holds as it is: the repair under test restores from that copy. With
+  // none (a stack whose snapshot schedule has not run since), the newest sealed one: its repair then
+  // has nothing to restore, which the drill reports (the card's steady state asks for one first).
+  const covered = await snapshottedSealedSegment(ctx.config);
+  const rec = covered.segment ?? (sealedSegments(ctx.config).at(-1) as SegmentRecord);
   const segmentFile = path.join(logDir(ctx.config), 'segments', rec.name);
   const pick = pickPayloadByte(await readFile(segmentFile));
   if (!pick) throw new FaultError(`no entry of ${rec.name} has a string in its data to flip`);

@@ -14,8 +14,8 @@ import { KERNEL_NAMES, type KernelName } from '../../domain/kernels';
 import { procStatFields } from '../../process/manager';
 import { assertBusAnswers, assertEveryUserEnforced } from '../verify-bus';
 import { readManifest, MODELS_DIR } from '../../coding-agent/models';
-import { isStateFile, sha256File, SnapshotStore } from '../../snapshots/store';
-import { sealedSegments } from '../faults/log';
+import { sha256File } from '../../snapshots/store';
+import { snapshottedSealedSegment } from '../faults/log';
 import { REPO_ROOT } from '../../stack/tools';
 import { loadConfig } from '../../config/load';
 import { immutableLogClient } from '../../../kernels/registry';
@@ -95,19 +95,15 @@ async function check(ctx: ScenarioContext, p: Probe): Promise<void> {
 
 /**
  * The integrity repair restores a corrupt segment from the newest snapshot that holds it: a drill
- * that corrupts one is only fair when that copy exists and is the segment as it is now (a copy
- * taken while it was still being written would lose the entries after it).
+ * that corrupts one is only fair when such a copy exists and is the segment as it is now (a copy
+ * taken while it was still being written would lose the entries after it). The fault corrupts that
+ * segment ({@link snapshottedSealedSegment}), so the probe asks for one, not for the newest
+ * sealed segment: the log seals new ones all the time, and a probe on the newest would fail again
+ * after every drill until the next snapshot.
  */
 async function sealedSegmentInSnapshot(ctx: ScenarioContext): Promise<void> {
-  const newest = sealedSegments(ctx.config).at(-1);
-  const take = 'the snapshot schedule takes one, or `layer1 snapshots take --type log_segments` now';
-  if (!newest) throw new ProbeError(`the immutable log has no sealed segment yet, so none is in a snapshot: ${take}`);
-  const rel = path.posix.join('log', 'segments', newest.name);
-  const now = await sha256File(path.join(ctx.config.stateDir, rel));
-  const held = (await new SnapshotStore(ctx.config.stateDir).list()).find((m) => m.files.some((f) => isStateFile(f, rel)));
-  const copy = held?.files.find((f) => isStateFile(f, rel));
-  if (!held || !copy) throw new ProbeError(`no snapshot holds ${rel}, the newest sealed segment: the integrity repair would have nothing to restore; ${take}`);
-  if (copy.sha256 !== now) throw new ProbeError(`snapshot ${held.id} holds ${rel} as it was before it was sealed (SHA-256 ${copy.sha256.slice(0, 12)}…, now ${now.slice(0, 12)}…); ${take}`);
+  const found = await snapshottedSealedSegment(ctx.config);
+  if (found.segment === null) throw new ProbeError(`${found.why}: the integrity repair would have nothing to restore; the snapshot schedule takes one, or \`layer1 snapshots take --type log_segments\` now`);
 }
 
 async function queuesBelowThreshold(ctx: ScenarioContext): Promise<void> {
