@@ -10,6 +10,7 @@ import type { Db, MongoServerError } from 'mongodb';
 import type { LoadedConfig } from '../src/config/load';
 import type { ProcessManager } from '../src/process/manager';
 import { INCIDENTS_COLLECTION } from '../src/clients/collections';
+import { withDocumentLock } from '../src/clients/document-lock';
 import { CONTROL_PLANE_WORKFLOW_ID, getControlPlaneStatusQuery } from '../contracts/control-plane';
 import { evidenceSignal, getPlaybookProgressQuery, type PlaybookReport } from '../contracts/playbook';
 import type { ClarityEntry, Incident, IncidentDiagnostics } from '../contracts/incident';
@@ -53,26 +54,46 @@ export interface RemedyDecision {
   fix?: { name: string; params: Record<string, unknown> } | null;
 }
 
-export function createIncidentActivities({ config, db, temporal, pm }: IncidentActivityDeps) {
+/**
+ * The incident's document, replaced if `revision` is newer than the stored one (an older write's
+ * insert then fails on the duplicate id, which means a newer revision is there).
+ *
+ * Under the document's lock (src/clients/document-lock.ts): FerretDB runs the guarded replace as a
+ * query then a write, not atomically, so two writes at once could both pass the guard and the older
+ * land last. Seen in a CI run with the store slow: the incident's best-effort writes (3 s each)
+ * overlapped its durable one, and the store kept `open` (revision 1) after the remedy had run. The
+ * stored revision is read back before the lock is let go; a write that did not hold throws, and the
+ * activity's retry policy tries again.
+ */
+async function writeIncident(db: Db, incident: Incident, revision: number): Promise<void> {
   const incidents = db.collection<Incident & { _id: string; updatedAt: Date; revision: number }>(INCIDENTS_COLLECTION);
+  await withDocumentLock(
+    db,
+    INCIDENTS_COLLECTION,
+    incident.id,
+    async () => {
+      try {
+        await incidents.replaceOne({ _id: incident.id, revision: { $lt: revision } }, { ...incident, revision, updatedAt: new Date() }, { upsert: true });
+      } catch (err) {
+        if ((err as MongoServerError).code !== 11000) throw err;
+      }
+      const stored = (await incidents.findOne({ _id: incident.id }, { projection: { revision: 1 } }))?.revision ?? null;
+      if (stored === null || stored < revision) {
+        throw new Error(`incident ${incident.id}: revision ${revision} did not hold (the store has ${stored === null ? 'no document' : `revision ${stored}`})`);
+      }
+    },
+    { ttlMs: 30_000 },
+  );
+}
+
+export function createIncidentActivities({ config, db, temporal, pm }: IncidentActivityDeps) {
   const kb = new KnowledgeBase(db, config.incidents.knowledge);
   return {
     /**
      * Idempotent: the whole incident replaces its document, guarded by the workflow's revision
-     * counter, so a retried older write never overwrites a newer one (the insert it turns into then
-     * fails on the duplicate id, which means a newer revision is there).
+     * counter, so a retried older write never overwrites a newer one ({@link writeIncident}).
      */
-    async recordIncident(incident: Incident, revision: number): Promise<void> {
-      try {
-        await incidents.replaceOne(
-          { _id: incident.id, revision: { $lt: revision } },
-          { ...incident, revision, updatedAt: new Date() },
-          { upsert: true },
-        );
-      } catch (err) {
-        if ((err as MongoServerError).code !== 11000) throw err;
-      }
-    },
+    recordIncident: (incident: Incident, revision: number): Promise<void> => writeIncident(db, incident, revision),
 
     /** Read-only: log lines around the event, the control plane's record of the kernel, a resource snapshot. */
     async collectDiagnostics(e: Evidence): Promise<IncidentDiagnostics> {
