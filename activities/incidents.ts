@@ -82,7 +82,6 @@ async function writeIncident(db: Db, incident: Incident, revision: number): Prom
         throw new Error(`incident ${incident.id}: revision ${revision} did not hold (the store has ${stored === null ? 'no document' : `revision ${stored}`})`);
       }
     },
-    { ttlMs: 30_000 },
   );
 }
 

@@ -30,9 +30,9 @@ export class DocumentLockTimeoutError extends Error {
 }
 
 export interface DocumentLockOptions {
-  /** A lock older than this was left by a holder that died: it is taken over. @default 15000 */
+  /** A lock older than this was left by a holder that died: it is taken over. @default 10000 */
   ttlMs?: number;
-  /** How long to wait for the lock before giving up. @default 10000 */
+  /** How long to wait for the lock before giving up; longer than `ttlMs`, so a dead holder's lock is taken over first. @default 20000 */
   waitMs?: number;
 }
 
@@ -41,7 +41,7 @@ export async function withDocumentLock<T>(db: Db, collection: string, id: string
   const locks = db.collection<LockDoc>(DOCUMENT_LOCKS_COLLECTION);
   const key = `${collection}/${id}`;
   const owner = randomUUID();
-  const ttlMs = opts.ttlMs ?? 15_000;
+  const ttlMs = opts.ttlMs ?? 10_000;
   const started = Date.now();
   for (let pause = 20; ; pause = Math.min(200, pause * 2)) {
     try {
@@ -53,7 +53,7 @@ export async function withDocumentLock<T>(db: Db, collection: string, id: string
     const held = await locks.findOne({ _id: key });
     // Expired: its holder died (or stalled past the bound). Only that holder's lock is removed.
     if (held && held.until.getTime() < Date.now()) await locks.deleteOne({ _id: key, owner: held.owner });
-    if (Date.now() - started > (opts.waitMs ?? 10_000)) throw new DocumentLockTimeoutError(key, Date.now() - started);
+    if (Date.now() - started > (opts.waitMs ?? 20_000)) throw new DocumentLockTimeoutError(key, Date.now() - started);
     await new Promise((r) => setTimeout(r, pause));
   }
   try {
