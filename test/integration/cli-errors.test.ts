@@ -12,6 +12,8 @@ import { processManager } from '../../src/stack/stack';
 import { runCli } from '../support/cli';
 import { stackAvailable, testConfig, TEST_CONFIG_FILE } from '../support/env';
 
+// The configs below name fixed ports under 32768, outside Linux's ephemeral range: a port there may be
+// the local end of one of the suite's own connections, and `up` then rightly calls it taken (seen in CI).
 describe('the CLI refuses bad input before anything starts', () => {
   let dir: string;
 
@@ -48,7 +50,7 @@ describe('the CLI refuses bad input before anything starts', () => {
     try {
       const { port } = other.address() as net.AddressInfo;
       const file = writeConfig(
-        ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }', `metrics: { port: ${port} }`].join('\n'),
+        ['stateDir: state', 'temporal: { address: "127.0.0.1:31233", uiPort: 31234 }', 'store: { uri: "mongodb://127.0.0.1:31017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:31222", monitorPort: 31223 }', `metrics: { port: ${port} }`].join('\n'),
       );
       const res = await runCli(['--config', file, 'up']);
       assert.equal(res.code, ExitCode.CONFIG, res.stderr);
@@ -65,7 +67,7 @@ describe('the CLI refuses bad input before anything starts', () => {
     try {
       const { port } = other.address() as net.AddressInfo;
       const file = writeConfig(
-        ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }', 'metrics: { port: 47464 }', `dashboard: { port: ${port} }`].join('\n'),
+        ['stateDir: state', 'temporal: { address: "127.0.0.1:31233", uiPort: 31234 }', 'store: { uri: "mongodb://127.0.0.1:31017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:31222", monitorPort: 31223 }', 'metrics: { port: 31464 }', `dashboard: { port: ${port} }`].join('\n'),
       );
       const res = await runCli(['--config', file, 'up']);
       assert.equal(res.code, ExitCode.CONFIG, res.stderr);
@@ -88,7 +90,7 @@ describe('the CLI refuses bad input before anything starts', () => {
 
   it('names a missing prerequisite and how to get it, and exits 4', async () => {
     const file = writeConfig(
-      ['stateDir: state', 'temporal: { address: "127.0.0.1:47233", uiPort: 48233 }', 'store: { uri: "mongodb://127.0.0.1:47017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:44222", monitorPort: 48222 }', 'metrics: { port: 47464 }', 'dashboard: { port: 47466 }'].join('\n'),
+      ['stateDir: state', 'temporal: { address: "127.0.0.1:31233", uiPort: 31234 }', 'store: { uri: "mongodb://127.0.0.1:31017/?retryWrites=false" }', 'bus: { url: "nats://127.0.0.1:31222", monitorPort: 31223 }', 'metrics: { port: 31464 }', 'dashboard: { port: 31466 }'].join('\n'),
     );
     // An empty tool cache and a PATH without Python or Go: nothing can be obtained.
     const res = await runCli(['--config', file, 'up'], {
