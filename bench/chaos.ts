@@ -29,7 +29,7 @@ const PROCESS_FAULTS = new Set(['killProcess', 'stallProcess', 'throttleProcess'
 async function steady(ctx: ScenarioContext, card: ChaosCard, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let failing = await failingProbes(ctx, card.steadyState); failing.length > 0; failing = await failingProbes(ctx, card.steadyState)) {
-    // A snapshot of the newest sealed segment, when the card asks for one (log_entry_corruption).
+    // A snapshot of the sealed segments, when the card asks for one (log_entry_corruption).
     if (failing.some((f) => f.startsWith('sealed_segment_snapshotted'))) await sealedSegmentSnapshotted(ctx);
     if (Date.now() > deadline) throw new Error(`the steady state of ${card.id} did not hold within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 1_000));

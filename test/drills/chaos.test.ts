@@ -65,9 +65,9 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
     let failing: string[] = [];
     while (Date.now() < deadline) {
       failing = await failingProbes(ctx, card.steadyState);
-      // The integrity repair restores the segment from a snapshot: the newest sealed one must be in
-      // one as it is (the card's sealed_segment_snapshotted). Taken when that probe fails: at first,
-      // and again when the log sealed another segment while the other probes waited.
+      // The integrity repair restores the segment from a snapshot: a sealed one must be in one as it
+      // is (the card's sealed_segment_snapshotted). Taken when that probe fails: on a fresh stack, or
+      // once the segments the last snapshot held were archived.
       if (failing.some((f) => f.startsWith('sealed_segment_snapshotted'))) {
         await sealedSegmentSnapshotted(ctx);
         failing = await failingProbes(ctx, card.steadyState);
