@@ -15,10 +15,11 @@
  *     open; a process death no playbook names goes to the dispatcher as before, which starts the matching playbook (or folds it into the one running). What was done
  *     is added to the record. The knowledge base counts the occurrence.
  * The store may be the thing that is down: recording waits at most `detectors.store.timeoutMs`,
- * and dispatch goes ahead without it (Temporal folds duplicates by workflow id).
+ * and dispatch goes ahead without it (Temporal folds duplicates by workflow id); the record is then
+ * tried again in the background until the store takes it (`recordLate`).
  */
 import type { Client } from '@temporalio/client';
-import type { Db } from 'mongodb';
+import type { Collection, Db } from 'mongodb';
 import type { LoadedConfig } from '../config/load';
 import type { KernelUnwell } from '../domain/kernels';
 import { CONTROL_PLANE_WORKFLOW_ID, kernelUnwellSignal } from '../../contracts/control-plane';
@@ -133,8 +134,47 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
       storeMs,
     );
   }
+  // Never dropped: a record the store did not take in time is tried again in the background.
+  if (recordedFirst === null) void recordLate(coll, e, result);
   await tagLate(db, e, drill, recordedFirst);
   return { recordedFirst, controlPlane, dispatch: result };
+}
+
+/** How long a record the store did not take in time is tried again, and how often. */
+const LATE_RECORD_MS = 180_000;
+const LATE_RECORD_EVERY_MS = 1_000;
+
+/**
+ * The record of evidence the store did not take in time (a stopped or slow store is itself a
+ * fault this seam reports), tried again until it lands or LATE_RECORD_MS pass. Giving up on the
+ * first try is not enough: an operation still waiting when the driver's heartbeat to a stopped
+ * server times out fails with the pool it was on (driver 6+: in-use connections are interrupted),
+ * so it never lands even once the store is back. Idempotent: the same upsert as the first, keyed on
+ * the evidence id; the dispatch outcome is this replica's (a duplicate needs a record, so it is not
+ * one). Never throws; not awaited, so no detector waits on it.
+ */
+export async function recordLate(coll: Collection<StoredEvidence>, e: Evidence, dispatched: SeamReport['dispatch'] | undefined, budgetMs = LATE_RECORD_MS): Promise<boolean> {
+  const { id, ...rest } = e;
+  const deadline = Date.now() + budgetMs;
+  while (Date.now() < deadline) {
+    const landed = await within(
+      coll
+        .updateOne(
+          { _id: id },
+          {
+            $setOnInsert: { ...rest, firstSeen: new Date(e.at) },
+            $addToSet: { observers: e.observer },
+            ...(dispatched ? { $set: { dispatch: { ...dispatched, at: new Date() } } } : {}),
+          },
+          { upsert: true },
+        )
+        .then(() => true, () => false),
+      LATE_RECORD_EVERY_MS * 10,
+    );
+    if (landed) return true;
+    await new Promise((r) => setTimeout(r, LATE_RECORD_EVERY_MS));
+  }
+  return false;
 }
 
 /** How long a drill's tag may still be looked up after the remedy's path was taken. */

@@ -119,8 +119,14 @@ describe('every shipped playbook, dispatched for a real failure', function () {
         assert.ok(report.evidence.length >= 1, 'the run carries its evidence');
         const ev = report.evidence[0];
         assert.ok(ev.at >= since - 1_000, `evidence seen after the fault (${ev.at} vs ${since})`);
-        const stored = await store.db.collection(EVIDENCE_COLLECTION).findOne({ _id: ev.id as never });
-        assert.ok(stored, `evidence ${ev.id} is recorded`);
+        // A store that was the fault may take the record late (the seam tries again once it is back).
+        const evidence = store.db.collection(EVIDENCE_COLLECTION);
+        let stored = await evidence.findOne({ _id: ev.id as never });
+        for (const deadline = Date.now() + 30_000; !stored && Date.now() < deadline; ) {
+          await new Promise((r) => setTimeout(r, 500));
+          stored = await evidence.findOne({ _id: ev.id as never });
+        }
+        assert.ok(stored, `evidence ${ev.id} is recorded (within 30 s)`);
 
         // The immutable log: the start with the evidence, every step, the outcome.
         const entries = await runEntries(report.workflowId, logHead + 1);
