@@ -101,8 +101,16 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
       assert.equal(entry?.state, 'ended');
       assert.equal(entry?.ok, true);
       assert.deepEqual(entry?.gates.map((g) => [g.name, g.ok]), GATES.map((g) => [g, true]));
-      // Independently of the drill's own gates: what "recovered" means for the card holds now.
-      assert.deepEqual(await failingProbes(ctx, card.recovered), []);
+      // Independently of the drill's own gates: what "recovered" means for the card holds now. Read
+      // again for up to 30 s: on a loaded machine the incident that ends after the gate (its fix
+      // promoted) may restart the kernel once more, as one CI run saw for import_error. Said if so.
+      let failing = await failingProbes(ctx, card.recovered);
+      for (const deadline = Date.now() + 30_000; failing.length > 0 && Date.now() < deadline; ) {
+        console.log(`      ${id}: after the gates, not yet recovered again: ${failing.join('; ')}`);
+        await new Promise((r) => setTimeout(r, 2_000));
+        failing = await failingProbes(ctx, card.recovered);
+      }
+      assert.deepEqual(failing, []);
     });
   }
 
