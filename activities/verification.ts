@@ -183,7 +183,7 @@ function verificationChecks(ctx: DetectorContext, kernelReadiness: ReturnType<ty
 
 /** latency_spike: the detector's own rule (`samples` slow probes in a row) over fresh probes of each process. */
 async function latencyCheck({ config, pm }: DetectorContext, kernel: KernelName): Promise<CheckResultText> {
-  const settings = settingsOf(config, latencySpikes as unknown as AnyDetector) as { thresholdMs: number; samples: number };
+  const settings = settingsOf(config, latencySpikes as unknown as AnyDetector) as { thresholdMs: number; samples: number; relative: number };
   const state = latencySpikes.createState();
   const def = KERNELS[kernel];
   const lines: string[] = [];

@@ -124,13 +124,16 @@ export function projectCheckActivity(checkTimeoutMs: number): ActivityOptions {
 }
 
 /**
- * An incident's record before its remedy has run: two short tries. The store may be the very thing
- * being repaired (dependency_unreachable), and the remedy must not wait on it; the durable record at
- * the end carries the same state.
+ * An incident's record before its remedy has run: never awaited, so the remedy does not wait on the
+ * store, which may be the very thing being repaired (dependency_unreachable); the durable record at
+ * the end carries the same state. 15 s a try: the write takes the incident's document lock, which
+ * the workflow's other writes may hold, and on a loaded CI machine every try of 3 s timed out, so
+ * the store said 'open, no remedy' for two minutes while the remedy ran (a drill's incident gate
+ * failed on it). Three tries, then the next write carries the state.
  */
 export const bestEffortRecordActivity: ActivityOptions = {
-  startToCloseTimeout: '3 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumAttempts: 2 },
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumAttempts: 3 },
 };
 
 /**

@@ -118,6 +118,8 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
     const [yaml] = [`id: ghost_kill\ntitle: kill a process that does not run\nrisk: low\ntarget: { process: runaway-cpu }\ninjection: { fault: killProcess, params: { process: runaway-cpu } }\nsteadyState: [{ probe: all_kernels_ready }]\nrecovered: [{ probe: all_kernels_ready }]\nexpect: { evidence: [exited], remedy: cpu_pressure }\nblastRadius: { processes: [runaway-cpu] }\n`];
     const { cards: [card], problems } = loadCardSources([{ file: 'ghost_kill.yaml', text: yaml }]);
     assert.deepEqual(problems, []);
+    // Steady first: a drill on a stack still healing an earlier fault ends not_steady before it injects.
+    await steady(card);
     const r = await drill(card);
     assert.equal(r.result, 'injection_failed');
     assert.equal(r.ok, false);

@@ -58,6 +58,7 @@ describe('every shipped playbook, dispatched for a real failure', function () {
   // bus and escalates with a backlog item for the kernel that tried.
   it('message_bus_acl_violation_fix: a publish the policy forbids is escalated (backlog item), the bus left as it is', async function () {
     this.timeout(180_000);
+    await allKernelsReady(ctx, 60_000);
     const since = Date.now();
     const refused = await faults.forbiddenPublish(ctx, { user: 'immutable_log', subject: 'system.control' });
     assert.ok(refused.refused, refused.detail);
@@ -83,6 +84,8 @@ describe('every shipped playbook, dispatched for a real failure', function () {
     it(`${scenario.playbook}: ${scenario.fault}`, async function () {
       const timeoutMs = scenario.timeoutMs ?? 90_000;
       this.timeout(timeoutMs + 180_000);
+      // Each fault on a stack that is whole: an earlier one's remedy may still be restarting a kernel.
+      await allKernelsReady(ctx, 60_000);
       await scenario.ready?.(ctx);
       const logHead = (await immutableLogClient(config).head()).seq;
       const since = Date.now();

@@ -209,6 +209,46 @@ describe('detectors: one definition each, a registry, state per monitor', () => 
   });
 });
 
+describe('detectors: latency spikes are one process\'s, not a busy machine\'s', () => {
+  const settings = { thresholdMs: 150, samples: 3, relative: 2 };
+  const probe = (process: string, ms: number, at: number) => ({ kernel: 'immutable_log' as const, process, pid: 7, ms, at });
+
+  it('three slow probes of one process while the others answer fast make one spike, naming their median', () => {
+    const state = latencySpikes.createState();
+    const found = [];
+    for (let i = 0; i < 4; i++) {
+      latencySpikes.observe(state, settings, probe('bus', 20, i * 1000));
+      latencySpikes.observe(state, settings, probe('healing-1', 30, i * 1000));
+      found.push(latencySpikes.observe(state, settings, probe('immutable-log', 400, i * 1000 + 10)));
+    }
+    assert.deepEqual(found.map((f) => f !== null), [false, false, true, false], 'reported once, on the third');
+    assert.match(found[2]!.detail, /the other processes' median 25 ms/);
+    assert.equal(found[2]!.data?.othersMedianMs, 25);
+  });
+
+  it('when every process answers slowly, none has a spike; relative 0 goes back to the threshold alone', () => {
+    for (const [relative, spikes] of [[2, 0], [0, 3]] as const) {
+      const state = latencySpikes.createState();
+      let n = 0;
+      for (let i = 0; i < 3; i++) {
+        for (const [proc, ms] of [['bus', 195], ['healing-1', 180], ['immutable-log', 240]] as const) {
+          if (latencySpikes.observe(state, { ...settings, relative }, probe(proc, ms, i * 1000))) n++;
+        }
+      }
+      assert.equal(n, spikes, `relative ${relative}`);
+    }
+  });
+
+  it('with fewer than two other processes probed in the last minute, the threshold alone decides', () => {
+    const state = latencySpikes.createState();
+    latencySpikes.observe(state, settings, probe('bus', 300, 0));
+    latencySpikes.observe(state, settings, probe('healing-1', 300, 0));
+    const at = 120_000;
+    const found = [1, 2, 3].map((i) => latencySpikes.observe(state, settings, probe('immutable-log', 200, at + i)));
+    assert.ok(found[2], 'the others were probed 2 minutes ago: not a measure of the machine now');
+  });
+});
+
 describe('detectors: the registry', () => {
   const config = parseConfig('', FILE, {});
 
@@ -251,7 +291,7 @@ describe('detectors: the registry', () => {
     assert.deepEqual(
       { latency: d.latency, cpu: d.cpu, memory: d.memory, logIntegrity: d.logIntegrity, logQuota: d.logQuota, queueBacklog: d.queueBacklog, disk: d.disk, snapshots: d.snapshots, controlPlane: d.controlPlane, store: d.store },
       {
-        latency: { thresholdMs: 150, samples: 3 },
+        latency: { thresholdMs: 150, samples: 3, relative: 2 },
         cpu: { percent: 85, windowMs: 3000 },
         memory: { rssMb: 700, everyMs: 1000 },
         logIntegrity: { everyMs: 1000, sweepSegmentsPerRound: 4 },
