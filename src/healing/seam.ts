@@ -146,12 +146,13 @@ const LATE_RECORD_EVERY_MS = 1_000;
 
 /**
  * The record of evidence the store did not take in time (a stopped or slow store is itself a
- * fault this seam reports), tried again until it lands or LATE_RECORD_MS pass. Giving up on the
- * first try is not enough: an operation still waiting when the driver's heartbeat to a stopped
- * server times out fails with the pool it was on (driver 6+: in-use connections are interrupted),
- * so it never lands even once the store is back. Idempotent: the same upsert as the first, keyed on
- * the evidence id; the dispatch outcome is this replica's (a duplicate needs a record, so it is not
- * one). Never throws; not awaited, so no detector waits on it.
+ * fault this seam reports), tried again until it lands or LATE_RECORD_MS pass. The first try may
+ * never land, even once the store is back: when the driver's heartbeat to a stopped server times
+ * out, it interrupts the operations in flight, and fails the later ones when server selection
+ * times out, unsent. Idempotent: the same upsert as the first, keyed on the evidence id, with this
+ * replica's dispatch outcome (never 'duplicate': that needs a record seen first). Never throws; not
+ * awaited, so no detector waits on it. Left as it is: a drill's tag that could not be looked up in
+ * time is added by `tagLate`, which may run before this record exists (then the record stays untagged).
  */
 export async function recordLate(coll: Collection<StoredEvidence>, e: Evidence, dispatched: SeamReport['dispatch'] | undefined, budgetMs = LATE_RECORD_MS): Promise<boolean> {
   const { id, ...rest } = e;
