@@ -16,7 +16,7 @@ import { procStartTicks, procStatFields, type ProcessManager } from '../process/
 import { immutableLogClient } from '../../kernels/registry';
 import { sha256File, SnapshotStore } from '../snapshots/store';
 import { MODEL_SNAPSHOT_LABEL, readManifest } from '../coding-agent/models';
-import { REGISTRATIONS_COLLECTION } from '../clients/collections';
+import { INCIDENTS_COLLECTION, REGISTRATIONS_COLLECTION } from '../clients/collections';
 import { dispatchWorkflowId, type PlaybookReport } from '../../contracts/playbook';
 import { withDeadline } from '../deadline';
 import { UserError } from '../errors';
@@ -334,6 +334,9 @@ export const SCENARIOS: readonly Scenario[] = [
     playbook: 'dependency_unreachable',
     fault: 'the store (FerretDB) stopped with SIGSTOP',
     workflowId: id('dependency_unreachable', 'store'),
+    // A store slow under load makes this evidence too: while that incident has not finished its
+    // remedy, the fault's evidence is attached to it and starts no run (a CI run saw it).
+    ready: (ctx) => noIncidentBeforeRemedyEnd(ctx, 'dependency_unreachable', 120_000),
     // Stopped for longer than the test waits: only the playbook (or restore) resumes it.
     inject: (ctx) => faults.stallProcess(ctx, { process: 'store', ms: 600_000 }),
     verify: async (ctx, injected) => {
@@ -382,6 +385,21 @@ export async function noCrashLoop(ctx: ScenarioContext, timeoutMs: number): Prom
   }
   // The control_plane detector's next round must see it clear, or the new loop is the old episode.
   await new Promise((r) => setTimeout(r, 2 * ctx.config.detectors.controlPlane.everyMs));
+}
+
+/**
+ * Waits until no incident opened by `kind` evidence is before the end of its remedy: evidence with
+ * its signature would be attached to it, and a fault injected then starts no run of its own.
+ */
+export async function noIncidentBeforeRemedyEnd(ctx: ScenarioContext, kind: string, timeoutMs: number): Promise<void> {
+  // Opened in the last 10 minutes: an older record still before its remedy's end is a lost write, not a run going.
+  const recent = new Date(Date.now() - 10 * 60_000).toISOString();
+  const busy = () => ctx.db.collection(INCIDENTS_COLLECTION).find({ 'evidence.first.kind': kind, state: { $in: ['open', 'diagnosing', 'remedying'] }, openedAt: { $gte: recent } }).project({ _id: 1, state: 1 }).toArray();
+  const deadline = Date.now() + timeoutMs;
+  for (let open = await busy(); open.length > 0; open = await busy()) {
+    if (Date.now() > deadline) throw new Error(`incidents of ${kind} still before their remedy's end after ${timeoutMs} ms: ${open.map((i) => `${String(i._id)} (${String(i.state)})`).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
 }
 
 export async function awaitDispatchedRun(temporal: Client, workflowId: string, sinceMs: number, timeoutMs: number): Promise<DispatchedRun> {

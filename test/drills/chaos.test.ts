@@ -232,7 +232,8 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
     if (healing > 0) console.log(`      ${healing} incident(s) still open after 180 s: drilling anyway`);
     await steady(card);
     const passed = await drill(card);
-    assert.ok(passed.ok, JSON.stringify(passed.gates));
+    // The whole result: a drill that ended before its gates (not_steady) has none to show.
+    assert.ok(passed.ok, JSON.stringify(passed, null, 1));
     assert.deepEqual(passed.backlog, { id: 'chaos-drill-kernel_crash', action: 'closed' });
     assert.equal((await items.findOne({ _id: 'chaos-drill-kernel_crash' }))?.status, 'done');
   });
