@@ -28,7 +28,7 @@ import { settingsOf } from '../src/healing/detectors/loop';
 import { withDeadline } from '../src/deadline';
 import { logger } from '../src/log';
 import { REPO_ROOT } from '../src/stack/tools';
-import { runCommand, tailBytes, VerificationAbortedError } from '../src/verification/loop';
+import { runCommand, tailBytes, VerificationAbortedError, type CommandResult } from '../src/verification/loop';
 import { extraTestsDirOf, selectTests } from '../src/verification/targets';
 import { activityContext, heartbeat, heartbeatWhile, sleepOrCancel } from './actions/context';
 import { createKernelActivities, type KernelActivityDeps } from './kernels';
@@ -257,6 +257,38 @@ export interface ProjectCheckInput {
 /** One project check at a time in this process (see the module comment); shared by every factory instance. */
 const projectCheckQueue = new Mutex();
 
+/**
+ * The last run of each command in each root (key: root and argv), for {@link sharedRun}: a check
+ * that waited its turn while the same command ran, started after it asked, takes that run's result.
+ */
+const lastRuns = new Map<string, { startedAt: number; result: CommandResult }>();
+
+/**
+ * A run of the same command in the same root that started after `askedAt`, if this process has one.
+ * Such a run saw the tree as it was when this check was asked for, or later: the remedy being
+ * verified had finished before the check was asked for, so its changes were there. Running the
+ * command again would see the same tree or a later one, and cost a core for as long (tsc alone
+ * takes 18 s on a loaded 2-core machine, and a burst of incidents queued 15 of them). Never a
+ * result from before the check was asked for: that could be a tree without the remedy.
+ */
+export function sharedRun(key: string, askedAt: number): { startedAt: number; result: CommandResult } | null {
+  const last = lastRuns.get(key);
+  return last && last.startedAt >= askedAt ? last : null;
+}
+
+/** Keeps `result` as the last run of `key`, and forgets runs that no waiting check can take any more. */
+export function keepRun(key: string, startedAt: number, result: CommandResult, forgetAfterMs: number): void {
+  lastRuns.set(key, { startedAt, result });
+  for (const [k, v] of lastRuns) if (v.startedAt < startedAt - forgetAfterMs) lastRuns.delete(k);
+}
+
+/**
+ * The niceness of a project check's process group: below the workers and servers, so a queue of
+ * checks does not delay detectors, heartbeats and remedies (a loaded CI run saw detection take a
+ * minute). Its children inherit it.
+ */
+export const PROJECT_CHECK_NICENESS = 10;
+
 interface Plan {
   argv: string[];
   /** Said before the command's output (what was selected, what is missing). */
@@ -306,6 +338,7 @@ export function createProjectCheckActivities({ config }: { config: LoadedConfig 
      */
     async runProjectCheck(input: ProjectCheckInput): Promise<VerificationCheckReport> {
       const ctx = activityContext();
+      const askedAt = Date.now();
       const root = path.resolve(REPO_ROOT, input.root ?? '.');
       let waiting = true;
       const beat = setInterval(() => heartbeat({ check: input.name, waiting }), 1_000);
@@ -319,16 +352,29 @@ export function createProjectCheckActivities({ config }: { config: LoadedConfig 
             name: input.name, ok, command, exitCode, output: tailBytes(output, CHECK_OUTPUT_BYTES), ms: Date.now() - startedAt.getTime(), startedAt: startedAt.toISOString(),
           });
           if ('none' in plan) return report(true, '', null, plan.none);
-          const r = await runCommand(plan.argv, {
-            cwd: root,
-            timeoutMs: config.incidents.verification.checkTimeoutMs,
-            name: input.name,
-            env: { LAYER1_TEST_STACK: 'off' },
-            signal: ctx?.cancellationSignal,
-            outputBytes: CHECK_OUTPUT_BYTES,
-          });
+          const key = JSON.stringify([root, plan.argv]);
+          const shared = sharedRun(key, askedAt);
+          let r: CommandResult;
+          if (shared) {
+            r = shared.result;
+          } else {
+            const timeoutMs = config.incidents.verification.checkTimeoutMs;
+            r = await runCommand(plan.argv, {
+              cwd: root,
+              timeoutMs,
+              name: input.name,
+              env: { LAYER1_TEST_STACK: 'off' },
+              signal: ctx?.cancellationSignal,
+              outputBytes: CHECK_OUTPUT_BYTES,
+              niceness: PROJECT_CHECK_NICENESS,
+            });
+            // A waiting check may have asked as long ago as its activity's timeout allows.
+            keepRun(key, startedAt.getTime(), r, timeoutMs * 4 + 30_000);
+          }
           const status = r.timedOut ? `timed out after ${r.timeoutMs} ms` : `exit ${r.exitCode}`;
-          return report(r.ok && plan.planOk, r.command, r.exitCode, [plan.note, r.output.trimEnd(), `${status} in ${r.ms} ms`].filter(Boolean).join('\n'));
+          const sharedNote = shared ? `the same command's run that started at ${new Date(shared.startedAt).toISOString()}, after this check was asked for (${new Date(askedAt).toISOString()}): its result` : '';
+          const out = report(r.ok && plan.planOk, r.command, r.exitCode, [sharedNote, plan.note, r.output.trimEnd(), `${status} in ${r.ms} ms`].filter(Boolean).join('\n'));
+          return shared ? { ...out, shared: true, ms: r.ms, startedAt: new Date(shared.startedAt).toISOString() } : out;
         });
       } catch (err) {
         // Cancelled: surface the SDK's cancellation, not our abort.

@@ -78,6 +78,12 @@ export interface VerificationCheckReport {
   startedAt: string;
   /** When the check first passed (readiness: the first self-test that passed), if it did. */
   passedAt?: string;
+  /**
+   * A project check only: true when this report is the result of the same command, in the same root,
+   * run for another verification, which started after this check was asked for (while it waited its
+   * turn); `startedAt` and `ms` are that run's.
+   */
+  shared?: boolean;
 }
 
 export interface VerificationOutcome {

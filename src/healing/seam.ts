@@ -134,9 +134,10 @@ export async function reportEvidence(deps: SeamDeps, evidence: Evidence): Promis
       storeMs,
     );
   }
-  // Never dropped: a record the store did not take in time is tried again in the background.
-  if (recordedFirst === null) void recordLate(coll, e, result);
-  await tagLate(db, e, drill, recordedFirst);
+  // Never dropped: a record the store did not take in time is tried again in the background, and
+  // tagged once it is there (tagged before, the update would find no record and the tag would be lost).
+  if (recordedFirst === null) void tagLate(db, e, drill, recordedFirst, recordLate(coll, e, result));
+  else await tagLate(db, e, drill, recordedFirst, Promise.resolve(true));
   return { recordedFirst, controlPlane, dispatch: result };
 }
 
@@ -151,8 +152,8 @@ const LATE_RECORD_EVERY_MS = 1_000;
  * out, it interrupts the operations in flight, and fails the later ones when server selection
  * times out, unsent. Idempotent: the same upsert as the first, keyed on the evidence id, with this
  * replica's dispatch outcome (never 'duplicate': that needs a record seen first). Never throws; not
- * awaited, so no detector waits on it. Left as it is: a drill's tag that could not be looked up in
- * time is added by `tagLate`, which may run before this record exists (then the record stays untagged).
+ * awaited, so no detector waits on it. A drill's tag that could not be looked up in time is added
+ * by `tagLate` once this record has landed.
  */
 export async function recordLate(coll: Collection<StoredEvidence>, e: Evidence, dispatched: SeamReport['dispatch'] | undefined, budgetMs = LATE_RECORD_MS): Promise<boolean> {
   const { id, ...rest } = e;
@@ -182,19 +183,36 @@ export async function recordLate(coll: Collection<StoredEvidence>, e: Evidence, 
 const LATE_TAG_MS = 15_000;
 
 /**
+ * The active drill on the target, asked again each second for up to LATE_TAG_MS while the store
+ * fails the lookup (a driver whose heartbeat timed out fails it at once, unsent); null when none.
+ */
+async function lookUpDrill(db: Db, target: Parameters<typeof activeDrill>[1]): Promise<DrillDeclaration | null> {
+  const deadline = Date.now() + LATE_TAG_MS;
+  while (Date.now() < deadline) {
+    const found = await within(activeDrill(db, target).catch(() => undefined), deadline - Date.now());
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  return null;
+}
+
+/**
  * The drill's tag on a record that may lack it: when the lookup above timed out (a store slow
  * under a drill's load), or when the other replica recorded the evidence first without it. After
- * the dispatch, so a slow store delays no remedy. Idempotent: sets the tag only where missing.
+ * the dispatch, so a slow store delays no remedy. `recorded` settles when the record exists (or
+ * false when it never landed): the drill is looked up meanwhile, while it is still active, and the
+ * tag set after. Never throws. Idempotent: sets the tag only where missing.
  */
 async function tagLate(
   db: Db,
   e: Evidence,
   drill: DrillDeclaration | null | undefined,
   recordedFirst: boolean | null,
+  recorded: Promise<boolean>,
 ): Promise<void> {
   if (drill === null || (drill && recordedFirst === true)) return;
-  const found = drill ?? (await within(activeDrill(db, { kernel: e.kernel, process: e.process }).catch(() => null), LATE_TAG_MS));
-  if (!found) return;
+  const found = drill ?? (await lookUpDrill(db, { kernel: e.kernel, process: e.process }));
+  if (!found || !(await recorded)) return;
   await within(
     db.collection<StoredEvidence>(EVIDENCE_COLLECTION).updateOne({ _id: e.id, 'data.drill_id': { $exists: false } }, { $set: { 'data.drill': found.card, 'data.drill_id': found._id } }).catch(() => undefined),
     LATE_TAG_MS,

@@ -8,6 +8,7 @@
  * bounded output); the verification workflow's project checks (activities/verification.ts) use it too.
  */
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../stack/tools';
 
@@ -109,6 +110,8 @@ export interface RunCommandOptions {
   onProgress?: () => void;
   /** How much of the output (stdout and stderr interleaved) to keep: its end. @default 4096 */
   outputBytes?: number;
+  /** The command's CPU niceness (0 to 19; its children inherit it). @default the caller's */
+  niceness?: number;
 }
 
 export interface CommandResult {
@@ -150,6 +153,13 @@ export function runCommand(cmd: string | readonly string[], options: RunCommandO
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env ? { ...process.env, ...options.env } : process.env,
     });
+    if (options.niceness !== undefined && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, options.niceness);
+      } catch {
+        // Gone already, or not allowed: it runs at the caller's priority.
+      }
+    }
     let output = '';
     // Kept in characters while running (cheap), cut to bytes at the end.
     const keep = (d: Buffer): void => {

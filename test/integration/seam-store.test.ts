@@ -14,6 +14,7 @@ import { processManager } from '../../src/stack/stack';
 import * as faults from '../../src/chaos/faults';
 import { reportEvidence, type StoredEvidence } from '../../src/healing/seam';
 import { makeEvidence } from '../../src/healing/evidence';
+import { declareDrill, endDrill } from '../../src/chaos/drills';
 import { incidentsSettled } from '../support/incidents';
 import { stackAvailable, testConfig, uniqueId } from '../support/env';
 
@@ -49,9 +50,13 @@ describe('seam: evidence seen while the store is frozen', function () {
     await store?.close();
   });
 
-  it('is recorded once the store is back, though the first try did not answer in time', async () => {
+  it("is recorded once the store is back, though the first try did not answer in time, with the tag of the drill on its target", async () => {
     const key = uniqueId('seamtest');
-    const evidence = makeEvidence({ kind: 'dependency_unreachable', kernel: null, process: null, pid: null, key, detail: `the store did not answer (${key})`, text: null, at: Date.now(), observer: 'seam-store.test' });
+    // A drill on the evidence's target: its lookup cannot answer in the freeze either, so the tag
+    // is looked up again and set once the record has landed.
+    const drillId = `chaos-${key}`;
+    await declareDrill(store.db, { id: drillId, kernel: null, process: key, card: 'seamtest', durationMs: 120_000 });
+    const evidence = makeEvidence({ kind: 'dependency_unreachable', kernel: null, process: key, pid: null, key, detail: `the store did not answer (${key})`, text: null, at: Date.now(), observer: 'seam-store.test' });
     ids.push(evidence.id);
     const stalled = await faults.stallProcess({ config, pm }, { process: 'store', ms: 6_000 });
     try {
@@ -63,15 +68,20 @@ describe('seam: evidence seen while the store is frozen', function () {
       await stalled.restore();
     }
     const coll = store.db.collection<StoredEvidence>(EVIDENCE_COLLECTION);
-    const deadline = Date.now() + 30_000;
-    let stored = await coll.findOne({ _id: evidence.id });
-    while (!stored && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      stored = await coll.findOne({ _id: evidence.id });
+    try {
+      const deadline = Date.now() + 30_000;
+      let stored = await coll.findOne({ _id: evidence.id });
+      while (!stored?.data.drill_id && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        stored = await coll.findOne({ _id: evidence.id });
+      }
+      assert.ok(stored, `evidence ${evidence.id} is in the store within 30 s of the store's return`);
+      assert.deepEqual(stored.observers, ['seam-store.test']);
+      assert.equal(stored.firstSeen.getTime(), evidence.at);
+      assert.deepEqual((stored.dispatch as { outcome?: string } | undefined)?.outcome, 'disabled', 'with the outcome of its dispatch');
+      assert.deepEqual([stored.data.drill_id, stored.data.drill], [drillId, 'seamtest'], "tagged with the drill on its target");
+    } finally {
+      await endDrill(store.db, drillId);
     }
-    assert.ok(stored, `evidence ${evidence.id} is in the store within 30 s of the store's return`);
-    assert.deepEqual(stored.observers, ['seam-store.test']);
-    assert.equal(stored.firstSeen.getTime(), evidence.at);
-    assert.deepEqual((stored.dispatch as { outcome?: string } | undefined)?.outcome, 'disabled', 'with the outcome of its dispatch');
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, type LoadedConfig } from '../../src/config/load';
@@ -7,7 +7,7 @@ import { KERNEL_MANIFESTS } from '../../kernels/manifests';
 import { REPO_ROOT } from '../../src/stack/tools';
 import { compiledOf, extraTests, extraTestsDirOf, importersOf, kernelTests, relativeImports, selectTests } from '../../src/verification/targets';
 import { runCommand, tailBytes } from '../../src/verification/loop';
-import { CHECK_OUTPUT_BYTES, createProjectCheckActivities, createVerificationActivities, planProjectCheck } from '../../activities/verification';
+import { CHECK_OUTPUT_BYTES, createProjectCheckActivities, createVerificationActivities, planProjectCheck, PROJECT_CHECK_NICENESS } from '../../activities/verification';
 import type { ProcessManager } from '../../src/process/manager';
 import type { VerifiedEvidence } from '../../contracts/verification';
 
@@ -132,21 +132,56 @@ describe('verification: the command runner and runProjectCheck', function () {
     assert.equal(fixed.exitCode, 0);
   });
 
-  it('runs project checks one at a time in the process', async () => {
-    const dir = path.join(tmp, 'verification-tests', 'all');
+  /** An operator test under <dir>/all that records its start and end in `trace` (overlapping runs would interleave them). */
+  function slowTest(dir: string, trace: string): void {
     mkdirSync(dir, { recursive: true });
-    // Each run records its start and end; overlapping runs would interleave them.
-    const trace = path.join(tmp, 'trace');
     writeFileSync(
       path.join(dir, 'slow.test.js'),
       `const fs = require('node:fs');\ndescribe('slow', () => { it('waits', async () => { fs.appendFileSync(${JSON.stringify(trace)}, 'start\\n'); await new Promise((r) => setTimeout(r, 300)); fs.appendFileSync(${JSON.stringify(trace)}, 'end\\n'); }); });\n`,
     );
+  }
+
+  it('runs project checks one at a time in the process', async () => {
+    const trace = path.join(tmp, 'trace');
+    slowTest(path.join(tmp, 'verification-tests', 'all'), trace);
     const config = { ...parseConfig('', FILE, {}), stateDir: tmp } as LoadedConfig;
     const { runProjectCheck } = createProjectCheckActivities({ config });
-    const [a, b] = await Promise.all([runProjectCheck({ name: 'tests', kernel: null, changedFiles: [] }), runProjectCheck({ name: 'tests', kernel: null, changedFiles: [] })]);
+    // Two roots: two different commands, which never share a run.
+    for (const r of ['a', 'b']) mkdirSync(path.join(tmp, r));
+    const [a, b] = await Promise.all(['a', 'b'].map((r) => runProjectCheck({ name: 'tests', kernel: null, changedFiles: [], root: path.join(tmp, r) })));
     assert.ok(a.ok && b.ok, `${a.output}\n${b.output}`);
-    const { readFileSync } = await import('node:fs');
+    assert.ok(!a.shared && !b.shared);
     assert.equal(readFileSync(trace, 'utf8'), 'start\nend\nstart\nend\n');
+  });
+
+  it("a check that waited while the same command ran, started after it asked, takes that run's result; never a run from before it asked", async () => {
+    const trace = path.join(tmp, 'trace');
+    slowTest(path.join(tmp, 'verification-tests', 'all'), trace);
+    const config = { ...parseConfig('', FILE, {}), stateDir: tmp } as LoadedConfig;
+    const { runProjectCheck } = createProjectCheckActivities({ config });
+    const check = () => runProjectCheck({ name: 'tests', kernel: null, changedFiles: [], root: tmp });
+    const first = check();
+    // Asked for while the first run is under way: the first started before them, so the second
+    // runs again; the third waited behind the second, which started after it asked.
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(trace) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const [second, third] = await Promise.all([check(), check()]);
+    const a = await first;
+    assert.ok(a.ok && second.ok && third.ok, `${a.output}\n${second.output}\n${third.output}`);
+    assert.equal(readFileSync(trace, 'utf8'), 'start\nend\nstart\nend\n');
+    assert.ok(!a.shared && !second.shared);
+    assert.equal(third.shared, true);
+    assert.equal(third.startedAt, second.startedAt);
+    assert.match(third.output, /the same command's run that started at .*after this check was asked for/);
+    // Asked for after every run ended: it runs.
+    const later = await check();
+    assert.ok(later.ok && !later.shared);
+    assert.equal(readFileSync(trace, 'utf8'), 'start\nend\nstart\nend\nstart\nend\n');
+  });
+
+  it('runs a command at the niceness asked for', async () => {
+    const r = await runCommand(['node', '-e', "setTimeout(() => console.log(require('node:os').getPriority()), 300)"], { cwd: tmp, timeoutMs: 20_000, niceness: PROJECT_CHECK_NICENESS });
+    assert.equal(r.output.trim(), String(PROJECT_CHECK_NICENESS));
   });
 });
 
