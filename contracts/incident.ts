@@ -103,6 +103,12 @@ export interface IncidentInput {
   carried?: Incident;
   /** The revision of its last record, when continued as new. */
   revision?: number;
+  /**
+   * More evidence of the same new occurrence, attached from the start: when the previous run of the
+   * signature's intake handed its incident to the close and continued as new for a recurrence, the
+   * recurrence's reports after its first.
+   */
+  attached?: Evidence[];
 }
 
 /**

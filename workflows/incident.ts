@@ -8,7 +8,8 @@
  * playbook as a child workflow) → the fault seen gone? (the kernel's readiness self-test and the
  * detector of the evidence, run here) — if not, tried again up to `maxAttempts`, then reopened.
  * Evidence of the same signature arriving meanwhile is attached (the seam's signal-with-start folds
- * it here).
+ * it here); evidence observed after the heal checks saw the fault gone is a new occurrence, and the
+ * intake continues as new for it once it has handed the healed incident over.
  *
  * `incidentCloseWorkflow` (`incident-close-<incident>`), started once the fault is gone and left
  * running when the intake ends: verifying (the verification workflow's project checks: targeted
@@ -119,13 +120,22 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
   const inc: Incident = input.carried ?? newIncident(evidence);
   const run = newRun(inc, evidence, settings, input.revision ?? 0);
   let remedyDone = false;
-  setHandler(incidentQuery, () => inc);
-  setHandler(incidentEvidenceSignal, (e) => {
-    if (e.id === inc.evidence.first.id || inc.evidence.attached.includes(e.id)) return;
+  // Once the heal checks have seen the fault gone (epoch ms), evidence observed after that is a new
+  // occurrence: kept for the next incident, which this intake becomes once it has handed this one over.
+  let healedAt: number | null = null;
+  const recurrences: Evidence[] = [];
+  const attach = (e: Evidence): void => {
     inc.evidenceCount++;
     inc.evidence.attached = [...inc.evidence.attached, e.id].slice(-ATTACHED_KEPT);
+  };
+  setHandler(incidentQuery, () => inc);
+  setHandler(incidentEvidenceSignal, (e) => {
+    if (e.id === inc.evidence.first.id || inc.evidence.attached.includes(e.id) || recurrences.some((r) => r.id === e.id)) return;
+    if (healedAt !== null && e.at > healedAt) return void recurrences.push(e);
+    attach(e);
     if (remedyDone) inc.errors.push(`evidence ${e.id} arrived after the remedy finished (attached; the heal check decides)`);
   });
+  for (const e of input.attached ?? []) if (e.id !== inc.evidence.first.id) attach(e);
   upsertSearchAttributes([
     { key: SignatureAttr, value: inc.signature },
     ...(inc.kernel ? [{ key: KernelAttr, value: inc.kernel }] : []),
@@ -153,6 +163,8 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
       await continueAsNew<IncidentWorkflow>({ evidence, settings, carried: inc, revision: run.revision });
     }
     const attempt = await remedyAttempt(run, diagnosing);
+    // Histories from before the patch attached such evidence to the incident healed.
+    if (attempt.healed && patched('incident-recurrence-after-heal')) healedAt = inc.verification?.healedAt ?? Date.now();
     await diagnosing;
     remedyDone = true;
     entry = attempt.entry ?? entry;
@@ -168,6 +180,13 @@ export const incidentWorkflow: IncidentWorkflow = async (input) => {
         ...childFindable({ kind: 'incident-close', kernel: inc.kernel, signature: inc.signature, incident: inc.id, summary: `close of incident ${inc.id}: project checks, learning, clarity` }),
         args: [{ incident: inc, settings, revision: run.revision + 1, remedy: attempt.remedy!, ...(attempt.projectChecks ? { projectChecks: attempt.projectChecks } : {}) }],
       });
+      // The fault came back after it was seen gone, while this intake recorded and handed over
+      // (seen: a durable record waiting on a slow store): a new occurrence, and its own incident,
+      // remedied again, which this intake's next run is (the seam would have started it had this run ended).
+      if (recurrences.length > 0) {
+        const [first, ...rest] = recurrences;
+        await continueAsNew<IncidentWorkflow>({ evidence: first, settings, ...(rest.length ? { attached: rest } : {}) });
+      }
       return inc;
     }
     if (attempt.noRemedy) break;

@@ -44,6 +44,8 @@ interface Options {
   readyAfter?: boolean[];
   agentDown?: boolean;
   noRemedy?: boolean;
+  /** Awaited by the first durable record of a healed incident (state `verifying`): a slow store. */
+  onVerifyingRecord?: () => Promise<void>;
 }
 
 function stubs(o: Options) {
@@ -54,7 +56,14 @@ function stubs(o: Options) {
   let readiness = 0;
   const check = (name: VerificationCheckReport['name'], ok: boolean): VerificationCheckReport => ({ name, ok, command: name, exitCode: ok ? 0 : 1, output: ok ? '' : `${name} broke`, ms: 1, startedAt: new Date().toISOString() });
   const healing = {
-    recordIncident: async (i: Incident, rev: number) => void records.push({ ...structuredClone(i), rev }),
+    recordIncident: async (i: Incident, rev: number) => {
+      records.push({ ...structuredClone(i), rev });
+      if (i.state === 'verifying' && o.onVerifyingRecord) {
+        const hold = o.onVerifyingRecord;
+        delete o.onVerifyingRecord;
+        await hold();
+      }
+    },
     collectDiagnostics: async () => ({ logLines: ['line'], heartbeats: [{ kernel: 'message_bus' }], resources: { bus: { pid: 1 } } }),
     decideRemedy: async () => {
       calls.push('decideRemedy');
@@ -205,6 +214,36 @@ describe('incident workflow (time-skipping server, stub activities)', function (
     });
     assert.equal(inc.evidenceCount, 3);
     assert.equal(inc.evidence.attached.length, 2);
+  });
+
+  it('evidence observed after the fault was seen gone, while the intake still records the hand-off, is a new occurrence: its own incident, remedied again', async () => {
+    let reached!: () => void;
+    const atRecord = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = evidence(1);
+    let again: Evidence | undefined;
+    const { inc, calls, records } = await run(
+      { onVerifyingRecord: async () => (reached(), held) },
+      async (id) => {
+        await atRecord;
+        const handle = ts.env.client.workflow.getHandle(id);
+        const healedAt = (await handle.query(incidentQuery)).verification?.healedAt;
+        assert.ok(typeof healedAt === 'number', 'healed before its durable record');
+        again = { ...evidence(2), at: healedAt + 1 };
+        await handle.signal(incidentEvidenceSignal, again);
+        release();
+      },
+      first,
+    );
+    // The intake's next run is the new occurrence's incident, closed after its own remedy.
+    assert.equal(inc.evidence.first.id, again!.id);
+    assert.equal(inc.state, 'closed');
+    assert.deepEqual(calls.filter((c) => c === 'publish_event'), ['publish_event', 'publish_event'], 'remedied twice');
+    const healedFirst = records.filter((r) => r.evidence.first.id === first.id);
+    assert.notEqual(healedFirst[0]?.id, inc.id);
+    assert.ok(healedFirst.every((r) => !r.evidence.attached.includes(again!.id)), 'not attached to the incident already healed');
+    assert.ok(healedFirst.some((r) => r.state === 'verifying'), 'the first incident was healed and handed over');
   });
 
   it('no remedy for the signature: reopened, a backlog item, nothing run', async () => {
