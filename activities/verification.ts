@@ -9,7 +9,8 @@
  *  - On the coding agent's task queue (`createProjectCheckActivities`, workers/coding-agent.ts):
  *    `runProjectCheck` — the targeted mocha tests, eslint, `tsc --noEmit`, run for real, one at a
  *    time per process (they are CPU-heavy: two at once on a 2-core machine slow both and the
- *    workers beside them).
+ *    workers beside them), at a lower CPU priority, a waiting check taking the result of the same
+ *    command's run that started after it asked (`sharedRun`).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
