@@ -9,8 +9,8 @@
  *  - On the coding agent's task queue (`createProjectCheckActivities`, workers/coding-agent.ts):
  *    `runProjectCheck` — the targeted mocha tests, eslint, `tsc --noEmit`, run for real, one at a
  *    time per process (they are CPU-heavy: two at once on a 2-core machine slow both and the
- *    workers beside them), at a lower CPU priority, a waiting check taking the result of the same
- *    command's run that started after it asked (`sharedRun`).
+ *    workers beside them), at a lower CPU priority; a check takes the result of the same command's
+ *    run that started after it asked, or that passed on the same tree (`sharedRun`).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -31,6 +31,7 @@ import { logger } from '../src/log';
 import { REPO_ROOT } from '../src/stack/tools';
 import { runCommand, tailBytes, VerificationAbortedError, type CommandResult } from '../src/verification/loop';
 import { extraTestsDirOf, selectTests } from '../src/verification/targets';
+import { treeDigest } from '../src/verification/tree-digest';
 import { activityContext, heartbeat, heartbeatWhile, sleepOrCancel } from './actions/context';
 import { createKernelActivities, type KernelActivityDeps } from './kernels';
 
@@ -258,29 +259,59 @@ export interface ProjectCheckInput {
 /** One project check at a time in this process (see the module comment); shared by every factory instance. */
 const projectCheckQueue = new Mutex();
 
-/**
- * The last run of each command in each root (key: root and argv), for {@link sharedRun}: a check
- * that waited its turn while the same command ran, started after it asked, takes that run's result.
- */
-const lastRuns = new Map<string, { startedAt: number; result: CommandResult }>();
-
-/**
- * A run of the same command in the same root that started after `askedAt`, if this process has one.
- * Such a run saw the tree as it was when this check was asked for, or later: the remedy being
- * verified had finished before the check was asked for, so its changes were there. Running the
- * command again would see the same tree or a later one, and cost a core for as long (tsc alone
- * takes 18 s on a loaded 2-core machine, and a burst of incidents queued 15 of them). Never a
- * result from before the check was asked for: that could be a tree without the remedy.
- */
-export function sharedRun(key: string, askedAt: number): { startedAt: number; result: CommandResult } | null {
-  const last = lastRuns.get(key);
-  return last && last.startedAt >= askedAt ? last : null;
+/** A run of a project check's command, kept for {@link sharedRun}. */
+export interface KeptRun {
+  startedAt: number;
+  /** The tree's digest (src/verification/tree-digest.ts) when it was the same before and after the run; else null. */
+  digest: string | null;
+  result: CommandResult;
 }
 
-/** Keeps `result` as the last run of `key`, and forgets runs that no waiting check can take any more. */
-export function keepRun(key: string, startedAt: number, result: CommandResult, forgetAfterMs: number): void {
-  lastRuns.set(key, { startedAt, result });
-  for (const [k, v] of lastRuns) if (v.startedAt < startedAt - forgetAfterMs) lastRuns.delete(k);
+/** The last run of each command in each root (key: root and argv). */
+const lastRuns = new Map<string, KeptRun>();
+/** Runs kept at most (scratch copies each have their own root): the oldest are forgotten first. */
+const KEPT_RUNS = 64;
+
+/**
+ * A run of the same command in the same root whose result this check may take instead of running
+ * the command again, and why:
+ *  - `after_ask`: it started after this check was asked for (while the check waited its turn). It
+ *    saw the tree as it was when the check was asked for, or later: the remedy being verified had
+ *    finished before, so its changes were there;
+ *  - `same_tree`: it passed, and the tree's files (path, size, modification time) are what they
+ *    were before and after it ran, as ESLint's own cache judges a file unchanged. A failure is
+ *    always run again: it may have been the machine's (a flaky test, a killed process).
+ * Why: a burst of incidents (a chaos suite, an outage touching every kernel) asks for one
+ * `tsc --noEmit` each (18 s on a loaded 2-core machine): a CI run queued verifications for up to
+ * 22 minutes behind them, on a tree no remedy had changed. Never a result from before the check was
+ * asked for on a tree that differs: that could be a tree without the remedy.
+ */
+export function sharedRun(key: string, askedAt: number, digest: string | null): { run: KeptRun; why: 'after_ask' | 'same_tree' } | null {
+  const last = lastRuns.get(key);
+  if (!last) return null;
+  if (last.startedAt >= askedAt) return { run: last, why: 'after_ask' };
+  if (digest !== null && last.digest === digest && last.result.ok) return { run: last, why: 'same_tree' };
+  return null;
+}
+
+/**
+ * What a project check in `root` reads, as a digest: the root's tree, without the state directory,
+ * and the operator's extra tests (under the state directory by default). Null when unreadable.
+ */
+export function checkDigest(config: LoadedConfig, root: string): string | null {
+  const tree = treeDigest(root, [config.stateDir]);
+  return tree === null ? null : `${tree}:${treeDigest(extraTestsDirOf(config)) ?? 'none'}`;
+}
+
+/** Keeps a run as the last of `key`: its digest only if the tree was the same before and after it. */
+export function keepRun(key: string, startedAt: number, before: string | null, after: string | null, result: CommandResult): void {
+  lastRuns.delete(key);
+  lastRuns.set(key, { startedAt, digest: before !== null && before === after ? before : null, result });
+  // A Map iterates in insertion order: the first keys are the least recently run.
+  for (const k of lastRuns.keys()) {
+    if (lastRuns.size <= KEPT_RUNS) break;
+    lastRuns.delete(k);
+  }
 }
 
 /**
@@ -354,28 +385,32 @@ export function createProjectCheckActivities({ config }: { config: LoadedConfig 
           });
           if ('none' in plan) return report(true, '', null, plan.none);
           const key = JSON.stringify([root, plan.argv]);
-          const shared = sharedRun(key, askedAt);
+          const before = checkDigest(config, root);
+          const shared = sharedRun(key, askedAt, before);
           let r: CommandResult;
           if (shared) {
-            r = shared.result;
+            r = shared.run.result;
           } else {
-            const timeoutMs = config.incidents.verification.checkTimeoutMs;
             r = await runCommand(plan.argv, {
               cwd: root,
-              timeoutMs,
+              timeoutMs: config.incidents.verification.checkTimeoutMs,
               name: input.name,
               env: { LAYER1_TEST_STACK: 'off' },
               signal: ctx?.cancellationSignal,
               outputBytes: CHECK_OUTPUT_BYTES,
               niceness: PROJECT_CHECK_NICENESS,
             });
-            // A waiting check may have asked as long ago as its activity's timeout allows.
-            keepRun(key, startedAt.getTime(), r, timeoutMs * 4 + 30_000);
+            keepRun(key, startedAt.getTime(), before, checkDigest(config, root), r);
           }
           const status = r.timedOut ? `timed out after ${r.timeoutMs} ms` : `exit ${r.exitCode}`;
-          const sharedNote = shared ? `the same command's run that started at ${new Date(shared.startedAt).toISOString()}, after this check was asked for (${new Date(askedAt).toISOString()}): its result` : '';
+          const at = shared ? new Date(shared.run.startedAt).toISOString() : '';
+          const sharedNote = !shared
+            ? ''
+            : shared.why === 'after_ask'
+              ? `the same command's run that started at ${at}, after this check was asked for (${new Date(askedAt).toISOString()}): its result`
+              : `the same command's run that started at ${at} and passed, on this tree as it is now (every file's size and modification time unchanged, digest ${before!.slice(0, 12)}): its result`;
           const out = report(r.ok && plan.planOk, r.command, r.exitCode, [sharedNote, plan.note, r.output.trimEnd(), `${status} in ${r.ms} ms`].filter(Boolean).join('\n'));
-          return shared ? { ...out, shared: true, ms: r.ms, startedAt: new Date(shared.startedAt).toISOString() } : out;
+          return shared ? { ...out, shared: true, ms: r.ms, startedAt: at } : out;
         });
       } catch (err) {
         // Cancelled: surface the SDK's cancellation, not our abort.

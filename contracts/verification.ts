@@ -79,9 +79,10 @@ export interface VerificationCheckReport {
   /** When the check first passed (readiness: the first self-test that passed), if it did. */
   passedAt?: string;
   /**
-   * A project check only: true when this report is the result of the same command, in the same root,
-   * run for another verification, which started after this check was asked for (while it waited its
-   * turn); `startedAt` and `ms` are that run's.
+   * A project check only: true when this report is the result of an earlier run of the same command
+   * in the same root (activities/verification.ts `sharedRun`): one that started after this check was
+   * asked for (while it waited its turn), or one that passed on the same tree (every file's size and
+   * modification time unchanged). `startedAt` and `ms` are that run's; the output's first line says which.
    */
   shared?: boolean;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, type LoadedConfig } from '../../src/config/load';
@@ -177,6 +177,40 @@ describe('verification: the command runner and runProjectCheck', function () {
     const later = await check();
     assert.ok(later.ok && !later.shared);
     assert.equal(readFileSync(trace, 'utf8'), 'start\nend\nstart\nend\nstart\nend\n');
+  });
+
+  it('a passing run is taken again while the tree is unchanged (size and modification time), run again once a file or an extra test changes; a failing one is always run again', async () => {
+    const trace = path.join(tmp, 'trace');
+    const extra = path.join(tmp, 'verification-tests', 'all');
+    slowTest(extra, trace);
+    const root = path.join(tmp, 'project');
+    mkdirSync(root);
+    writeFileSync(path.join(root, 'source.ts'), 'export const x = 1;\n');
+    const config = { ...parseConfig('', FILE, {}), stateDir: tmp } as LoadedConfig;
+    const { runProjectCheck } = createProjectCheckActivities({ config });
+    const check = () => runProjectCheck({ name: 'tests', kernel: null, changedFiles: [], root });
+    const runs = (): number => readFileSync(trace, 'utf8').split('start').length - 1;
+    const first = await check();
+    assert.ok(first.ok && !first.shared, first.output);
+    const again = await check();
+    assert.equal(again.shared, true, again.output);
+    assert.equal(again.startedAt, first.startedAt);
+    assert.match(again.output, /passed, on this tree as it is now/);
+    assert.equal(runs(), 1);
+    // A file of the root touched: run again.
+    utimesSync(path.join(root, 'source.ts'), new Date(), new Date(Date.now() + 5_000));
+    const touched = await check();
+    assert.ok(touched.ok && !touched.shared, touched.output);
+    assert.equal(runs(), 2);
+    // An extra test changed (it lives under the state directory, which the tree leaves out): run again, and it fails.
+    writeFileSync(path.join(extra, 'slow.test.js'), `require('node:fs').appendFileSync(${JSON.stringify(trace)}, 'start\\n');\ndescribe('slow', () => { it('fails', () => { throw new Error('broken'); }); });\n`);
+    const broken = await check();
+    assert.ok(!broken.ok && !broken.shared, broken.output);
+    assert.equal(runs(), 3);
+    // Failing on an unchanged tree: run again all the same.
+    const still = await check();
+    assert.ok(!still.ok && !still.shared, still.output);
+    assert.equal(runs(), 4);
   });
 
   it('runs a command at the niceness asked for', async () => {
