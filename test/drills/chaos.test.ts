@@ -32,6 +32,7 @@ import { processManager } from '../../src/stack/stack';
 import { runCli } from '../support/cli';
 import { stackAvailable, testConfig, TEST_CONFIG_FILE } from '../support/env';
 import { incidentsSettled } from '../support/incidents';
+import { waitFor } from '../support/kernels';
 
 const SHIPPED = ['acl_violation', 'config_drift', 'cpu_stress', 'disk_full', 'heartbeat_stop', 'import_error', 'kernel_crash', 'log_entry_corruption', 'memory_stress', 'model_corruption', 'queue_flood', 'syntax_error'];
 
@@ -278,8 +279,7 @@ describe('chaos drills: 12 cards, four gates, rollback always, the ledger', func
       assert.notEqual(report.recordedFirst, true, 'the other replica recorded it first');
       // recordedFirst null: the store did not answer within detectors.store.timeoutMs (a loaded CI
       // machine), and the tag comes with the late record, in the background.
-      let doc = await evidence.findOne({ _id: id });
-      for (const deadline = Date.now() + 30_000; !doc?.data.drill_id && Date.now() < deadline; doc = await evidence.findOne({ _id: id })) await new Promise((r) => setTimeout(r, 250));
+      const doc = await waitFor(`the drill's tag on ${id} (recordedFirst ${report.recordedFirst})`, () => evidence.findOne({ _id: id }), (d) => Boolean(d?.data.drill_id), 30_000, 250);
       assert.deepEqual([doc?.data.drill_id, doc?.data.drill], [drillId, 'tagtest'], `recordedFirst ${report.recordedFirst}`);
       assert.deepEqual(doc?.firstSeen, new Date(e.at), 'first seen when the first replica saw it');
     } finally {

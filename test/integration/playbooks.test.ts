@@ -25,6 +25,7 @@ import * as faults from '../../src/chaos/faults';
 import { dispatchWorkflowId } from '../../contracts/playbook';
 import type { LogEntry } from '../../kernels/immutable-log/format';
 import { stackAvailable, testConfig } from '../support/env';
+import { waitFor } from '../support/kernels';
 
 describe('every shipped playbook, dispatched for a real failure', function () {
   this.timeout(240_000);
@@ -124,11 +125,7 @@ describe('every shipped playbook, dispatched for a real failure', function () {
         assert.ok(ev.at >= since - 1_000, `evidence seen after the fault (${ev.at} vs ${since})`);
         // A store that was the fault may take the record late (the seam tries again once it is back).
         const evidence = store.db.collection(EVIDENCE_COLLECTION);
-        let stored = await evidence.findOne({ _id: ev.id as never });
-        for (const deadline = Date.now() + 30_000; !stored && Date.now() < deadline; ) {
-          await new Promise((r) => setTimeout(r, 500));
-          stored = await evidence.findOne({ _id: ev.id as never });
-        }
+        const stored = await waitFor(`evidence ${ev.id} recorded`, () => evidence.findOne({ _id: ev.id as never }), (d) => d !== null, 30_000, 500);
         assert.ok(stored, `evidence ${ev.id} is recorded (within 30 s)`);
 
         // The immutable log: the start with the evidence, every step, the outcome.

@@ -16,6 +16,7 @@ import { reportEvidence, type StoredEvidence } from '../../src/healing/seam';
 import { makeEvidence } from '../../src/healing/evidence';
 import { declareDrill, endDrill } from '../../src/chaos/drills';
 import { incidentsSettled } from '../support/incidents';
+import { waitFor } from '../support/kernels';
 import { stackAvailable, testConfig, uniqueId } from '../support/env';
 
 describe('seam: evidence seen while the store is frozen', function () {
@@ -69,12 +70,7 @@ describe('seam: evidence seen while the store is frozen', function () {
     }
     const coll = store.db.collection<StoredEvidence>(EVIDENCE_COLLECTION);
     try {
-      const deadline = Date.now() + 30_000;
-      let stored = await coll.findOne({ _id: evidence.id });
-      while (!stored?.data.drill_id && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 500));
-        stored = await coll.findOne({ _id: evidence.id });
-      }
+      const stored = await waitFor(`evidence ${evidence.id} recorded with its drill's tag`, () => coll.findOne({ _id: evidence.id }), (d) => Boolean(d?.data.drill_id), 30_000, 500);
       assert.ok(stored, `evidence ${evidence.id} is in the store within 30 s of the store's return`);
       assert.deepEqual(stored.observers, ['seam-store.test']);
       assert.equal(stored.firstSeen.getTime(), evidence.at);
