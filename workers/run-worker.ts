@@ -18,6 +18,16 @@ import { kernelManifest, type KernelName } from '../src/domain/kernels';
 import { logger } from '../src/log';
 import { within } from '../src/deadline';
 import { announceWarm, awaitPromotion, isStandby } from './standby';
+import { CONTROL_PLANE_WORKFLOW } from '../contracts/control-plane';
+
+/**
+ * A control plane whose history no longer replays (a nondeterminism error) fails, instead of
+ * retrying its workflow task for ever while every status query fails: closed, it is the
+ * control_plane_failover playbook's to replace, from the kernels as they are. A CI run's control
+ * plane was stuck so for minutes (docs/self-healing.md). The other workflows keep the SDK's
+ * default (the task is retried), so a worker with a fix can still resume them.
+ */
+export const WORKFLOW_FAILURE_ERROR_TYPES = { '*': [], [CONTROL_PLANE_WORKFLOW]: ['NondeterminismError'] } satisfies WorkerOptions['workflowFailureErrorTypes'];
 
 /** The longest one shutdown step may take before the next runs. */
 const SHUTDOWN_STEP_MS = 2_000;
@@ -74,6 +84,7 @@ export async function runWorker(setup: WorkerSetup): Promise<void> {
       // replica after this, instead of the SDK's 10 s default.
       stickyQueueScheduleToStartTimeout: '500 ms',
       activities: (setup.activities ?? createActivities)(ctx),
+      workflowFailureErrorTypes: WORKFLOW_FAILURE_ERROR_TYPES,
       ...(existsSync(WORKFLOW_BUNDLE)
         ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } }
         : { workflowsPath: require.resolve('../workflows') }),

@@ -51,6 +51,11 @@ const AFTER_RESTART_READINESS: ReadinessPolicy = { attempts: 100, initialBackoff
 const acts = proxyActivities<KernelActivities>(lifecycleActivity);
 /** Patch id of the crash loop's end timer (histories recorded before it replay without the timer). */
 const CRASH_LOOP_ENDS = 'crash-loop-ends';
+/**
+ * Patch id: once the crash loop's timer has fired, what is left of the window is read from the
+ * restarts recorded since, not from the clock (histories recorded before it read the clock).
+ */
+const CRASH_LOOP_TIMER_WITHOUT_CLOCK = 'crash-loop-timer-without-clock';
 
 /** The state class the handlers delegate to. */
 class ControlPlane {
@@ -85,19 +90,27 @@ class ControlPlane {
    * Clears a kernel's crash loop once `crashLoop.windowMs` has passed since its last restart with
    * no restart since. The timer is re-armed while restarts go on, and waits for the kernel's mutex
    * (a restart's backoff shows CRASH_LOOP while it sleeps). One timer per kernel; none for a
-   * kernel not in a crash loop. Deterministic: workflow timers and workflow time only.
+   * kernel not in a crash loop. Deterministic: workflow timers and workflow time only, and once a
+   * timer has fired, no time at all.
    */
   private endCrashLoopLater(kernel: string): void {
     if (!this.status.kernels[kernel]?.crashLoop || this.crashLoopTimers.has(kernel) || !patched(CRASH_LOOP_ENDS)) return;
     this.crashLoopTimers.add(kernel);
     const { windowMs } = this.input.settings.crashLoop;
     const run = async (): Promise<void> => {
+      // The last restart whose window a timer has run out. After that timer fires, the time left is
+      // the restarts since (last - waitedOut), not the clock: in a CI run, the worker that ran the
+      // task after this timer fired saw the time of the task before it (51 s left, so a second
+      // timer), every later replay saw the fire's own time (nothing left, no timer), and the control
+      // plane was stuck on a nondeterminism error. Only the restarts recorded decide here.
+      let waitedOut: number | null = null;
       for (;;) {
         const rec = this.status.kernels[kernel];
         if (!rec?.crashLoop) return;
         const last = Math.max(0, ...rec.recentRestarts, rec.lastRestartAt ? Date.parse(rec.lastRestartAt) : 0);
-        const left = last + windowMs - Date.now();
+        const left = waitedOut !== null && patched(CRASH_LOOP_TIMER_WITHOUT_CLOCK) ? last - waitedOut : last + windowMs - Date.now();
         if (left > 0) {
+          waitedOut = last;
           await sleep(left);
           continue;
         }

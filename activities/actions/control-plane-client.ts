@@ -7,6 +7,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { type ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import type { LoadedConfig } from '../../src/config/load';
 import { startControlPlane } from '../../src/clients/starters';
+import { KERNELS, type KernelContext } from '../../kernels/registry';
 import {
   CONTROL_PLANE_WORKFLOW_ID,
   getControlPlaneStatusQuery,
@@ -26,19 +27,33 @@ import { ActionErrorType, failure } from './shared';
  * operator decisions survive ("state snapshot and replay"). Idempotent: the workflow id is fixed
  * and an already running control plane (another step or replica got there first) is used as is.
  */
-export async function failOverControlPlane(config: LoadedConfig, temporal: Client, was: string): Promise<WorkflowHandle> {
+export async function failOverControlPlane(config: LoadedConfig, temporal: Client, was: string, kernels?: KernelContext): Promise<WorkflowHandle> {
   const closed = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   let state: ControlPlaneStatus | undefined;
   try {
     state = await closed.query(getControlPlaneStatusQuery);
   } catch {
-    // A history that cannot be replayed: start afresh; the next boot or restart fills it in.
+    // A history that cannot be replayed (the run failed on a nondeterminism error): start from what
+    // the kernels are now, as a boot would (their live pids and one self-test each).
     state = undefined;
   }
   if (state) {
     state.events.push({ at: new Date().toISOString(), kernel: 'self_healing', what: `control plane failed over: the previous run was ${was}` });
+    return startControlPlane(config, temporal, { settings: config.controlPlane, state } satisfies ControlPlaneInput);
   }
-  return startControlPlane(config, temporal, { settings: config.controlPlane, ...(state ? { state } : {}) } satisfies ControlPlaneInput);
+  return startControlPlane(config, temporal, { settings: config.controlPlane, ...(kernels ? await observeKernels(kernels) : {}) } satisfies ControlPlaneInput);
+}
+
+/** What a boot's last phase tells the control plane, observed now: each kernel's live pids and one self-test. Read-only. */
+async function observeKernels(ctx: KernelContext): Promise<Pick<ControlPlaneInput, 'pids' | 'kernels'>> {
+  const pids: NonNullable<ControlPlaneInput['pids']> = {};
+  const kernels: NonNullable<ControlPlaneInput['kernels']> = [];
+  for (const [kernel, def] of Object.entries(KERNELS)) {
+    pids[kernel] = Object.fromEntries(def.processes(ctx.config).map((p) => [p, ctx.pm.isAlive(p) ? ctx.pm.pid(p) : null]));
+    const checks = await def.readiness(ctx).catch((err: unknown) => [{ name: 'self_test', ok: false, detail: (err as Error).message, ms: 0 }]);
+    kernels.push({ kernel, ready: checks.every((c) => c.ok), checks });
+  }
+  return { pids, kernels };
 }
 
 /**
@@ -47,7 +62,7 @@ export async function failOverControlPlane(config: LoadedConfig, temporal: Clien
  * `KernelCommand` in workflows/control-plane.ts. Idempotent: the request id is the run and step,
  * and the control plane runs a request id once, so a retry only waits for the same result.
  */
-export async function controlPlaneCommand(config: LoadedConfig, temporal: Client, command: KernelCommand): Promise<KernelRecord> {
+export async function controlPlaneCommand(config: LoadedConfig, temporal: Client, command: KernelCommand, kernels?: KernelContext): Promise<KernelRecord> {
   const notRunning = (cause?: unknown): ApplicationFailure =>
     failure(
       ActionErrorType.CONTROL_PLANE_NOT_RUNNING,
@@ -56,7 +71,7 @@ export async function controlPlaneCommand(config: LoadedConfig, temporal: Client
   let handle: WorkflowHandle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   try {
     const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') handle = await failOverControlPlane(config, temporal, desc.status.name);
+    if (desc.status.name !== 'RUNNING') handle = await failOverControlPlane(config, temporal, desc.status.name, kernels);
     await handle.signal(kernelCommandSignal, command);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw notRunning(err);

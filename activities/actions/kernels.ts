@@ -13,7 +13,7 @@ export function kernelActions(deps: ActionDeps): ActionGroup<'restart_kernel' | 
     restart_kernel: action('restart_kernel', async ({ kernel, reason }, meta) => {
       // Idempotent: the request id is the run and step, so a retry waits for the same restart (or
       // gets its result) instead of restarting the kernel a second time.
-      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:restart_kernel`, op: 'restart', kernel, reason });
+      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:restart_kernel`, op: 'restart', kernel, reason }, kernelCtx);
       requireReady(rec);
       return { kernel, state: rec.state, restarts: rec.restarts, pids: rec.pids };
     }),
@@ -22,7 +22,7 @@ export function kernelActions(deps: ActionDeps): ActionGroup<'restart_kernel' | 
       // Idempotent: one command per run and step; and starting a running kernel (or stopping a
       // stopped one) is a no-op in the control plane anyway.
       const op = state === 'running' ? 'start' : 'stop';
-      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:set_kernel_state:${state}`, op, kernel });
+      const rec = await controlPlaneCommand(config, temporal, { requestId: `${idempotencyKey(meta)}:set_kernel_state:${state}`, op, kernel }, kernelCtx);
       if (state === 'running') requireReady(rec);
       return { kernel, state: rec.state, pids: rec.pids };
     }),

@@ -61,7 +61,10 @@ describe('seam: evidence seen while the store is frozen', function () {
     ids.push(evidence.id);
     const stalled = await faults.stallProcess({ config, pm }, { process: 'store', ms: 6_000 });
     try {
-      await once(replica, 'serverHeartbeatFailed');
+      // Bounded: should the driver not see the freeze within its 6 s, say so rather than wait for ever.
+      await once(replica, 'serverHeartbeatFailed', { signal: AbortSignal.timeout(5_000) }).catch((err: Error) => {
+        throw new Error(`the replica's driver saw no failed heartbeat in 5 s of the store's freeze: ${err.message}`);
+      });
       const report = await reportEvidence({ config, db: replica.db(config.store.database), temporal }, evidence);
       assert.equal(report.recordedFirst, null, 'the store did not take the first try in time');
       await stalled.ended;

@@ -1,6 +1,7 @@
 /** Helpers for tests that break kernels for real and watch Layer 1 bring them back. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
+import { withDeadline } from '../../src/deadline';
 import type { KernelName } from '../../src/domain/kernels';
 import { controlPlaneStatus } from '../../src/stack/kernel-status';
 import type { KernelRecord } from '../../contracts/control-plane';
@@ -17,7 +18,9 @@ export async function waitFor<T>(what: string, get: () => Promise<T>, pred: (v: 
   let last: T | undefined;
   while (Date.now() < deadline) {
     try {
-      last = await get();
+      // Each read is bounded by what is left: a read that hangs (a server that stopped answering
+      // on a connection without a socket timeout) fails this wait with its message, not the test's timeout.
+      last = await withDeadline(get(), Math.max(1, deadline - Date.now()), `no answer before the wait's end`);
       if (pred(last)) return last;
     } catch {
       // keep polling

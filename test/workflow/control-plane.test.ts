@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { WORKFLOW_FAILURE_ERROR_TYPES } from '../../workers/run-worker';
 import {
   CONTROL_PLANE_WORKFLOW,
   getControlPlaneStatusQuery,
@@ -162,6 +164,9 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
       assert.deepEqual(over.kernels.message_bus.recentRestarts, []);
       assert.ok(over.events.some((e) => e.kernel === 'message_bus' && /crash loop over/.test(e.what)));
 
+      // Replayed by a worker that sees the crash loop's timer fire later, the run makes the same commands.
+      await replayWithClockShiftedAfterTimers(ts.bundle, handle);
+
       // The next death is a first restart again: no backoff, no crash loop.
       const pid = over.kernels.message_bus.pids.bus!;
       await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
@@ -172,4 +177,114 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
       await handle.terminate();
     });
   });
+
+  it('a restart during the window moves its end: the loop ends a whole window after the last restart, whatever time a replay sees', async () => {
+    const taskQueue = uniqueId('cp');
+    const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities([]) });
+    await worker.runUntil(async () => {
+      const windowMs = 60_000;
+      const handle = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
+        taskQueue,
+        workflowId: uniqueId('control-plane'),
+        args: [
+          {
+            settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 2, windowMs } },
+            pids: { message_bus: { bus: 1 } },
+            kernels: [{ kernel: 'message_bus', ready: true }],
+          },
+        ],
+      });
+      const status = (): Promise<ControlPlaneStatus> => handle.query(getControlPlaneStatusQuery);
+      const die = async (i: number): Promise<void> => {
+        const pid = (await status()).kernels.message_bus.pids.bus!;
+        await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+        await waitFor(`restart ${i}`, status, (s) => s.kernels.message_bus.restarts === i && s.kernels.message_bus.readySince !== null);
+      };
+      for (let i = 1; i <= 3; i++) await die(i);
+      assert.equal((await status()).kernels.message_bus.crashLoop, true);
+      // Half a window on, one more death: the window now ends a whole window after it.
+      await ts.env.sleep(windowMs / 2);
+      await die(4);
+      await ts.env.sleep(windowMs / 2 + 1_000);
+      assert.equal((await status()).kernels.message_bus.crashLoop, true, 'the first timer fired, but the last restart was half a window ago');
+      await ts.env.sleep(windowMs / 2);
+      const over = await waitFor('crash loop over', status, (s) => !s.kernels.message_bus.crashLoop);
+      assert.equal(over.kernels.message_bus.state, KernelState.READY);
+      await replayWithClockShiftedAfterTimers(ts.bundle, handle);
+      await handle.terminate();
+    });
+  });
+
+  it("a run whose history no longer replays fails, on the workers' options, instead of retrying its task for ever", async () => {
+    const changed = await bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/changed-control-plane')});
+    const run = async (failureTypes: typeof WORKFLOW_FAILURE_ERROR_TYPES | undefined): Promise<{ status: string; outcome: string }> => {
+      const taskQueue = uniqueId('cp');
+      // Not cached: the next task goes to whichever worker polls, as after a replica's death.
+      const recorder = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities([]), maxCachedWorkflows: 0 });
+      const handle = await recorder.runUntil(async () => {
+        const h = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
+          taskQueue,
+          workflowId: uniqueId('control-plane'),
+          args: [{ settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 5, windowMs: 60_000 } }, pids: { message_bus: { bus: 1 } }, kernels: [{ kernel: 'message_bus', ready: true }] }],
+        });
+        await h.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid: 1, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+        await waitFor('restart 1', () => h.query(getControlPlaneStatusQuery), (s) => s.kernels.message_bus.restarts === 1 && s.kernels.message_bus.readySince !== null);
+        return h;
+      });
+      const replayer = await Worker.create({
+        connection: ts.env.nativeConnection,
+        taskQueue,
+        workflowBundle: changed,
+        ...(failureTypes ? { workflowFailureErrorTypes: failureTypes } : {}),
+      });
+      return replayer.runUntil(async () => {
+        await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid: 1000, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+        // The replay meets its history in the first task it runs: the run fails, or that task does.
+        const outcome = async (): Promise<string> => {
+          const events = (await handle.fetchHistory()).events ?? [];
+          if (events.some((e) => e.workflowExecutionFailedEventAttributes)) return 'failed';
+          return events.some((e) => e.workflowTaskFailedEventAttributes) ? 'task failed' : 'other';
+        };
+        const last = await waitFor('the replay to meet its history', outcome, (e) => e !== 'other', 20_000, 100);
+        const status = (await handle.describe()).status.name;
+        if (status === 'RUNNING') await handle.terminate();
+        return { status, outcome: last };
+      });
+    };
+    // With the workers' options: failed, so control_plane_failover replaces it.
+    assert.deepEqual(await run(WORKFLOW_FAILURE_ERROR_TYPES), { status: 'FAILED', outcome: 'failed' });
+    // Without them: its task fails and is retried, the run stays RUNNING and answers nothing.
+    assert.deepEqual(await run(undefined), { status: 'RUNNING', outcome: 'task failed' });
+  });
 });
+
+/**
+ * Replays the run's history as a worker would that saw the crash loop's timer fire ten minutes
+ * later than the run did: the workflow task that only that timer's firing started gets a time ten
+ * minutes later (the workflow clock never goes back, so the tasks after it are as late). A CI run's
+ * control plane met this: the worker that ran the task after its crash-loop timer fired saw the time
+ * of the task before it, the replays after it saw the fire's own time, and a decision made from the
+ * clock after the timer differed: the replays failed on a nondeterminism error.
+ */
+async function replayWithClockShiftedAfterTimers(bundle: WorkflowBundleWithSourceMap, handle: WorkflowHandle): Promise<void> {
+  const history = await handle.fetchHistory();
+  // The crash loop's timers: those of a second or more (the restarts' backoffs here are shorter).
+  const long = new Set<string>();
+  let onlyTimers = false;
+  let shifted = 0;
+  for (const e of history.events ?? []) {
+    const started = e.timerStartedEventAttributes;
+    if (started?.timerId && Number(String(started.startToFireTimeout?.seconds ?? 0)) >= 1) long.add(started.timerId);
+    if (e.timerFiredEventAttributes) onlyTimers = long.has(e.timerFiredEventAttributes.timerId ?? '');
+    else if (e.workflowTaskStartedEventAttributes) {
+      // Only a task that the timer alone started: a signal or a result in it would run at the shifted time too.
+      if (onlyTimers && e.eventTime?.seconds && shifted === 0) {
+        e.eventTime = { ...e.eventTime, seconds: e.eventTime.seconds.add(600) };
+        shifted++;
+      }
+      onlyTimers = false;
+    } else if (!e.workflowTaskScheduledEventAttributes) onlyTimers = false;
+  }
+  assert.equal(shifted, 1, 'the history has a task that only the crash loop timer started');
+  await Worker.runReplayHistory({ workflowBundle: bundle }, history, `${handle.workflowId}-clock-shifted`);
+}
