@@ -18,7 +18,11 @@ import {
   type KernelRecord,
 } from '../../contracts/control-plane';
 import { heartbeat, sleepOrCancel } from './context';
+import { withDeadline } from '../../src/deadline';
 import { ActionErrorType, failure } from './shared';
+
+/** How long failover waits for the closed run's last state (a replay of its history by a healing worker). */
+const FAILOVER_QUERY_MS = 10_000;
 
 /**
  * Failover: the control plane's workflow was started once and is now closed (terminated, failed,
@@ -27,11 +31,12 @@ import { ActionErrorType, failure } from './shared';
  * operator decisions survive ("state snapshot and replay"). Idempotent: the workflow id is fixed
  * and an already running control plane (another step or replica got there first) is used as is.
  */
-export async function failOverControlPlane(config: LoadedConfig, temporal: Client, was: string, kernels?: KernelContext): Promise<WorkflowHandle> {
+export async function failOverControlPlane(config: LoadedConfig, temporal: Client, was: string, observe?: () => Promise<KernelsObserved>): Promise<WorkflowHandle> {
   const closed = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   let state: ControlPlaneStatus | undefined;
   try {
-    state = await closed.query(getControlPlaneStatusQuery);
+    // Bounded: a closed run's query waits for a worker of its task queue to replay it, and none may poll.
+    state = await withDeadline(closed.query(getControlPlaneStatusQuery), FAILOVER_QUERY_MS, `the closed run's state was not answered within ${FAILOVER_QUERY_MS} ms`);
   } catch {
     // A history that cannot be replayed (the run failed on a nondeterminism error): start from what
     // the kernels are now, as a boot would (their live pids and one self-test each).
@@ -41,11 +46,14 @@ export async function failOverControlPlane(config: LoadedConfig, temporal: Clien
     state.events.push({ at: new Date().toISOString(), kernel: 'self_healing', what: `control plane failed over: the previous run was ${was}` });
     return startControlPlane(config, temporal, { settings: config.controlPlane, state } satisfies ControlPlaneInput);
   }
-  return startControlPlane(config, temporal, { settings: config.controlPlane, ...(kernels ? await observeKernels(kernels) : {}) } satisfies ControlPlaneInput);
+  return startControlPlane(config, temporal, { settings: config.controlPlane, ...(observe ? await observe() : {}) } satisfies ControlPlaneInput);
 }
 
+/** What a boot's last phase tells the control plane (`kernelsBooted`). */
+export type KernelsObserved = Pick<ControlPlaneInput, 'pids' | 'kernels'>;
+
 /** What a boot's last phase tells the control plane, observed now: each kernel's live pids and one self-test. Read-only. */
-async function observeKernels(ctx: KernelContext): Promise<Pick<ControlPlaneInput, 'pids' | 'kernels'>> {
+export async function observeKernels(ctx: KernelContext): Promise<KernelsObserved> {
   const pids: NonNullable<ControlPlaneInput['pids']> = {};
   const kernels: NonNullable<ControlPlaneInput['kernels']> = [];
   for (const [kernel, def] of Object.entries(KERNELS)) {
@@ -71,7 +79,7 @@ export async function controlPlaneCommand(config: LoadedConfig, temporal: Client
   let handle: WorkflowHandle = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   try {
     const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') handle = await failOverControlPlane(config, temporal, desc.status.name, kernels);
+    if (desc.status.name !== 'RUNNING') handle = await failOverControlPlane(config, temporal, desc.status.name, kernels && (() => observeKernels(kernels)));
     await handle.signal(kernelCommandSignal, command);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw notRunning(err);

@@ -9,6 +9,7 @@ import { KernelState, type KernelName } from '../../src/domain/kernels';
 import { waitKernelsReady } from '../../src/stack/kernel-readiness';
 import { processManager } from '../../src/stack/stack';
 import { KERNELS } from '../../kernels/registry';
+import { observeKernels } from '../../activities/actions/control-plane-client';
 import { bootInput } from '../../src/clients/starters';
 import type { BootReport } from '../../contracts/boot';
 import { runCli } from '../support/cli';
@@ -67,6 +68,16 @@ describe('kernels on the real stack', function () {
     const healing = status.workers.filter((w: { taskQueue: string }) => w.taskQueue === config.temporal.taskQueues.healing);
     assert.equal(healing.length, 2, 'both healing replicas are listed under workers');
     assert.ok(healing.some((w: { pid: number }) => w.pid === byName.self_healing.pid));
+  });
+
+  it("failover's observation of the kernels (when the closed run cannot be replayed) is each process's live pid and a passing self-test", async () => {
+    const observed = await observeKernels(ctx());
+    assert.deepEqual(Object.keys(observed.pids ?? {}).sort(), Object.keys(KERNELS).sort());
+    for (const [kernel, def] of Object.entries(KERNELS)) {
+      assert.deepEqual(observed.pids?.[kernel], Object.fromEntries(def.processes(config).map((p) => [p, pm.pid(p)])), kernel);
+      const k = observed.kernels?.find((x) => x.kernel === kernel);
+      assert.equal(k?.ready, true, `${kernel}: ${JSON.stringify(k?.checks)}`);
+    }
   });
 
   it('boot on a running system changes nothing and verifies readiness', async () => {

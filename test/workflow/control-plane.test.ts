@@ -11,12 +11,14 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { WORKFLOW_FAILURE_ERROR_TYPES } from '../../workers/run-worker';
 import {
   CONTROL_PLANE_WORKFLOW,
+  CONTROL_PLANE_WORKFLOW_ID,
   getControlPlaneStatusQuery,
   kernelsBootedSignal,
   kernelUnwellSignal,
   startKernelUpdate,
   stopKernelUpdate,
   UNKNOWN_KERNEL,
+  type ControlPlaneInput,
   type ControlPlaneStatus,
   type ControlPlaneWorkflow,
 } from '../../contracts/control-plane';
@@ -24,7 +26,8 @@ import type { KernelActivities } from '../../activities/kernels';
 import { KernelState } from '../../src/domain/kernel-state';
 import type { KernelName } from '../../src/domain/kernels';
 import { timeSkippingFixture } from '../support/time-skipping';
-import { uniqueId } from '../support/env';
+import { testConfig, uniqueId } from '../support/env';
+import { failOverControlPlane } from '../../activities/actions/control-plane-client';
 import { waitFor } from '../support/kernels';
 
 /** The registry the stubs play: the four kernels, and `fake_kernel`, "added" to it. */
@@ -215,46 +218,66 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
     });
   });
 
-  it("a run whose history no longer replays fails, on the workers' options, instead of retrying its task for ever", async () => {
-    const changed = await bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/changed-control-plane')});
-    const run = async (failureTypes: typeof WORKFLOW_FAILURE_ERROR_TYPES | undefined): Promise<{ status: string; outcome: string }> => {
-      const taskQueue = uniqueId('cp');
-      // Not cached: the next task goes to whichever worker polls, as after a replica's death.
-      const recorder = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities([]), maxCachedWorkflows: 0 });
-      const handle = await recorder.runUntil(async () => {
-        const h = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
-          taskQueue,
-          workflowId: uniqueId('control-plane'),
-          args: [{ settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 5, windowMs: 60_000 } }, pids: { message_bus: { bus: 1 } }, kernels: [{ kernel: 'message_bus', ready: true }] }],
-        });
-        await h.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid: 1, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
-        await waitFor('restart 1', () => h.query(getControlPlaneStatusQuery), (s) => s.kernels.message_bus.restarts === 1 && s.kernels.message_bus.readySince !== null);
-        return h;
-      });
-      const replayer = await Worker.create({
-        connection: ts.env.nativeConnection,
+  /**
+   * A control plane recorded by the real code, then run on by a worker whose code no longer matches
+   * it (test/workflow/fixtures): what its first task there does to the run.
+   */
+  async function runOnChangedCode(workflowId: string, failureTypes: typeof WORKFLOW_FAILURE_ERROR_TYPES | undefined): Promise<{ status: string; outcome: string }> {
+    changed ??= await bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/changed-control-plane') });
+    const taskQueue = uniqueId('cp');
+    // Not cached: the next task goes to whichever worker polls, as after a replica's death.
+    const recorder = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities([]), maxCachedWorkflows: 0 });
+    const handle = await recorder.runUntil(async () => {
+      const h = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
         taskQueue,
-        workflowBundle: changed,
-        ...(failureTypes ? { workflowFailureErrorTypes: failureTypes } : {}),
+        workflowId,
+        args: [{ settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 5, windowMs: 60_000 } }, pids: { message_bus: { bus: 1 } }, kernels: [{ kernel: 'message_bus', ready: true }] }],
       });
-      return replayer.runUntil(async () => {
-        await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid: 1000, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
-        // The replay meets its history in the first task it runs: the run fails, or that task does.
-        const outcome = async (): Promise<string> => {
-          const events = (await handle.fetchHistory()).events ?? [];
-          if (events.some((e) => e.workflowExecutionFailedEventAttributes)) return 'failed';
-          return events.some((e) => e.workflowTaskFailedEventAttributes) ? 'task failed' : 'other';
-        };
-        const last = await waitFor('the replay to meet its history', outcome, (e) => e !== 'other', 20_000, 100);
-        const status = (await handle.describe()).status.name;
-        if (status === 'RUNNING') await handle.terminate();
-        return { status, outcome: last };
-      });
-    };
+      await h.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid: 1, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+      await waitFor('restart 1', () => h.query(getControlPlaneStatusQuery), (st) => st.kernels.message_bus.restarts === 1 && st.kernels.message_bus.readySince !== null);
+      return h;
+    });
+    const replayer = await Worker.create({
+      connection: ts.env.nativeConnection,
+      taskQueue,
+      workflowBundle: changed,
+      ...(failureTypes ? { workflowFailureErrorTypes: failureTypes } : {}),
+    });
+    return replayer.runUntil(async () => {
+      await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid: 1000, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+      // The replay meets its history in the first task it runs: the run fails, or that task does.
+      const outcome = async (): Promise<string> => {
+        const events = (await handle.fetchHistory()).events ?? [];
+        if (events.some((e) => e.workflowExecutionFailedEventAttributes)) return 'failed';
+        return events.some((e) => e.workflowTaskFailedEventAttributes) ? 'task failed' : 'other';
+      };
+      const last = await waitFor('the replay to meet its history', outcome, (e) => e !== 'other', 20_000, 100);
+      const status = (await handle.describe()).status.name;
+      if (status === 'RUNNING') await handle.terminate();
+      return { status, outcome: last };
+    });
+  }
+  let changed: WorkflowBundleWithSourceMap | undefined;
+
+  it("a run whose history no longer replays fails, on the workers' options, instead of retrying its task for ever", async () => {
     // With the workers' options: failed, so control_plane_failover replaces it.
-    assert.deepEqual(await run(WORKFLOW_FAILURE_ERROR_TYPES), { status: 'FAILED', outcome: 'failed' });
+    assert.deepEqual(await runOnChangedCode(uniqueId('control-plane'), WORKFLOW_FAILURE_ERROR_TYPES), { status: 'FAILED', outcome: 'failed' });
     // Without them: its task fails and is retried, the run stays RUNNING and answers nothing.
-    assert.deepEqual(await run(undefined), { status: 'RUNNING', outcome: 'task failed' });
+    assert.deepEqual(await runOnChangedCode(uniqueId('control-plane'), undefined), { status: 'RUNNING', outcome: 'task failed' });
+  });
+
+  it('failover of a run that no longer replays starts the new run from the kernels as observed, not from nothing', async () => {
+    assert.deepEqual(await runOnChangedCode(CONTROL_PLANE_WORKFLOW_ID, WORKFLOW_FAILURE_ERROR_TYPES), { status: 'FAILED', outcome: 'failed' });
+    const observed = { pids: { message_bus: { bus: 4242 } }, kernels: [{ kernel: 'message_bus', ready: true }] };
+    const handle = await failOverControlPlane(testConfig(), ts.env.client, 'FAILED', async () => observed);
+    try {
+      const started = (await handle.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+      const input = (await ts.env.client.options.loadedDataConverter.payloadConverter.fromPayload(started!.input!.payloads![0])) as ControlPlaneInput;
+      assert.deepEqual([input.pids, input.kernels, input.state], [observed.pids, observed.kernels, undefined]);
+      assert.equal((await handle.describe()).status.name, 'RUNNING');
+    } finally {
+      await handle.terminate();
+    }
   });
 });
 
