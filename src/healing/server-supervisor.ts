@@ -88,9 +88,18 @@ interface Watch {
   lastAnswerAt: number;
   lastProbeAt: number;
   busy: boolean;
-  /** The probe in flight, if any. */
+  /** The probe in flight, if any, and when it started. */
   probe: Promise<unknown> | null;
+  probeStartedAt: number;
 }
+
+/**
+ * A probe in flight for this many times its bound is given up on (left to settle alone) and a new
+ * one made: a client stuck in one probe must not make a server that answers new connections look
+ * hung. A CI run's store was killed so: answering others again from 10:03:36, it was killed at
+ * 10:04:01 for "the previous probe has not answered", that probe stuck since 10:03:00.
+ */
+const STALE_PROBE_BOUNDS = 4;
 
 /** A server a starting replica found dead and started again before it connected. */
 export interface RevivedServer {
@@ -181,7 +190,7 @@ export class ServerSupervisor {
     const t = this.now();
     this.watches = services(deps.config)
       .filter((s) => s.embedded && SUPERVISED_SERVERS.includes(s.name))
-      .map((svc) => ({ svc, outage: null, restartTimes: [], nextAttemptAt: 0, lastAnswerAt: t, lastProbeAt: 0, busy: false, probe: null }));
+      .map((svc) => ({ svc, outage: null, restartTimes: [], nextAttemptAt: 0, lastAnswerAt: t, lastProbeAt: 0, busy: false, probe: null, probeStartedAt: 0 }));
   }
 
   start(): void {
@@ -296,10 +305,15 @@ export class ServerSupervisor {
     // Since its last answer, or since it was (re)started: a new process gets the whole bound to answer.
     const since = w.lastAnswerAt;
     if (after - since < hungMs || after < w.nextAttemptAt) return;
-    log.warn({ server: name, pid: info.pid, silentMs: after - since, detail: h.detail }, `the ${name} is alive but has not answered for ${after - since} ms: killing and restarting it`);
+    log.warn({ server: name, pid: info.pid, silentMs: after - since, detail: h.detail }, `the ${name} is alive but has not answered for ${after - since} ms: killing and restarting it (its goroutines go to ${info.logPath})`);
     w.outage ??= { cause: 'hung', deadPid: info.pid, downAt: since, restarts: 0, newPid: null, reported: false, detail: '' };
-    // SIGKILL: a stopped (SIGSTOP) process dies of it too. Real time for the wait, whatever the clock.
-    pm.signal(name, 'SIGKILL');
+    // SIGQUIT first: both servers are Go programs, which write every goroutine's stack to their log
+    // (stderr) and exit on it, so why it hung can be read afterwards. Then SIGKILL, which a stopped
+    // (SIGSTOP) process dies of too. Real time for the waits, whatever the clock.
+    pm.signal(name, 'SIGQUIT');
+    const quitBy = Date.now() + 1_000;
+    while (pm.isAlive(name) && Date.now() < quitBy) await new Promise((r) => setTimeout(r, 20));
+    if (pm.isAlive(name)) pm.signal(name, 'SIGKILL');
     const deadline = Date.now() + 5_000;
     while (pm.isAlive(name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.restart(w, `pid ${info.pid} did not answer for ${after - since} ms: ${h.detail}`);
@@ -307,17 +321,24 @@ export class ServerSupervisor {
 
   /**
    * One probe, bounded by `servers.probeTimeoutMs`. At most one in flight per server: a probe of a
-   * hung server that outlives its bound is waited for, not joined by another each round.
+   * hung server that outlives its bound is waited for, not joined by another each round, until it
+   * has been in flight STALE_PROBE_BOUNDS times its bound (then a new one is made).
    */
   private async health(w: Watch): Promise<HealthResult> {
     const timeoutMs = this.deps.config.servers.probeTimeoutMs;
-    if (w.probe) return { healthy: false, detail: `the previous probe has not answered for over ${timeoutMs} ms` };
+    const now = this.now();
+    if (w.probe && now - w.probeStartedAt < STALE_PROBE_BOUNDS * timeoutMs) {
+      return { healthy: false, detail: `the previous probe has not answered for over ${timeoutMs} ms` };
+    }
     const probe = (this.deps.health ? this.deps.health(w.svc, timeoutMs) : w.svc.health(timeoutMs, { quick: true })).catch(
       (err: unknown): HealthResult => ({ healthy: false, detail: errorText(err) }),
     );
-    w.probe = probe.finally(() => {
-      w.probe = null;
+    const inFlight: Promise<unknown> = probe.finally(() => {
+      // Only this probe's own slot: a probe given up on settles after its successor started.
+      if (w.probe === inFlight) w.probe = null;
     });
+    w.probe = inFlight;
+    w.probeStartedAt = now;
     try {
       return await withDeadline(probe, timeoutMs);
     } catch (err) {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Connection } from '@temporalio/client';
 import { HEALTH_COLLECTION } from '../clients/collections';
 import { errorText } from '../domain/errors';
+import { within } from '../deadline';
 import { hostText, parseSeedList, seedAddresses } from '../config/bus-url';
 import type { LoadedConfig } from '../config/load';
 import { clusterHealth } from './bus-health';
@@ -156,7 +157,8 @@ export async function storeHealth(uri: string, database: string, timeoutMs: numb
   } catch (err) {
     return { healthy: false, detail: errorText(err) };
   } finally {
-    await client.close().catch(() => undefined);
+    // Bounded too: the probe's answer is given, and a close that hangs must not hold its caller.
+    await within(client.close().catch(() => undefined), timeoutMs);
   }
 }
 

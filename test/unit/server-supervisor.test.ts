@@ -13,7 +13,7 @@ import { startServerOnce, type ServerStart } from '../../src/stack/server-start'
 const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined } as unknown as ConstructorParameters<typeof ServerSupervisor>[0]['log'];
 
 /** A process table the test edits: name → {pid, alive, stopping}; healing-1 is this process. */
-function fakePm(table: Record<string, { pid: number; alive: boolean; stopping?: boolean } | undefined>): ProcessManager & { signals: string[] } {
+function fakePm(table: Record<string, { pid: number; alive: boolean; stopping?: boolean; stopped?: boolean } | undefined>): ProcessManager & { signals: string[] } {
   const signals: string[] = [];
   const info = (name: string): ProcessInfo => {
     const r = table[name];
@@ -26,7 +26,8 @@ function fakePm(table: Record<string, { pid: number; alive: boolean; stopping?: 
     pid: (n: string) => info(n).pid,
     signal: (n: string, sig: string) => {
       signals.push(`${n}:${sig}`);
-      if (sig === 'SIGKILL' && table[n]) table[n]!.alive = false;
+      // A Go server exits on SIGQUIT (after writing its goroutines), unless it is stopped (SIGSTOP).
+      if ((sig === 'SIGKILL' || (sig === 'SIGQUIT' && !table[n]?.stopped)) && table[n]) table[n]!.alive = false;
       return true;
     },
   } as unknown as ProcessManager & { signals: string[] };
@@ -42,7 +43,7 @@ describe('server supervisor', () => {
     {},
   );
   let now: number;
-  let table: Record<string, { pid: number; alive: boolean; stopping?: boolean } | undefined>;
+  let table: Record<string, { pid: number; alive: boolean; stopping?: boolean; stopped?: boolean } | undefined>;
   let healthy: Record<string, boolean>;
   let starts: ServiceName[];
   let reports: Array<{ e: Evidence; o: ServerOutage }>;
@@ -208,7 +209,7 @@ describe('server supervisor', () => {
     assert.deepEqual(starts, [], 'not before temporalHungMs');
     now += 1_000;
     await sup.tick();
-    assert.deepEqual(pm.signals, ['temporal:SIGKILL']);
+    assert.deepEqual(pm.signals, ['temporal:SIGQUIT'], 'SIGQUIT (a Go server writes its goroutines and exits), no SIGKILL needed');
     assert.deepEqual(starts, ['temporal']);
     healthy.temporal = true;
     now += 1_000;
@@ -220,6 +221,7 @@ describe('server supervisor', () => {
 
   it('leaves a silent store to the dependency_unreachable playbook until storeHungMs', async () => {
     healthy.store = false;
+    table.store!.stopped = true;
     for (let i = 0; i < 9; i++) {
       now += 1_000;
       await sup.tick();
@@ -228,6 +230,32 @@ describe('server supervisor', () => {
     now += 1_500;
     await sup.tick();
     assert.deepEqual(starts, ['store']);
+    assert.deepEqual(pm.signals, ['store:SIGQUIT', 'store:SIGKILL'], 'a stopped store ignores SIGQUIT: SIGKILL after a second');
+  });
+
+  it('gives up on a probe stuck for several bounds and asks again: a store that answers new probes is not killed', async () => {
+    // The first probe never settles (a client stuck in it); every later one is answered.
+    let probes = 0;
+    sup = new ServerSupervisor({
+      config, pm, name: 'healing-1', log: quiet, now: () => now,
+      health: (svc) => (svc.name === 'store' && ++probes === 1 ? new Promise<never>(() => undefined) : Promise.resolve({ healthy: true, detail: 'fake' })),
+      start: async (server): Promise<ServerStart> => {
+        starts.push(server);
+        return { outcome: 'started', pid: 2000, deadPid: null };
+      },
+      report: async (e, o) => {
+        reports.push({ e, o });
+        return true;
+      },
+    });
+    await sup.tick(); // waits out the stuck probe's bound (2 s of real time)
+    for (let i = 0; i < 14; i++) {
+      now += 1_000;
+      await sup.tick();
+    }
+    assert.ok(probes >= 2, `a new probe was made (${probes})`);
+    assert.deepEqual(starts, [], 'the store answered new probes: not killed at storeHungMs (10 s)');
+    assert.deepEqual(pm.signals, []);
   });
 
   it('does nothing for servers that are not embedded', async () => {
