@@ -129,31 +129,39 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
     });
   });
 
+  /**
+   * A control plane supervising the message bus, a crash loop at two restarts within `windowMs`: its
+   * handle, its status, and `die(i)`, a death of the bus that waits for restart `i` to be ready.
+   */
+  async function crashLoopPlane(taskQueue: string, windowMs: number) {
+    const handle = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
+      taskQueue,
+      workflowId: uniqueId('control-plane'),
+      args: [
+        {
+          settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 2, windowMs } },
+          pids: { message_bus: { bus: 1 } },
+          kernels: [{ kernel: 'message_bus', ready: true }],
+        },
+      ],
+    });
+    const status = (): Promise<ControlPlaneStatus> => handle.query(getControlPlaneStatusQuery);
+    const die = async (i: number): Promise<ControlPlaneStatus> => {
+      const pid = (await status()).kernels.message_bus.pids.bus!;
+      await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
+      return waitFor(`restart ${i}`, status, (s) => s.kernels.message_bus.restarts === i && s.kernels.message_bus.readySince !== null);
+    };
+    return { handle, status, die };
+  }
+
   it('ends a crash loop once its window passes without a restart: the flag clears and the kernel is READY again', async () => {
     const taskQueue = uniqueId('cp');
     const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities([]) });
     await worker.runUntil(async () => {
       const windowMs = 60_000;
-      const handle = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
-        taskQueue,
-        workflowId: uniqueId('control-plane'),
-        args: [
-          {
-            settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 2, windowMs } },
-            pids: { message_bus: { bus: 1 } },
-            kernels: [{ kernel: 'message_bus', ready: true }],
-          },
-        ],
-      });
-      const status = (): Promise<ControlPlaneStatus> => handle.query(getControlPlaneStatusQuery);
+      const { handle, status, die } = await crashLoopPlane(taskQueue, windowMs);
       // Three deaths in a row: the third restart is past the threshold of two in the window.
-      for (let i = 1; i <= 3; i++) {
-        const pid = (await status()).kernels.message_bus.pids.bus!;
-        await handle.signal(kernelUnwellSignal, {
-          kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test',
-        });
-        await waitFor(`restart ${i}`, status, (s) => s.kernels.message_bus.restarts === i && s.kernels.message_bus.readySince !== null);
-      }
+      for (let i = 1; i <= 3; i++) await die(i);
       const looping = (await status()).kernels.message_bus;
       assert.equal(looping.crashLoop, true);
       assert.equal(looping.state, KernelState.CRASH_LOOP);
@@ -171,9 +179,7 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
       await replayWithClockShiftedAfterTimers(ts.bundle, handle);
 
       // The next death is a first restart again: no backoff, no crash loop.
-      const pid = over.kernels.message_bus.pids.bus!;
-      await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
-      const again = await waitFor('restart 4', status, (s) => s.kernels.message_bus.restarts === 4 && s.kernels.message_bus.readySince !== null);
+      const again = await die(4);
       assert.equal(again.kernels.message_bus.crashLoop, false);
       assert.equal(again.kernels.message_bus.backoffMs, 0);
       assert.equal(again.kernels.message_bus.state, KernelState.READY);
@@ -186,23 +192,7 @@ describe('control plane (time-skipping server, stub lifecycle activities)', func
     const worker = await Worker.create({ connection: ts.env.nativeConnection, taskQueue, workflowBundle: ts.bundle, activities: stubActivities([]) });
     await worker.runUntil(async () => {
       const windowMs = 60_000;
-      const handle = await ts.env.client.workflow.start<ControlPlaneWorkflow>(CONTROL_PLANE_WORKFLOW, {
-        taskQueue,
-        workflowId: uniqueId('control-plane'),
-        args: [
-          {
-            settings: { restartBackoff: { initialMs: 50, maxMs: 100 }, crashLoop: { restarts: 2, windowMs } },
-            pids: { message_bus: { bus: 1 } },
-            kernels: [{ kernel: 'message_bus', ready: true }],
-          },
-        ],
-      });
-      const status = (): Promise<ControlPlaneStatus> => handle.query(getControlPlaneStatusQuery);
-      const die = async (i: number): Promise<void> => {
-        const pid = (await status()).kernels.message_bus.pids.bus!;
-        await handle.signal(kernelUnwellSignal, { kernel: 'message_bus', process: 'bus', pid, reason: 'exited', detail: 'killed', at: Date.now(), observer: 'test' });
-        await waitFor(`restart ${i}`, status, (s) => s.kernels.message_bus.restarts === i && s.kernels.message_bus.readySince !== null);
-      };
+      const { handle, status, die } = await crashLoopPlane(taskQueue, windowMs);
       for (let i = 1; i <= 3; i++) await die(i);
       assert.equal((await status()).kernels.message_bus.crashLoop, true);
       // Half a window on, one more death: the window now ends a whole window after it.
