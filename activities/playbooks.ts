@@ -5,6 +5,7 @@
  * they run inside the worker's workflow task, so each costs the milliseconds of its own store or
  * log calls rather than a server round trip (docs/self-healing.md, "The engine's own cost").
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Db } from 'mongodb';
 import type { LoadedConfig } from '../src/config/load';
@@ -80,6 +81,9 @@ export interface FinishResult {
 
 /** A flush is the log's fsync plus a scan of the few entries since `afterSeq`: seconds mean the log is unwell. */
 const AUDIT_LOG_TIMEOUT_MS = 3_000;
+/** How long the run's end tries its audit entries again before listing them in `auditErrors` (within `localFinishActivity`'s 12 s). */
+export const FINISH_AUDIT_WAIT_MS = 5_000;
+const FINISH_AUDIT_RETRY_MS = 250;
 /** The search for an earlier attempt's entries, when `afterSeq` is unknown: this far before the oldest entry. */
 const AUDIT_SLACK_MS = 60_000;
 const LOG_PAGE = 1_000;
@@ -189,11 +193,24 @@ export function createPlaybookActivities({ config, db, temporal }: PlaybookActiv
       const auditErrors: string[] = [];
       let seq: number | null = null;
       if (audit.entries.length > 0) {
-        try {
-          seq = (await flushAudit(log(), audit)).seq;
-        } catch (err) {
-          const why = err instanceof Error ? err.message : String(err);
-          for (const e of audit.entries) auditErrors.push(`${e.kind} ${e.key}: ${why}`);
+        // A log being restarted (killed, crash-looping) is back within a second or two: its entries
+        // are tried again meanwhile (the flush appends only what is missing), and given up only after
+        // FINISH_AUDIT_WAIT_MS. A CI run's crash_loop remedy ended while the log restarted and left
+        // no entry in it.
+        const started = Date.now();
+        for (;;) {
+          try {
+            seq = (await flushAudit(log(), audit)).seq;
+            break;
+          } catch (err) {
+            if (Date.now() - started < FINISH_AUDIT_WAIT_MS) {
+              await sleep(FINISH_AUDIT_RETRY_MS);
+              continue;
+            }
+            const why = err instanceof Error ? err.message : String(err);
+            for (const e of audit.entries) auditErrors.push(`${e.kind} ${e.key}: ${why}`);
+            break;
+          }
         }
       }
       // After the flush (the run's last entry lands before the next run can start), the two at once.

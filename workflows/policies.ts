@@ -46,6 +46,12 @@ export const localRecordActivity: LocalActivityOptions = {
 };
 
 /**
+ * The run's end (`finishPlaybookRun`): as {@link localRecordActivity}, with the time to wait for an
+ * immutable log that is being restarted (up to `FINISH_AUDIT_WAIT_MS`) before its entries are given up.
+ */
+export const localFinishActivity: LocalActivityOptions = { ...localRecordActivity, startToCloseTimeout: '12 seconds' };
+
+/**
  * A mid-run audit flush as a local activity: best effort (its entries stay buffered and the next
  * flush tries again), so a log being repaired costs the run a few seconds, not its progress.
  */

@@ -18,7 +18,6 @@ import {
   type KernelRecord,
 } from '../../contracts/control-plane';
 import { heartbeat, sleepOrCancel } from './context';
-import { withDeadline } from '../../src/deadline';
 import { ActionErrorType, failure } from './shared';
 
 /** How long failover waits for the closed run's last state (a replay of its history by a healing worker). */
@@ -35,8 +34,9 @@ export async function failOverControlPlane(config: LoadedConfig, temporal: Clien
   const closed = temporal.workflow.getHandle(CONTROL_PLANE_WORKFLOW_ID);
   let state: ControlPlaneStatus | undefined;
   try {
-    // Bounded: a closed run's query waits for a worker of its task queue to replay it, and none may poll.
-    state = await withDeadline(closed.query(getControlPlaneStatusQuery), FAILOVER_QUERY_MS, `the closed run's state was not answered within ${FAILOVER_QUERY_MS} ms`);
+    // Bounded: a closed run's query waits for a worker of its task queue to replay it, and none may
+    // poll. The call itself is given up (a deadline on the gRPC call), not left running behind.
+    state = await temporal.withDeadline(Date.now() + FAILOVER_QUERY_MS, () => closed.query(getControlPlaneStatusQuery));
   } catch {
     // A history that cannot be replayed (the run failed on a nondeterminism error): start from what
     // the kernels are now, as a boot would (their live pids and one self-test each).

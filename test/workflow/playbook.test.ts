@@ -9,6 +9,7 @@ import { createPlaybookActivities, flushAudit, type AuditEntry, type AuditFlush 
 import { kernelLocks } from '../../activities/kernel-locks';
 import { AUDIT_META_FIELD } from '../../activities/actions';
 import { immutableLogClient } from '../../kernels/registry';
+import { processManager } from '../../src/stack/stack';
 import { timeSkippingFixture } from '../support/time-skipping';
 import { stackAvailable, testConfig, uniqueId } from '../support/env';
 import { waitFor } from '../support/kernels';
@@ -378,6 +379,26 @@ describe('playbook workflow (time-skipping server, stub activities)', function (
       );
       const stored = await db.collection('playbook_runs').findOne({ _id: workflowId as unknown as never });
       assert.equal((stored as unknown as { outcome: string } | null)?.outcome, 'succeeded', 'the report is stored');
+    });
+
+    it("the run's end waits for an immutable log being restarted: its entries land once the log is back, none listed as errors", async () => {
+      const config = testConfig();
+      const log = immutableLogClient(config, 10_000);
+      const afterSeq = (await log.head()).seq;
+      const workflowId = uniqueId('finish-log-restart');
+      const run = { workflowId, runId: 'run-1', playbook: 'test_playbook', kernel: null };
+      const entries: AuditEntry[] = ['start', 'finish'].map((key, i) => ({ key, kind: 'test.finish', data: { i }, at: Date.now() }));
+      const report: PlaybookReport = {
+        workflowId, playbook: 'test_playbook', kernel: null, dryRun: false, params: {}, outcome: 'succeeded', steps: [], compensations: [],
+        auditErrors: [], evidence: [], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(),
+      };
+      const { finishPlaybookRun } = createPlaybookActivities({ config, db, temporal: ts.env.client });
+      // Killed: each append is refused at once, until the control plane has started it again.
+      assert.ok(processManager(config).signal('immutable-log', 'SIGKILL'), 'the immutable log server was running');
+      const done = await finishPlaybookRun({ report, audit: { run, entries, afterSeq }, lock: null });
+      assert.deepEqual(done.auditErrors, []);
+      assert.deepEqual((await runEntries(workflowId, afterSeq)).map((e) => e.stepId), ['audit:start', 'audit:finish']);
+      await db.collection('playbook_runs').deleteOne({ _id: workflowId as unknown as never });
     });
 
     it('a flush repeated after a lost answer, or after part of it landed, appends each entry once, in order', async () => {

@@ -27,7 +27,7 @@ import {
 } from '../../contracts/playbook';
 import { KernelAttr, OutcomeAttr, PlaybookAttr } from '../../contracts/search-attributes';
 import type { PlaybookActivities } from '../../activities/playbooks';
-import { localRecordActivity } from '../policies';
+import { localFinishActivity } from '../policies';
 import { AuditBuffer } from './audit-buffer';
 import { compensate } from './compensation';
 import { awaitLock, beginRun, lockOwner } from './lock';
@@ -39,7 +39,7 @@ import { resolvePartially } from './templates';
 export { AUDIT_FLUSH_AGE_MS } from './audit-buffer';
 export { LOCK_RECHECK_MS } from './lock';
 
-const local = proxyLocalActivities<PlaybookActivities>(localRecordActivity);
+const finishing = proxyLocalActivities<PlaybookActivities>(localFinishActivity);
 
 export const playbookWorkflow: PlaybookWorkflow = async (input: PlaybookRunInput): Promise<PlaybookReport> => {
   const { playbook } = input;
@@ -135,7 +135,7 @@ async function finish(ctx: RunContext, failed: StepFailure | null, lockedKernel:
     { outcome: ctx.report.outcome, failedStep: failed?.step ?? null, ...(ctx.report.evidence.length ? { evidence: ctx.report.evidence } : {}) },
     'finish',
   );
-  const done = await local.finishPlaybookRun({
+  const done = await finishing.finishPlaybookRun({
     report: ctx.report,
     audit: ctx.audit.drain(),
     lock: lockedKernel ? { kernel: lockedKernel, owner: lockOwner() } : null,
