@@ -57,7 +57,7 @@ export async function observeKernels(ctx: KernelContext): Promise<KernelsObserve
   const pids: NonNullable<ControlPlaneInput['pids']> = {};
   const kernels: NonNullable<ControlPlaneInput['kernels']> = [];
   for (const [kernel, def] of Object.entries(KERNELS)) {
-    pids[kernel] = Object.fromEntries(def.processes(ctx.config).map((p) => [p, ctx.pm.isAlive(p) ? ctx.pm.pid(p) : null]));
+    pids[kernel] = Object.fromEntries(def.processes(ctx.config).map((p) => [p, ctx.pm.pid(p)]));
     const checks = await def.readiness(ctx).catch((err: unknown) => [{ name: 'self_test', ok: false, detail: (err as Error).message, ms: 0 }]);
     kernels.push({ kernel, ready: checks.every((c) => c.ok), checks });
   }
