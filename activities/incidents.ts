@@ -72,10 +72,16 @@ async function writeIncident(db: Db, incident: Incident, revision: number): Prom
     INCIDENTS_COLLECTION,
     incident.id,
     async () => {
-      try {
-        await incidents.replaceOne({ _id: incident.id, revision: { $lt: revision } }, { ...incident, revision, updatedAt: new Date() }, { upsert: true });
-      } catch (err) {
-        if ((err as MongoServerError).code !== 11000) throw err;
+      // Read, then replace by `_id` alone: under the lock this is the guarded replace, and FerretDB
+      // on SQLite pushes only an `_id`-only filter down. With the revision in the filter, every
+      // write of every incident scanned the whole collection (hundreds of ms each, idle).
+      const before = (await incidents.findOne({ _id: incident.id }, { projection: { revision: 1 } }))?.revision ?? null;
+      if (before === null || before < revision) {
+        try {
+          await incidents.replaceOne({ _id: incident.id }, { ...incident, revision, updatedAt: new Date() }, { upsert: true });
+        } catch (err) {
+          if ((err as MongoServerError).code !== 11000) throw err;
+        }
       }
       const stored = (await incidents.findOne({ _id: incident.id }, { projection: { revision: 1 } }))?.revision ?? null;
       if (stored === null || stored < revision) {

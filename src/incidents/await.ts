@@ -13,14 +13,17 @@ import { INCIDENTS_COLLECTION } from '../clients/collections';
 export async function awaitEndedIncident(db: Db, match: (i: Incident) => boolean, since: number, timeoutMs = 600_000): Promise<Incident> {
   const deadline = Date.now() + timeoutMs;
   let seen: Incident | undefined;
-  while (Date.now() < deadline) {
+  // Every ask scans the incidents on FerretDB (it pushes down only `_id` filters): from 500 ms up to
+  // 2 s between asks, so a wait of minutes does not keep the store busy; the incident's own times
+  // (timeToHealMs, closedAt) are what callers measure, not when this saw it.
+  for (let pause = 500; Date.now() < deadline; pause = Math.min(2_000, pause * 2)) {
     const docs = await db
       .collection<Incident & { _id: string }>(INCIDENTS_COLLECTION)
       .find({ openedAt: { $gte: new Date(since - 1_000).toISOString() } })
       .toArray();
     seen = docs.find(match);
     if (seen?.clarity) return seen;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, pause));
   }
   throw new Error(`no incident ended within ${timeoutMs} ms; last seen: ${JSON.stringify(seen ?? null).slice(0, 3_000)}`);
 }

@@ -97,6 +97,30 @@ export interface EntryFacts {
 const byTime = (a: EventBase, b: EventBase): number => a.at.getTime() - b.at.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
 const mean = (xs: number[]): number | null => (xs.length ? Math.round(xs.reduce((s, x) => s + x, 0) / xs.length) : null);
 
+/**
+ * Each signature's facts from its events (pure): the count of observations, the oldest, the newest
+ * `examples` (newest first), every outcome and the newest switch. Ties in time go by `_id`, as the
+ * store's sort did.
+ */
+export function groupFacts(events: KnowledgeEvent[], examples: number): Map<string, EntryFacts> {
+  const groups = new Map<string, KnowledgeEvent[]>();
+  for (const e of events) groups.set(e.signature, [...(groups.get(e.signature) ?? []), e]);
+  const out = new Map<string, EntryFacts>();
+  for (const [signature, evs] of groups) {
+    const observations = evs.filter((e): e is ObservationEvent => e.type === 'observation').sort(byTime);
+    const switches = evs.filter((e): e is SwitchEvent => e.type === 'switch').sort(byTime);
+    out.set(signature, {
+      signature,
+      occurrences: observations.length,
+      oldest: observations[0] ?? null,
+      newest: observations.slice(-Math.max(1, examples)).reverse(),
+      outcomes: evs.filter((e): e is OutcomeEvent => e.type === 'outcome'),
+      lastSwitch: switches[switches.length - 1] ?? null,
+    });
+  }
+  return out;
+}
+
 /** The entry the facts make (pure). */
 export function deriveEntry(facts: EntryFacts, settings: KnowledgeSettings): KnowledgeEntry & { healsKnown: number; healsNew: number } {
   const outcomes = [...facts.outcomes].sort(byTime);
@@ -216,15 +240,26 @@ export class KnowledgeBase {
     return facts ? stripped(deriveEntry(facts, this.settings)) : null;
   }
 
-  /** Entries, most recently seen first (ordered by the stored view, each derived from its facts now). */
+  /**
+   * Entries, most recently seen first (ordered by the stored view, each derived from its facts now).
+   * One read of the events for all of them: FerretDB on SQLite scans a collection for every filter
+   * but an `_id` (it pushes nothing else down), and a read per entry made `list` (telemetry's, each
+   * minute) hundreds of scans that held the store for seconds on a loaded CI machine.
+   */
   async list(options: { limit?: number } = {}): Promise<KnowledgeEntry[]> {
     const docs = await this.entries
       .find({}, { projection: { _id: 1 } })
       .sort({ lastSeen: -1 })
       .limit(options.limit ?? 0)
       .toArray();
-    const entries = await Promise.all(docs.map((d) => this.get(d._id)));
-    return entries.filter((e): e is KnowledgeEntry => e !== null).sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
+    if (docs.length === 0) return [];
+    const bySignature = groupFacts(await this.events.find({ signature: { $in: docs.map((d) => d._id) } }).toArray(), this.settings.examples);
+    return docs
+      .flatMap((d) => {
+        const facts = bySignature.get(d._id);
+        return facts ? [stripped(deriveEntry(facts, this.settings))] : [];
+      })
+      .sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
   }
 
   private async exists(signature: string): Promise<boolean> {
@@ -232,24 +267,9 @@ export class KnowledgeBase {
     return (await this.events.findOne({ signature }, { projection: { _id: 1 } })) !== null;
   }
 
+  /** The signature's facts, from one read of its events (see `list` for why one). */
   private async facts(signature: string): Promise<EntryFacts | null> {
-    const observations = { signature, type: 'observation' as const };
-    const [occurrences, oldest, newest, outcomes, switches] = await Promise.all([
-      this.events.countDocuments(observations),
-      this.events.find(observations).sort({ at: 1, _id: 1 }).limit(1).toArray(),
-      this.events.find(observations).sort({ at: -1, _id: -1 }).limit(this.settings.examples).toArray(),
-      this.events.find({ signature, type: 'outcome' }).toArray(),
-      this.events.find({ signature, type: 'switch' }).sort({ at: -1, _id: -1 }).limit(1).toArray(),
-    ]);
-    if (occurrences === 0 && outcomes.length === 0 && switches.length === 0) return null;
-    return {
-      signature,
-      occurrences,
-      oldest: (oldest[0] as ObservationEvent | undefined) ?? null,
-      newest: newest as ObservationEvent[],
-      outcomes: outcomes as OutcomeEvent[],
-      lastSwitch: (switches[0] as SwitchEvent | undefined) ?? null,
-    };
+    return groupFacts(await this.events.find({ signature }).toArray(), this.settings.examples).get(signature) ?? null;
   }
 
   /** Derives the entry and writes the stored view of it. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { autoApplyOf, DEFAULT_KNOWLEDGE_SETTINGS, wilsonLowerBound } from '../../src/knowledge/confidence';
-import { deriveEntry, type EntryFacts, type ObservationEvent, type OutcomeEvent } from '../../src/knowledge/kb';
+import { deriveEntry, groupFacts, type EntryFacts, type KnowledgeEvent, type ObservationEvent, type OutcomeEvent } from '../../src/knowledge/kb';
 import { UnknownSignatureError } from '../../src/knowledge/errors';
 import { ExitCode, UserError } from '../../src/errors';
 
@@ -118,5 +118,33 @@ describe('knowledge base: entries derived from facts', () => {
     assert.ok(err instanceof UserError);
     assert.equal(err.exitCode, ExitCode.USAGE);
     assert.equal(err.message, 'no knowledge of signature sig-x (see layer1 kb)');
+  });
+});
+
+describe('knowledge base: facts grouped from one read of the events', () => {
+  const at = (s: number): Date => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+  const obs = (sig: string, id: string, s: number): KnowledgeEvent => ({ _id: `obs:${sig}:${id}`, type: 'observation', signature: sig, at: at(s), evidenceId: id, template: 't', kernel: null, errorType: 'E', text: id });
+
+  it('counts, the oldest, the newest examples newest first (ties by _id), outcomes and the newest switch, per signature', () => {
+    const events: KnowledgeEvent[] = [
+      obs('a', 'e3', 3),
+      obs('b', 'x1', 1),
+      obs('a', 'e1', 1),
+      { _id: 'switch:a:2', type: 'switch', signature: 'a', at: at(9), autoApply: true },
+      obs('a', 'e2b', 2),
+      obs('a', 'e2a', 2),
+      { _id: 'switch:a:1', type: 'switch', signature: 'a', at: at(5), autoApply: false },
+      { _id: 'out:a:1', type: 'outcome', signature: 'a', at: at(4), outcomeId: 'o1', ok: true, remedy, timeToHealMs: 5, autoApplied: false },
+    ];
+    const grouped = groupFacts(events, 2);
+    assert.deepEqual([...grouped.keys()].sort(), ['a', 'b']);
+    const a = grouped.get('a')!;
+    assert.equal(a.occurrences, 4);
+    assert.equal(a.oldest?._id, 'obs:a:e1');
+    assert.deepEqual(a.newest.map((o) => o._id), ['obs:a:e3', 'obs:a:e2b']);
+    assert.deepEqual(a.outcomes.map((o) => o._id), ['out:a:1']);
+    assert.equal(a.lastSwitch?._id, 'switch:a:2');
+    const b = grouped.get('b')!;
+    assert.deepEqual([b.occurrences, b.outcomes.length, b.lastSwitch], [1, 0, null]);
   });
 });
