@@ -140,8 +140,11 @@ export async function corruptSealedLogEntry(
 }
 
 /**
- * Appends bulky entries (8 KB by default) until `GET /usage` shows at least `percent` % of the
- * log's quota used. At 100 % it stops at the first append the quota refuses.
+ * Appends bulky entries (64 KB by default, 16 at a time) until `GET /usage` shows at least
+ * `percent` % of the log's quota used. At 100 % it stops at the first append the quota refuses.
+ * Few big appends rather than many small ones: the bytes are what fills the quota, and thousands of
+ * requests made the injecting worker itself a CPU hog (86 % of a core over the test config's 3 s
+ * window, seen in a CI run), which the cpu_pressure remedy then restarted mid-injection.
  *
  * restore: nothing: an append-only log cannot un-append. Only archiving and cleanup (the quota
  * playbook's job) bring usage down.
@@ -150,7 +153,7 @@ export async function fillLogQuota(
   ctx: FaultContext,
   options: { percent: number; entryBytes?: number },
 ): Promise<Injected<{ appended: number; usageBytes: number; quotaBytes: number; percent: number }>> {
-  const entryBytes = options.entryBytes ?? 8192;
+  const entryBytes = options.entryBytes ?? 65_536;
   const client = immutableLogClient(ctx.config, 30_000);
   let { usage } = await client.usage();
   const quotaBytes = usage.quotaBytes ?? ctx.config.kernels.immutable_log.quotaMb * MiB;
@@ -159,7 +162,7 @@ export async function fillLogQuota(
   while (usage.usedBytes < target) {
     // ~300 bytes of envelope and 8 of index per entry; overshoot is bounded by one batch.
     const count = Math.max(1, Math.min(64, Math.ceil((target - usage.usedBytes) / (entryBytes + 308))));
-    const fill = await appendFill(client, { count, bytes: entryBytes, random: false, kind: 'chaos.fill', parallel: 64 });
+    const fill = await appendFill(client, { count, bytes: entryBytes, random: false, kind: 'chaos.fill', parallel: 16 });
     appended += fill.appended;
     ({ usage } = await client.usage());
     if (fill.error === undefined) continue;
