@@ -81,8 +81,9 @@ async function main(): Promise<void> {
     const db = client.db(database);
     const kb = new KnowledgeBase(db, DEFAULT_KNOWLEDGE_SETTINGS);
     const entries = (await kb.list()).length;
-    const incident = await db.collection<{ _id: string; revision: number }>(INCIDENTS_COLLECTION).findOne({}, { projection: { _id: 1, revision: 1 } });
-    const fact = await db.collection<{ changeSetId: string }>(CHANGE_SETS_COLLECTION).findOne({}, { projection: { changeSetId: 1 } });
+    // The last document stored: a scan that stops at its first match would find the first at once.
+    const incident = (await db.collection<{ _id: string; revision: number }>(INCIDENTS_COLLECTION).find({}, { projection: { _id: 1, revision: 1 } }).toArray()).at(-1);
+    const fact = (await db.collection<{ changeSetId: string }>(CHANGE_SETS_COLLECTION).find({}, { projection: { changeSetId: 1 } }).toArray()).at(-1);
     const count = (c: string) => db.collection(c).estimatedDocumentCount();
     const rows: Array<Record<string, string | number>> = [];
     const row = async (read: string, docs: number, now: () => Promise<unknown>, before: () => Promise<unknown>) =>
