@@ -104,7 +104,11 @@ const mean = (xs: number[]): number | null => (xs.length ? Math.round(xs.reduce(
  */
 export function groupFacts(events: KnowledgeEvent[], examples: number): Map<string, EntryFacts> {
   const groups = new Map<string, KnowledgeEvent[]>();
-  for (const e of events) groups.set(e.signature, [...(groups.get(e.signature) ?? []), e]);
+  for (const e of events) {
+    const group = groups.get(e.signature);
+    if (group) group.push(e);
+    else groups.set(e.signature, [e]);
+  }
   const out = new Map<string, EntryFacts>();
   for (const [signature, evs] of groups) {
     const observations = evs.filter((e): e is ObservationEvent => e.type === 'observation').sort(byTime);
