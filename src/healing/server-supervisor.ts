@@ -80,7 +80,17 @@ export interface ServerSupervisorDeps {
 interface Watch {
   svc: ServiceDef;
   /** The outage under way, or null. */
-  outage: { cause: ServerOutage['cause']; deadPid: number | null; downAt: number; restarts: number; newPid: number | null; reported: boolean; detail: string } | null;
+  outage: {
+    cause: ServerOutage['cause'];
+    deadPid: number | null;
+    downAt: number;
+    restarts: number;
+    newPid: number | null;
+    reported: boolean;
+    detail: string;
+    /** Ended by this replica before it connected ({@link reviveDeadServers}): reported by it, leading or not. */
+    adopted?: boolean;
+  } | null;
   /** Restart times within the back-off window. */
   restartTimes: number[];
   nextAttemptAt: number;
@@ -207,7 +217,7 @@ export class ServerSupervisor {
     for (const r of revived) {
       const w = this.watches.find((x) => x.svc.name === r.server);
       if (!w || w.outage) continue;
-      w.outage = { cause: 'exited', deadPid: r.deadPid, downAt: r.downAt, restarts: 1, newPid: r.newPid, reported: false, detail: r.detail };
+      w.outage = { cause: 'exited', deadPid: r.deadPid, downAt: r.downAt, restarts: 1, newPid: r.newPid, reported: false, detail: r.detail, adopted: true };
       w.restartTimes.push(r.downAt);
     }
   }
@@ -256,7 +266,10 @@ export class ServerSupervisor {
     const leading = this.leads();
     if (leading !== this.leading) this.deps.log.info({ leading }, leading ? 'this replica supervises the servers' : 'another replica supervises the servers');
     this.leading = leading;
-    if (!leading) return;
+    if (!leading) {
+      await Promise.all(this.watches.map((w) => this.reportAdopted(w)));
+      return;
+    }
     await Promise.all(
       this.watches.map(async (w) => {
         if (w.busy) return;
@@ -270,6 +283,32 @@ export class ServerSupervisor {
         }
       }),
     );
+  }
+
+  /**
+   * A replica that does not lead still reports the outage it ended before connecting, once the
+   * server answers: the leader may never have seen that server dead (when two replicas start at
+   * once, the one that starts the server second finds it alive), so it has nothing to report, and
+   * a CI run recorded no evidence of the outage at all. Both reports fold into one record (the
+   * evidence's key is the dead pid). A server that is dead again, or does not answer, is the
+   * leader's to handle; the adopted outage is dropped after REPORT_RETRY_MS.
+   */
+  private async reportAdopted(w: Watch): Promise<void> {
+    if (w.busy || !w.outage?.adopted || w.outage.reported) return;
+    if (this.now() - w.outage.downAt > REPORT_RETRY_MS) {
+      w.outage = null;
+      return;
+    }
+    if (!this.deps.pm.isAlive(w.svc.name)) return;
+    w.busy = true;
+    try {
+      const h = await this.health(w);
+      if (h.healthy && w.outage && !w.outage.reported) await this.recovered(w, this.now());
+    } catch (err) {
+      this.deps.log.error({ err, server: w.svc.name }, 'server supervisor: reporting an adopted outage failed');
+    } finally {
+      w.busy = false;
+    }
   }
 
   private async check(w: Watch): Promise<void> {

@@ -160,6 +160,30 @@ describe('server supervisor', () => {
     assert.deepEqual(reports, []);
   });
 
+  it('the outage a replica ended before connecting is reported by it though another replica leads (that one found the store alive)', async () => {
+    // healing-1 leads (alive, beating) but started second: the store was already running again,
+    // so it has no outage to report. healing-2 started it, and reports it.
+    table['healing-2']!.pid = process.pid;
+    await make('healing-1').tick(); // healing-1's beat (this process too, here)
+    table['healing-1']!.pid = 1;
+    table.store!.alive = false;
+    const fake = { start: async (server: ServiceName): Promise<ServerStart> => {
+      starts.push(server);
+      table[server] = { pid: 500, alive: true };
+      return { outcome: 'started', pid: 500, deadPid: 11 };
+    }, health: async () => ({ healthy: true, detail: 'fake' }) };
+    const revived = await reviveDeadServers(config, pm, quiet, fake);
+    const second = make('healing-2');
+    second.adopt(revived);
+    assert.equal(second.leads(), false, 'healing-1 leads');
+    await second.tick();
+    assert.equal(reports.length, 1, 'healing-2 reported the outage it ended');
+    assert.deepEqual([reports[0].e.id, reports[0].o.deadPid, reports[0].o.newPid], ['server_restarted:-:store:11', 11, 500]);
+    await second.tick();
+    assert.equal(reports.length, 1, 'once');
+    assert.deepEqual(starts, ['store'], 'nothing started again');
+  });
+
   it('only the lowest live healing replica whose supervisor beats acts', async () => {
     table.store!.alive = false;
     table['healing-2']!.pid = process.pid;
