@@ -38,6 +38,8 @@ export const PROMOTE_SIGNAL: NodeJS.Signals = 'SIGUSR2';
 export const STANDBY_SUFFIX = '.standby';
 /** A claim to start a spare older than this is left over from a crashed caller. */
 const STANDBY_CLAIM_STALE_MS = 10_000;
+/** A claim to start a process older than this is left over from a crashed caller (a spawn takes milliseconds). */
+const START_CLAIM_STALE_MS = 10_000;
 
 /** The managed name of a process's spare. */
 export function standbyName(name: string): string {
@@ -158,14 +160,40 @@ export class DetachedProcessManager implements ProcessManager {
   async start(spec: ProcessSpec): Promise<ProcessInfo> {
     const current = this.info(spec.name);
     if (current.alive) return current; // Idempotent: one process per name.
-    if (current.stale) rmSync(this.pidPath(spec.name), { force: true });
-    if (spec.standby) {
-      // The spare used up is replaced by whoever keeps spares (ensureStandby; for the workers,
-      // the trigger monitor), not here: a start must not wait on it.
-      const promoted = this.promote(spec);
-      if (promoted) return promoted;
+    // Two callers at once (the control plane restarting a kernel while a playbook restarts it, in
+    // other processes) must not start two: in a CI run both started the bus in the same
+    // millisecond, one took its ports, the other died, and its pid was the one recorded, so the
+    // live bus ran untracked and every later start failed on its ports. An exclusive claim file
+    // decides, as for spares; the caller that loses waits for the winner's process.
+    mkdirSync(this.runDir, { recursive: true });
+    const claim = `${this.pidPath(spec.name)}.start-claim`;
+    let fd: number;
+    try {
+      fd = openSync(claim, 'wx');
+    } catch {
+      const age = Date.now() - (statSync(claim, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+      if (age < START_CLAIM_STALE_MS) {
+        await new Promise((r) => setTimeout(r, 50));
+        return this.start(spec);
+      }
+      rmSync(claim, { force: true });
+      return this.start(spec);
     }
-    return this.spawnDetached(spec, spec.name, {});
+    try {
+      closeSync(fd);
+      const now = this.info(spec.name);
+      if (now.alive) return now; // started by the claim's last holder
+      if (now.stale) rmSync(this.pidPath(spec.name), { force: true });
+      if (spec.standby) {
+        // The spare used up is replaced by whoever keeps spares (ensureStandby; for the workers,
+        // the trigger monitor), not here: a start must not wait on it.
+        const promoted = this.promote(spec);
+        if (promoted) return promoted;
+      }
+      return await this.spawnDetached(spec, spec.name, {});
+    } finally {
+      rmSync(claim, { force: true });
+    }
   }
 
   async ensureStandby(spec: ProcessSpec): Promise<StandbyInfo> {

@@ -30,6 +30,21 @@ describe('DetachedProcessManager', () => {
     assert.deepEqual(pm.list(), ['a']);
   });
 
+  it('two managers starting one name at once start one process: both get its pid, and it is the one recorded', async () => {
+    // Two processes' managers on one state directory (here two instances): the control plane and
+    // a playbook restarting the same kernel.
+    const other = new DetachedProcessManager(dir);
+    const marker = `layer1-pm-race-${process.pid}-${Date.now()}`;
+    const spec = { name: 'r', command: 'bash', args: ['-c', `exec -a ${marker} sleep 300`] };
+    const [a, b] = await Promise.all([pm.start(spec), other.start(spec)]);
+    assert.equal(a.pid, b.pid, 'one process');
+    assert.equal(pm.pid('r'), a.pid, 'the recorded pid is the live one');
+    const { execFileSync } = await import('node:child_process');
+    // pgrep itself, not a shell around it: a shell's own command line would hold the marker too.
+    const running = execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    assert.deepEqual(running.map(Number), [a.pid], `one process running: ${running.join(', ')}`);
+  });
+
   it('stops with TERM, and KILLs what ignores TERM after the grace period', async () => {
     const stubborn = await pm.start({ name: 'b', command: 'sh', args: ['-c', 'trap "" TERM; echo trapped; exec sleep 300'] });
     // Only once the shell has set its trap does it ignore TERM; a TERM before that would kill it.
