@@ -166,7 +166,8 @@ export class DetachedProcessManager implements ProcessManager {
     // live bus ran untracked and every later start failed on its ports. An exclusive claim file
     // decides, as for spares; the caller that loses waits for the winner's process.
     mkdirSync(this.runDir, { recursive: true });
-    const claim = `${this.pidPath(spec.name)}.start-claim`;
+    // Not `.start-claim`: startServerOnce (src/stack/server-start.ts) holds that one around its call here.
+    const claim = `${this.pidPath(spec.name)}.spawn-claim`;
     let fd: number;
     try {
       fd = openSync(claim, 'wx');
