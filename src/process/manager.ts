@@ -171,7 +171,9 @@ export class DetachedProcessManager implements ProcessManager {
     let fd: number;
     try {
       fd = openSync(claim, 'wx');
-    } catch {
+    } catch (err) {
+      // Only a claim already there means another caller: anything else (a run dir we cannot write) is said.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const age = Date.now() - (statSync(claim, { throwIfNoEntry: false })?.mtimeMs ?? 0);
       if (age < START_CLAIM_STALE_MS) {
         await new Promise((r) => setTimeout(r, 50));
