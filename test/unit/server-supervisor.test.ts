@@ -70,6 +70,16 @@ describe('server supervisor', () => {
       },
     });
 
+  /** reviveDeadServers' start and probe: the dead store (pid 11) started as pid 500, answering. */
+  const reviveFake = () => ({
+    start: async (server: ServiceName): Promise<ServerStart> => {
+      starts.push(server);
+      table[server] = { pid: 500, alive: true };
+      return { outcome: 'started', pid: 500, deadPid: 11 };
+    },
+    health: async () => ({ healthy: true, detail: 'fake' }),
+  });
+
   beforeEach(() => {
     now = 1_000_000;
     table = { 'healing-1': { pid: process.pid, alive: true }, 'healing-2': { pid: 2, alive: true }, temporal: { pid: 10, alive: true }, store: { pid: 11, alive: true }, bus: { pid: 12, alive: true } };
@@ -103,11 +113,7 @@ describe('server supervisor', () => {
     table.store!.alive = false;
     table.temporal = { pid: 10, alive: false, stopping: true }; // being stopped: not ours
     table.bus!.alive = false; // the control plane's
-    const fake = { start: async (server: ServiceName): Promise<ServerStart> => {
-      starts.push(server);
-      table[server] = { pid: 500, alive: true };
-      return { outcome: 'started', pid: 500, deadPid: 11 };
-    }, health: async () => ({ healthy: true, detail: 'fake' }) };
+    const fake = reviveFake();
     const revived = await reviveDeadServers(config, pm, quiet, fake);
     assert.deepEqual(starts, ['store']);
     assert.deepEqual(revived.map((r) => [r.server, r.deadPid, r.newPid]), [['store', 11, 500]]);
@@ -167,11 +173,7 @@ describe('server supervisor', () => {
     await make('healing-1').tick(); // healing-1's beat (this process too, here)
     table['healing-1']!.pid = 1;
     table.store!.alive = false;
-    const fake = { start: async (server: ServiceName): Promise<ServerStart> => {
-      starts.push(server);
-      table[server] = { pid: 500, alive: true };
-      return { outcome: 'started', pid: 500, deadPid: 11 };
-    }, health: async () => ({ healthy: true, detail: 'fake' }) };
+    const fake = reviveFake();
     const revived = await reviveDeadServers(config, pm, quiet, fake);
     const second = make('healing-2');
     second.adopt(revived);
